@@ -1,0 +1,31 @@
+"""Numba kernels: every loop over the data lives in this package.
+
+Kernels are small and pure: they take arrays (CSR as ``indptr, indices,
+data``), write into preallocated outputs where that saves a copy, and never
+draw random numbers (randomness is drawn in Python and passed in).
+"""
+
+from contextlib import contextmanager
+
+import numba
+
+#: below this many non-zeros a parallel region costs more than it saves
+#: (waking the worker threads costs ~10 us idle and milliseconds on a busy
+#: machine), so kernels run on one thread.
+PARALLEL_MIN_NNZ = 200_000
+_MAX_THREADS = numba.config.NUMBA_NUM_THREADS
+
+
+@contextmanager
+def kernel_threads(nnz):
+    """Run the enclosed kernels on one thread when ``nnz`` is small, else on all."""
+    previous = numba.get_num_threads()
+    wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
+    if wanted == previous:
+        yield
+        return
+    numba.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

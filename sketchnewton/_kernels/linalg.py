@@ -1,0 +1,99 @@
+"""CSR products: ``A @ x``, ``A.T @ Y`` and weighted Gram matrices of row subsets."""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["csr_matvec", "csr_rmatvec", "csr_rmatmat", "csr_gram"]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def csr_matvec(indptr, indices, data, x, out):
+    """``out[:] = A @ x`` for CSR ``A``; ``x`` of shape (d,), ``out`` of shape (n,)."""
+    n = indptr.shape[0] - 1
+    for i in prange(n):
+        acc = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p] * x[indices[p]]
+        out[i] = acc
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_rmatvec(indptr, indices, data, y, d, n_chunks):
+    """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
+    n = indptr.shape[0] - 1
+    buf = np.zeros((n_chunks, d))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        for i in range(lo, hi):
+            yi = y[i]
+            if yi != 0.0:
+                for p in range(indptr[i], indptr[i + 1]):
+                    acc[indices[p]] += data[p] * yi
+    out = np.zeros(d)
+    for c in range(n_chunks):
+        out += buf[c]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_rmatmat(indptr, indices, data, Y, d, n_chunks):
+    """Return ``A.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k).
+
+    Rows are split into ``n_chunks`` contiguous blocks; each block accumulates
+    into its own (d, k) buffer so that threads never write to shared memory.
+    """
+    n = indptr.shape[0] - 1
+    k = Y.shape[1]
+    buf = np.zeros((n_chunks, d, k))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        for i in range(lo, hi):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                a = data[p]
+                for t in range(k):
+                    buf[c, j, t] += a * Y[i, t]
+    out = np.zeros((d, k))
+    for c in range(n_chunks):
+        out += buf[c]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_gram(indptr, indices, data, rows, weights, d, n_chunks):
+    """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
+
+    Costs ``O(sum_r nnz(a_{rows[r]})^2)``: only the upper triangle of each
+    row's outer product is accumulated (column indices must be sorted within
+    rows), then mirrored. ``rows`` may repeat (sampling with replacement).
+    """
+    m = rows.shape[0]
+    buf = np.zeros((n_chunks, d, d))
+    step = (m + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(m, lo + step)
+        G = buf[c]
+        for r in range(lo, hi):
+            i = rows[r]
+            w = weights[r]
+            start = indptr[i]
+            stop = indptr[i + 1]
+            for p in range(start, stop):
+                jp = indices[p]
+                wa = w * data[p]
+                for q in range(p, stop):
+                    G[jp, indices[q]] += wa * data[q]
+    out = np.zeros((d, d))
+    for c in range(n_chunks):
+        out += buf[c]
+    for j in range(d):
+        for k in range(j + 1, d):
+            out[k, j] = out[j, k]
+    return out

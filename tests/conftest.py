@@ -1,0 +1,51 @@
+"""Shared fixtures: small seeded problems in every input format."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+def random_sparse(n, d, density, seed, *, empty_rows=0, fmt="csr", dtype=np.float64):
+    """Seeded sparse matrix; the first ``empty_rows`` rows have no non-zeros."""
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, d, density=density, random_state=rng, format="lil", dtype=np.float64)
+    A[:empty_rows, :] = 0
+    A = A.asformat(fmt).astype(dtype)
+    return A
+
+
+def planted_target(A, x, link="softmax"):
+    """``b = phi(A x) / sum(phi(A x))`` computed densely (reference, small n)."""
+    z = np.asarray(A @ x).ravel()
+    phi = {"resnet": lambda t: np.exp(t) + t, "softmax": np.exp, "cosh": np.cosh,
+           "sinh": np.sinh}[link](z)
+    return phi / phi.sum()
+
+
+def central_gradient(fun, x, h=1e-5):
+    """Central finite-difference gradient of a scalar function."""
+    g = np.empty_like(x)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = h
+        g[j] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+def central_jacobian(fun, x, h=1e-5):
+    """Central finite-difference Jacobian (columns = partial derivatives)."""
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = h
+        cols.append((fun(x + e) - fun(x - e)) / (2 * h))
+    return np.column_stack(cols)
+
+
+def rel_err(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
