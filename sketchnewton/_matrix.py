@@ -55,10 +55,12 @@ class DataMatrix:
             if A.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
             csr = sp.csr_matrix(A, dtype=np.float64, copy=False)
-            if csr is A or csr.data is getattr(A, "data", None):
-                csr = csr.copy()
-            csr.sum_duplicates()
-            csr.sort_indices()
+            if not csr.has_canonical_format:
+                # canonicalise a private copy: never mutate the caller's matrix
+                if csr is A or csr.data is getattr(A, "data", None):
+                    csr = csr.copy()
+                csr.sum_duplicates()
+                csr.sort_indices()
             check_array_values(csr.data, name)
             self.csr = csr
             self.dense = None

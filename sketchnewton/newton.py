@@ -25,6 +25,7 @@ __all__ = ["solve", "SolveResult", "NewtonSolver", "Problem", "Iterate", "METHOD
 METHODS = ("auto", "exact", "sketch", "pcg")
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
+PCG_REFRESH = 10  # CG iterations beyond which the next preconditioner gets fresh scores
 MAX_DZ = 4.0  # largest change of any z_i = a_i^T x tried in one step
 
 
@@ -91,6 +92,7 @@ class Iterate:
     state: object
     model: object = None
     step: np.ndarray | None = None
+    step_image: np.ndarray | None = None
     step_size: float = 0.0
     error_estimate: float = np.inf
     cg_iter: int = 0
@@ -137,8 +139,8 @@ class NewtonSolver:
     or with non-finite loss.
 
     The model is the full Hessian when it is positive definite, else the
-    Gauss-Newton matrix (always PSD), else a Levenberg-Marquardt damped
-    Gauss-Newton matrix.
+    Gauss-Newton matrix (always PSD; when singular, e.g. along the softmax
+    shift, its pseudo-inverse), else a Levenberg-Marquardt damped matrix.
     """
 
     def __init__(self, problem):
@@ -214,6 +216,7 @@ class NewtonSolver:
         poor = ratio > 0.5 if self.it.step_size == 1.0 else self.it.step_size < 0.5
         if poor and self.builder.sketch_size < self.A.n:
             self.builder.sketch_size = min(2 * self.builder.sketch_size, self.A.n)
+            self.builder.refresh()
 
     def update_gradient_hessian(self):
         """Build and factorize the Hessian model at ``x_k``. Sets ``it.model``, ``self.hess``."""
@@ -241,34 +244,45 @@ class NewtonSolver:
         self.it.model = model
 
     def inner_solve(self):
-        """Compute the step ``p``. Sets ``it.step`` and ``it.cg_iter``."""
+        """Compute the step ``p``. Sets ``it.step``, ``it.step_image`` (``A p`` or None), ``it.cg_iter``."""
         t0 = time.perf_counter()
         it, g = self.it, self.it.grad
         model = it.model
-        if self.problem.method != "pcg":
-            p = -model.solve(g)
-            it.cg_iter = 0
-        else:
-            p, it.cg_iter, ok = self._pcg(self.hess[model.kind], model, g)
+        p, Ap, it.cg_iter = None, None, 0
+        if self.problem.method == "pcg":
+            p, Ap, it.cg_iter, ok = self._pcg(self.hess[model.kind], model, g)
             if not ok and model.kind == "full":
-                p, cg2, ok = self._pcg(self.hess["gauss_newton"], model, g)
+                p, Ap, cg2, ok = self._pcg(self.hess["gauss_newton"], model, g)
                 it.cg_iter += cg2
             if not ok or not float(g @ p) < 0:
-                p = -model.solve(g)
+                p, Ap = None, None
+            if it.cg_iter > PCG_REFRESH:
+                self.builder.refresh()  # a poor preconditioner: stale leverage scores
+        if p is None:
+            p = -model.solve(g)
         if not float(g @ p) < 0:
-            p = -g * (np.linalg.norm(p) / np.linalg.norm(g))
-        it.step = p
+            p, Ap = -g * (np.linalg.norm(p) / np.linalg.norm(g)), None
+        it.step, it.step_image = p, Ap
         self.timings["inner_solve"] += time.perf_counter() - t0
 
     def _pcg(self, H, model, g):
-        """Preconditioned CG on ``H p = -g``; forcing term ``eta = min(0.5, sqrt(||g||/||g_0||))``.
+        """Preconditioned CG on ``H p = -g``. Returns ``(p, A p, iterations, ok)``.
 
-        Returns ``(p, iterations, ok)``; ``ok`` is False on negative curvature.
+        Forcing term ``eta = min(0.5, sqrt(||g|| / ||g_0||))`` (superlinear
+        inexact Newton), relaxed to ``0.1 eps / error_estimate`` when that is
+        larger: the step need not be more accurate than the target. ``A p`` is
+        accumulated from the images ``A d_k`` the Hessian products compute
+        anyway, so the line search needs no extra pass. ``ok`` is False on
+        negative curvature (the full Hessian is indefinite there).
         """
         eta = min(0.5, np.sqrt(np.linalg.norm(g) / self.g0_norm))
-        eta = max(eta, 1e-3)
+        est = self.it.error_estimate
+        if np.isfinite(est) and est > 0:
+            eta = max(eta, min(0.5, 0.1 * self.problem.eps / est))
+        eta = max(eta, 1e-6)
         b = -g
         x = np.zeros_like(g)
+        Ax = np.zeros(self.A.n)
         r = b.copy()
         z = model.solve(r)
         d = z.copy()
@@ -276,20 +290,21 @@ class NewtonSolver:
         bnorm = np.linalg.norm(b)
         max_cg = max(20, 2 * int(np.sqrt(self.d)))
         for k in range(1, max_cg + 1):
-            Hd = H.matvec(d)
+            Hd, Ad = H.matvec_with_image(d)
             curv = float(d @ Hd)
             if not curv > 0:
-                return (x if k > 1 else -model.solve(g)), k, k > 1
+                return x, (Ax if k > 1 else None), k, k > 1
             a = rz / curv
             x += a * d
+            Ax += a * Ad
             r -= a * Hd
             if np.linalg.norm(r) <= eta * bnorm:
-                return x, k, True
+                return x, Ax, k, True
             z = model.solve(r)
             rz_new = float(r @ z)
             d = z + (rz_new / rz) * d
             rz = rz_new
-        return x, max_cg, True
+        return x, Ax, max_cg, True
 
     def line_search(self):
         """Backtracking Armijo search along ``it.step``. Sets ``it.x``, ``it.state``, ``it.step_size``.
@@ -305,7 +320,7 @@ class NewtonSolver:
         t0 = time.perf_counter()
         loss, it = self.problem.loss, self.it
         f0, g, p = it.fun, it.grad, it.step
-        Ap = self.A.matvec(p)
+        Ap = self.A.matvec(p) if it.step_image is None else it.step_image
         slope = float(g @ p)
         roundoff = 64 * np.finfo(float).eps * max(abs(f0), np.finfo(float).tiny)
         dz = float(np.abs(Ap).max())
@@ -392,6 +407,7 @@ class NewtonSolver:
             if not self.line_search():
                 # last resort: a steepest-descent step scaled like the Newton step
                 self.it.step = -self.it.grad * (np.linalg.norm(self.it.step) / np.linalg.norm(self.it.grad))
+                self.it.step_image = None
                 if not self.line_search():
                     self.status = 2
                     self.message = "no decrease possible along the Newton or gradient direction"

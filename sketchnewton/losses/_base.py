@@ -71,11 +71,16 @@ class HessianFactors:
 
     def matvec(self, p):
         """Return ``H @ p`` without forming ``H`` (one pass over A)."""
+        return self.matvec_with_image(p)[0]
+
+    def matvec_with_image(self, p):
+        """Return ``(H @ p, A @ p)``; the image ``A p`` is a by-product of the pass."""
         p = np.asarray(p, dtype=np.float64)
-        out = self.A.rmatvec(self.diag * self.A.matvec(p))
+        Ap = self.A.matvec(p)
+        out = self.A.rmatvec(self.diag * Ap)
         out += self.K @ (self.C @ (self.K.T @ p))
         out += self.lam * p
-        return out
+        return out, Ap
 
     def dense(self):
         """Assemble ``H`` exactly as a dense (d, d) matrix.

@@ -130,8 +130,17 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
         n_projections, "n_projections")
     S = SketchSettings("countsketch", s_cs).draw(rng, n=n)
     SM = S.apply(dm, row_scale=sw)
-    _, R, perm = sla.qr(SM, mode="economic", pivoting=True)
-    r = _rank_from_pivoted_r(R, _default_rcond(SM.shape) if rcond is None else rcond)
+    tol = _default_rcond(SM.shape) if rcond is None else rcond
+    # fast path: unpivoted Householder QR; if R looks (numerically) singular,
+    # redo with column pivoting (LAPACK geqp3 is several times slower)
+    R = sla.qr(SM, mode="r", check_finite=False)[0][:d]
+    diag = np.abs(np.diag(R))
+    if diag.size == d and diag.min() > tol * diag.max():
+        perm = np.arange(d)
+        r = d
+    else:
+        _, R, perm = sla.qr(SM, mode="economic", pivoting=True, check_finite=False)
+        r = _rank_from_pivoted_r(R, tol)
     if r == 0:
         return np.zeros(n)
     Rinv = sla.solve_triangular(R[:r, :r], np.eye(r), lower=False)

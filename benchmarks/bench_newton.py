@@ -1,0 +1,212 @@
+"""The Newton driver against its peers on planted resnet problems (issue: driver).
+
+Usage::
+
+    python benchmarks/bench_newton.py [--quick] [--cases big,sparse10] [--no-eps-table]
+
+For every case, in one process and on the same problem: ``solve`` with
+``method`` in auto / exact / sketch / pcg, and scipy's L-BFGS-B, Newton-CG and
+trust-ncg driven by our loss, gradient and Hessian-vector product (with the
+loss state cached so a Hessian-vector product costs one pass). The planted
+problems are noiseless, so ``x_true`` is the exact minimiser and the
+reference: every solver's error ``||x - x_true||`` is reported and a time
+counts only if the error is <= eps. scipy peers get an oracle stop (a
+callback ends them as soon as their iterate is within eps of x_true), which
+favours them. Times are also given in passes (time / time of one scipy
+``A @ x`` + ``A.T @ y``).
+
+Writes ``benchmarks/results/newton[_quick].csv`` and ``newton_eps[_quick].csv``
+and prints markdown tables.
+"""
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import pass_time  # noqa: E402
+
+import sketchnewton as sn  # noqa: E402
+from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss  # noqa: E402
+from sketchnewton.datasets import make_regression_problem  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "results")
+
+CASES = {
+    # name: (n, d, nnz_per_row, z_std)
+    "big": (1_000_000, 500, 50, 1.5),
+    "sparse10_well": (1_000_000, 200, 10, 0.5),
+    "sparse10_ill": (1_000_000, 200, 10, 1.5),
+}
+QUICK = {
+    "big": (100_000, 100, 30, 1.5),
+    "sparse10_well": (100_000, 50, 5, 0.5),
+    "sparse10_ill": (100_000, 50, 5, 1.5),
+}
+
+
+class CachedLoss:
+    """Loss, gradient and Hessian-vector product for scipy, sharing one state per x."""
+
+    def __init__(self, loss):
+        self.loss = loss
+        self._x = None
+        self._state = None
+
+    def _eval(self, x):
+        if self._x is None or not np.array_equal(x, self._x):
+            self._state = self.loss.evaluate(x, hessian=True)
+            self._x = x.copy()
+        return self._state
+
+    def fun_grad(self, x):
+        s = self._eval(x)
+        return s.fun, s.grad
+
+    def hessp(self, x, p):
+        return self.loss.hessp(self._eval(x), p)
+
+
+def run_scipy(method, pb, eps):
+    loss = NormalizedRegressionLoss(pb.A, pb.b)
+    cached = CachedLoss(loss)
+    x_true = pb.x_true
+    reached = {}
+
+    def callback(intermediate_result):
+        if np.linalg.norm(intermediate_result.x - x_true) <= eps:
+            reached["x"] = intermediate_result.x.copy()
+            raise StopIteration
+
+    opts = {"L-BFGS-B": dict(maxiter=5000, ftol=0.0, gtol=0.0, maxcor=20),
+            "Newton-CG": dict(maxiter=500, xtol=1e-300),
+            "trust-ncg": dict(maxiter=500, gtol=0.0)}[method]
+    kw = {} if method == "L-BFGS-B" else dict(hessp=cached.hessp)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = minimize(cached.fun_grad, np.zeros(pb.A.shape[1]), jac=True, method=method,
+                       callback=callback, options=opts, **kw)
+    secs = time.perf_counter() - t0
+    x = reached.get("x", res.x)
+    return dict(nit=int(res.nit), passes=loss.A.passes, seconds=secs,
+                error=float(np.linalg.norm(x - x_true)), success=bool("x" in reached),
+                note=f"nfev={res.nfev}")
+
+
+def run_ours(method, pb, eps, seed=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = sn.solve(pb.A, pb.b, eps, method=method, random_state=seed)
+    return dict(nit=res.nit, passes=res.passes, seconds=res.time,
+                error=float(np.linalg.norm(res.x - pb.x_true)),
+                success=bool(res.success and np.linalg.norm(res.x - pb.x_true) <= eps),
+                note=f"chose {res.method}" if method == "auto" else res.message[:40],
+                timings=res.timings, history=res.history, bound=res.error_bound)
+
+
+def bench_case(name, size, eps, methods, peers):
+    n, d, k, z_std = size
+    pb = make_regression_problem(n, d, link="resnet", nnz_per_row=k, z_std=z_std,
+                                 random_state=0)
+    tp = pass_time(pb.A)
+    sn.solve(pb.A[:2000], pb.b[:2000] / pb.b[:2000].sum(), 1e-3, max_iter=2)  # compile
+    rows = []
+    for m in methods:
+        r = run_ours(m, pb, eps)
+        r.update(case=name, method=m, pass_seconds=tp)
+        rows.append(r)
+        print(f"  {name} {m}: {r['seconds']:.2f} s, {r['nit']} it, err {r['error']:.2e}", flush=True)
+    for m in peers:
+        r = run_scipy(m, pb, eps)
+        r.update(case=name, method=m, pass_seconds=tp)
+        rows.append(r)
+        print(f"  {name} {m}: {r['seconds']:.2f} s, {r['nit']} it, err {r['error']:.2e}", flush=True)
+    return pb, tp, rows
+
+
+def eps_table(size, seed=0):
+    n, d, k, z_std = size
+    pb = make_regression_problem(n, d, link="resnet", nnz_per_row=k, z_std=z_std,
+                                 random_state=seed)
+    out = []
+    for method in ("sketch", "pcg", "exact"):
+        for e in (1e-2, 1e-4, 1e-6, 1e-8, 1e-10):
+            r = run_ours(method, pb, e)
+            out.append(dict(method=method, eps=e, nit=r["nit"], passes=r["passes"],
+                            seconds=r["seconds"], error=r["error"], bound=r["bound"],
+                            success=r["success"]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--no-eps-table", action="store_true")
+    ap.add_argument("--eps", type=float, default=1e-8)
+    args = ap.parse_args()
+    sizes = QUICK if args.quick else CASES
+    suffix = "_quick" if args.quick else ""
+    os.makedirs(OUT, exist_ok=True)
+    all_rows = []
+    for name in args.cases.split(","):
+        _, tp, rows = bench_case(name, sizes[name], args.eps, ["auto", "exact", "sketch", "pcg"],
+                                 ["L-BFGS-B", "Newton-CG", "trust-ncg"])
+        all_rows += rows
+        n, d, k, z = sizes[name]
+        print(f"\n### {name}: n = {n:,}, d = {d}, {k} non-zeros per row, z std {z}, eps = {args.eps:g}"
+              f" (one pass = {tp * 1e3:.1f} ms)\n")
+        print("| method | iterations | passes (counted) | seconds | time in passes | error | ok | note |")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+        for r in rows:
+            print(f"| {r['method']} | {r['nit']} | {r['passes']:.1f} | {r['seconds']:.2f} | "
+                  f"{r['seconds'] / tp:.1f} | {r['error']:.1e} | {r['success']} | {r['note']} |")
+        ok = {r["method"]: r["seconds"] for r in rows if r["success"]}
+        auto = ok.get("auto")
+        if auto:
+            print("\nratios (peer time / auto time): " + ", ".join(
+                f"{m} {t / auto:.2f}" for m, t in ok.items() if m != "auto"))
+        print("\ntime split (passes) and passes per iteration:\n")
+        print("| method | per iteration | gradient | leverage | sketch | gram | factorization | "
+              "inner solve | line search |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            if "timings" not in r:
+                continue
+            t = r["timings"]
+            per_it = r["seconds"] / tp / max(r["nit"], 1)
+            print(f"| {r['method']} | {per_it:.1f} | " + " | ".join(
+                f"{t.get(key, 0.0) / tp:.1f}" for key in
+                ("gradient", "leverage", "sketch", "gram", "factorization", "inner_solve",
+                 "line_search")) + " |")
+    with open(os.path.join(OUT, f"newton{suffix}.csv"), "w", newline="") as fh:
+        cols = ["case", "method", "nit", "passes", "seconds", "pass_seconds", "error", "success",
+                "note"]
+        wr = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(all_rows)
+    if not args.no_eps_table:
+        size = (50_000, 50, 10, 1.5) if args.quick else (200_000, 200, 20, 1.5)
+        table = eps_table(size)
+        print(f"\n### iterations and passes against eps (n = {size[0]:,}, d = {size[1]}, "
+              f"{size[2]} per row, z std {size[3]})\n")
+        print("| method | eps | iterations | passes | error | error bound | ok |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for r in table:
+            print(f"| {r['method']} | {r['eps']:.0e} | {r['nit']} | {r['passes']:.1f} | "
+                  f"{r['error']:.1e} | {r['bound']:.1e} | {r['success']} |")
+        with open(os.path.join(OUT, f"newton_eps{suffix}.csv"), "w", newline="") as fh:
+            wr = csv.DictWriter(fh, fieldnames=list(table[0]))
+            wr.writeheader()
+            wr.writerows(table)
+
+
+if __name__ == "__main__":
+    main()

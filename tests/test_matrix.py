@@ -1,0 +1,67 @@
+"""DataMatrix: formats, products, Gram kernels, sweep counting."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sketchnewton import InputError
+from sketchnewton._matrix import DataMatrix
+
+from conftest import random_sparse
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "csr_array", "coo_array", "dense",
+                                 "float32", "int"])
+def test_products_match_dense(fmt):
+    A = random_sparse(300, 17, 0.2, 0, empty_rows=5)
+    dense = A.toarray()
+    if fmt == "dense":
+        M = DataMatrix(dense)
+    elif fmt == "float32":
+        M = DataMatrix(A.astype(np.float32))
+        dense = A.astype(np.float32).toarray().astype(np.float64)
+    elif fmt == "int":
+        Ai = sp.csr_matrix(np.round(dense * 10).astype(np.int64))
+        M, dense = DataMatrix(Ai), Ai.toarray().astype(float)
+    elif fmt.endswith("_array"):
+        M = DataMatrix(getattr(sp, fmt)(A))
+    else:
+        M = DataMatrix(A.asformat(fmt))
+    rng = np.random.default_rng(0)
+    x, y, Y = rng.normal(size=17), rng.normal(size=300), rng.normal(size=(300, 3))
+    w = rng.uniform(-1, 2, 300)
+    assert np.allclose(M.matvec(x), dense @ x, atol=1e-12)
+    assert np.allclose(M.rmatvec(y), dense.T @ y, atol=1e-12)
+    assert np.allclose(M.rmatmat(Y), dense.T @ Y, atol=1e-12)
+    assert np.allclose(M.gram(w), dense.T @ (w[:, None] * dense), atol=1e-12)
+    rows = rng.integers(0, 300, 50)  # with repeats
+    wr = rng.uniform(0, 1, 50)
+    expect = sum(wi * np.outer(dense[i], dense[i]) for i, wi in zip(rows, wr))
+    assert np.allclose(M.gram(wr, rows=rows), expect, atol=1e-12)
+    assert M.is_sparse == (fmt != "dense")
+
+
+def test_duplicates_are_summed_without_touching_input():
+    A = sp.coo_matrix(([1.0, 2.0, 3.0], ([0, 0, 1], [1, 1, 0])), shape=(2, 2))
+    M = DataMatrix(A)
+    assert np.array_equal(M.csr.toarray(), [[0.0, 3.0], [3.0, 0.0]])
+    assert A.nnz == 3
+
+
+def test_sweeps_count_products():
+    M = DataMatrix(random_sparse(100, 5, 0.5, 1))
+    M.matvec(np.ones(5))
+    M.rmatvec(np.ones(100))
+    assert M.passes == 1.0
+    M.gram(np.ones(10), rows=np.arange(10))
+    assert 1.0 < M.passes < 1.2
+
+
+@pytest.mark.parametrize("A, match", [
+    (np.zeros((0, 4)), "empty"), (sp.csr_matrix((3, 0)), "empty"),
+    (np.full((2, 2), np.inf), "Inf"), (np.ones((2, 2), dtype=complex), "complex"),
+    (np.ones(3), "2-D"), (np.array([[object()]]), "non-numeric"),
+])
+def test_bad_matrices(A, match):
+    with pytest.raises(InputError, match=match):
+        DataMatrix(A)
