@@ -5,6 +5,7 @@ data``), write into preallocated outputs where that saves a copy, and never
 draw random numbers (randomness is drawn in Python and passed in).
 """
 
+import threading
 from contextlib import contextmanager
 
 import numba
@@ -14,18 +15,25 @@ import numba
 #: machine), so kernels run on one thread.
 PARALLEL_MIN_NNZ = 200_000
 _MAX_THREADS = numba.config.NUMBA_NUM_THREADS
+# the workqueue threading layer (set in sketchnewton/__init__.py) must not run
+# two parallel kernels at once: Python threads take turns
+_LAUNCH_LOCK = threading.RLock()
 
 
 @contextmanager
 def kernel_threads(nnz):
-    """Run the enclosed kernels on one thread when ``nnz`` is small, else on all."""
-    previous = numba.get_num_threads()
-    wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
-    if wanted == previous:
-        yield
-        return
-    numba.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+    """Run the enclosed kernels on one thread when ``nnz`` is small, else on all.
+
+    Also serialises kernel launches across Python threads (see ``_LAUNCH_LOCK``).
+    """
+    with _LAUNCH_LOCK:
+        previous = numba.get_num_threads()
+        wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
+        if wanted == previous:
+            yield
+            return
+        numba.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(previous)
