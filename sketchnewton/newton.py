@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from ._kernels import kernel_threads
+from ._kernels import kernel_threads, single_threaded_blas
 from ._validation import check_finite_scalar, check_random_state, check_vector
 from .exceptions import ConvergenceWarning, DomainError, InputError
 from .hessian import SKETCHES, ModelBuilder, factorize, factorize_psd
@@ -534,5 +534,5 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
     if method == "auto":
         method = choose_method(loss.A, sketch_size)
     problem = Problem(loss, eps, method, sketch, sketch_size, int(max_iter), rng, verbose, callback)
-    with kernel_threads(loss.A.nnz):
+    with kernel_threads(loss.A.nnz), single_threaded_blas():
         return NewtonSolver(problem).solve(x0)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix
 from .._validation import check_finite_scalar, check_random_state
 from ..exceptions import InputError
@@ -144,6 +145,7 @@ def _draw(dm, w, s, method, scheme, scores, uniform_mix, rng):
     return settings.draw(rng, n=dm.n)
 
 
+@with_single_threaded_blas
 def sketch_rows(A, weights=None, sketch_size=None, *, method="leverage", eps=None,
                 delta=0.05, scheme="bernoulli", scores=None, uniform_mix=0.1, dense=False,
                 random_state=None):
@@ -178,6 +180,7 @@ def sketch_rows(A, weights=None, sketch_size=None, *, method="leverage", eps=Non
     return SketchedRows(S, S.apply(dm, row_scale=sw))
 
 
+@with_single_threaded_blas
 def sketch_gram(A, weights=None, sketch_size=None, *, method="leverage", eps=None, delta=0.05,
                 scheme="bernoulli", scores=None, uniform_mix=0.1, random_state=None):
     """Sketched approximation of ``H = A^T diag(weights) A``.

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._kernels.sketch import csr_projected_rownorms, csr_row_quadforms
+from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix
 from .._validation import check_random_state, check_vector
 from ..exceptions import InputError
@@ -46,6 +47,7 @@ def _default_rcond(shape):
     return max(shape) * np.finfo(np.float64).eps
 
 
+@with_single_threaded_blas
 def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
                     n_projections=None, estimator="auto", rcond=None, random_state=None):
     """Leverage scores of ``M = diag(sqrt(weights)) @ A``.
