@@ -186,20 +186,17 @@ class ModelBuilder:
             S = settings.draw(self.rng, n=A.n)
         t1 = time.perf_counter()
         self.timings["sketch"] += t1 - t0
-        H = S.gram(A, row_scale=root.row_scale, shift=(root.shift, root.k))
+        extra = w2
+        if kind == "full":
+            if self.sketch not in _SAMPLERS:
+                raise InputError("a sketched full Hessian needs a row sampler")
+            # residual curvature qa (c - <f,c>), estimated on the same rows
+            extra = factors.diag - d_gn if w2 is None else factors.diag - d_gn + w2
+        H = S.gram(A, row_scale=root.row_scale, shift=(root.shift, root.k), extra_diag=extra)
         if self.sketch in _SAMPLERS:
-            extra = np.zeros(A.n) if w2 is None else w2.copy()
-            if kind == "full":
-                extra += factors.diag - d_gn  # residual curvature qa (c - <f,c>)
-            if np.any(extra != 0):
-                H += A.gram(S.row_weights ** 2 * extra[S.rows], rows=S.rows)
             n_rows = S.rows.shape[0]
         else:
-            A.sweeps += 1
-            if w2 is not None:
-                SW = S.apply(A, row_scale=np.sqrt(w2))
-                H += SW.T @ SW
-                A.sweeps += 1
+            A.sweeps += 1 if w2 is None else 2
             n_rows = s
         if kind == "full":
             H += factors.lowrank() - gn_factors.lowrank()

@@ -216,7 +216,6 @@ class NewtonSolver:
         poor = ratio > 0.5 if self.it.step_size == 1.0 else self.it.step_size < 0.5
         if poor and self.builder.sketch_size < self.A.n:
             self.builder.sketch_size = min(2 * self.builder.sketch_size, self.A.n)
-            self.builder.refresh()
 
     def update_gradient_hessian(self):
         """Build and factorize the Hessian model at ``x_k``. Sets ``it.model``, ``self.hess``."""

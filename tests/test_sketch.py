@@ -378,3 +378,23 @@ def test_operator_validation():
         S.apply(np.ones(10), row_scale=np.ones(3))
     with pytest.raises(InputError, match="adjoint"):
         S.T @ np.ones(5)
+
+
+def test_gram_extra_diag_adds_weighted_term_with_same_operator():
+    """``S.gram(M, extra_diag=e)`` adds the sketch of ``M^T diag(e) M`` (samplers: any sign)."""
+    import scipy.sparse as sp
+
+    from sketchnewton.sketch import SketchSettings
+
+    rng = np.random.default_rng(0)
+    M = sp.random(400, 6, density=0.5, random_state=1, format="csr")
+    r, e = rng.uniform(0.5, 1.5, 400), rng.uniform(0.0, 1.0, 400)
+    for kind in ("gaussian", "countsketch", "srht", "uniform"):
+        S = SketchSettings(kind, 60).draw(3, n=400)
+        SE = S.apply(M, row_scale=np.sqrt(e))
+        assert np.allclose(S.gram(M, row_scale=r, extra_diag=e), S.gram(M, row_scale=r) + SE.T @ SE)
+    S = SketchSettings("uniform", 60).draw(3, n=400)
+    signed = e - 0.5
+    A_rows = M[S.rows].toarray()
+    expect = A_rows.T @ ((S.row_weights ** 2 * signed[S.rows])[:, None] * A_rows)
+    assert np.allclose(S.gram(M, extra_diag=signed) - S.gram(M), expect)

@@ -185,8 +185,11 @@ class SketchOperator:
         """Return ``S`` as a dense (s, n) array (small ``n`` only; for tests)."""
         return self.adjoint(np.eye(self.shape[0])).T.copy()
 
-    def gram(self, M, row_scale=None, shift=None):
+    def gram(self, M, row_scale=None, shift=None, extra_diag=None):
         """Return ``(S F)^T (S F)`` (d x d) for ``F = diag(row_scale) M - f k^T``.
+
+        With ``extra_diag`` (n,), non-negative here, also adds the sketch of
+        ``M^T diag(extra_diag) M`` (row samplers accept any sign).
 
         Parameters
         ----------
@@ -210,6 +213,12 @@ class SketchOperator:
             k = check_vector(k, "k", SF.shape[1])
             SF = SF - np.outer(self @ f, k)
         G = SF.T @ SF
+        if extra_diag is not None:
+            e = check_vector(extra_diag, "extra_diag", self.n)
+            if np.any(e < 0):
+                raise InputError("extra_diag must be >= 0 for a sketching embedding")
+            SE = self.apply(M, row_scale=np.sqrt(e))
+            G += SE.T @ SE
         return 0.5 * (G + G.T)
 
     # to implement -------------------------------------------------------
@@ -416,21 +425,28 @@ class RowSamplingOperator(SketchOperator):
         np.add.at(out, self.rows, Y * self.row_weights[:, None])
         return out
 
-    def gram(self, M, row_scale=None, shift=None):
+    def gram(self, M, row_scale=None, shift=None, extra_diag=None):
         """Return ``(S F)^T (S F)`` for ``F = diag(row_scale) M - f k^T``, (d, d).
 
         Sparse ``M`` uses :meth:`DataMatrix.gram` on the kept rows only:
         ``O(sum_r nnz_r^2)``, never ``O(nnz(M) d)``. The rank-one shift adds
         ``- u k^T - k u^T + (sum_r w_r^2 f_r^2) k k^T`` with
         ``u = sum_r w_r^2 r_r f_r a_r`` (one small sparse product).
+        ``extra_diag`` (n,), of any sign, adds the unbiased estimate
+        ``sum_r w_r^2 extra_r a_r a_r^T`` of ``M^T diag(extra_diag) M`` in the
+        same Gram pass.
         """
         kind, obj = _as_operand(M, self.n)
         if kind == "vec":
-            return super().gram(M, row_scale, shift)
+            return super().gram(M, row_scale, shift, extra_diag)
         r = _check_row_scale(row_scale, self.n)
         w = self.row_weights if r is None else self.row_weights * r[self.rows]
         dm = obj if kind == "csr" else DataMatrix(obj, "M")
-        G = dm.gram(w * w, rows=self.rows)
+        weights = w * w
+        if extra_diag is not None:
+            e = check_vector(extra_diag, "extra_diag", self.n)
+            weights = weights + self.row_weights ** 2 * e[self.rows]
+        G = dm.gram(weights, rows=self.rows)
         if shift is not None:
             f, k = shift
             f = check_vector(f, "f", self.n)
