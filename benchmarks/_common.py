@@ -1,11 +1,12 @@
 """Shared helpers for the benchmarks: pass timing and fast random CSR generation."""
 
+import csv
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["best_time", "pass_time", "random_csr"]
+__all__ = ["best_time", "pass_time", "random_csr", "write_csv"]
 
 
 def best_time(fn, repeats=5, min_time=0.0):
@@ -59,3 +60,11 @@ def random_csr(n, d, nnz_per_row, rng, *, dtype_index=np.int32):
     indices = np.concatenate(out_indices)
     data = np.concatenate(out_data)
     return sp.csr_matrix((data, indices, indptr), shape=(n, d))
+
+
+def write_csv(path, rows, columns):
+    """Write ``rows`` (dicts) to ``path`` with the given column order (extra keys ignored)."""
+    with open(path, "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(rows)

@@ -15,14 +15,13 @@ Writes ``benchmarks/results/kernels[_quick].csv`` and prints markdown tables.
 """
 
 import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import best_time, pass_time  # noqa: E402
+from _common import best_time, pass_time, write_csv  # noqa: E402
 
 from sketchnewton import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
@@ -120,15 +119,11 @@ def main():
               f"{r['lam_needed']:.3g} | {r['lam_needed_rel_to_norm_H']:.3g} |")
     os.makedirs(OUT, exist_ok=True)
     suffix = "_quick" if args.quick else ""
-    with open(os.path.join(OUT, f"kernels{suffix}.csv"), "w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["n", "d", "nnz_per_row", "operation", "seconds", "passes"])
-        for name, t in rows:
-            wr.writerow([n, d, k, name, f"{t:.6f}", f"{t / tp:.4f}"])
-    with open(os.path.join(OUT, f"psd_thresholds{suffix}.csv"), "w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=list(thr[0]))
-        wr.writeheader()
-        wr.writerows(thr)
+    write_csv(os.path.join(OUT, f"kernels{suffix}.csv"),
+              [dict(n=n, d=d, nnz_per_row=k, operation=name, seconds=f"{t:.6f}",
+                    passes=f"{t / tp:.4f}") for name, t in rows],
+              ["n", "d", "nnz_per_row", "operation", "seconds", "passes"])
+    write_csv(os.path.join(OUT, f"psd_thresholds{suffix}.csv"), thr, list(thr[0]))
 
 
 if __name__ == "__main__":

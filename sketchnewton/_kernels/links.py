@@ -16,19 +16,11 @@ LINK_CODES = {"resnet": RESNET, "softmax": SOFTMAX, "exp": SOFTMAX, "cosh": COSH
 __all__ = ["LINK_CODES", "normalized_pass"]
 
 
-@njit(parallel=True, cache=True)
-def _shift(z, link):
-    n = z.shape[0]
-    m = -np.inf
-    if link == COSH or link == SINH:
-        for i in prange(n):
-            m = max(m, abs(z[i]))
-    else:
-        for i in prange(n):
-            m = max(m, z[i])
-        if link == RESNET:
-            m = max(m, 0.0)
-    return m
+@njit(cache=True)
+def _chunk(c, n, n_chunks):
+    step = (n + n_chunks - 1) // n_chunks
+    lo = c * step
+    return lo, min(n, lo + step)
 
 
 @njit(cache=True, inline="always")
@@ -50,7 +42,7 @@ def _link_scaled(zi, link, m, em):
 
 
 @njit(parallel=True, cache=True)
-def normalized_pass(z, b, w2, link, f, va, qa):
+def normalized_pass(z, b, w2, link, f, va, qa, n_chunks):
     """One O(n) pass from ``z = A x`` to everything the loss needs.
 
     Writes ``f = phi(z) / alpha``, ``va = phi'(z) / alpha`` and
@@ -59,37 +51,67 @@ def normalized_pass(z, b, w2, link, f, va, qa):
     ``c = f - b``. ``alpha = alpha_scaled * exp(log_scale)``; a non-positive
     ``alpha_scaled`` means ``alpha <= 0`` (the caller raises) and the buffers
     are then left unnormalised. ``w2`` may have length 0 (no ``w`` term).
+    Reductions run over ``n_chunks`` contiguous blocks with private partial
+    sums (deterministic for a fixed ``n_chunks``).
     """
     n = z.shape[0]
-    m = _shift(z, link)
+    part = np.zeros((n_chunks, 5))
+    for c in prange(n_chunks):
+        lo, hi = _chunk(c, n, n_chunks)
+        m = -np.inf
+        if link == COSH or link == SINH:
+            for i in range(lo, hi):
+                m = max(m, abs(z[i]))
+        else:
+            for i in range(lo, hi):
+                m = max(m, z[i])
+        part[c, 0] = m
+    m = part[0, 0]
+    for c in range(1, n_chunks):
+        m = max(m, part[c, 0])
+    if link == RESNET:
+        m = max(m, 0.0)
     em = np.exp(-m)
+    for c in prange(n_chunks):
+        lo, hi = _chunk(c, n, n_chunks)
+        acc = 0.0
+        for i in range(lo, hi):
+            u, v, q = _link_scaled(z[i], link, m, em)
+            f[i] = u
+            va[i] = v
+            qa[i] = q
+            acc += u
+        part[c, 0] = acc
     alpha = 0.0
-    for i in prange(n):
-        u, v, q = _link_scaled(z[i], link, m, em)
-        f[i] = u
-        va[i] = v
-        qa[i] = q
-        alpha += u
+    for c in range(n_chunks):
+        alpha += part[c, 0]
     if not (alpha > 0.0):
         return alpha, m, 0.0, 0.0, 0.0, 0.0
     inv = 1.0 / alpha
-    fc = 0.0
-    ff = 0.0
-    cc = 0.0
-    wz = 0.0
     has_w = w2.shape[0] > 0
-    for i in prange(n):
-        fi = f[i] * inv
-        f[i] = fi
-        va[i] *= inv
-        qa[i] *= inv
-        ci = fi - b[i]
-        fc += fi * ci
-        ff += fi * fi
-        cc += ci * ci
-        if has_w:
-            wz += w2[i] * z[i] * z[i]
-    return alpha, m, fc, ff, cc, wz
+    for c in prange(n_chunks):
+        lo, hi = _chunk(c, n, n_chunks)
+        fc = 0.0
+        ff = 0.0
+        cc = 0.0
+        wz = 0.0
+        for i in range(lo, hi):
+            fi = f[i] * inv
+            f[i] = fi
+            va[i] *= inv
+            qa[i] *= inv
+            ci = fi - b[i]
+            fc += fi * ci
+            ff += fi * fi
+            cc += ci * ci
+            if has_w:
+                wz += w2[i] * z[i] * z[i]
+        part[c, 1] = fc
+        part[c, 2] = ff
+        part[c, 3] = cc
+        part[c, 4] = wz
+    tot = part[:, 1:].sum(axis=0)
+    return alpha, m, tot[0], tot[1], tot[2], tot[3]
 
 
 @njit(parallel=True, cache=True)
@@ -111,4 +133,45 @@ def normalized_weights(z, b, w2, f, va, qa, fc, out):
         out[i, 1] = va[i]
         out[i, 2] = (f[i] + ci) * va[i]
         out[i, 3] = f[i] * va[i]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def normalized_csr_rmatmat(indptr, indices, data, z, b, w2, f, va, fc, d, n_ccols, n_chunks):
+    """``A.T @ Y`` for the columns ``Y`` of :func:`normalized_weights`, fused.
+
+    The row weights are computed on the fly, so the (n, 4) array ``Y`` is
+    never written or read. ``n_ccols`` is 1 (gradient only) or 4 (gradient
+    and the low-rank factors). Returns (d, n_ccols).
+    """
+    n = indptr.shape[0] - 1
+    buf = np.zeros((n_chunks, d, n_ccols))
+    step = (n + n_chunks - 1) // n_chunks
+    has_w = w2.shape[0] > 0
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        for i in range(lo, hi):
+            ci = f[i] - b[i]
+            y0 = va[i] * (ci - fc)
+            if has_w:
+                y0 += w2[i] * z[i]
+            if n_ccols == 1:
+                for p in range(indptr[i], indptr[i + 1]):
+                    acc[indices[p], 0] += data[p] * y0
+            else:
+                y1 = va[i]
+                y2 = (f[i] + ci) * va[i]
+                y3 = f[i] * va[i]
+                for p in range(indptr[i], indptr[i + 1]):
+                    j = indices[p]
+                    a = data[p]
+                    acc[j, 0] += a * y0
+                    acc[j, 1] += a * y1
+                    acc[j, 2] += a * y2
+                    acc[j, 3] += a * y3
+    out = np.zeros((d, n_ccols))
+    for c in range(n_chunks):
+        out += buf[c]
     return out

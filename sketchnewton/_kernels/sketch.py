@@ -202,3 +202,65 @@ def csr_row_quadforms(indptr, indices, data, row_scale, K):
             tot += ap * acc
         out[i] = 2.0 * w * w * tot
     return out
+
+
+@njit(cache=True)
+def weighted_bernoulli_rows(weights, raw, uniform_mix, s, u):
+    """Bernoulli row sample for scores ``weights * raw``, fused in one kernel.
+
+    ``p_i = (1 - beta) w_i raw_i / sum(w raw) + beta [w_i raw_i > 0] / n_+``,
+    ``pi_i = min(1, c p_i)`` with ``c`` such that ``sum pi = s`` (fixed
+    point over the saturated rows), and row ``i`` kept when ``u_i < pi_i``.
+    Returns ``(rows, 1 / sqrt(pi[rows]))``. ``u`` holds the pre-drawn
+    uniforms (float32 or float64).
+    """
+    n = weights.shape[0]
+    total = 0.0
+    n_pos = 0
+    for i in range(n):
+        sc = weights[i] * raw[i]
+        if sc > 0:
+            total += sc
+            n_pos += 1
+    if n_pos == 0:
+        return np.empty(0, np.int64), np.empty(0)
+    a = (1.0 - uniform_mix) / total
+    bconst = uniform_mix / n_pos
+    if s >= n_pos:
+        c = np.inf
+    else:
+        c = float(s)
+        prev = -1
+        for _ in range(100):
+            n_sat = 0
+            p_sat = 0.0
+            for i in range(n):
+                sc = weights[i] * raw[i]
+                if sc > 0:
+                    p = a * sc + bconst
+                    if c * p >= 1.0:
+                        n_sat += 1
+                        p_sat += p
+            if n_sat == prev or n_sat >= s or p_sat >= 1.0:
+                break
+            prev = n_sat
+            c = (s - n_sat) / (1.0 - p_sat)
+    count = 0
+    for i in range(n):
+        sc = weights[i] * raw[i]
+        if sc > 0:
+            pi = min(1.0, c * (a * sc + bconst))
+            if u[i] < pi:
+                count += 1
+    rows = np.empty(count, np.int64)
+    out_w = np.empty(count)
+    k = 0
+    for i in range(n):
+        sc = weights[i] * raw[i]
+        if sc > 0:
+            pi = min(1.0, c * (a * sc + bconst))
+            if u[i] < pi:
+                rows[k] = i
+                out_w[k] = 1.0 / np.sqrt(pi)
+                k += 1
+    return rows, out_w

@@ -6,20 +6,36 @@ closed forms implemented here.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .._kernels import kernel_threads
-from .._kernels.links import LINK_CODES, normalized_pass, normalized_weights
-from .._matrix import as_data_matrix
+from .._kernels.links import (LINK_CODES, normalized_csr_rmatmat, normalized_pass,
+                             normalized_weights)
+from .._matrix import _n_chunks, as_data_matrix
 from .._validation import check_finite_scalar, check_vector
 from ..exceptions import DomainError, InputError
 from ._base import GaussNewtonRoot, HessianFactors
 
-__all__ = ["NormalizedRegressionLoss", "NormalizedState", "LINKS"]
+__all__ = ["NormalizedRegressionLoss", "NormalizedState", "Forward", "LINKS"]
 
 LINKS = ("resnet", "softmax", "cosh", "sinh")
 HESSIAN_KINDS = ("full", "gauss_newton")
+
+
+class Forward(NamedTuple):
+    """What one forward pass at ``x`` computed (``z = A x`` and the link quantities)."""
+
+    x: np.ndarray
+    z: np.ndarray
+    f: np.ndarray
+    va: np.ndarray
+    qa: np.ndarray
+    log_alpha: float
+    fc: float
+    ff: float
+    fun: float
 
 
 @dataclass(frozen=True)
@@ -98,13 +114,28 @@ class NormalizedRegressionLoss:
     def _check_x(self, x):
         return check_vector(x, "x", self.A.d)
 
-    def _forward(self, x, z=None):
+    def forward(self, x, z=None):
+        """Loss and link quantities at ``x`` (one ``A @ x`` unless ``z = A @ x`` is given).
+
+        Returns
+        -------
+        Forward
+            Pass it to :meth:`evaluate` to get the gradient without repeating
+            the forward work (the line search does).
+
+        Raises
+        ------
+        DomainError
+            If ``alpha <= 0`` or the loss is not finite.
+        """
+        x = self._check_x(x)
         if z is None:
             z = self.A.matvec(x)
         n = z.shape[0]
         f, va, qa = np.empty(n), np.empty(n), np.empty(n)
         with kernel_threads(n * 8):
-            alpha, shift, fc, ff, cc, wz = normalized_pass(z, self.b, self.w2, self._code, f, va, qa)
+            alpha, shift, fc, ff, cc, wz = normalized_pass(z, self.b, self.w2, self._code, f, va, qa,
+                                                          _n_chunks())
         if not alpha > 0.0:
             raise DomainError(
                 f"alpha = <phi(Ax), 1> is not positive (alpha = {alpha:.3g} * exp({shift:.3g})) "
@@ -112,40 +143,48 @@ class NormalizedRegressionLoss:
         fun = 0.5 * cc + 0.5 * wz + 0.5 * self.lam * float(x @ x)
         if not np.isfinite(fun):
             raise DomainError(f"loss is not finite ({fun}) at this x")
-        return z, f, va, qa, np.log(alpha) + shift, fc, ff, fun
+        return Forward(x, z, f, va, qa, np.log(alpha) + shift, fc, ff, fun)
 
     def residual(self, x):
         """Return ``c = f - b`` at ``x``, shape (n,) (the map whose Jacobian is J)."""
-        z, f = self._forward(self._check_x(x))[:2]
-        return f - self.b
+        return self.forward(x).f - self.b
 
     def loss(self, x, *, z=None):
         """Return ``L(x)``: one ``A @ x``, or none when the caller passes ``z = A @ x``."""
-        x = self._check_x(x)
-        return self._forward(x, z)[-1]
+        return self.forward(x, z).fun
 
-    def evaluate(self, x, *, hessian=True, z=None):
+    def _rmatmat_weights(self, fw, n_cols):
+        """``A.T @ Y[:, :n_cols]`` for the gradient / low-rank columns ``Y`` (one sweep)."""
+        A = self.A
+        if A.is_sparse:
+            A.sweeps += 1
+            with kernel_threads(A.nnz):
+                return normalized_csr_rmatmat(*A.kernel_csr, fw.z, self.b, self.w2,
+                                              fw.f, fw.va, fw.fc, A.d, n_cols, _n_chunks())
+        with kernel_threads(fw.z.shape[0] * 8):
+            Y = normalized_weights(fw.z, self.b, self.w2, fw.f, fw.va, fw.qa, fw.fc,
+                                   np.empty((fw.z.shape[0], 4)))
+        return A.rmatmat(Y[:, :n_cols])
+
+    def evaluate(self, x, *, hessian=True, z=None, forward=None):
         """Loss, gradient and (optionally) the low-rank Hessian factors at ``x``.
 
-        One ``A @ x`` (skipped when the caller passes the cached ``z = A @ x``),
-        an O(n) pass, and one ``A.T @ Y`` with ``Y`` holding the gradient
-        weights (and, if ``hessian``, the three low-rank columns).
+        One ``A @ x`` (skipped when the caller passes ``z = A @ x`` or the
+        :class:`Forward` of ``x``), an O(n) pass, and one fused ``A.T @ Y`` whose
+        columns (gradient weights and, if ``hessian``, the three low-rank
+        factors) are computed row by row inside the kernel.
 
         Returns
         -------
         NormalizedState
         """
-        x = self._check_x(x)
-        z, f, va, qa, log_alpha, fc, ff, fun = self._forward(x, z)
-        with kernel_threads(z.shape[0] * 8):
-            Y = normalized_weights(z, self.b, self.w2, f, va, qa, fc, np.empty((z.shape[0], 4)))
-        if hessian:
-            AtY = self.A.rmatmat(Y)
-            grad, K = AtY[:, 0], AtY[:, 1:]
-        else:
-            grad, K = self.A.rmatvec(np.ascontiguousarray(Y[:, 0])), None
-        grad = grad + self.lam * x
-        return NormalizedState(x, z, fun, grad, f, va, qa, log_alpha, fc, ff, K)
+        fw = forward if forward is not None else self.forward(x, z)
+        x = fw.x
+        AtY = self._rmatmat_weights(fw, 4 if hessian else 1)
+        grad = AtY[:, 0] + self.lam * x
+        K = AtY[:, 1:] if hessian else None
+        return NormalizedState(x, fw.z, fw.fun, grad, fw.f, fw.va, fw.qa, fw.log_alpha, fw.fc,
+                               fw.ff, K)
 
     def loss_gradient(self, x):
         """Return ``(L(x), grad L(x))``."""
