@@ -110,17 +110,20 @@ class Iterate:
 
 
 def choose_method(A, sketch_size=None):
-    """Pick ``"exact"`` or ``"sketch"`` from the kernels' cost model (in passes).
+    """Pick ``"exact"`` or ``"pcg"`` from the kernels' cost model (in passes).
 
     An exact Newton iteration costs about ``1 + g`` passes, ``g`` the cost of
     the exact Gram: ``0.55 sum_i nnz_i^2 / nnz(A)`` for sparse ``A``
     (measured: 5.5 passes at 10 non-zeros per row, 42 at 50) and about
     ``d / 30`` for dense ``A`` (one-thread BLAS against a memory-bound pass).
-    A sketched iteration costs about 1.3 passes plus a one-off ~5 passes for
-    the leverage scores, and needs about 1.5x the iterations (linear rate
-    ~0.1 instead of quadratic). Exact Newton wins when ``g <= 1.5`` (up to
-    ~3 non-zeros per row) or when ``n`` is so small that a sketch would keep
-    most rows anyway.
+    A sketch-preconditioned Newton-CG iteration costs 2-4 passes whatever the
+    row density, plus a one-off ~5 passes for the leverage scores. Exact
+    Newton wins when ``g <= 1.5`` (up to ~3 non-zeros per row) or when ``n``
+    is so small that a sketch would keep most rows anyway. Between, which
+    wins depends on the conditioning, unknown beforehand: at 10 non-zeros
+    per row exact Newton was 1.4x faster on a well-conditioned planted
+    problem and 1.6x slower on an ill-conditioned one (benchmarks/RESULTS.md);
+    ``"pcg"`` is chosen for its bounded cost.
     """
     n, d = A.shape
     s = 20 * d if sketch_size is None else sketch_size
@@ -131,7 +134,7 @@ def choose_method(A, sketch_size=None):
         gram_passes = 0.55 * float(r @ r) / max(A.nnz, 1)
     else:
         gram_passes = d / 30.0
-    return "exact" if gram_passes <= 1.5 else "sketch"
+    return "exact" if gram_passes <= 1.5 else "pcg"
 
 
 class NewtonSolver:
@@ -231,12 +234,20 @@ class NewtonSolver:
             self.builder.sketch_size = min(2 * self.builder.sketch_size, self.A.n)
 
     def update_gradient_hessian(self):
-        """Build and factorize the Hessian model at ``x_k``. Sets ``it.model``, ``self.hess``."""
-        loss = self.problem.loss
-        state = self.it.state
+        """Build and factorize the Hessian model at ``x_k``. Sets ``it.model``, ``self.hess``.
+
+        ``"pcg"`` keeps its preconditioner in the local regime (the last full
+        step moved no ``z_i`` by more than ``MODEL_REUSE_DZ``, so the Hessian
+        changed by ~10%): CG corrects the difference with exact products.
+        """
+        loss, it = self.problem.loss, self.it
+        state = it.state
         full = loss.hessian_factors(state, "full")
         gn = loss.hessian_factors(state, "gauss_newton")
         self.hess = {"full": full, "gauss_newton": gn}
+        if (self.problem.method == "pcg" and it.model is not None and it.step_size == 1.0
+                and it.last_dz <= MODEL_REUSE_DZ and it.cg_iter <= PCG_REFRESH):
+            return
         exact = self.builder.sketch == "exact"
         samplers = self.builder.sketch in ("leverage", "uniform")
         model = None
@@ -299,6 +310,8 @@ class NewtonSolver:
         z = model.solve(r)
         d = z.copy()
         rz = float(r @ z)
+        if not rz > 0:
+            return x, None, 0, False
         bnorm = np.linalg.norm(b)
         max_cg = max(20, 2 * int(np.sqrt(self.d)))
         for k in range(1, max_cg + 1):
@@ -314,6 +327,8 @@ class NewtonSolver:
                 return x, Ax, k, True
             z = model.solve(r)
             rz_new = float(r @ z)
+            if not rz_new > 0:  # residual in the preconditioner's null space
+                return x, Ax, k, True
             d = z + (rz_new / rz) * d
             rz = rz_new
         return x, Ax, max_cg, True
