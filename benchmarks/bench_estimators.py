@@ -180,6 +180,10 @@ def main():
                       flush=True)
                 if r["timed_out"]:
                     break
+                f_sofar = min(q["objective"] for q in runs + peer_runs[solver]
+                              if np.isfinite(q["objective"]))
+                if (r["objective"] - f_sofar) / abs(f_sofar) <= GAP:
+                    break  # this tol already reaches the accuracy of the best run so far
         all_runs = runs + [r for rs in peer_runs.values() for r in rs]
         f_best = min(r["objective"] for r in all_runs if np.isfinite(r["objective"]))
         for r in all_runs:

@@ -115,7 +115,10 @@ def bench_case(name, size, eps, methods, peers):
     pb = make_regression_problem(n, d, link="resnet", nnz_per_row=k, z_std=z_std,
                                  random_state=0)
     tp = pass_time(pb.A)
-    sn.solve(pb.A[:2000], pb.b[:2000] / pb.b[:2000].sum(), 1e-3, max_iter=2)  # compile
+    with warnings.catch_warnings():  # warm-up on the full problem: compilation, page faults
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for m in ("exact", "sketch", "pcg"):
+            sn.solve(pb.A, pb.b, 1e-3, method=m, max_iter=1)
     rows = []
     for m in methods:
         r = run_ours(m, pb, eps)

@@ -299,9 +299,9 @@ def build_parser():
                                       "solve it with per-iteration progress and print a summary: "
                                       "iterations, passes over A, seconds, error to the planted "
                                       "x and the solver's error bound.")
-    demo.add_argument("--n", type=_int_type(2), default=1_000_000,
+    demo.add_argument("--n", type=_int_type(2), default=2_000_000,
                       help="rows of A (default %(default)s)")
-    demo.add_argument("--d", type=_int_type(1), default=200,
+    demo.add_argument("--d", type=_int_type(1), default=300,
                       help="columns of A (default %(default)s)")
     demo.add_argument("--nnz-per-row", type=_int_type(1), default=None,
                       help="non-zeros per row of A (default 20, or d if smaller)")
