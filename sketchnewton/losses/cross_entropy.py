@@ -20,14 +20,34 @@ from ._base import HessianFactors
 __all__ = ["LogisticLoss", "MultinomialLoss", "BlockHessianFactors"]
 
 
+def _append_ones_column(csr):
+    """``[csr, 1]`` as canonical CSR without ``scipy.sparse.hstack`` (0.8 s at 1e7 non-zeros)."""
+    n, d = csr.shape
+    indptr = csr.indptr.astype(np.int64) + np.arange(n + 1, dtype=np.int64)
+    total = csr.nnz + n
+    ones_at = indptr[1:] - 1  # the new entry ends each row: column indices stay sorted
+    keep = np.ones(total, dtype=bool)
+    keep[ones_at] = False
+    idx_dtype = np.int32 if max(total, d + 1) < np.iinfo(np.int32).max else np.int64
+    indices = np.empty(total, dtype=idx_dtype)
+    indices[keep] = csr.indices
+    indices[ones_at] = d
+    data = np.empty(total)
+    data[keep] = csr.data
+    data[ones_at] = 1.0
+    out = sp.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n, d + 1))
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
 def _augment(A, fit_intercept):
     A = as_data_matrix(A)
     if not fit_intercept:
         return A
-    ones = np.ones((A.n, 1))
     if A.is_sparse:
-        return DataMatrix(sp.hstack([A.csr, sp.csr_matrix(ones)], format="csr"))
-    return DataMatrix(np.hstack([A.dense, ones]))
+        return DataMatrix(_append_ones_column(A.csr))
+    return DataMatrix(np.hstack([A.dense, np.ones((A.n, 1))]))
 
 
 def _check_labels(y, n, n_classes):
