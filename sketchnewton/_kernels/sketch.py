@@ -245,15 +245,8 @@ def weighted_bernoulli_rows(weights, raw, uniform_mix, s, u):
                 break
             prev = n_sat
             c = (s - n_sat) / (1.0 - p_sat)
-    count = 0
-    for i in range(n):
-        sc = weights[i] * raw[i]
-        if sc > 0:
-            pi = min(1.0, c * (a * sc + bconst))
-            if u[i] < pi:
-                count += 1
-    rows = np.empty(count, np.int64)
-    out_w = np.empty(count)
+    rows = np.empty(n, np.int64)
+    out_w = np.empty(n)
     k = 0
     for i in range(n):
         sc = weights[i] * raw[i]
@@ -263,4 +256,4 @@ def weighted_bernoulli_rows(weights, raw, uniform_mix, s, u):
                 rows[k] = i
                 out_w[k] = 1.0 / np.sqrt(pi)
                 k += 1
-    return rows, out_w
+    return rows[:k].copy(), out_w[:k].copy()

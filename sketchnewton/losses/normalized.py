@@ -42,31 +42,27 @@ class Forward(NamedTuple):
 class NormalizedState:
     """Everything one evaluation at ``x`` computed, cached for reuse.
 
+    The fields of its :class:`Forward` (``x, z, f, va, qa, log_alpha, fc, ff,
+    fun``: ``z = A x``, ``f, va, qa = phi, phi', phi'' / alpha``, ``fc = <f, c>``,
+    ``ff = ||f||^2``) read through as attributes.
+
     Attributes
     ----------
-    x : ndarray (d,)
-    z : ndarray (n,)          ``A @ x``
-    fun : float               loss value
-    grad : ndarray (d,) or None
-    f, va, qa : ndarray (n,)  ``phi/alpha``, ``phi'/alpha``, ``phi''/alpha``
-    log_alpha : float         ``log(alpha)``
-    fc, ff : float            ``<f, c>``, ``||f||^2``
+    forward : Forward
+    grad : ndarray (d,)
     K : ndarray (d, 3) or None
         ``A.T @ [va, (f + c) va, f va]``: the low-rank factors, computed in
         the same pass as the gradient.
     """
 
-    x: np.ndarray
-    z: np.ndarray
-    fun: float
-    grad: np.ndarray | None
-    f: np.ndarray
-    va: np.ndarray
-    qa: np.ndarray
-    log_alpha: float
-    fc: float
-    ff: float
+    forward: Forward
+    grad: np.ndarray
     K: np.ndarray | None
+
+    def __getattr__(self, name):
+        if name in Forward._fields:
+            return getattr(self.forward, name)
+        raise AttributeError(name)
 
 
 class NormalizedRegressionLoss:
@@ -183,8 +179,7 @@ class NormalizedRegressionLoss:
         AtY = self._rmatmat_weights(fw, 4 if hessian else 1)
         grad = AtY[:, 0] + self.lam * x
         K = AtY[:, 1:] if hessian else None
-        return NormalizedState(x, fw.z, fw.fun, grad, fw.f, fw.va, fw.qa, fw.log_alpha, fw.fc,
-                               fw.ff, K)
+        return NormalizedState(fw, grad, K)
 
     def loss_gradient(self, x):
         """Return ``(L(x), grad L(x))``."""
