@@ -142,6 +142,7 @@ def main():
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--cap", type=float, default=None, help="seconds per peer run")
     ap.add_argument("--cases", default=None, help="comma-separated case names")
+    ap.add_argument("--tag", default="", help="suffix of the CSV file name")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads of every solver's process (0: library default)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -208,7 +209,7 @@ def main():
                                                    if ok and r["solver"].startswith("sketch")
                                                    else float("nan")),
                              speedup_is_lower_bound=lower_bound))
-    out = HERE / "results" / f"estimators_{mode}.csv"
+    out = HERE / "results" / f"estimators_{mode}{args.tag}.csv"
     out.parent.mkdir(exist_ok=True)
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -13,11 +13,13 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
 
 from .exceptions import ConvergenceWarning, DomainError, InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss
+from .estimators import SketchedLogisticRegression, SoftmaxRegression
 from .newton import SolveResult, solve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning", "DomainError", "InputError", "LogisticLoss", "MultinomialLoss",
-    "NormalizedRegressionLoss", "SolveResult", "__version__", "solve",
+    "NormalizedRegressionLoss", "SketchedLogisticRegression", "SoftmaxRegression", "SolveResult",
+    "__version__", "solve",
 ]

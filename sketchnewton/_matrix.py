@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import kernel_threads
-from ._kernels.linalg import csr_gram, csr_matvec, csr_rmatmat, csr_rmatvec
+from ._kernels.linalg import csr_gram, csr_matmat, csr_matvec, csr_rmatmat, csr_rmatvec
 from ._validation import _check_dtype, check_array_values
 from .exceptions import InputError
 
@@ -115,6 +115,15 @@ class DataMatrix:
                 return csr_matvec(*self.kernel_csr, x, out)
         return np.dot(self.dense, x, out=out)
 
+    def matmat(self, X):
+        """Return ``A @ X``; ``X`` of shape (d, k), result (n, k), in one sweep."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz):
+                return csr_matmat(*self.kernel_csr, X, np.empty((self.n, X.shape[1])))
+        return self.dense @ X
+
     def rmatmat(self, Y):
         """Return ``A.T @ Y``; ``Y`` of shape (n, k), result of shape (d, k)."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
@@ -148,7 +157,12 @@ class DataMatrix:
             with kernel_threads(self.nnz):
                 return csr_gram(*self.kernel_csr, rows, weights, self.d, _n_chunks())
         M = self.dense if rows is None else self.dense[rows]
-        return (M.T * weights) @ M
+        G = np.zeros((self.d, self.d))
+        step = max(1, (1 << 24) // (8 * self.d))  # row blocks of ~16 MiB: no n x d temporary
+        for lo in range(0, M.shape[0], step):
+            blk = M[lo:lo + step]
+            G += blk.T @ (blk * weights[lo:lo + step, None])
+        return G
 
     @property
     def passes(self):

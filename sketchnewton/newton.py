@@ -9,7 +9,7 @@ iterate in :class:`Iterate`; per-iteration diagnostics are a list of dicts.
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import OptimizeResult

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["csr_matvec", "csr_rmatvec", "csr_rmatmat", "csr_gram"]
+__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram"]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -15,6 +15,22 @@ def csr_matvec(indptr, indices, data, x, out):
         for p in range(indptr[i], indptr[i + 1]):
             acc += data[p] * x[indices[p]]
         out[i] = acc
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_matmat(indptr, indices, data, XT, out):
+    """``out[:] = A @ XT`` for CSR ``A`` (n x d) and dense ``XT`` (d, k), one sweep."""
+    n = indptr.shape[0] - 1
+    k = XT.shape[1]
+    for i in prange(n):
+        for t in range(k):
+            out[i, t] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            a = data[p]
+            j = indices[p]
+            for t in range(k):
+                out[i, t] += a * XT[j, t]
     return out
 
 

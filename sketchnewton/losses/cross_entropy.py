@@ -167,7 +167,7 @@ class BlockHessianFactors:
     def matvec(self, v):
         K, d = self.P.shape[1], self.A.d
         V = np.asarray(v, dtype=np.float64).reshape(K, d)
-        Zd = np.column_stack([self.A.matvec(np.ascontiguousarray(V[k])) for k in range(K)])
+        Zd = self.A.matmat(V.T)
         M = multinomial_hess_weights(self.P, self.sw, Zd, np.empty_like(Zd))
         return self.A.rmatmat(M).T.ravel() + self.ridge * v
 
@@ -215,7 +215,7 @@ class MultinomialLoss(_CrossEntropyBase):
 
     def _forward(self, x):
         W = x.reshape(self.n_classes, self.A.d)
-        Z = np.column_stack([self.A.matvec(np.ascontiguousarray(W[k])) for k in range(self.n_classes)])
+        Z = self.A.matmat(W.T)
         P, R = np.empty_like(Z), np.empty_like(Z)
         fun = multinomial_pass(Z, self.y, self.sw, P, R)
         fun += 0.5 * float(self._ridge @ (x * x))
