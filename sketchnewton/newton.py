@@ -112,18 +112,17 @@ class Iterate:
 def choose_method(A, sketch_size=None):
     """Pick ``"exact"`` or ``"pcg"`` from the kernels' cost model (in passes).
 
-    An exact Newton iteration costs about ``1 + g`` passes, ``g`` the cost of
-    the exact Gram: ``0.55 sum_i nnz_i^2 / nnz(A)`` for sparse ``A``
-    (measured: 5.5 passes at 10 non-zeros per row, 42 at 50) and about
-    ``d / 30`` for dense ``A`` (one-thread BLAS against a memory-bound pass).
-    A sketch-preconditioned Newton-CG iteration costs 2-4 passes whatever the
-    row density, plus a one-off ~5 passes for the leverage scores. Exact
-    Newton wins when ``g <= 1.5`` (up to ~3 non-zeros per row) or when ``n``
-    is so small that a sketch would keep most rows anyway. Between, which
-    wins depends on the conditioning, unknown beforehand: at 10 non-zeros
-    per row exact Newton was 1.4x faster on a well-conditioned planted
-    problem and 1.6x slower on an ill-conditioned one (benchmarks/RESULTS.md);
-    ``"pcg"`` is chosen for its bounded cost.
+    An exact Newton iteration costs about ``1.5 + g`` passes, ``g`` the cost
+    of the exact Gram: ``0.3 sum_i nnz_i^2 / nnz(A)`` for sparse ``A``
+    (measured on an idle 2-core machine: 2.9 passes at 10 non-zeros per row,
+    16 at 50) and about ``d / 30`` for dense ``A`` (one-thread BLAS against a
+    memory-bound pass). A sketch-preconditioned Newton-CG iteration costs 3-6
+    passes whatever the row density, plus a one-off 3-5 passes for the
+    leverage scores, over a similar number of iterations. Exact Newton is
+    chosen when ``g <= 3.5`` (up to ~11 non-zeros per row; measured at 10 per
+    row: exact fastest on a well-conditioned planted problem, within 1.2x of
+    the fastest on an ill-conditioned one) or when ``n`` is so small that a
+    sketch would keep most rows anyway; else ``"pcg"``.
     """
     n, d = A.shape
     s = 20 * d if sketch_size is None else sketch_size
@@ -131,10 +130,10 @@ def choose_method(A, sketch_size=None):
         return "exact"
     if A.is_sparse:
         r = A.row_nnz().astype(np.float64)
-        gram_passes = 0.55 * float(r @ r) / max(A.nnz, 1)
+        gram_passes = 0.3 * float(r @ r) / max(A.nnz, 1)
     else:
         gram_passes = d / 30.0
-    return "exact" if gram_passes <= 1.5 else "pcg"
+    return "exact" if gram_passes <= 3.5 else "pcg"
 
 
 class NewtonSolver:
