@@ -120,8 +120,8 @@ def choose_method(A, sketch_size=None):
     passes whatever the row density, plus a one-off 3-5 passes for the
     leverage scores, over a similar number of iterations. Exact Newton is
     chosen when ``g <= 3.5`` (up to ~11 non-zeros per row; measured at 10 per
-    row: exact fastest on a well-conditioned planted problem, within 1.2x of
-    the fastest on an ill-conditioned one) or when ``n`` is so small that a
+    row: exact fastest on a well-conditioned planted problem, 1.25x the
+    fastest (``sketch``) on an ill-conditioned one) or when ``n`` is so small that a
     sketch would keep most rows anyway; else ``"pcg"``.
     """
     n, d = A.shape
