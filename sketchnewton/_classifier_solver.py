@@ -69,8 +69,9 @@ from scipy.optimize import OptimizeResult
 from ._kernels import kernel_threads, single_threaded_blas
 from ._kernels.classification import logistic_pass, multinomial_hess_weights, multinomial_pass
 from .exceptions import ConvergenceWarning, InputError
-from .hessian import factorize_psd
+from .hessian import factorize_psd, preconditioned_cg
 from .losses import LogisticLoss, MultinomialLoss
+from .newton import gram_work_per_nnz
 from .sketch import SketchSettings, leverage_scores, sampling_probabilities
 
 __all__ = ["ClassifierNewtonSolver", "ClassifierProblem", "ClassifierIterate", "solve_classifier",
@@ -233,11 +234,7 @@ def choose_classifier_method(A, n_classes=2, sketch_size=None):
     s = 20 * d if sketch_size is None else sketch_size
     if n <= 2 * s:
         return "exact"
-    if A.is_sparse:
-        r = A.row_nnz().astype(np.float64)
-        gram = 0.55 * float(r @ r) / max(A.nnz, 1)
-    else:
-        gram = d / 40.0
+    gram = 0.55 * gram_work_per_nnz(A) if A.is_sparse else d / 40.0
     blocks = K * (K + 1) / 2
     # a K-column pass costs about (1 + K) / 2 single-column passes
     return "exact" if blocks * gram <= 4.0 * (1 + K) / 2 else "pcg"
@@ -372,31 +369,12 @@ class ClassifierNewtonSolver:
         """PCG on ``H p = -g``; forcing term ``eta = min(0.1, sqrt(||g|| / ||g_0||))``."""
         ops, model = self.ops, self.it.model
         eta = max(min(0.1, np.sqrt(np.linalg.norm(g) / self.g0_norm)), 1e-6)
-        b = -g
-        x = np.zeros_like(g)
-        Ax = None  # A x accumulated from the products A d (no extra pass for the line search)
-        r = b.copy()
-        z = model.solve(r)
-        d = z.copy()
-        rz = float(r @ z)
-        bnorm = np.linalg.norm(b)
         max_cg = max(50, int(np.sqrt(g.size)) * 4)
-        for k in range(1, max_cg + 1):
-            Hd, Ad = ops.hessp(self.it.cache, d)
-            curv = float(d @ Hd)
-            if not curv > 0:
-                return (x, k, Ax) if k > 1 else (z, k, None)
-            a = rz / curv
-            x += a * d
-            Ax = a * Ad if Ax is None else Ax + a * Ad
-            r -= a * Hd
-            if np.linalg.norm(r) <= eta * bnorm:
-                return x, k, Ax
-            z = model.solve(r)
-            rz_new = float(r @ z)
-            d = z + (rz_new / rz) * d
-            rz = rz_new
-        return x, max_cg, Ax
+        x, Ax, k, ok = preconditioned_cg(lambda v: ops.hessp(self.it.cache, v), model, -g, eta,
+                                         max_cg)
+        if not ok and k <= 1:  # negative curvature at once: the preconditioned gradient step
+            return model.solve(-g), k, None
+        return x, k, Ax
 
     def line_search(self):
         """Backtracking Armijo search along ``it.step`` with ``Z(t) = Z + t A p`` (O(n K) per trial).

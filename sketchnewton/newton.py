@@ -17,10 +17,11 @@ from scipy.optimize import OptimizeResult
 from ._kernels import kernel_threads, single_threaded_blas
 from ._validation import check_finite_scalar, check_random_state, check_vector
 from .exceptions import ConvergenceWarning, DomainError, InputError
-from .hessian import SKETCHES, ModelBuilder, factorize, factorize_psd
+from .hessian import SKETCHES, ModelBuilder, factorize, factorize_psd, preconditioned_cg
 from .losses import NormalizedRegressionLoss
 
-__all__ = ["solve", "SolveResult", "NewtonSolver", "Problem", "Iterate", "METHODS", "choose_method"]
+__all__ = ["solve", "SolveResult", "NewtonSolver", "Problem", "Iterate", "METHODS", "choose_method",
+           "gram_work_per_nnz"]
 
 METHODS = ("auto", "exact", "sketch", "pcg")
 _ARMIJO = 1e-4
@@ -109,6 +110,12 @@ class Iterate:
         return self.state.grad
 
 
+def gram_work_per_nnz(A):
+    """``sum_i nnz_i^2 / nnz(A)``: the exact Gram's work per stored non-zero (sparse ``A``)."""
+    r = A.row_nnz().astype(np.float64)
+    return float(r @ r) / max(A.nnz, 1)
+
+
 def choose_method(A, sketch_size=None):
     """Pick ``"exact"`` or ``"pcg"`` from the kernels' cost model (in passes).
 
@@ -128,11 +135,7 @@ def choose_method(A, sketch_size=None):
     s = 20 * d if sketch_size is None else sketch_size
     if n <= 2 * s:
         return "exact"
-    if A.is_sparse:
-        r = A.row_nnz().astype(np.float64)
-        gram_passes = 0.3 * float(r @ r) / max(A.nnz, 1)
-    else:
-        gram_passes = d / 30.0
+    gram_passes = 0.3 * gram_work_per_nnz(A) if A.is_sparse else d / 30.0
     return "exact" if gram_passes <= 3.5 else "pcg"
 
 
@@ -302,35 +305,10 @@ class NewtonSolver:
         if np.isfinite(est) and est > 0:
             eta = max(eta, min(0.5, 0.1 * self.problem.eps / est))
         eta = max(eta, 1e-6)
-        b = -g
-        x = np.zeros_like(g)
-        Ax = np.zeros(self.A.n)
-        r = b.copy()
-        z = model.solve(r)
-        d = z.copy()
-        rz = float(r @ z)
-        if not rz > 0:
-            return x, None, 0, False
-        bnorm = np.linalg.norm(b)
         max_cg = max(20, 2 * int(np.sqrt(self.d)))
-        for k in range(1, max_cg + 1):
-            Hd, Ad = H.matvec_with_image(d)
-            curv = float(d @ Hd)
-            if not curv > 0:
-                return x, (Ax if k > 1 else None), k, k > 1
-            a = rz / curv
-            x += a * d
-            Ax += a * Ad
-            r -= a * Hd
-            if np.linalg.norm(r) <= eta * bnorm:
-                return x, Ax, k, True
-            z = model.solve(r)
-            rz_new = float(r @ z)
-            if not rz_new > 0:  # residual in the preconditioner's null space
-                return x, Ax, k, True
-            d = z + (rz_new / rz) * d
-            rz = rz_new
-        return x, Ax, max_cg, True
+        x, Ax, k, ok = preconditioned_cg(H.matvec_with_image, model, -g, eta, max_cg)
+        # negative curvature after some progress: keep the partial solution
+        return x, Ax, k, ok or k > 1
 
     def line_search(self):
         """Backtracking Armijo search along ``it.step``. Sets ``it.x``, ``it.state``, ``it.step_size``.
