@@ -22,17 +22,12 @@ and prints markdown tables.
 import argparse
 import os
 import sys
-import time
-import warnings
 
-import numpy as np
-from scipy.optimize import minimize
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import pass_time, write_csv  # noqa: E402
+import _peers  # noqa: E402
 
-import sketchnewton as sn  # noqa: E402
-from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "results")
@@ -50,64 +45,12 @@ QUICK = {
 }
 
 
-class CachedLoss:
-    """Loss, gradient and Hessian-vector product for scipy, sharing one state per x."""
-
-    def __init__(self, loss):
-        self.loss = loss
-        self._x = None
-        self._state = None
-
-    def _eval(self, x):
-        if self._x is None or not np.array_equal(x, self._x):
-            self._state = self.loss.evaluate(x, hessian=True)
-            self._x = x.copy()
-        return self._state
-
-    def fun_grad(self, x):
-        s = self._eval(x)
-        return s.fun, s.grad
-
-    def hessp(self, x, p):
-        return self.loss.hessp(self._eval(x), p)
-
-
 def run_scipy(method, pb, eps):
-    loss = NormalizedRegressionLoss(pb.A, pb.b)
-    cached = CachedLoss(loss)
-    x_true = pb.x_true
-    reached = {}
-
-    def callback(intermediate_result):
-        if np.linalg.norm(intermediate_result.x - x_true) <= eps:
-            reached["x"] = intermediate_result.x.copy()
-            raise StopIteration
-
-    opts = {"L-BFGS-B": dict(maxiter=5000, ftol=0.0, gtol=0.0, maxcor=20),
-            "Newton-CG": dict(maxiter=500, xtol=1e-300),
-            "trust-ncg": dict(maxiter=500, gtol=0.0)}[method]
-    kw = {} if method == "L-BFGS-B" else dict(hessp=cached.hessp)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = minimize(cached.fun_grad, np.zeros(pb.A.shape[1]), jac=True, method=method,
-                       callback=callback, options=opts, **kw)
-    secs = time.perf_counter() - t0
-    x = reached.get("x", res.x)
-    return dict(nit=int(res.nit), passes=loss.A.passes, seconds=secs,
-                error=float(np.linalg.norm(x - x_true)), success=bool("x" in reached),
-                note=f"nfev={res.nfev}")
+    return _peers.run_scipy(method, pb.A, pb.b, pb.x_true, eps)
 
 
 def run_ours(method, pb, eps, seed=0):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        res = sn.solve(pb.A, pb.b, eps, method=method, random_state=seed)
-    return dict(nit=res.nit, passes=res.passes, seconds=res.time,
-                error=float(np.linalg.norm(res.x - pb.x_true)),
-                success=bool(res.success and np.linalg.norm(res.x - pb.x_true) <= eps),
-                note=f"chose {res.method}" if method == "auto" else res.message[:40],
-                timings=res.timings, history=res.history, bound=res.error_bound)
+    return _peers.run_ours(method, pb.A, pb.b, pb.x_true, eps, seed=seed)
 
 
 def bench_case(name, size, eps, methods, peers):
@@ -115,10 +58,7 @@ def bench_case(name, size, eps, methods, peers):
     pb = make_regression_problem(n, d, link="resnet", nnz_per_row=k, z_std=z_std,
                                  random_state=0)
     tp = pass_time(pb.A)
-    with warnings.catch_warnings():  # warm-up on the full problem: compilation, page faults
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for m in ("exact", "sketch", "pcg"):
-            sn.solve(pb.A, pb.b, 1e-3, method=m, max_iter=1)
+    _peers.warm_up(pb.A, pb.b)  # compilation, page faults
     rows = []
     for m in methods:
         r = run_ours(m, pb, eps)
