@@ -212,32 +212,8 @@ def study_scaling_n(cfg, out, log=print):
             x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
             slopes[s] = (float(np.polyfit(x, y, 1)[0]), len(pts))
 
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for s in solvers:
-        rs = [r for r in rows if r["solver"] == s and r["success"]]
-        if not rs:
-            continue
-        nnz = [r["nnz"] for r in rs]
-        style = "-o" if s in OURS else "--s"
-        axes[0].loglog(nnz, [r["seconds"] for r in rs], style, label=s)
-        axes[1].semilogx(nnz, [r["time_passes"] for r in rs], style, label=s)
-    nnz_all = sorted({r["nnz"] for r in rows})
-    ref = [r["seconds"] for r in rows if r["solver"] == "auto" and r["success"]]
-    if ref:
-        axes[0].loglog(nnz_all, [ref[-1] * v / nnz_all[-1] for v in nnz_all], ":k",
-                       label="slope 1 (input-sparsity)")
-    axes[0].set(xlabel="nnz(A)", ylabel="time to eps (s)",
-                title=f"Time to eps = {cfg.eps:g}, d = {d}, {k} nnz/row")
-    axes[1].set(xlabel="nnz(A)", ylabel="time / time of one pass",
-                title="Time in passes (one pass = A @ x + A.T @ y)")
-    for ax in axes:
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
     png = out.path("plots", "scaling_n", "png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    plot_scaling_n(rows, cfg, png)
 
     lines = ["### Scaling in n (`scaling_n`)\n",
              f"Planted resnet, d = {d}, {k} non-zeros per row, z std {z}, eps = {cfg.eps:g}, from x0 = 0 "
@@ -262,6 +238,37 @@ def study_scaling_n(cfg, out, log=print):
             f"{s} {r['seconds'] / auto['seconds']:.2f}" + ("" if r["success"] else " (not reached)")
             for s, r in at_big.items() if s != "auto") + ".\n")
     return rows, "\n".join(lines)
+
+
+def plot_scaling_n(rows, cfg, png):
+    """Time and time in passes against nnz, one line per solver (successful runs only)."""
+    solvers = OURS + PEERS
+    d, k = cfg.n_d, cfg.n_k
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for s in solvers:
+        rs = [r for r in rows if r["solver"] == s and r["success"]]
+        if not rs:
+            continue
+        nnz = [r["nnz"] for r in rs]
+        style = "-o" if s in OURS else "--s"
+        axes[0].loglog(nnz, [r["seconds"] for r in rs], style, label=s)
+        axes[1].loglog(nnz, [r["time_passes"] for r in rs], style, label=s)
+    nnz_all = sorted({r["nnz"] for r in rows})
+    ref = [r["seconds"] for r in rows if r["solver"] == "auto" and r["success"]]
+    if ref:
+        axes[0].loglog(nnz_all, [ref[-1] * v / nnz_all[-1] for v in nnz_all], ":k",
+                       label="slope 1 (input-sparsity)")
+    axes[0].set(xlabel="nnz(A)", ylabel="time to eps (s)",
+                title=f"Time to eps = {cfg.eps:g}, d = {d}, {k} nnz/row")
+    axes[1].set(xlabel="nnz(A)", ylabel="time / time of one pass",
+                title="Time in passes (one pass = A @ x + A.T @ y)")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def study_scaling_d(cfg, out, log=print):
