@@ -15,7 +15,9 @@ computed independently of sketchnewton's solver and loss kernels:
   the closed forms of DESIGN.md section 2 (checked here against central
   finite differences on every instance), minimised by
   ``scipy.optimize.minimize(method="trust-exact")`` from the planted ``x_true``
-  and then polished by pure Newton steps while the gradient norm decreases;
+  and then polished by pure Newton steps while the gradient norm decreases; a
+  second run from a solver-like start (0, or a small vector for sinh/cosh)
+  must reach the same minimiser (``second_start_distance`` in the manifest);
 * classification: ``sklearn.linear_model.LogisticRegression(solver=
   "newton-cholesky", tol=1e-12)``; the gradient of scikit-learn's objective
   at its solution is then evaluated in plain numpy.
@@ -163,7 +165,10 @@ class NumpyNormalizedLoss:
         return fun, self.A.T @ (r + self.w2 * z) + self.lam * x
 
     def hessian(self, x):
-        z, f, c, va, qa, _ = self._parts(x)
+        parts = self._parts(x)
+        if parts is None:  # trust-exact may ask at a trial point it is about to reject
+            return np.eye(x.size)
+        z, f, c, va, qa, _ = parts
         fc, ff = f @ c, f @ f
         delta = va * va + qa * (c - fc) + self.w2
         H = (self.A.T @ (self.A.multiply(delta[:, None]))).toarray()
@@ -259,7 +264,17 @@ def make_normalized(name, spec):
     if not fd_err < 1e-5:
         raise AssertionError(f"{name}: numpy derivatives disagree with finite differences ({fd_err:.2e})")
     x_ref, ref = normalized_reference(loss, P.x_true.copy())
-    fun0, g0 = loss.fun_grad(_zero_or_default(loss, P))
+    # second opinion from the start sketchnewton.solve uses: the same minimiser must come out,
+    # otherwise the instance would test which local minimum a solver lands in
+    x_start = _zero_or_default(loss, P)
+    x_alt, _ = normalized_reference(loss, x_start)
+    second = float(np.linalg.norm(x_alt - x_ref))
+    if P.link == "cosh":
+        second = min(second, float(np.linalg.norm(x_alt + x_ref)))
+    if not second <= 1e-10 * max(1.0, float(np.linalg.norm(x_ref))):
+        raise AssertionError(f"{name}: trust-exact from x_true and from the default start disagree "
+                             f"by {second:.2e}")
+    fun0, g0 = loss.fun_grad(x_start)
     arrays = dict(b=P.b, x_true=P.x_true, x_ref=x_ref)
     if w is not None:
         arrays["w"] = w
@@ -278,15 +293,18 @@ def make_normalized(name, spec):
         files=dict(A="A.npz", b="b.npy", x_true="x_true.npy", x_ref="x_ref.npy"),
         reference=dict(
             x="x_ref.npy",
-            method=("scipy.optimize.minimize(method='trust-exact', gtol=1e-300) from x_true on a "
+            method=("scipy.optimize.minimize(method='trust-exact', gtol=1e-300) from x_true (and from "
+                    "start_point, as a check) on a "
                     "plain-numpy objective/gradient/Hessian written from DESIGN.md section 2 "
                     "(not sketchnewton's kernels), then pure Newton steps while ||grad|| decreases"),
             finite_difference_check=fd_err,
+            second_start_distance=second,
             grad_norm_rel=ref["grad_norm"] / float(np.linalg.norm(g0)),
             grad_norm_at_start=float(np.linalg.norm(g0)),
             fun_at_start=float(fun0),
-            start_point=("start = 0 for resnet/softmax, t A^T 1 with std(A x) = 0.1 for sinh, x_true/10 for "
-                  "cosh (whose loss is even: -x_ref is an equally good minimiser)"),
+            start_point=("second start and *_at_start: 0 for resnet/softmax, t A^T 1 with "
+                         "std(A x) = 0.1 for sinh, x_true/10 for cosh (whose loss is even: "
+                         "-x_ref is an equally good minimiser)"),
             **ref,
         ),
     )
@@ -296,7 +314,7 @@ def make_normalized(name, spec):
 
 
 def _zero_or_default(loss, P):
-    """A start-like point for the relative gradient norm (0 is outside the domain for sinh)."""
+    """The kind of start sketchnewton.solve uses (0 is outside the domain for sinh, a saddle for cosh)."""
     link = P.link
     if link == "sinh":
         x0 = np.asarray(P.A.T @ np.ones(P.A.shape[0])).ravel()
@@ -409,6 +427,7 @@ def load_instance(folder):
 
 # manifest fields that are measurements of the reference (compared with a tolerance)
 _REF_FLOATS = ("fun", "grad_norm", "grad_norm_rel", "newton_decrement", "finite_difference_check",
+               "second_start_distance",
                "hessian_min_eig", "hessian_cond")
 
 
@@ -444,7 +463,8 @@ def compare(new_dir, old_dir, names):
             v1, v0 = r1.get(key), r0.get(key)
             if key in _REF_FLOATS or key.endswith("_at_start") or key.endswith("_at_zero"):
                 # gradient norms at the optimum are rounding noise: compare their scale only
-                if key in ("grad_norm", "grad_norm_rel", "newton_decrement", "finite_difference_check"):
+                if key in ("grad_norm", "grad_norm_rel", "newton_decrement", "finite_difference_check",
+                           "second_start_distance"):
                     ok = (v1 == v0) or (v1 is not None and v0 is not None and
                                         abs(math.log10(max(v1, 1e-300)) - math.log10(max(v0, 1e-300))) < 1)
                 else:
