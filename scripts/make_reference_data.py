@@ -28,10 +28,11 @@ Each instance is a folder ``data/<name>/`` holding ``A.npz``
 and ``manifest.json`` (generator call, problem parameters, reference
 objective, gradient norm, Newton decrement and how they were computed).
 
-The output is deterministic: ``--check`` regenerates everything and compares
-arrays (A and the data bit for bit, references to 1e-12 relative). The
-``.npz`` files themselves are zip archives with time stamps, so compare
-contents, not bytes.
+The output is deterministic: re-running the script rewrites every file bit for
+bit (numpy's ``.npz`` zip entries carry no time stamp). ``--check``
+regenerates everything into a temporary directory and compares arrays: A and
+the data exactly, reference solutions to 1e-12 relative, so that another BLAS
+or LAPACK build does not fail it.
 """
 
 import argparse
