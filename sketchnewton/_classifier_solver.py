@@ -308,7 +308,11 @@ class ClassifierNewtonSolver:
             return None
         if self._raw_leverage is None:
             t0 = time.perf_counter()
-            scores = leverage_scores(self.A, h, method="approx", random_state=self.problem.rng)
+            # scores of A without the implicit intercept column (InterceptMatrix):
+            # adding one column changes each score by at most 1/n-ish, and the
+            # probabilities are mixed with 10% uniform anyway
+            A = getattr(self.A, "base", self.A)
+            scores = leverage_scores(A, h, method="approx", random_state=self.problem.rng)
             self.A.sweeps += 2
             with np.errstate(divide="ignore", invalid="ignore"):
                 self._raw_leverage = np.where(h > 0, scores / h, 0.0)

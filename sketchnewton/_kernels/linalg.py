@@ -82,15 +82,18 @@ def csr_rmatmat(indptr, indices, data, Y, d, n_chunks):
 
 
 @njit(parallel=True, cache=True)
-def csr_gram(indptr, indices, data, rows, weights, d, n_chunks):
+def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False):
     """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
 
     Costs ``O(sum_r nnz(a_{rows[r]})^2)``: only the upper triangle of each
     row's outer product is accumulated (column indices must be sorted within
     rows), then mirrored. ``rows`` may repeat (sampling with replacement).
+    ``ones=True`` treats every row as ending with one more entry equal to 1
+    (an intercept column): the result is then (d + 1, d + 1).
     """
     m = rows.shape[0]
-    buf = np.zeros((n_chunks, d, d))
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e, e))
     step = (m + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         lo = c * step
@@ -106,10 +109,14 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks):
                 wa = w * data[p]
                 for q in range(p, stop):
                     G[jp, indices[q]] += wa * data[q]
-    out = np.zeros((d, d))
+                if ones:
+                    G[jp, d] += wa
+            if ones:
+                G[d, d] += w
+    out = np.zeros((e, e))
     for c in range(n_chunks):
         out += buf[c]
-    for j in range(d):
-        for k in range(j + 1, d):
+    for j in range(e):
+        for k in range(j + 1, e):
             out[k, j] = out[j, k]
     return out
