@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
 from ._kernels import PARALLEL_MIN_NNZ, kernel_threads
-from ._kernels.linalg import csr_gram, csr_matmat, csr_matvec, csr_rmatmat, csr_rmatvec
+from ._kernels.linalg import (csr_gram, csr_matmat, csr_matvec, csr_normal_matvec, csr_rmatmat,
+                             csr_rmatvec)
 from ._validation import _check_dtype, check_array_values
 from .exceptions import InputError
 
@@ -171,6 +172,23 @@ class DataMatrix:
         M = self.dense if rows is None else self.dense[rows]
         return _dense_gram(M, weights, ones)
 
+    def normal_matvec(self, h, v, ones=False):
+        """Return ``(A.T @ (h * (A @ v)), A @ v)`` in one sweep over ``A``.
+
+        The Hessian-vector product of a loss with per-row curvature ``h``;
+        each row (or block of rows, dense) is read once for both products.
+        ``ones=True``: products of ``[A, 1]`` (``v`` and the first result of
+        length d + 1).
+        """
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        z = np.empty(self.n)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz):
+                return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, _n_chunks(), z), z
+        return _dense_normal_matvec(self.dense, h, v, ones, z), z
+
     @property
     def passes(self):
         """Sweeps over ``A`` so far divided by two (see ``sweeps``)."""
@@ -240,6 +258,26 @@ def _dense_gram(M, weights, ones):
     return G
 
 
+def _dense_normal_matvec(M, h, v, ones, z):
+    """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``."""
+    n, d = M.shape
+    e = d + 1 if ones else d
+    w = v[:d]
+    step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
+    out = np.zeros(e)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        blk = M[a:b]
+        zb = np.dot(blk, w, out=z[a:b])
+        if ones:
+            zb += v[d]
+        t = h[a:b] * zb
+        out[:d] += t @ blk
+        if ones:
+            out[d] += t.sum()
+    return out
+
+
 class InterceptMatrix:
     """``[A, 1]``: a :class:`DataMatrix` with a column of ones appended, never copied.
 
@@ -304,6 +342,9 @@ class InterceptMatrix:
 
     def gram(self, weights, rows=None):
         return self.base.gram(weights, rows=rows, ones=True)
+
+    def normal_matvec(self, h, v):
+        return self.base.normal_matvec(h, v, ones=True)
 
     def take_rows(self, rows):
         R = self.base.take_rows(rows)
