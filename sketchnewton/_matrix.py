@@ -6,16 +6,20 @@ exposes the few operations the losses, sketches and driver use. Sparse input
 is never densified.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
 
-from ._kernels import kernel_threads
-from ._kernels.linalg import csr_gram, csr_matmat, csr_matvec, csr_rmatmat, csr_rmatvec
+from ._kernels import PARALLEL_MIN_NNZ, kernel_threads
+from ._kernels.linalg import (csr_gram, csr_matmat, csr_matvec, csr_normal_matvec, csr_rmatmat,
+                             csr_rmatvec)
 from ._validation import _check_dtype, check_array_values
 from .exceptions import InputError
 
-__all__ = ["DataMatrix", "as_data_matrix"]
+__all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix"]
 
 
 def _n_chunks():
@@ -33,6 +37,10 @@ class DataMatrix:
         raises :class:`~sketchnewton.exceptions.InputError`.
     name : str
         Name used in error messages.
+    check_finite : bool, default=True
+        Scan the values for NaN / Inf. Pass False only when the caller has
+        already checked them (scikit-learn's ``validate_data`` does): the scan
+        reads all of ``A`` once.
 
     Attributes
     ----------
@@ -46,7 +54,7 @@ class DataMatrix:
         non-zeros it touches). A *pass* is two sweeps.
     """
 
-    def __init__(self, A, name="A"):
+    def __init__(self, A, name="A", check_finite=True):
         if isinstance(A, DataMatrix):
             self.__dict__.update(A.__dict__)
             return
@@ -61,7 +69,8 @@ class DataMatrix:
                     csr = csr.copy()
                 csr.sum_duplicates()
                 csr.sort_indices()
-            check_array_values(csr.data, name)
+            if check_finite:
+                check_array_values(csr.data, name)
             self.csr = csr
             # kernels index with an unsigned view of the column indices: numba
             # then skips the negative-index wraparound test (measured 1.4x on matvec)
@@ -79,7 +88,8 @@ class DataMatrix:
             if arr.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got shape {arr.shape}")
             arr = np.ascontiguousarray(arr, dtype=np.float64)
-            check_array_values(arr, name)
+            if check_finite:
+                check_array_values(arr, name)
             self.csr = None
             self.kernel_csr = None
             self.dense = arr
@@ -142,11 +152,14 @@ class DataMatrix:
                 return csr_rmatvec(*self.kernel_csr, y, self.d, _n_chunks())
         return self.dense.T @ y
 
-    def gram(self, weights, rows=None):
+    def gram(self, weights, rows=None, ones=False):
         """Return ``sum_r weights[r] a_{rows[r]} a_{rows[r]}^T`` (d x d, dense).
 
         ``rows=None`` means all rows (then this is ``A.T @ diag(weights) @ A``).
-        Sparse cost is ``O(sum_r nnz_r^2)``; dense input uses BLAS.
+        ``ones=True``: the Gram of ``[A, 1]`` (an intercept column appended
+        without copying ``A``), shape (d + 1, d + 1).
+        Sparse cost is ``O(sum_r nnz_r^2)``; dense input uses BLAS (SYRK for
+        non-negative weights), row blocks split over the kernel threads.
         """
         weights = np.ascontiguousarray(weights, dtype=np.float64)
         self.sweeps += 1 if rows is None else self.row_nnz()[rows].sum() / max(self.nnz, 1)
@@ -155,14 +168,26 @@ class DataMatrix:
                 rows = np.arange(self.n, dtype=np.int64)
             rows = np.ascontiguousarray(rows, dtype=np.int64)
             with kernel_threads(self.nnz):
-                return csr_gram(*self.kernel_csr, rows, weights, self.d, _n_chunks())
+                return csr_gram(*self.kernel_csr, rows, weights, self.d, _n_chunks(), ones)
         M = self.dense if rows is None else self.dense[rows]
-        G = np.zeros((self.d, self.d))
-        step = max(1, (1 << 24) // (8 * self.d))  # row blocks of ~16 MiB: no n x d temporary
-        for lo in range(0, M.shape[0], step):
-            blk = M[lo:lo + step]
-            G += blk.T @ (blk * weights[lo:lo + step, None])
-        return G
+        return _dense_gram(M, weights, ones)
+
+    def normal_matvec(self, h, v, ones=False):
+        """Return ``(A.T @ (h * (A @ v)), A @ v)`` in one sweep over ``A``.
+
+        The Hessian-vector product of a loss with per-row curvature ``h``;
+        each row (or block of rows, dense) is read once for both products.
+        ``ones=True``: products of ``[A, 1]`` (``v`` and the first result of
+        length d + 1).
+        """
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        z = np.empty(self.n)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz):
+                return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, _n_chunks(), z), z
+        return _dense_normal_matvec(self.dense, h, v, ones, z), z
 
     @property
     def passes(self):
@@ -182,4 +207,156 @@ class DataMatrix:
 
 def as_data_matrix(A, name="A"):
     """Return ``A`` as a :class:`DataMatrix` (no copy if it already is one)."""
-    return A if isinstance(A, DataMatrix) else DataMatrix(A, name)
+    return A if isinstance(A, (DataMatrix, InterceptMatrix)) else DataMatrix(A, name)
+
+
+_GRAM_BLOCK_BYTES = 1 << 21  # row blocks of ~2 MiB: stay in cache between scaling and SYRK
+
+
+def _dense_gram(M, weights, ones):
+    """``[M, 1]^T diag(weights) [M, 1]`` (``1`` only when ``ones``) by blocks of rows.
+
+    Non-negative weights: SYRK on ``sqrt(w) [M, 1]`` (half the flops of a
+    GEMM), upper triangle mirrored at the end. Blocks are split over the
+    kernel threads (one BLAS thread each; BLAS releases the GIL).
+    """
+    n, d = M.shape
+    e = d + 1 if ones else d
+    nonneg = n == 0 or float(weights.min()) >= 0.0
+    root = np.sqrt(weights) if nonneg else None
+    step = max(1, _GRAM_BLOCK_BYTES // (8 * e))
+
+    def chunk(lo, hi):
+        buf = np.empty((min(step, hi - lo), e))
+        C = np.zeros((e, e), order="F")
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            blk = buf[:b - a]
+            if nonneg:
+                np.multiply(M[a:b], root[a:b, None], out=blk[:, :d])
+                if ones:
+                    blk[:, d] = root[a:b]
+                C = dsyrk(1.0, blk.T, beta=1.0, c=C, trans=0, lower=0, overwrite_c=1)
+            else:
+                blk[:, :d] = M[a:b]
+                if ones:
+                    blk[:, d] = 1.0
+                C += blk.T @ (blk * weights[a:b, None])
+        return C
+
+    n_threads = _n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
+    bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
+    if n_threads == 1:
+        G = chunk(0, n)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            G = sum(pool.map(chunk, bounds[:-1], bounds[1:]))
+    G = np.ascontiguousarray(G)
+    if nonneg:
+        lower = np.tril_indices(e, -1)
+        G[lower] = G.T[lower]
+    return G
+
+
+def _dense_normal_matvec(M, h, v, ones, z):
+    """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``."""
+    n, d = M.shape
+    e = d + 1 if ones else d
+    w = v[:d]
+    step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
+    out = np.zeros(e)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        blk = M[a:b]
+        zb = np.dot(blk, w, out=z[a:b])
+        if ones:
+            zb += v[d]
+        t = h[a:b] * zb
+        out[:d] += t @ blk
+        if ones:
+            out[d] += t.sum()
+    return out
+
+
+class InterceptMatrix:
+    """``[A, 1]``: a :class:`DataMatrix` with a column of ones appended, never copied.
+
+    Exposes the products of :class:`DataMatrix` for the (n, d + 1) matrix;
+    the last column is handled inside each product (``A x[:d] + x[d]``,
+    ``[A^T y; sum(y)]``, ``gram(..., ones=True)``), so fitting an intercept
+    costs no copy of ``A``. Sweeps are counted on ``base``.
+
+    Parameters
+    ----------
+    base : DataMatrix of shape (n, d)
+    """
+
+    def __init__(self, base):
+        self.base = base
+        self.is_sparse = base.is_sparse
+        self.shape = (base.n, base.d + 1)
+        self.nnz = base.nnz + base.n
+
+    @property
+    def n(self):
+        return self.shape[0]
+
+    @property
+    def d(self):
+        return self.shape[1]
+
+    @property
+    def sweeps(self):
+        return self.base.sweeps
+
+    @sweeps.setter
+    def sweeps(self, value):
+        self.base.sweeps = value
+
+    @property
+    def passes(self):
+        return self.base.passes
+
+    def row_nnz(self):
+        return self.base.row_nnz() + 1
+
+    def matvec(self, x, out=None):
+        x = np.asarray(x, dtype=np.float64)
+        out = self.base.matvec(np.ascontiguousarray(x[:-1]), out=out)
+        out += x[-1]
+        return out
+
+    def matmat(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        out = self.base.matmat(X[:-1])
+        out += X[-1]
+        return out
+
+    def rmatvec(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return np.append(self.base.rmatvec(y), y.sum())
+
+    def rmatmat(self, Y):
+        Y = np.asarray(Y, dtype=np.float64)
+        return np.vstack([self.base.rmatmat(Y), Y.sum(axis=0)[None, :]])
+
+    def gram(self, weights, rows=None):
+        return self.base.gram(weights, rows=rows, ones=True)
+
+    def normal_matvec(self, h, v):
+        return self.base.normal_matvec(h, v, ones=True)
+
+    def take_rows(self, rows):
+        R = self.base.take_rows(rows)
+        if self.is_sparse:
+            return sp.hstack([R, np.ones((R.shape[0], 1))], format="csr")
+        return np.hstack([R, np.ones((R.shape[0], 1))])
+
+    def toarray(self):
+        """``[A, 1]`` as a dense array (tests and small problems only)."""
+        A = self.base.csr.toarray() if self.is_sparse else self.base.dense
+        return np.hstack([A, np.ones((self.n, 1))])
+
+    def __matmul__(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return self.matvec(x) if x.ndim == 1 else self.matmat(x)

@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._classifier_solver import CLASSIFIER_METHODS, solve_classifier
+from ._matrix import DataMatrix
 from .losses import LINKS, LogisticLoss, MultinomialLoss
 from .newton import METHODS, solve
 
@@ -255,7 +256,9 @@ class SketchedLogisticRegression(LinearClassifierMixin, BaseEstimator):
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
                                       sample_weight=sample_weight)
             sw = sw * cw[codes]
-        X64 = X.astype(np.float64) if X.dtype != np.float64 else X
+        # validate_data has checked the values: wrap X once, without a second scan
+        X64 = DataMatrix(X.astype(np.float64) if X.dtype != np.float64 else X, "X",
+                         check_finite=False)
         if K == 2:
             loss = LogisticLoss(X64, codes, lam=1.0 / C, sample_weight=sw,
                                 fit_intercept=self.fit_intercept)

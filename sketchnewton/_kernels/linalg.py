@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram"]
+__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec"]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -82,15 +82,18 @@ def csr_rmatmat(indptr, indices, data, Y, d, n_chunks):
 
 
 @njit(parallel=True, cache=True)
-def csr_gram(indptr, indices, data, rows, weights, d, n_chunks):
+def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False):
     """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
 
     Costs ``O(sum_r nnz(a_{rows[r]})^2)``: only the upper triangle of each
     row's outer product is accumulated (column indices must be sorted within
     rows), then mirrored. ``rows`` may repeat (sampling with replacement).
+    ``ones=True`` treats every row as ending with one more entry equal to 1
+    (an intercept column): the result is then (d + 1, d + 1).
     """
     m = rows.shape[0]
-    buf = np.zeros((n_chunks, d, d))
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e, e))
     step = (m + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         lo = c * step
@@ -106,10 +109,50 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks):
                 wa = w * data[p]
                 for q in range(p, stop):
                     G[jp, indices[q]] += wa * data[q]
-    out = np.zeros((d, d))
+                if ones:
+                    G[jp, d] += wa
+            if ones:
+                G[d, d] += w
+    out = np.zeros((e, e))
     for c in range(n_chunks):
         out += buf[c]
-    for j in range(d):
-        for k in range(j + 1, d):
+    for j in range(e):
+        for k in range(j + 1, e):
             out[k, j] = out[j, k]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z):
+    """Return ``A.T @ (h * (A @ v))`` in one sweep, writing ``A @ v`` into ``z`` (n,).
+
+    ``ones=True`` treats every row as ending with one more entry equal to 1
+    (an intercept column): ``v`` and the result then have length ``d + 1``.
+    Row ``i`` is read once for both products (it is still in cache).
+    """
+    n = indptr.shape[0] - 1
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e))
+    step = (n + n_chunks - 1) // n_chunks
+    vd = v[d] if ones else 0.0
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        for i in range(lo, hi):
+            start = indptr[i]
+            stop = indptr[i + 1]
+            zi = vd
+            for p in range(start, stop):
+                zi += data[p] * v[indices[p]]
+            z[i] = zi
+            t = h[i] * zi
+            if t != 0.0:
+                for p in range(start, stop):
+                    acc[indices[p]] += data[p] * t
+                if ones:
+                    acc[d] += t
+    out = np.zeros(e)
+    for c in range(n_chunks):
+        out += buf[c]
     return out
