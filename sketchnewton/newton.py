@@ -542,6 +542,27 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
     -------
     SolveResult
 
+    Dask inputs
+    -----------
+    ``A`` may be a ``dask.array`` chunked by rows only (each chunk a scipy
+    sparse matrix or a dense block; a chunking that splits the columns raises
+    :class:`InputError`), with ``b`` (and an array ``w``) a dask array chunked
+    exactly like ``A``'s rows (different chunks raise :class:`InputError`) or
+    an in-memory array, then split by those chunks. The solve runs on the
+    active ``dask.distributed`` client, or in-process with dask's default
+    scheduler when there is none. Each row block is loaded once and kept on a
+    worker (spilled to disk by Dask when memory is short); every Newton
+    iteration costs a fixed number of distributed rounds (one task per block
+    plus a reduction: loss and normaliser, gradient and low-rank factors,
+    Gram of the model, ``A p``, one per line-search trial or CG product), and
+    only scalars, d-vectors and d x d matrices reach the client; n-vectors
+    stay on the workers. The result equals the in-memory solve within
+    ``eps``. Sketches: ``"leverage"`` and ``"uniform"`` (Bernoulli row
+    sampling with globally normalised probabilities; per-block seeds drawn
+    from ``random_state``, so a fixed ``random_state`` gives the same result
+    even when Dask re-runs the tasks of a lost worker); other sketches raise
+    :class:`InputError`.
+
     Error bound
     -----------
     ``error_bound`` estimates ``||x - x*||`` by the Newton step length
