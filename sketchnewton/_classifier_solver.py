@@ -60,6 +60,7 @@ the last, most expensive iteration); or when ``||g|| <= 1e-3 tol ||g_0||``.
 
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,46 @@ EXTRAPOLATION_SAFETY = 1e-3  # stop when the extrapolated error is below this sh
 
 
 # -- loss adapters: cached forward pass, O(n) line-search trials ----------------------
-class _BinaryOps:
+class _RowSampledHessian:
+    """The in-memory sketched Hessian: leverage (or uniform) row sampling of the ops' weights.
+
+    Leverage scores of ``diag(sqrt(h)) A`` are computed once (``raw_i = l_i /
+    h_i``) and rescaled by the current ``h`` afterwards.
+    """
+
+    _raw_leverage = None
+
+    def _probabilities(self, h, sketch, rng, timings):
+        if sketch == "uniform":
+            return None
+        if self._raw_leverage is None:
+            t0 = time.perf_counter()
+            # scores of A without the implicit intercept column (InterceptMatrix):
+            # adding one column changes each score by at most 1/n-ish, and the
+            # probabilities are mixed with 10% uniform anyway
+            A = getattr(self.A, "base", self.A)
+            scores = leverage_scores(A, h, method="approx", random_state=rng)
+            self.A.sweeps += 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._raw_leverage = np.where(h > 0, scores / h, 0.0)
+            timings["leverage"] += time.perf_counter() - t0
+        scores = h * self._raw_leverage
+        if not np.any(scores > 0):
+            scores = (h > 0).astype(float)
+            if not np.any(scores > 0):
+                return None
+        return sampling_probabilities(scores, uniform_mix=0.1)
+
+    def sketched_hessian(self, cache, sketch_size, sketch, rng, timings):
+        """Sampled Hessian ``(H~, rows kept)`` from ``sketch_size`` rows."""
+        h = self.sampling_weights(cache)
+        p = self._probabilities(h, sketch, rng, timings)
+        settings = SketchSettings("leverage" if p is not None else "uniform", sketch_size)
+        S = settings.draw(rng, probabilities=p) if p is not None else settings.draw(rng, n=self.A.n)
+        return self.sampled_hessian(cache, S.rows, S.row_weights), S.rows.shape[0]
+
+
+class _BinaryOps(_RowSampledHessian):
     """Fused evaluations of :class:`LogisticLoss` with cached logits ``z``."""
 
     def __init__(self, loss):
@@ -115,16 +155,19 @@ class _BinaryOps:
 
     def start(self):
         """Zero coefficients, intercept at the (weighted) log-odds; returns ``(x0, z0)`` without a pass."""
+        freq = np.bincount(self.loss.y.astype(np.int64), weights=self.loss.sw, minlength=2)
+        x0 = self.start_from_class_weights(freq)
+        return x0, np.full(self.A.n, x0[-1] if self.loss.fit_intercept else 0.0)
+
+    def start_from_class_weights(self, freq):
+        """``x0`` from the total sample weight of each class, ``freq`` (2,)."""
         x0 = np.zeros(self.n_params)
-        z0 = np.zeros(self.A.n)
         if self.loss.fit_intercept:
-            sw, y = self.loss.sw, self.loss.y
-            tot = float(sw.sum())
-            p1 = float(sw @ y) / tot if tot > 0 else 0.5
+            tot = float(freq.sum())
+            p1 = float(freq[1]) / tot if tot > 0 else 0.5
             p1 = min(max(p1, 1e-6), 1 - 1e-6)
             x0[-1] = np.log(p1 / (1 - p1))
-            z0[:] = x0[-1]
-        return x0, z0
+        return x0
 
     def sampling_weights(self, cache):
         return cache["h"]
@@ -143,7 +186,7 @@ class _BinaryOps:
         return H
 
 
-class _MultinomialOps:
+class _MultinomialOps(_RowSampledHessian):
     """Fused evaluations of :class:`MultinomialLoss` with cached logits ``Z`` (n, K)."""
 
     def __init__(self, loss):
@@ -174,17 +217,22 @@ class _MultinomialOps:
 
     def start(self):
         """Zero coefficients, centred intercepts at the log class frequencies; no pass."""
+        x0 = self.start_from_class_weights(np.bincount(self.loss.y, weights=self.loss.sw,
+                                                       minlength=self.K))
+        Z0 = np.zeros((self.A.n, self.K))
+        Z0[:] = x0.reshape(self.K, self.d)[:, -1] if self.loss.fit_intercept else 0.0
+        return x0, Z0
+
+    def start_from_class_weights(self, freq):
+        """``x0`` from the total sample weight of each class, ``freq`` (K,)."""
         K, d = self.K, self.d
         x0 = np.zeros(self.n_params)
-        Z0 = np.zeros((self.A.n, K))
         if self.loss.fit_intercept:
-            freq = np.bincount(self.loss.y, weights=self.loss.sw, minlength=K)
             freq = np.maximum(freq / max(freq.sum(), np.finfo(float).tiny), 1e-6)
             b = np.log(freq)
             b -= b.mean()
             x0.reshape(K, d)[:, -1] = b
-            Z0[:] = b
-        return x0, Z0
+        return x0
 
     def sampling_weights(self, cache):
         P = cache["P"]
@@ -281,13 +329,15 @@ class ClassifierNewtonSolver:
     def __init__(self, problem):
         self.problem = problem
         loss = problem.loss
-        self.ops = _MultinomialOps(loss) if isinstance(loss, MultinomialLoss) else _BinaryOps(loss)
+        if hasattr(loss, "make_ops"):  # a loss whose data live elsewhere (the Dask backend)
+            self.ops = loss.make_ops()
+        else:
+            self.ops = _MultinomialOps(loss) if isinstance(loss, MultinomialLoss) else _BinaryOps(loss)
         self.A = loss.A
         self.history = []
         self.timings = dict(gradient=0.0, leverage=0.0, hessian=0.0, factorization=0.0,
                             inner_solve=0.0, line_search=0.0)
         self.status, self.message, self.nit = None, "", 0
-        self._raw_leverage = None
         self._last_cg = np.inf
         self._prev_decrement = None
 
@@ -308,27 +358,6 @@ class ClassifierNewtonSolver:
         size = pb.sketch_size if pb.sketch_size is not None else 20 * self.A.d
         self.sketch_size = int(min(size, self.A.n))
 
-    def _probabilities(self, h):
-        if self.problem.sketch == "uniform":
-            return None
-        if self._raw_leverage is None:
-            t0 = time.perf_counter()
-            # scores of A without the implicit intercept column (InterceptMatrix):
-            # adding one column changes each score by at most 1/n-ish, and the
-            # probabilities are mixed with 10% uniform anyway
-            A = getattr(self.A, "base", self.A)
-            scores = leverage_scores(A, h, method="approx", random_state=self.problem.rng)
-            self.A.sweeps += 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self._raw_leverage = np.where(h > 0, scores / h, 0.0)
-            self.timings["leverage"] += time.perf_counter() - t0
-        scores = h * self._raw_leverage
-        if not np.any(scores > 0):
-            scores = (h > 0).astype(float)
-            if not np.any(scores > 0):
-                return None
-        return sampling_probabilities(scores, uniform_mix=0.1)
-
     def update_gradient_hessian(self):
         """Build and factorize the Hessian model. Sets ``it.model`` (keeps it when still good)."""
         pb, it, ops = self.problem, self.it, self.ops
@@ -338,11 +367,7 @@ class ClassifierNewtonSolver:
         if pb.method == "exact":
             H, s = ops.exact_hessian(it.cache), 0
         else:
-            h = ops.sampling_weights(it.cache)
-            p = self._probabilities(h)
-            settings = SketchSettings("leverage" if p is not None else "uniform", self.sketch_size)
-            S = settings.draw(pb.rng, probabilities=p) if p is not None else settings.draw(pb.rng, n=self.A.n)
-            H, s = ops.sampled_hessian(it.cache, S.rows, S.row_weights), S.rows.shape[0]
+            H, s = ops.sketched_hessian(it.cache, self.sketch_size, pb.sketch, pb.rng, self.timings)
         H = ops.shift_fix(H)
         t1 = time.perf_counter()
         self.timings["hessian"] += t1 - t0
@@ -525,19 +550,23 @@ def solve_classifier(loss, *, tol=1e-8, method="auto", sketch="leverage", sketch
     """
     from ._validation import check_random_state
 
-    if not isinstance(loss, (LogisticLoss, MultinomialLoss)):
-        raise InputError("loss must be a LogisticLoss or MultinomialLoss")
+    from ._dask import DaskClassifierLoss
+
+    if not isinstance(loss, (LogisticLoss, MultinomialLoss, DaskClassifierLoss)):
+        raise InputError("loss must be a LogisticLoss, MultinomialLoss or DaskClassifierLoss")
     if method not in CLASSIFIER_METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {CLASSIFIER_METHODS}")
     if sketch not in ("leverage", "uniform"):
         raise InputError(f"unknown sketch {sketch!r}; expected 'leverage' or 'uniform'")
-    K = loss.n_classes if isinstance(loss, MultinomialLoss) else 2
+    K = 2 if isinstance(loss, LogisticLoss) else loss.n_classes
     if method == "auto":
         method = choose_classifier_method(loss.A, K, sketch_size)
     rng = check_random_state(random_state)
     x0 = None if x0 is None else np.asarray(x0, dtype=np.float64).copy()
     pb = ClassifierProblem(loss, float(tol), method, sketch, sketch_size, int(max_iter), rng, verbose)
-    with kernel_threads(loss.A.nnz), single_threaded_blas():
+    # the client of a distributed solve runs no kernels (and must not hold their launch lock)
+    threads = nullcontext() if isinstance(loss, DaskClassifierLoss) else kernel_threads(loss.A.nnz)
+    with threads, single_threaded_blas():
         return ClassifierNewtonSolver(pb).solve(x0)
 
 

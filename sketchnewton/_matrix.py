@@ -115,6 +115,15 @@ class DataMatrix:
             return np.diff(self.csr.indptr)
         return np.full(self.n, self.d, dtype=np.int64)
 
+    def row_nnz_squares(self):
+        """``sum_i nnz_i^2``: the work of the exact Gram (float)."""
+        r = self.row_nnz().astype(np.float64)
+        return float(r @ r)
+
+    def column_sums(self):
+        """Return ``A.T @ 1``, shape (d,) (one sweep)."""
+        return self.rmatvec(np.ones(self.n))
+
     def matvec(self, x, out=None):
         """Return ``A @ x``; ``x`` of shape (d,), result of shape (n,)."""
         if out is None:

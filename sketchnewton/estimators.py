@@ -238,8 +238,26 @@ class SketchedLogisticRegression(LinearClassifierMixin, BaseEstimator):
         return C, tol
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model; ``sample_weight`` multiplies each sample's loss."""
+        """Fit the model; ``sample_weight`` multiplies each sample's loss.
+
+        ``X`` may be a ``dask.array`` chunked by rows only (chunks scipy sparse
+        or dense), with ``y`` and ``sample_weight`` dask arrays chunked like its
+        rows (or in-memory arrays, then split by ``X``'s row chunks). The solve
+        then runs on the active ``dask.distributed`` client (or in-process with
+        dask's default scheduler when there is none): each block stays on a
+        worker, each Newton iteration costs a fixed number of distributed
+        rounds, and only the classes and ``O((dK)^2 + s dK)`` numbers reach the
+        client. The result equals the in-memory fit to the solver's tolerance;
+        randomness is drawn per block from ``random_state`` so it is
+        reproducible even when Dask retries tasks of a lost worker. With dask
+        input ``sketch`` samples rows Bernoulli-wise and ``class_weight`` is
+        not supported (use ``sample_weight``).
+        """
         C, tol = self._check_params()
+        from ._dask import is_dask_collection
+
+        if is_dask_collection(X) or is_dask_collection(y):
+            return self._fit_dask(X, y, sample_weight, C, tol)
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C")
         check_classification_targets(y)
@@ -265,11 +283,36 @@ class SketchedLogisticRegression(LinearClassifierMixin, BaseEstimator):
         else:
             loss = MultinomialLoss(X64, codes, K, lam=1.0 / C, sample_weight=sw,
                                    fit_intercept=self.fit_intercept)
+        return self._solve(loss, X.shape[1], K, tol)
+
+    def _fit_dask(self, X, y, sample_weight, C, tol):
+        """``fit`` on row-blocked dask arrays (see :meth:`fit`); only the classes reach the client."""
+        import dask.array as da
+
+        from ._dask import DaskClassifierLoss
+
+        if self.class_weight is not None:
+            raise ValueError("class_weight is not supported with dask inputs; pass the weights "
+                             "as sample_weight")
+        y = y if isinstance(y, da.Array) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
+        classes = np.unique(da.unique(y).compute())
+        check_classification_targets(classes)
+        self.classes_ = classes
+        K = len(classes)
+        if K < 2:
+            raise ValueError("This solver needs samples of at least 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        codes = y.map_blocks(lambda blk: np.searchsorted(classes, blk), dtype=np.int64)
+        loss = DaskClassifierLoss(X, codes, K, lam=1.0 / C, sample_weight=sample_weight,
+                                  fit_intercept=self.fit_intercept)
+        self.n_features_in_ = loss.n_features
+        return self._solve(loss, loss.n_features, K, tol)
+
+    def _solve(self, loss, d, K, tol):
         # warns with sklearn's ConvergenceWarning when not converged
         res = solve_classifier(loss, tol=tol, method=self.method, sketch=self.sketch,
                                sketch_size=self.sketch_size, max_iter=self.max_iter,
                                random_state=self.random_state, verbose=self.verbose)
-        d = X.shape[1]
         W = res.x.reshape(-1, loss.A.d)
         coef, icpt = W[:, :d], (W[:, d] if self.fit_intercept else np.zeros(W.shape[0]))
         if K > 2:

@@ -9,6 +9,7 @@ iterate in :class:`Iterate`; per-iteration diagnostics are a list of dicts.
 
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +113,7 @@ class Iterate:
 
 def gram_work_per_nnz(A):
     """``sum_i nnz_i^2 / nnz(A)``: the exact Gram's work per stored non-zero (sparse ``A``)."""
-    r = A.row_nnz().astype(np.float64)
-    return float(r @ r) / max(A.nnz, 1)
+    return A.row_nnz_squares() / max(A.nnz, 1)
 
 
 def choose_method(A, sketch_size=None):
@@ -180,7 +180,9 @@ class NewtonSolver:
         if size is None:
             size = 20 * self.A.d
         self.sketch_size = int(size)
-        self.builder = ModelBuilder(sketch, self.sketch_size, pb.rng)
+        # a loss whose data live elsewhere (the Dask backend) brings its own Gram builder
+        make_builder = getattr(pb.loss, "model_builder", ModelBuilder)
+        self.builder = make_builder(sketch, self.sketch_size, pb.rng)
         self.d = self.A.d
 
     def _sketch_error(self, model):
@@ -488,10 +490,10 @@ def default_start(loss, rng):
     if loss.link == "cosh":
         x0 = rng.standard_normal(d)
     elif loss.link == "sinh":
-        x0 = loss.A.rmatvec(np.ones(loss.A.n))
+        x0 = loss.A.column_sums()
     else:
         return np.zeros(d)
-    z_std = float(np.std(loss.A.matvec(x0)))
+    z_std = float(loss.A.matvec(x0).std())
     return x0 * (0.1 / z_std) if z_std > 0 else x0
 
 
@@ -540,6 +542,27 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
     -------
     SolveResult
 
+    Dask inputs
+    -----------
+    ``A`` may be a ``dask.array`` chunked by rows only (each chunk a scipy
+    sparse matrix or a dense block; a chunking that splits the columns raises
+    :class:`InputError`), with ``b`` (and an array ``w``) a dask array chunked
+    exactly like ``A``'s rows (different chunks raise :class:`InputError`) or
+    an in-memory array, then split by those chunks. The solve runs on the
+    active ``dask.distributed`` client, or in-process with dask's default
+    scheduler when there is none. Each row block is loaded once and kept on a
+    worker (spilled to disk by Dask when memory is short); every Newton
+    iteration costs a fixed number of distributed rounds (one task per block
+    plus a reduction: loss and normaliser, gradient and low-rank factors,
+    Gram of the model, ``A p``, one per line-search trial or CG product), and
+    only scalars, d-vectors and d x d matrices reach the client; n-vectors
+    stay on the workers. The result equals the in-memory solve within
+    ``eps``. Sketches: ``"leverage"`` and ``"uniform"`` (Bernoulli row
+    sampling with globally normalised probabilities; per-block seeds drawn
+    from ``random_state``, so a fixed ``random_state`` gives the same result
+    even when Dask re-runs the tasks of a lost worker); other sketches raise
+    :class:`InputError`.
+
     Error bound
     -----------
     ``error_bound`` estimates ``||x - x*||`` by the Newton step length
@@ -564,12 +587,24 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
         raise InputError(f"sketch_size must be a positive integer, got {sketch_size!r}")
     if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
         raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
-    loss = NormalizedRegressionLoss(A, b, link=link, lam=lam, w=w)
+    from ._dask import DASK_SKETCHES, DaskNormalizedLoss, is_dask_collection
+
+    distributed = is_dask_collection(A) or is_dask_collection(b)
+    if distributed:
+        if method != "exact" and sketch not in DASK_SKETCHES:
+            raise InputError(f"sketch {sketch!r} has no distributed implementation; use one of "
+                             f"{DASK_SKETCHES} with dask inputs")
+        loss = DaskNormalizedLoss(A, b, link=link, lam=lam, w=w)
+    else:
+        loss = NormalizedRegressionLoss(A, b, link=link, lam=lam, w=w)
     rng = check_random_state(random_state)
-    with kernel_threads(loss.A.nnz):
+    # the client of a distributed solve runs no kernels; holding the launch lock would
+    # block in-process (threaded) workers
+    threads = (lambda: nullcontext()) if distributed else (lambda: kernel_threads(loss.A.nnz))
+    with threads():
         x0 = default_start(loss, rng) if x0 is None else check_vector(x0, "x0", loss.A.d)
     if method == "auto":
         method = choose_method(loss.A, sketch_size)
     problem = Problem(loss, eps, method, sketch, sketch_size, int(max_iter), rng, verbose, callback)
-    with kernel_threads(loss.A.nnz), single_threaded_blas():
+    with threads(), single_threaded_blas():
         return NewtonSolver(problem).solve(x0)

@@ -175,3 +175,37 @@ def normalized_csr_rmatmat(indptr, indices, data, z, b, w2, f, va, fc, d, n_ccol
     for c in range(n_chunks):
         out += buf[c]
     return out
+
+
+@njit(cache=True)
+def scaled_link_sums(z, b, w2, link, m, u, v, q):
+    """Link values at a *given* scale: the per-block half of a distributed forward pass.
+
+    Writes ``u, v, q = exp(-m) (phi, phi', phi'')(z)`` into the (n,) buffers
+    and returns the sums ``[sum u, sum u^2, sum u r, sum u b, sum r^2, sum r b,
+    sum b^2, sum w2 z^2]`` with ``r = u - b``. With ``m = log(alpha_hat)`` for
+    a guess ``alpha_hat`` of the normaliser, ``u = phi / alpha_hat``, and the
+    caller recovers every global quantity from the block sums with
+    ``rho = alpha_hat / alpha = 1 / sum u``: ``f = rho u``,
+    ``c = rho r + (rho - 1) b`` (no cancellation when ``rho`` is near 1).
+    """
+    n = z.shape[0]
+    em = np.exp(-m)
+    has_w = w2.shape[0] > 0
+    out = np.zeros(8)
+    for i in range(n):
+        ui, vi, qi = _link_scaled(z[i], link, m, em)
+        u[i] = ui
+        v[i] = vi
+        q[i] = qi
+        ri = ui - b[i]
+        out[0] += ui
+        out[1] += ui * ui
+        out[2] += ui * ri
+        out[3] += ui * b[i]
+        out[4] += ri * ri
+        out[5] += ri * b[i]
+        out[6] += b[i] * b[i]
+        if has_w:
+            out[7] += w2[i] * z[i] * z[i]
+    return out

@@ -65,6 +65,17 @@ class NormalizedState:
         raise AttributeError(name)
 
 
+def lowrank_part(K3, ff, fc, kind):
+    """``(K, C)`` of the low-rank Hessian term ``K C K^T`` from ``K3 = A^T [va, (f+c) va, f va]``.
+
+    ``full``: ``K = A^T [va, (f+c) va]``, ``C = [[||f||^2 + 2<f,c>, -1], [-1, 0]]``;
+    ``gauss_newton``: ``K = A^T [va, f va]``, ``C = [[||f||^2, -1], [-1, 0]]``.
+    """
+    if kind == "full":
+        return np.ascontiguousarray(K3[:, [0, 1]]), np.array([[ff + 2 * fc, -1.0], [-1.0, 0.0]])
+    return np.ascontiguousarray(K3[:, [0, 2]]), np.array([[ff, -1.0], [-1.0, 0.0]])
+
+
 class NormalizedRegressionLoss:
     """``L(x) = 1/2 ||f - b||^2 + 1/2 ||w * (A x)||^2 + lam/2 ||x||^2``.
 
@@ -221,17 +232,14 @@ class NormalizedRegressionLoss:
         if kind == "full":
             c_centered = s.f - self.b - s.fc
             diag = va2 + s.qa * c_centered
-            K = s.K[:, [0, 1]]
-            C = np.array([[s.ff + 2 * s.fc, -1.0], [-1.0, 0.0]])
             root = None
         else:
             diag = va2
-            K = s.K[:, [0, 2]]
-            C = np.array([[s.ff, -1.0], [-1.0, 0.0]])
             root = GaussNewtonRoot(s.va, s.f, s.K[:, 0].copy(), self.w2 if has_w else None)
         if has_w:
             diag = diag + self.w2
-        return HessianFactors(self.A, diag, np.ascontiguousarray(K), C, self.lam, kind, root)
+        K, C = lowrank_part(s.K, s.ff, s.fc, kind)
+        return HessianFactors(self.A, diag, K, C, self.lam, kind, root)
 
     def hessp(self, x_or_state, p, kind="full"):
         """Hessian-vector product ``H(x) @ p`` (never forms H)."""

@@ -48,6 +48,47 @@ def _default_rcond(shape):
 
 
 @with_single_threaded_blas
+def sketch_r_inverse(SM, rcond=None):
+    """``R^{-1}`` of the QR of a sketch ``S M`` (s, d), restricted to its numerical rank.
+
+    Returns ``(Rinv, cols)``: ``Rinv`` (r, r) and the ``r`` pivoted columns it
+    belongs to (``r = 0`` when ``S M`` vanishes). An unpivoted Householder QR
+    is tried first; column pivoting (LAPACK geqp3, several times slower) only
+    when ``R`` looks numerically singular.
+    """
+    d = SM.shape[1]
+    tol = _default_rcond(SM.shape) if rcond is None else rcond
+    R = sla.qr(SM, mode="r", check_finite=False)[0][:d]
+    diag = np.abs(np.diag(R))
+    if diag.size == d and diag.min() > tol * diag.max():
+        perm = np.arange(d)
+        r = d
+    else:
+        _, R, perm = sla.qr(SM, mode="economic", pivoting=True, check_finite=False)
+        r = _rank_from_pivoted_r(R, tol)
+    if r == 0:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+    return sla.solve_triangular(R[:r, :r], np.eye(r), lower=False), perm[:r]
+
+
+def projected_row_norms(dm, w, Z):
+    """``w_i ||a_i^T Z||^2`` for every row of the DataMatrix ``dm``, without storing ``A Z``.
+
+    ``w`` (n,) non-negative weights, ``Z`` (d, k). O(nnz k) for sparse ``dm``.
+    """
+    n = dm.shape[0]
+    if dm.is_sparse:
+        c = dm.csr
+        return csr_projected_rownorms(c.indptr, c.indices, c.data, np.sqrt(w), np.ascontiguousarray(Z),
+                                      _n_chunks())
+    out = np.empty(n)
+    step = max(1, (1 << 22) // max(dm.shape[1], 1))
+    for lo in range(0, n, step):
+        Y = dm.dense[lo:lo + step] @ Z
+        out[lo:lo + step] = w[lo:lo + step] * np.einsum("ij,ij->i", Y, Y)
+    return out
+
+
 def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
                     n_projections=None, estimator="auto", rcond=None, random_state=None):
     """Leverage scores of ``M = diag(sqrt(weights)) @ A``.
@@ -132,21 +173,10 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
         n_projections, "n_projections")
     S = SketchSettings("countsketch", s_cs).draw(rng, n=n)
     SM = S.apply(dm, row_scale=sw)
-    tol = _default_rcond(SM.shape) if rcond is None else rcond
-    # fast path: unpivoted Householder QR; if R looks (numerically) singular,
-    # redo with column pivoting (LAPACK geqp3 is several times slower)
-    R = sla.qr(SM, mode="r", check_finite=False)[0][:d]
-    diag = np.abs(np.diag(R))
-    if diag.size == d and diag.min() > tol * diag.max():
-        perm = np.arange(d)
-        r = d
-    else:
-        _, R, perm = sla.qr(SM, mode="economic", pivoting=True, check_finite=False)
-        r = _rank_from_pivoted_r(R, tol)
+    Rinv, cols = sketch_r_inverse(SM, rcond)
+    r = cols.shape[0]
     if r == 0:
         return np.zeros(n)
-    Rinv = sla.solve_triangular(R[:r, :r], np.eye(r), lower=False)
-    cols = perm[:r]
     if estimator == "auto":
         if dm.is_sparse:
             rn = dm.row_nnz().astype(np.float64)
@@ -165,16 +195,7 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
         G = rng.standard_normal((r, k)) / np.sqrt(k)
         Z = np.zeros((d, k))
         Z[cols] = Rinv @ G
-    if dm.is_sparse:
-        c = dm.csr
-        return csr_projected_rownorms(c.indptr, c.indices, c.data, sw, np.ascontiguousarray(Z),
-                                      _n_chunks())
-    out = np.empty(n)
-    step = max(1, (1 << 22) // max(d, 1))
-    for lo in range(0, n, step):
-        Y = dm.dense[lo:lo + step] @ Z
-        out[lo:lo + step] = w[lo:lo + step] * np.einsum("ij,ij->i", Y, Y)
-    return out
+    return projected_row_norms(dm, w, Z)
 
 
 def sampling_probabilities(scores, *, uniform_mix=0.0):
