@@ -271,6 +271,7 @@ def _on_block(fn):
 
 
 def _block_nbytes(dm, *arrays):
+    dm = getattr(dm, "base", dm)  # InterceptMatrix: the ones column is implicit
     if dm.is_sparse:
         c = dm.csr
         total = c.data.nbytes + c.indices.nbytes + c.indptr.nbytes
@@ -410,17 +411,23 @@ def _sampled_gram(blk, st, scal, kind, raw, uniform, a, bconst, s, seed, sketch)
     return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
 
 
+def _leverage_matrix(blk):
+    # as in memory, a classifier's scores leave out the implicit intercept column
+    # (InterceptMatrix): it moves each score by about 1/n and 10% uniform is mixed in
+    return getattr(blk.A, "base", blk.A)
+
+
 @_on_block
 def _countsketch(blk, st, scal, s_cs, seed):
     w = blk.sampling_weights(st, scal)
     S = SketchSettings("countsketch", s_cs).draw(np.random.default_rng([seed, blk.index]), n=blk.A.n)
-    return S.apply(blk.A, row_scale=np.sqrt(w))
+    return S.apply(_leverage_matrix(blk), row_scale=np.sqrt(w))
 
 
 @_on_block
 def _raw_leverage(blk, st, scal, Z):
     w = blk.sampling_weights(st, scal)
-    scores = projected_row_norms(blk.A, w, Z)
+    scores = projected_row_norms(_leverage_matrix(blk), w, Z)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(w > 0, scores / w, 0.0)
 
@@ -698,7 +705,7 @@ class _BlockSampler:
         Rinv, cols = sketch_r_inverse(SM)
         r = cols.shape[0]
         G = self.rng.standard_normal((r, LEVERAGE_PROJECTIONS)) / np.sqrt(LEVERAGE_PROJECTIONS)
-        Z = np.zeros((A.d, LEVERAGE_PROJECTIONS))
+        Z = np.zeros((SM.shape[1], LEVERAGE_PROJECTIONS))
         Z[cols] = Rinv @ G
         self.raw = A.map_blocks(_raw_leverage, states, scal, Z)
         A.sweeps += 2

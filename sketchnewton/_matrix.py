@@ -329,6 +329,15 @@ class InterceptMatrix:
     def row_nnz(self):
         return self.base.row_nnz() + 1
 
+    def row_nnz_squares(self):
+        """``sum_i (nnz_i + 1)^2``: the work of the exact Gram (float)."""
+        r = self.row_nnz().astype(np.float64)
+        return float(r @ r)
+
+    def column_sums(self):
+        """Return ``[A.T @ 1; n]``, shape (d + 1,) (one sweep)."""
+        return np.append(self.base.column_sums(), float(self.n))
+
     def matvec(self, x, out=None):
         x = np.asarray(x, dtype=np.float64)
         out = self.base.matvec(np.ascontiguousarray(x[:-1]), out=out)
