@@ -152,6 +152,18 @@ def _plt():
     return plt
 
 
+def save_figure(fig, png):
+    """Grid and legend on every panel, then write ``png`` and close ``fig``; returns ``png``."""
+    for ax in fig.axes:
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    _plt().close(fig)
+    return png
+
+
 def _run_case(pb, solvers, eps, cap, tp, *, link="resnet", trace=False, log=print, tag=""):
     rows = []
     for s in solvers:
@@ -263,12 +275,7 @@ def plot_scaling_n(rows, cfg, png):
                 title=f"Time to eps = {cfg.eps:g}, d = {d}, {k} nnz/row")
     axes[1].set(xlabel="nnz(A)", ylabel="time / time of one pass",
                 title="Time in passes (one pass = A @ x + A.T @ y)")
-    for ax in axes:
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def study_scaling_d(cfg, out, log=print):
@@ -304,8 +311,6 @@ def study_scaling_d(cfg, out, log=print):
                       label=s)
         ax.set(xlabel="d (columns)", ylabel="time to eps / time of one pass",
                title=f"n = {n:,}, {k} nnz/row (capped at d)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
         for d in cfg.ds:
             ex, sk = get(d, k, "exact"), min(get(d, k, "sketch"), get(d, k, "pcg"))
             best = min(solvers, key=lambda s: get(d, k, s))
@@ -315,10 +320,7 @@ def study_scaling_d(cfg, out, log=print):
                          + [chosen, best, _fmt(ex / sk, ".2f")])
             crossover.setdefault(k, {"sketched": [], "tie": [], "exact": []})[
                 "sketched" if ex > 1.1 * sk else "exact" if sk > 1.1 * ex else "tie"].append(d)
-    fig.tight_layout()
-    png = out.path("plots", "scaling_d", "png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, out.path("plots", "scaling_d", "png"))
 
     def _ds(ds):
         return ", ".join(str(d) for d in ds) or "none"
@@ -356,12 +358,7 @@ def study_sketch(cfg, out, log=print):
         ax.loglog(mult, gaussian_yardstick(mult), ":k", label="(1 + sqrt(d/s))^2 - 1")
         ax.set(xlabel="sketch size s / d", ylabel=f"spectral error (max over {cfg.sk_seeds} seeds)",
                title=f"{kind} rows, n = {cfg.sk_n:,}, d = {cfg.sk_d}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = out.path("plots", "sketch", "png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, out.path("plots", "sketch", "png"))
     mults = list(cfg.sk_multiples)
     body = []
     for kind in kinds:
@@ -408,12 +405,7 @@ def study_accuracy(cfg, out, log=print):
         ax.axhline(cfg.eps, color="k", lw=0.8, ls=":")
         ax.set(xlabel="wall time (s, log scale)", ylabel="||x_k - x*||",
                title=f"{name}-conditioned: n = {n:,}, d = {d}, {k} nnz/row")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = out.path("plots", "accuracy", "png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, out.path("plots", "accuracy", "png"))
 
     def first(pts, tol):
         return next((t for t, e in pts if e <= tol), None)
@@ -499,13 +491,7 @@ def study_shortcut(cfg, out, log=print):
     axes[1].set(xlabel="std of z = A x*", ylabel="iterations (median over seeds)",
                 title=f"Iterations to ||x - x*|| <= {cfg.sc_gd_tol:g} (GD, cap {cfg.sc_gd_max}) / "
                       f"{cfg.eps:g} (Newton)")
-    for ax in axes:
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = out.path("plots", "shortcut", "png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, out.path("plots", "shortcut", "png"))
     body = []
     for z in cfg.sc_zs:
         med = {}

@@ -58,6 +58,7 @@ import numpy as np
 from ._classifier_solver import _BinaryOps, _MultinomialOps
 from ._kernels import kernel_threads
 from ._kernels.links import COSH, LINK_CODES, RESNET, SINH, scaled_link_sums
+from ._matrix import MatrixShape
 from ._validation import check_finite_scalar, check_vector
 from .exceptions import DomainError, InputError
 from .hessian import LEVERAGE_PROJECTIONS, ModelBuilder
@@ -479,7 +480,7 @@ def _vector_blocks(v, name, rows, required=True):
     return list(v.to_delayed().ravel())
 
 
-class DaskDataMatrix:
+class DaskDataMatrix(MatrixShape):
     """The row blocks of ``A`` on the cluster, with the attributes the drivers read.
 
     Attributes
@@ -505,18 +506,6 @@ class DaskDataMatrix:
         self._row_nnz_squares = float(info[:, 3].sum())
         self.is_sparse = bool(info[:, 4].all())
         self.sweeps = 0.0
-
-    @property
-    def n(self):
-        return self.shape[0]
-
-    @property
-    def d(self):
-        return self.shape[1]
-
-    @property
-    def passes(self):
-        return self.sweeps / 2
 
     def row_nnz_squares(self):
         return self._row_nnz_squares

@@ -26,7 +26,24 @@ def _n_chunks():
     return max(1, numba.get_num_threads())
 
 
-class DataMatrix:
+class MatrixShape:
+    """``n``, ``d`` and ``passes`` (sweeps / 2) of a matrix object with ``shape`` and ``sweeps``."""
+
+    @property
+    def n(self):
+        return self.shape[0]
+
+    @property
+    def d(self):
+        return self.shape[1]
+
+    @property
+    def passes(self):
+        """Sweeps over ``A`` so far divided by two (see ``sweeps``)."""
+        return self.sweeps / 2
+
+
+class DataMatrix(MatrixShape):
     """A validated n x d matrix, sparse (CSR) or dense.
 
     Parameters
@@ -100,14 +117,6 @@ class DataMatrix:
         n, d = self.shape
         if n == 0 or d == 0:
             raise InputError(f"{name} is empty (shape {self.shape})")
-
-    @property
-    def n(self):
-        return self.shape[0]
-
-    @property
-    def d(self):
-        return self.shape[1]
 
     def row_nnz(self):
         """Non-zeros per row, shape (n,)."""
@@ -201,11 +210,6 @@ class DataMatrix:
             with kernel_threads(self.nnz):
                 return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, _n_chunks(), z), z
         return _dense_normal_matvec(self.dense, h, v, ones, z), z
-
-    @property
-    def passes(self):
-        """Sweeps over ``A`` so far divided by two (see ``sweeps``)."""
-        return self.sweeps / 2
 
     def take_rows(self, rows):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
@@ -307,7 +311,7 @@ def _dense_normal_matvec(M, h, v, ones, z):
     return sum(over_row_ranges(M, chunk))
 
 
-class InterceptMatrix:
+class InterceptMatrix(MatrixShape):
     """``[A, 1]``: a :class:`DataMatrix` with a column of ones appended, never copied.
 
     Exposes the products of :class:`DataMatrix` for the (n, d + 1) matrix;
@@ -327,24 +331,12 @@ class InterceptMatrix:
         self.nnz = base.nnz + base.n
 
     @property
-    def n(self):
-        return self.shape[0]
-
-    @property
-    def d(self):
-        return self.shape[1]
-
-    @property
     def sweeps(self):
         return self.base.sweeps
 
     @sweeps.setter
     def sweeps(self, value):
         self.base.sweeps = value
-
-    @property
-    def passes(self):
-        return self.base.passes
 
     def row_nnz(self):
         return self.base.row_nnz() + 1
