@@ -16,13 +16,15 @@ Run (under the shared lock)::
 
 import argparse
 import os
+import sys
 import threading
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
-from _common import random_csr, write_csv
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _common import random_csr, write_csv  # noqa: E402
 
 DATA = "/tmp/sketchnewton_dask_bench"
 
@@ -92,6 +94,8 @@ def main():
                     pass
                 stop.wait(0.5)
 
+        where = set(client.run(lambda: __import__("sketchnewton").__file__).values())
+        print(f"sketchnewton on the workers: {where}", flush=True)
         th = threading.Thread(target=sample, daemon=True)
         th.start()
         A, b = lazy(paths)

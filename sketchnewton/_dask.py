@@ -25,7 +25,7 @@ Normalized loss in one round
 ----------------------------
 The normaliser ``alpha = sum_i phi(z_i)`` is global. Each block computes
 ``u = phi(z) / alpha_hat`` for a *reference* ``alpha_hat`` (the normaliser
-at the last accepted point) and a few sums; with ``rho = alpha_hat / alpha =
+at the last evaluated point) and a few sums; with ``rho = alpha_hat / alpha =
 1 / sum u``, ``f = rho u`` and ``c = f - b = rho r + (rho - 1) b`` where
 ``r = u - b``, so::
 
@@ -35,9 +35,39 @@ at the last accepted point) and a few sums; with ``rho = alpha_hat / alpha =
 The identities are exact for any ``alpha_hat``; near convergence ``rho`` is
 close to 1 and the dominant term ``S_rr`` is summed directly from ``r``, so
 the loss keeps its relative accuracy (expanding ``||u/alpha - b||^2``
-around ``alpha_hat = 1`` would cancel catastrophically). The gradient pass
-then knows ``rho`` and ``<f, c>`` and runs the in-memory fused kernel per
-block.
+around ``alpha_hat = 1`` would cancel catastrophically).
+
+The same round also gives the gradient and the low-rank Hessian columns
+``K3 = A^T [va, (f + c) va, f va]``: while the block is in memory, it returns
+``P = A^T [v r, v u, v, w^2 z]`` (``v = phi'(z) / alpha_hat``), products that
+do not depend on ``rho`` or ``<f, c>``. With ``delta = rho - 1``,
+``c = r + delta u``, ``va = rho v`` and ``f + c = r + (2 rho - 1) u``, so on
+the client::
+
+    grad = rho P_0 + rho delta P_1 - rho <f,c> P_2 + P_3 + lam x,
+    K3   = [rho P_2,  rho P_0 + rho (2 rho - 1) P_1,  rho^2 P_1].
+
+As for the loss, the residual enters through ``r`` (not ``u`` and ``b``
+separately) and ``delta`` is small near convergence, so no large terms cancel
+beyond those of the in-memory kernel's ``va (c - <f,c>)`` (the result agrees
+with it to ~1e-15 relative; tests/test_dask.py).
+
+Hence one round per evaluation: ``evaluate(forward=fw)`` for a forward
+already computed (the line search's accepted trial) costs no round; a
+rejected trial costs its one round all the same (its partials are computed
+while the block is in memory, which for out-of-core data is the expensive
+part of a round). A forward round counts one sweep for ``A^T Y``, plus one
+when ``z = A x`` is not given; :meth:`DaskNormalizedLoss.loss` skips the
+partials.
+
+Rounds per Newton iteration (one task per block, plus one reduction task;
+a forward round also has one per-block task extracting the small results):
+method ``exact``: the Gram, ``A p``, ``max |A p|`` (the line search's cap),
+and one forward per line-search trial, so 4 with a unit step (5 before the
+gradient joined the forward); ``pcg``: one Hessian product per CG iteration
+instead of ``A p`` and the Gram (when the preconditioner is rebuilt: the
+sampling totals and the sampled Gram, plus the two leverage rounds when the
+scores are refreshed).
 
 Randomness
 ----------
@@ -57,8 +87,9 @@ import numpy as np
 
 from ._classifier_solver import _BinaryOps, _MultinomialOps
 from ._kernels import kernel_threads
-from ._kernels.links import COSH, LINK_CODES, RESNET, SINH, scaled_link_sums
-from ._matrix import MatrixShape
+from ._kernels.links import (COSH, LINK_CODES, RESNET, SINH, scaled_csr_rmatmat,
+                             scaled_link_sums, scaled_weights)
+from ._matrix import MatrixShape, _n_chunks
 from ._validation import check_finite_scalar, check_vector
 from .exceptions import DomainError, InputError
 from .hessian import LEVERAGE_PROJECTIONS, ModelBuilder
@@ -306,6 +337,14 @@ class _RegressionBlock:
         A = self.A
         return np.array([A.n, A.d, A.nnz, A.row_nnz_squares(), A.is_sparse], dtype=np.float64)
 
+    def partials(self, z, u, v):
+        """``A^T [v r, v u, v, w^2 z]``, ``r = u - b``: (d, 4), or (d, 3) without ``w``."""
+        A, b, w2 = self.A, self.loss.b, self.loss.w2
+        n_cols = 4 if w2.shape[0] > 0 else 3
+        if A.is_sparse:
+            return scaled_csr_rmatmat(*A.kernel_csr, z, b, w2, u, v, A.d, n_cols, _n_chunks())
+        return A.rmatmat(scaled_weights(z, b, w2, u, v, np.empty((z.shape[0], n_cols))))
+
     # the Hessian surface used by the sampler (``scal = (rho, fc, ff, K3)``)
     def factors(self, st, scal, kind):
         rho, fc, ff, K3 = scal
@@ -547,12 +586,13 @@ def _blocks_of(A, vectors, make, args):
 
 # -- normalized regression ---------------------------------------------------------------------
 class _BlockForward:
-    """Per-block forward state on a worker: ``z`` and the link values at scale ``m``."""
+    """Per-block forward state on a worker: ``z``, the link values at scale ``m``, and the
+    block's sums and (optionally) gradient partials (module docstring)."""
 
-    __slots__ = ("z", "u", "v", "q", "sums")
+    __slots__ = ("z", "u", "v", "q", "sums", "partials")
 
-    def __init__(self, z, u, v, q, sums):
-        self.z, self.u, self.v, self.q, self.sums = z, u, v, q, sums
+    def __init__(self, z, u, v, q, sums, partials):
+        self.z, self.u, self.v, self.q, self.sums, self.partials = z, u, v, q, sums, partials
 
     def __sizeof__(self):
         return 4 * self.z.nbytes + 200
@@ -568,7 +608,8 @@ def _link_shift(z, code):
 
 
 @_on_block
-def _forward(blk, spec, x, m, code):
+def _forward(blk, spec, x, m, code, partials):
+    """The block's link values and sums at scale ``m`` (and its gradient partials)."""
     loss = blk.loss
     z = loss.A.matvec(x) if spec is None else _combine(spec)
     n = z.shape[0]
@@ -576,17 +617,27 @@ def _forward(blk, spec, x, m, code):
     if m is None:  # no reference scale yet: the block's own, reported with its sums
         m = _link_shift(z, code)
     sums = scaled_link_sums(z, loss.b, loss.w2, code, m, u, v, q)
-    return _BlockForward(z, u, v, q, np.append(sums, m))
+    P = blk.partials(z, u, v) if partials else None
+    return _BlockForward(z, u, v, q, np.append(sums, m), P)
 
 
 def _sums(st):
     return st.sums
 
 
-@_on_block
-def _gradient_block(blk, st, rho, fc, n_cols):
-    fw = Forward(None, st.z, rho * st.u, rho * st.v, rho * st.q, 0.0, fc, np.nan, np.nan)
-    return blk.loss._rmatmat_weights(fw, n_cols)
+def _small(st):
+    """What the client needs of a block's forward at the common scale (summed over blocks)."""
+    return st.sums[:8] if st.partials is None else (st.sums[:8], st.partials)
+
+
+def _assemble(P, rho, fc):
+    """Gradient (without the ridge) and ``K3`` from the summed partials (module docstring)."""
+    Pr, Pu, Pv = P[:, 0], P[:, 1], P[:, 2]
+    grad = rho * Pr + (rho * (rho - 1.0)) * Pu - (rho * fc) * Pv
+    if P.shape[1] == 4:
+        grad += P[:, 3]
+    K3 = np.column_stack([rho * Pv, rho * Pr + (rho * (2.0 * rho - 1.0)) * Pu, (rho * rho) * Pu])
+    return grad, K3
 
 
 @_on_block
@@ -605,9 +656,10 @@ def _hessp_block(blk, st, scal, kind, p):
 class DaskForward:
     """Client-side result of a distributed forward pass (fields as :class:`Forward`)."""
 
-    def __init__(self, x, z, states, rho, log_alpha, fc, ff, fun):
+    def __init__(self, x, z, states, rho, log_alpha, fc, ff, fun, grad=None, K=None):
         self.x, self.z, self.states = x, z, states
         self.rho, self.log_alpha, self.fc, self.ff, self.fun = rho, log_alpha, fc, ff, fun
+        self.grad, self.K = grad, K  # from the same round (None when not asked for)
 
 
 class DaskNormalizedState:
@@ -779,7 +831,7 @@ class DaskNormalizedLoss:
         blocks = _blocks_of(A, [("b", b, True), ("w", w, False)], _make_regression_block,
                             (self.link,))
         self.A = DaskDataMatrix(self.ex, self.ex.materialize(blocks))
-        self._log_scale = None  # log of the last accepted normaliser (reference scale)
+        self._log_scale = None  # log of the last normaliser (reference scale)
 
     @property
     def n_params(self):
@@ -788,15 +840,24 @@ class DaskNormalizedLoss:
     def model_builder(self, sketch, sketch_size, random_state):
         return DaskModelBuilder(self.A, sketch, sketch_size, random_state)
 
-    def _round(self, spec_of, x, m):
+    def _round(self, spec_of, x, m, partials):
+        """One forward round: per-block sums (``m`` None: the blocks' own scales), else the
+        sums (and partials) summed in the cluster."""
         A = self.A
-        states = [A.ex.submit(_forward, blk, spec_of(j), x, m, self._code)
+        states = [A.ex.submit(_forward, blk, spec_of(j), x, m, self._code, partials)
                   for j, blk in enumerate(A.blocks)]
-        sums = np.array(A.ex.gather([A.ex.submit(_sums, st) for st in states]))
-        return states, sums
+        small = [A.ex.submit(_small if m is not None else _sums, st) for st in states]
+        if m is None:
+            return states, np.array(A.ex.gather(small))
+        if partials:
+            A.sweeps += 1  # A^T Y while the block is in memory
+        return states, A.ex.total(small)
 
-    def forward(self, x, z=None):
-        """Loss and per-block link values at ``x`` (one round; ``z`` a :class:`BlockVector`).
+    def forward(self, x, z=None, *, gradient=True):
+        """Loss, gradient and ``K3`` at ``x`` in one round (``z = A x`` a :class:`BlockVector`).
+
+        The n-vectors stay on the workers. ``gradient=False`` leaves out the
+        gradient partials (just the loss: :meth:`loss`).
 
         Raises
         ------
@@ -808,18 +869,18 @@ class DaskNormalizedLoss:
             self.A.sweeps += 1
         spec_of = (lambda j: None) if z is None else z.block
         m = self._log_scale
-        states, sums = self._round(spec_of, x, m)
         if m is None:
             # first evaluation: combine the blocks' own scales, then redo at the common one
+            states, sums = self._round(spec_of, x, None, False)
             ms = sums[:, 8]
             m = float(ms.max())
             alpha = float(sums[:, 0] @ np.exp(ms - m))
             if alpha > 0:
                 m += np.log(alpha)
-            zv = self.A.vector(states, key="z")
-            states, sums = self._round(zv.block, x, m)
-        tot = sums[:, :8].sum(axis=0)
-        S_u, S_uu, S_ur, S_ub, S_rr, S_rb, S_bb, wz = tot
+            spec_of = self.A.vector(states, key="z").block
+        states, tot = self._round(spec_of, x, m, gradient)
+        sums, P = tot if gradient else (tot, None)
+        S_u, S_uu, S_ur, S_ub, S_rr, S_rb, S_bb, wz = sums
         if not (S_u > 0 and np.isfinite(S_u)):
             raise DomainError(
                 f"alpha = <phi(Ax), 1> is not positive (alpha = {S_u:.3g} * exp({m:.3g})) for link "
@@ -833,19 +894,22 @@ class DaskNormalizedLoss:
             raise DomainError(f"loss is not finite ({fun}) at this x")
         log_alpha = m + np.log(S_u)
         self._log_scale = log_alpha
-        return DaskForward(x, self.A.vector(states, key="z"), states, rho, log_alpha, fc, ff, fun)
+        grad, K3 = (None, None) if P is None else _assemble(P, rho, fc)
+        if grad is not None:
+            grad += self.lam * x
+        return DaskForward(x, self.A.vector(states, key="z"), states, rho, log_alpha, fc, ff, fun,
+                           grad, K3)
 
     def loss(self, x, *, z=None):
-        return self.forward(x, z).fun
+        return self.forward(x, z, gradient=False).fun
 
     def evaluate(self, x, *, hessian=True, z=None, forward=None):
-        """Loss, gradient and the low-rank factors ``K`` (one fused pass per block)."""
-        fw = forward if forward is not None else self.forward(x, z)
-        n_cols = 4 if hessian else 1
-        AtY = self.A.ex.total(self.A.map_blocks(_gradient_block, fw.states, fw.rho, fw.fc, n_cols))
-        self.A.sweeps += 1
-        grad = AtY[:, 0] + self.lam * fw.x
-        return DaskNormalizedState(fw, grad, AtY[:, 1:] if hessian else None)
+        """Loss, gradient and the low-rank factors ``K``: one round, none for a ``forward``
+        that computed them (the line search's accepted trial)."""
+        fw = forward
+        if fw is None or fw.grad is None:
+            fw = self.forward(x if fw is None else fw.x, z if fw is None else fw.z)
+        return DaskNormalizedState(fw, fw.grad, fw.K if hessian else None)
 
     def loss_gradient(self, x):
         s = self.evaluate(x, hessian=False)
@@ -854,9 +918,10 @@ class DaskNormalizedLoss:
     def hessian_factors(self, state, kind="full"):
         if kind not in ("full", "gauss_newton"):
             raise InputError(f"unknown Hessian kind {kind!r}")
-        if not isinstance(state, DaskNormalizedState) or state.K is None:
-            x = state.x if isinstance(state, DaskNormalizedState) else state
-            state = self.evaluate(x, hessian=True)
+        if not isinstance(state, DaskNormalizedState):
+            state = self.evaluate(state, hessian=True)
+        elif state.K is None:  # K came with the forward round (or, if not, costs one)
+            state = self.evaluate(state.x, hessian=True, forward=state.forward)
         return DaskHessianFactors(self, state, kind)
 
 

@@ -553,8 +553,9 @@ def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sket
     scheduler when there is none. Each row block is loaded once and kept on a
     worker (spilled to disk by Dask when memory is short); every Newton
     iteration costs a fixed number of distributed rounds (one task per block
-    plus a reduction: loss and normaliser, gradient and low-rank factors,
-    Gram of the model, ``A p``, one per line-search trial or CG product), and
+    plus a reduction: the Gram of the model, ``A p`` and one per CG product;
+    one per line-search trial, which gives loss, normaliser, gradient and
+    low-rank factors together), and
     only scalars, d-vectors and d x d matrices reach the client; n-vectors
     stay on the workers. The result equals the in-memory solve within
     ``eps``. Sketches: ``"leverage"`` and ``"uniform"`` (Bernoulli row

@@ -136,6 +136,19 @@ def normalized_weights(z, b, w2, f, va, qa, fc, out):
     return out
 
 
+@njit(cache=True, inline="always")
+def _add_row(acc, indptr, indices, data, i, y0, y1, y2, y3, n_cols):
+    """``acc[:, :n_cols] += a_i^T [y0, y1, y2, y3][:n_cols]`` (``n_cols`` 3 or 4)."""
+    for p in range(indptr[i], indptr[i + 1]):
+        j = indices[p]
+        a = data[p]
+        acc[j, 0] += a * y0
+        acc[j, 1] += a * y1
+        acc[j, 2] += a * y2
+        if n_cols == 4:
+            acc[j, 3] += a * y3
+
+
 @njit(parallel=True, cache=True)
 def normalized_csr_rmatmat(indptr, indices, data, z, b, w2, f, va, fc, d, n_ccols, n_chunks):
     """``A.T @ Y`` for the columns ``Y`` of :func:`normalized_weights`, fused.
@@ -161,16 +174,8 @@ def normalized_csr_rmatmat(indptr, indices, data, z, b, w2, f, va, fc, d, n_ccol
                 for p in range(indptr[i], indptr[i + 1]):
                     acc[indices[p], 0] += data[p] * y0
             else:
-                y1 = va[i]
-                y2 = (f[i] + ci) * va[i]
-                y3 = f[i] * va[i]
-                for p in range(indptr[i], indptr[i + 1]):
-                    j = indices[p]
-                    a = data[p]
-                    acc[j, 0] += a * y0
-                    acc[j, 1] += a * y1
-                    acc[j, 2] += a * y2
-                    acc[j, 3] += a * y3
+                _add_row(acc, indptr, indices, data, i, y0, va[i], (f[i] + ci) * va[i],
+                         f[i] * va[i], 4)
     out = np.zeros((d, n_ccols))
     for c in range(n_chunks):
         out += buf[c]
@@ -208,4 +213,51 @@ def scaled_link_sums(z, b, w2, link, m, u, v, q):
         out[6] += b[i] * b[i]
         if has_w:
             out[7] += w2[i] * z[i] * z[i]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _scaled_row_weights(i, z, b, w2, u, v, has_w):
+    return v[i] * (u[i] - b[i]), v[i] * u[i], v[i], w2[i] * z[i] if has_w else 0.0
+
+
+@njit(parallel=True, cache=True)
+def scaled_weights(z, b, w2, u, v, out):
+    """Fill ``out`` (n, 3 or 4) with ``[v r, v u, v, w2 z]``, ``r = u - b``.
+
+    The normaliser-free pieces of the gradient and low-rank columns of
+    :func:`normalized_weights` for link values ``u, v`` at a reference scale
+    (see :func:`scaled_link_sums`); the ``w2 z`` column only when ``out`` has 4.
+    """
+    has_w = out.shape[1] == 4
+    for i in prange(z.shape[0]):
+        y0, y1, y2, y3 = _scaled_row_weights(i, z, b, w2, u, v, has_w)
+        out[i, 0] = y0
+        out[i, 1] = y1
+        out[i, 2] = y2
+        if has_w:
+            out[i, 3] = y3
+    return out
+
+
+@njit(parallel=True, cache=True)
+def scaled_csr_rmatmat(indptr, indices, data, z, b, w2, u, v, d, n_cols, n_chunks):
+    """``A.T @ Y`` for the columns ``Y`` of :func:`scaled_weights`, fused (Y never stored).
+
+    ``n_cols`` is 4 when ``w2`` is given, else 3. Returns (d, n_cols).
+    """
+    n = indptr.shape[0] - 1
+    buf = np.zeros((n_chunks, d, n_cols))
+    step = (n + n_chunks - 1) // n_chunks
+    has_w = n_cols == 4
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        for i in range(lo, hi):
+            y0, y1, y2, y3 = _scaled_row_weights(i, z, b, w2, u, v, has_w)
+            _add_row(acc, indptr, indices, data, i, y0, y1, y2, y3, n_cols)
+    out = np.zeros((d, n_cols))
+    for c in range(n_chunks):
+        out += buf[c]
     return out
