@@ -125,6 +125,10 @@ def _demo(args):
     pb = make_regression_problem(args.n, args.d, link=args.link, z_std=args.z_std,
                                  noise=args.noise, random_state=args.seed, **sparsity)
     print(f"generated A ({pb.A.nnz:,} non-zeros) in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    _warm_up(args.link)
+    print(f"numba kernels ready in {time.perf_counter() - t0:.1f} s (compiled on the first run after "
+          f"installing, loaded from the cache afterwards; not in the times below)")
     methods = [args.method] + (["exact", "lbfgs"] if args.compare else [])
     rows, texts = [], []
     for method in methods:
@@ -149,6 +153,16 @@ def _demo(args):
     _warn(texts)
     # L-BFGS-B is a reference: only sketchnewton's own solves decide the exit status
     return 0 if all(r[-1] for r in rows if r[0] != "lbfgs") else 1
+
+
+def _warm_up(link):
+    """Solve a tiny problem with every method so that the timed solves do not include JIT compilation."""
+    from .datasets import make_regression_problem
+
+    small = make_regression_problem(600, 8, link=link, nnz_per_row=4, random_state=0)
+    for method in ("exact", "pcg", "sketch"):
+        _solve_quietly(small.A, small.b, 1e-6, link=link, method=method, random_state=0,
+                       sketch_size=300)
 
 
 def _lbfgs(pb, args):
