@@ -42,6 +42,16 @@ class MatrixShape:
         """Sweeps over ``A`` so far divided by two (see ``sweeps``)."""
         return self.sweeps / 2
 
+    def row_nnz_squares(self):
+        """``sum_i nnz_i^2``: the work of the exact Gram (float)."""
+        r = self.row_nnz().astype(np.float64)
+        return float(r @ r)
+
+    def __matmul__(self, x):
+        """``A @ x`` for x of shape (d,) or ``A @ X`` (one sweep) for X of shape (d, k)."""
+        x = np.asarray(x, dtype=np.float64)
+        return self.matvec(x) if x.ndim == 1 else self.matmat(x)
+
 
 class DataMatrix(MatrixShape):
     """A validated n x d matrix, sparse (CSR) or dense.
@@ -123,11 +133,6 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             return np.diff(self.csr.indptr)
         return np.full(self.n, self.d, dtype=np.int64)
-
-    def row_nnz_squares(self):
-        """``sum_i nnz_i^2``: the work of the exact Gram (float)."""
-        r = self.row_nnz().astype(np.float64)
-        return float(r @ r)
 
     def column_sums(self):
         """Return ``A.T @ 1``, shape (d,) (one sweep)."""
@@ -215,11 +220,6 @@ class DataMatrix(MatrixShape):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
         return self.csr[rows] if self.is_sparse else self.dense[rows]
 
-    def __matmul__(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1:
-            return self.matvec(x)
-        return np.column_stack([self.matvec(np.ascontiguousarray(col)) for col in x.T])
 
 
 def as_data_matrix(A, name="A"):
@@ -227,7 +227,12 @@ def as_data_matrix(A, name="A"):
     return A if isinstance(A, (DataMatrix, InterceptMatrix)) else DataMatrix(A, name)
 
 
-_GRAM_BLOCK_BYTES = 1 << 21  # row blocks of ~2 MiB: stay in cache between scaling and SYRK
+_ROW_BLOCK_BYTES = 1 << 21  # dense row blocks of ~2 MiB stay in cache between the products on them
+
+
+def row_block_size(n_cols):
+    """Rows of a ~2 MiB block of a dense float64 matrix with ``n_cols`` columns."""
+    return max(1, _ROW_BLOCK_BYTES // (8 * max(n_cols, 1)))
 
 
 def over_row_ranges(M, chunk):
@@ -256,7 +261,7 @@ def _dense_gram(M, weights, ones):
     e = d + 1 if ones else d
     nonneg = n == 0 or float(weights.min()) >= 0.0
     root = np.sqrt(weights) if nonneg else None
-    step = max(1, _GRAM_BLOCK_BYTES // (8 * e))
+    step = row_block_size(e)
 
     def chunk(lo, hi):
         buf = np.empty((min(step, hi - lo), e))
@@ -292,7 +297,7 @@ def _dense_normal_matvec(M, h, v, ones, z):
     n, d = M.shape
     e = d + 1 if ones else d
     w = v[:d]
-    step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
+    step = row_block_size(d)
 
     def chunk(lo, hi):
         out = np.zeros(e)
@@ -341,11 +346,6 @@ class InterceptMatrix(MatrixShape):
     def row_nnz(self):
         return self.base.row_nnz() + 1
 
-    def row_nnz_squares(self):
-        """``sum_i (nnz_i + 1)^2``: the work of the exact Gram (float)."""
-        r = self.row_nnz().astype(np.float64)
-        return float(r @ r)
-
     def column_sums(self):
         """Return ``[A.T @ 1; n]``, shape (d + 1,) (one sweep)."""
         return np.append(self.base.column_sums(), float(self.n))
@@ -387,7 +387,3 @@ class InterceptMatrix(MatrixShape):
         """``[A, 1]`` as a dense array (tests and small problems only)."""
         A = self.base.csr.toarray() if self.is_sparse else self.base.dense
         return np.hstack([A, np.ones((self.n, 1))])
-
-    def __matmul__(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        return self.matvec(x) if x.ndim == 1 else self.matmat(x)

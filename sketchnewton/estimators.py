@@ -274,9 +274,8 @@ class SketchedLogisticRegression(LinearClassifierMixin, BaseEstimator):
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
                                       sample_weight=sample_weight)
             sw = sw * cw[codes]
-        # validate_data has checked the values: wrap X once, without a second scan
-        X64 = DataMatrix(X.astype(np.float64) if X.dtype != np.float64 else X, "X",
-                         check_finite=False)
+        # validate_data has checked the values: wrap X once (as float64), without a second scan
+        X64 = DataMatrix(X, "X", check_finite=False)
         if K == 2:
             loss = LogisticLoss(X64, codes, lam=1.0 / C, sample_weight=sw,
                                 fit_intercept=self.fit_intercept)

@@ -43,6 +43,15 @@ def kernel_threads(nnz):
 _CONTROLLER = []
 
 
+def _blas_controller():
+    """The process's threadpoolctl controller, made on first use (inspecting the libraries is slow)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 @contextmanager
 def single_threaded_blas():
     """Run the enclosed BLAS/LAPACK calls on one thread.
@@ -53,11 +62,7 @@ def single_threaded_blas():
     that made a pivoted QR of 800 x 200 take 2.3 s instead of 20 ms
     (measured). One thread is as fast when the machine is idle.
     """
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER.append(ThreadpoolController())
-    with _CONTROLLER[0].limit(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield
 
 
@@ -75,11 +80,7 @@ def blas_threads_for(size):
     if size < PARALLEL_BLAS_MIN_SIZE:
         yield
         return
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER.append(ThreadpoolController())
-    with _CONTROLLER[0].limit(limits=_MAX_THREADS, user_api="blas"):
+    with _blas_controller().limit(limits=_MAX_THREADS, user_api="blas"):
         yield
 
 

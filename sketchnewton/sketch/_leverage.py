@@ -11,7 +11,7 @@ import scipy.linalg as sla
 
 from .._kernels.sketch import csr_projected_rownorms, csr_row_quadforms
 from .._kernels import with_single_threaded_blas
-from .._matrix import as_data_matrix, over_row_ranges
+from .._matrix import as_data_matrix, over_row_ranges, row_block_size
 from .._validation import check_random_state, check_vector
 from ..exceptions import InputError
 from ._operators import SketchSettings, _n_chunks, check_sketch_size
@@ -82,7 +82,7 @@ def projected_row_norms(dm, w, Z):
         return csr_projected_rownorms(c.indptr, c.indices, c.data, np.sqrt(w), np.ascontiguousarray(Z),
                                       _n_chunks())
     out = np.empty(n)
-    step = max(1, (1 << 21) // (8 * max(dm.shape[1], 1)))
+    step = row_block_size(dm.shape[1])
 
     def chunk(lo, hi):
         for a in range(lo, hi, step):
