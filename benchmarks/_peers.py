@@ -96,7 +96,7 @@ def run_scipy(method, A, b, x_ref, eps, *, link="resnet", cap=None, trace=False)
         note = f"timed out after {cap:g} s"
     else:
         note = f"stopped: {str(res.message)[:50]}"
-    out = dict(nit=int(res.nit), passes=loss.A.passes, seconds=seconds, error=error,
+    out = dict(nit=int(res.nit), passes=loss.data.passes, seconds=seconds, error=error,
                success=error <= eps, timed_out=state["timed_out"], note=note)
     if trace:
         out["trace"] = state["trace"]
@@ -107,7 +107,8 @@ def run_ours(method, A, b, x_ref, eps, *, link="resnet", seed=0, trace=False, **
     """``sketchnewton.solve(method=...)`` from its default start; error against ``x_ref``."""
     points = []
 
-    def record(r):
+    def record(intermediate_result):
+        r = intermediate_result
         points.append((r.seconds, float(np.linalg.norm(r.x - x_ref))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

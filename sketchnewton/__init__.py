@@ -1,4 +1,4 @@
-"""sketchnewton: approximate Newton methods with sketched Hessians for sparse regression."""
+"""sketchnewton: Newton methods with sketched Hessians for large sparse regression and classification."""
 
 import os as _os
 
@@ -11,15 +11,17 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     # The workqueue layer's threads sleep. Set NUMBA_THREADING_LAYER to override.
     _numba.config.THREADING_LAYER = "workqueue"
 
+from .api import solve
+from .estimators import SketchedLogisticRegression, SketchedPoissonRegressor, SoftmaxRegression
 from .exceptions import ConvergenceWarning, DomainError, InputError
-from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss
-from .estimators import SketchedLogisticRegression, SoftmaxRegression
-from .newton import SolveResult, solve
+from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
+from .newton import SolveResult, minimize
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning", "DomainError", "InputError", "LogisticLoss", "MultinomialLoss",
-    "NormalizedRegressionLoss", "SketchedLogisticRegression", "SoftmaxRegression", "SolveResult",
-    "__version__", "solve",
+    "NormalizedRegressionLoss", "PoissonLoss", "SketchedLogisticRegression",
+    "SketchedPoissonRegressor", "SoftmaxRegression", "SolveResult", "__version__", "minimize",
+    "solve",
 ]

@@ -8,22 +8,19 @@ is never densified.
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
-from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads
+from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads, n_chunks
 from ._kernels.linalg import (csr_gram, csr_matmat, csr_matvec, csr_normal_matvec, csr_rmatmat,
                              csr_rmatvec)
-from ._validation import _check_dtype, check_array_values
+from ._validation import check_array_values, check_csr_structure, check_dtype
 from .exceptions import InputError
 
 __all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix"]
 
 
-def _n_chunks():
-    return max(1, numba.get_num_threads())
 
 
 class MatrixShape:
@@ -86,14 +83,19 @@ class DataMatrix(MatrixShape):
             self.__dict__.update(A.__dict__)
             return
         if sp.issparse(A):
-            _check_dtype(A.dtype, name)
+            check_dtype(A.dtype, name)
             if A.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
+            if A.format == "csr":
+                check_csr_structure(A.indptr, A.indices, A.shape[0], A.shape[1], name)
             csr = sp.csr_matrix(A, dtype=np.float64, copy=False)
+            if A.format != "csr":  # converted by scipy: check what the kernels will read
+                check_csr_structure(csr.indptr, csr.indices, csr.shape[0], csr.shape[1], name)
             if not csr.has_canonical_format:
-                # canonicalise a private copy: never mutate the caller's matrix
-                if csr is A or csr.data is getattr(A, "data", None):
-                    csr = csr.copy()
+                # canonicalise a private copy of every array (data, indices, indptr): the
+                # caller's matrix is never modified, whatever its dtype
+                csr = sp.csr_matrix((np.array(csr.data, dtype=np.float64, copy=True),
+                                     csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
                 csr.sum_duplicates()
                 csr.sort_indices()
             if check_finite:
@@ -111,7 +113,7 @@ class DataMatrix(MatrixShape):
             if hasattr(A, "dask") or hasattr(A, "compute"):
                 raise InputError(f"{name} is a lazy (dask) array; use the distributed backend")
             arr = np.asarray(A)
-            _check_dtype(arr.dtype, name)
+            check_dtype(arr.dtype, name)
             if arr.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got shape {arr.shape}")
             arr = np.ascontiguousarray(arr, dtype=np.float64)
@@ -165,7 +167,7 @@ class DataMatrix(MatrixShape):
         self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
-                return csr_rmatmat(*self.kernel_csr, Y, self.d, _n_chunks())
+                return csr_rmatmat(*self.kernel_csr, Y, self.d, n_chunks())
         with blas_threads_for(self.dense.size):
             return self.dense.T @ Y
 
@@ -175,7 +177,7 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             y = np.ascontiguousarray(y, dtype=np.float64)
             with kernel_threads(self.nnz):
-                return csr_rmatvec(*self.kernel_csr, y, self.d, _n_chunks())
+                return csr_rmatvec(*self.kernel_csr, y, self.d, n_chunks())
         with blas_threads_for(self.dense.size):
             return self.dense.T @ y
 
@@ -195,7 +197,7 @@ class DataMatrix(MatrixShape):
                 rows = np.arange(self.n, dtype=np.int64)
             rows = np.ascontiguousarray(rows, dtype=np.int64)
             with kernel_threads(self.nnz):
-                return csr_gram(*self.kernel_csr, rows, weights, self.d, _n_chunks(), ones)
+                return csr_gram(*self.kernel_csr, rows, weights, self.d, n_chunks(), ones)
         M = self.dense if rows is None else self.dense[rows]
         return _dense_gram(M, weights, ones)
 
@@ -213,7 +215,7 @@ class DataMatrix(MatrixShape):
         self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
-                return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, _n_chunks(), z), z
+                return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, n_chunks(), z), z
         return _dense_normal_matvec(self.dense, h, v, ones, z), z
 
     def take_rows(self, rows):
@@ -242,7 +244,7 @@ def over_row_ranges(M, chunk):
     BLAS thread each) when ``M`` is large, else as one range.
     """
     n, d = M.shape
-    n_threads = _n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
+    n_threads = n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
     if n_threads == 1:
         return [chunk(0, n)]
     bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)

@@ -15,6 +15,16 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize
+
+from ._io import check_problem_size, load_matrix, load_vector, save_vector
+from .api import solve
+from .datasets import make_regression_problem
+from .exceptions import ConvergenceWarning, DomainError, InputError
+from .hessian import SKETCHES
+from .losses import LINKS, NormalizedRegressionLoss
+from .newton import METHODS
 
 __all__ = ["main", "build_parser"]
 
@@ -88,8 +98,6 @@ def _solve_quietly(*args, **kwargs):
 
     Other warnings are re-emitted unchanged (Python's filters apply).
     """
-    from .exceptions import ConvergenceWarning
-    from .newton import solve
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -110,8 +118,6 @@ def _warn(texts):
 
 
 def _demo(args):
-    from .datasets import make_regression_problem
-
     if args.density is not None:
         sparsity = dict(density=args.density)
         per_row = f"density {args.density:g}"
@@ -157,8 +163,6 @@ def _demo(args):
 
 def _warm_up(link):
     """Solve a tiny problem with every method so that the timed solves do not include JIT compilation."""
-    from .datasets import make_regression_problem
-
     small = make_regression_problem(600, 8, link=link, nnz_per_row=4, random_state=0)
     for method in ("exact", "pcg", "sketch"):
         _solve_quietly(small.A, small.b, 1e-6, link=link, method=method, random_state=0,
@@ -166,9 +170,6 @@ def _warm_up(link):
 
 
 def _lbfgs(pb, args):
-    from scipy.optimize import minimize
-
-    from .losses import NormalizedRegressionLoss
 
     loss = NormalizedRegressionLoss(pb.A, pb.b, link=args.link)
     loss.A.sweeps = 0
@@ -214,8 +215,6 @@ def _check_output_path(path, option, extensions):
 
 
 def _check_finite(values, name, path):
-    from .exceptions import InputError
-
     if not np.all(np.isfinite(values)):
         n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
         raise InputError(f"{name} in {path!r} contains non-finite values ({n_nan} NaN, "
@@ -223,11 +222,6 @@ def _check_finite(values, name, path):
 
 
 def _solve(args):
-    import scipy.sparse as sp
-
-    from ._io import check_problem_size, load_matrix, load_vector, save_vector
-    from .exceptions import InputError
-
     if args.out is not None:
         _check_output_path(args.out, "--out", (".npy", ".txt"))
     if args.json is not None:
@@ -296,9 +290,6 @@ def _solve(args):
 # ----------------------------------------------------------------------------
 
 def build_parser():
-    from .hessian import SKETCHES
-    from .losses.normalized import LINKS
-    from .newton import METHODS
 
     parser = _Parser(
         prog=PROG,
@@ -403,8 +394,6 @@ def _error(message):
 
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 not converged, 2 bad input)."""
-    from .exceptions import DomainError, InputError
-
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

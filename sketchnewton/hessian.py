@@ -1,16 +1,22 @@
-"""Hessian models for the Newton driver: exact, or sketched diagonal part + exact low rank.
+"""Hessian models for the Newton driver: exact, or sketched from the loss's curvature.
 
-The normalized family's Hessian is ``A^T [diag(delta) + V C V^T] A + lam I``.
-The low-rank part ``K C K^T`` (``K = A^T V``) comes exactly from the
-gradient pass. Only the diagonal part costs ``O(sum_i nnz_i^2)`` when formed
-exactly; the sketched model replaces it by the Gram of ``s`` sketched rows.
+A model ``H~`` is a factorized symmetric positive (semi)definite
+(n_params x n_params) matrix that the driver solves with (the step
+``-H~^{-1} g``) or preconditions conjugate gradients with. It is built from a
+loss that implements :class:`~sketchnewton.losses.Loss`:
 
-Sketched models are built from the Gauss-Newton square-root factor
-``J = diag(va) A - f k^T`` (DESIGN.md section 2): ``(S J)^T (S J)`` is PSD and
-keeps every exact null direction of ``J`` (softmax shift invariance). For
-the full Hessian, row samplers add the residual term
-``A^T diag(qa (c - <f,c>)) A`` estimated on the *same* sampled rows plus the
-exact low-rank difference; its sampling error scales with the residual.
+* exact: the loss's Hessian (``A^T B A`` assembled in ``O(sum_i nnz_i^2)``);
+* row sampling (``"leverage"``, ``"uniform"``): rows kept by the sketch
+  layer's Bernoulli sampler (probabilities from the loss's curvature weights
+  times leverage quantities computed once per solve), the loss's Hessian of
+  those rows, reweighted (docs/math.md section 5.5);
+* oblivious sketches (``"countsketch"``, ``"srht"``, ``"gaussian"``) of the
+  loss's Gauss-Newton square-root factor (normalized family, in memory).
+
+Directions along which the loss is exactly invariant (declared by the loss,
+e.g. the multinomial class shift) get a positive curvature ``mu`` in every
+model: the model is then positive definite and the step on the complement is
+unchanged (docs/math.md section 3.3).
 """
 
 import time
@@ -20,25 +26,23 @@ import numpy as np
 import scipy.linalg as sla
 
 from .exceptions import InputError
-from ._kernels.sketch import weighted_bernoulli_rows
-from .sketch import RowSamplingOperator, SketchSettings, leverage_scores
+from .sketch import SketchSettings, block_leverage_raw, draw_row_samplers
 
-__all__ = ["HessianModel", "ModelBuilder", "SKETCHES", "preconditioned_cg"]
+__all__ = ["HessianModel", "ModelBuilder", "SKETCHES", "ROW_SAMPLERS", "factorize",
+           "factorize_psd", "preconditioned_cg"]
 
 SKETCHES = ("leverage", "uniform", "countsketch", "srht", "gaussian")
-_SAMPLERS = ("leverage", "uniform")
-#: JL projections for the driver's approximate leverage scores: sampling needs
-#: them only up to a constant factor (k = 8: relative s.d. 0.5 per score)
-LEVERAGE_PROJECTIONS = 8
+#: sketches that keep whole rows: they work on row blocks and for every loss
+ROW_SAMPLERS = ("leverage", "uniform")
 
 
 @dataclass
 class HessianModel:
-    """A factorized symmetric positive (semi)definite (d, d) model ``H~``.
+    """A factorized symmetric positive (semi)definite model ``H~``.
 
     Attributes
     ----------
-    matrix : ndarray (d, d)
+    matrix : ndarray (p, p)
     kind : {"full", "gauss_newton"}
         Which Hessian the model approximates.
     cho : tuple or None
@@ -51,7 +55,7 @@ class HessianModel:
         Levenberg-Marquardt shift added to make an indefinite model positive.
     sketch_size : int
         Rows of the sketch (0 for the exact model).
-    null_vectors : ndarray (d, m) or None
+    null_vectors : ndarray (p, m) or None
         Directions the pseudo-inverse ignores (numerically zero curvature).
     """
 
@@ -71,10 +75,9 @@ class HessianModel:
         return V @ (inv * (V.T @ g))
 
 
-def _try_cholesky(H, damping):
-    M = H if damping == 0 else H + damping * np.eye(H.shape[0])
+def _try_cholesky(H):
     try:
-        cho = sla.cho_factor(M, lower=False, check_finite=False)
+        cho = sla.cho_factor(H, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return None
     diag = np.abs(np.diag(cho[0]))
@@ -85,8 +88,8 @@ def _try_cholesky(H, damping):
 
 
 def factorize(H, kind, sketch_size=0):
-    """Cholesky-factorize ``H``; returns None when it is not positive definite."""
-    cho = _try_cholesky(H, 0.0)
+    """Cholesky-factorize ``H``; returns None when it is not (numerically) positive definite."""
+    cho = _try_cholesky(H)
     return None if cho is None else HessianModel(H, kind, cho=cho, sketch_size=sketch_size)
 
 
@@ -94,7 +97,7 @@ def factorize_psd(H, kind, sketch_size=0):
     """Model for a matrix that Cholesky rejected (singular or indefinite).
 
     Eigen-decomposes ``H``. If it is positive semidefinite up to rounding
-    (``lambda_min >= -tol``, ``tol = d * eps * lambda_max``) the model is its
+    (``lambda_min >= -tol``, ``tol = p * eps * lambda_max``) the model is its
     pseudo-inverse on eigenvalues above ``tol``; otherwise the
     Levenberg-Marquardt shift ``mu = 2 |lambda_min| + tol`` makes it positive
     definite. Never raises for finite ``H``.
@@ -130,7 +133,7 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     Returns
     -------
     x : ndarray (m,)
-    Ax : ndarray or None
+    Ax : ndarray, BlockVector or None
         ``A x`` accumulated from the images (None when no product was taken),
         so a line search along ``x`` needs no extra pass.
     iterations : int
@@ -167,117 +170,86 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     return x, Ax, max_iter, True
 
 
+def fix_invariances(H, null_space):
+    """``H + mu N N^T`` for the loss's declared null space ``N`` (orthonormal columns).
+
+    ``mu`` is the mean diagonal of ``H``: positive along the exact invariances,
+    zero elsewhere, so the step on the complement is the one of ``H``.
+    """
+    if null_space is None:
+        return H
+    mu = max(float(np.mean(np.diag(H))), np.finfo(float).tiny)
+    H += mu * (null_space @ null_space.T)
+    return H
+
+
 class ModelBuilder:
-    """Builds the d x d model matrix of the Hessian from :class:`HessianFactors`.
+    """Builds the model matrix of a loss's Hessian: exact or sketched.
 
     Parameters
     ----------
+    loss : Loss
     sketch : {"exact", "leverage", "uniform", "countsketch", "srht", "gaussian"}
-    sketch_size : int or None
+    sketch_size : int
     random_state : numpy Generator
-    uniform_mix : float
-        Fraction of uniform probability mixed into leverage sampling.
 
-    Leverage scores are computed once for ``D_0 = va^2 + w^2`` and then
-    reused: the raw quantity ``h_i = l_i / D_{0,i} = a_i^T (A^T D_0 A)^+ a_i``
-    changes only by the bounded factor ``max D_0 / D`` when the weights move,
-    and sampling needs scores only up to a constant factor. ``refresh()``
-    forces new scores (the driver calls it when convergence is poor).
+    Leverage quantities ``h_i = a_i^T (A^T D_0 A)^+ a_i`` are computed once,
+    for the curvature weights ``D_0`` of the first sketched model, and reused:
+    sampling probabilities are ``~ D_i h_i`` with the current weights, which
+    sampling needs only up to a constant factor (docs/math.md section 5.2).
+    :meth:`refresh` forces new ones (the driver calls it when CG slows down).
     """
 
-    def __init__(self, sketch, sketch_size, random_state, uniform_mix=0.1):
+    def __init__(self, loss, sketch, sketch_size, random_state):
         if sketch != "exact" and sketch not in SKETCHES:
             raise InputError(f"unknown sketch {sketch!r}; expected one of {SKETCHES}")
+        if sketch not in ROW_SAMPLERS + ("exact",):
+            if not getattr(loss, "oblivious_sketches", False):
+                raise InputError(f"sketch {sketch!r} needs a square-root factor of the Hessian, "
+                                 f"which this loss does not offer; use one of {ROW_SAMPLERS}")
+            if loss.data.n_blocks != 1:
+                raise InputError(f"sketch {sketch!r} has no distributed implementation; use one "
+                                 f"of {ROW_SAMPLERS} with dask inputs")
+        self.loss = loss
         self.sketch = sketch
         self.sketch_size = sketch_size
         self.rng = random_state
-        self.uniform_mix = uniform_mix
-        self._raw_leverage = None
+        self._raw = None
         self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0}
 
     def refresh(self):
-        self._raw_leverage = None
+        """Forget the leverage quantities: the next sketched model computes new ones."""
+        self._raw = None
 
-    # -- exact ---------------------------------------------------------------
-    def exact(self, factors):
+    def exact(self, state, kind):
+        """The loss's exact Hessian (``kind``) with its invariances fixed."""
         t0 = time.perf_counter()
-        H = factors.dense()
+        H = self.loss.hessian(state, kind)
         self.timings["gram"] += time.perf_counter() - t0
-        return H
+        return fix_invariances(H, self.loss.null_space()), 0
 
-    # -- sketched --------------------------------------------------------------
-    def _draw_rows(self, A, d_gn, s):
-        """Bernoulli row sample with probabilities ``~ d_gn * h`` (one fused O(n) kernel).
-
-        ``h_i = a_i^T (A^T D_0 A)^+ a_i`` are the reused raw leverage quantities
-        (all ones for ``"uniform"``). Uniforms are drawn in float32 (3x faster)
-        when every positive inclusion probability exceeds 1e-4, far above the
-        float32 resolution of 6e-8, so the inclusion probabilities stay exact
-        to 0.1%.
-        """
-        weights = d_gn
-        if self.sketch == "uniform":  # the baseline: every row with curvature equally likely
-            weights = (d_gn > 0).astype(np.float64)
-            if self._raw_leverage is None:
-                self._raw_leverage = np.ones(A.n)
-        elif self._raw_leverage is None:
-            t0 = time.perf_counter()
-            scores = leverage_scores(A, d_gn, method="approx", estimator="jl",
-                                     n_projections=LEVERAGE_PROJECTIONS, random_state=self.rng)
-            A.sweeps += 2  # CountSketch of A and the projected row norms
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self._raw_leverage = np.where(d_gn > 0, scores / d_gn, 0.0)
-            self.timings["leverage"] += time.perf_counter() - t0
-        raw = self._raw_leverage
-        floor = self.uniform_mix * s / A.n
-        u = self.rng.random(A.n, dtype=np.float32 if floor > 1e-4 else np.float64)
-        rows, weights = weighted_bernoulli_rows(weights, raw, self.uniform_mix, s, u)
-        if rows.shape[0] == 0:  # degenerate weights: fall back to uniform rows
-            rows, weights = weighted_bernoulli_rows(np.ones(A.n), np.ones(A.n), 0.0, s, u)
-        return RowSamplingOperator(A.n, rows, weights, None, "bernoulli", s, self.sketch)
-
-    def sketched(self, factors, gn_factors, kind):
-        """Sketched model of the ``kind`` Hessian ('full' needs a row sampler).
-
-        Parameters
-        ----------
-        factors : HessianFactors of the full Hessian
-        gn_factors : HessianFactors of the Gauss-Newton matrix (carries ``root``)
-        kind : {"full", "gauss_newton"}
-
-        Returns
-        -------
-        H : ndarray (d, d)
-        s : int, number of sketched rows
-        """
-        A = gn_factors.A
-        root = gn_factors.root
-        s = min(self.sketch_size, A.n)
-        w2 = root.extra_diag
-        d_gn = root.row_scale ** 2 + (0.0 if w2 is None else w2)
-        t0, lev0 = time.perf_counter(), self.timings["leverage"]
-        if self.sketch in _SAMPLERS:
-            S = self._draw_rows(A, d_gn, s)
+    def sketched(self, state, kind):
+        """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""
+        loss, blocks = self.loss, self.loss.data
+        s = min(self.sketch_size, blocks.n)
+        t0 = time.perf_counter()
+        if self.sketch in ROW_SAMPLERS:
+            weights = loss.sampling_weights(state)
+            if self.sketch == "leverage" and self._raw is None:
+                t1 = time.perf_counter()
+                self._raw = block_leverage_raw(blocks, weights, self.rng)
+                self.timings["leverage"] += time.perf_counter() - t1
+                t0 += time.perf_counter() - t1  # disjoint timers
+            raw = self._raw if self.sketch == "leverage" else None
+            operators = draw_row_samplers(blocks, weights, raw, s, self.rng, kind=self.sketch)
         else:
-            S = SketchSettings(self.sketch, s).draw(self.rng, n=A.n)
-        t1 = time.perf_counter()
-        self.timings["sketch"] += t1 - t0 - (self.timings["leverage"] - lev0)  # disjoint timers
-        extra = w2
-        if kind == "full":
-            if self.sketch not in _SAMPLERS:
+            if kind != "gauss_newton":
                 raise InputError("a sketched full Hessian needs a row sampler")
-            # residual curvature qa (c - <f,c>), estimated on the same rows
-            extra = factors.diag - d_gn if w2 is None else factors.diag - d_gn + w2
-        H = S.gram(A, row_scale=root.row_scale, shift=(root.shift, root.k), extra_diag=extra)
-        if self.sketch in _SAMPLERS:
-            n_rows = S.rows.shape[0]
-        else:
-            A.sweeps += 1 if w2 is None else 2
-            n_rows = s
-        if kind == "full":
-            H += factors.lowrank() - gn_factors.lowrank()
-        elif kind != "gauss_newton":
-            raise InputError(f"unknown Hessian kind {kind!r}")
-        H[np.diag_indices_from(H)] += factors.lam
+            if self.sketch == "srht":
+                s = min(s, 1 << max(0, int(np.ceil(np.log2(blocks.n)))))
+            operators = [SketchSettings(self.sketch, s).draw(self.rng, n=blocks.n)]
+        t1 = time.perf_counter()
+        self.timings["sketch"] += t1 - t0
+        H, rows = loss.sampled_hessian(state, operators, kind)
         self.timings["gram"] += time.perf_counter() - t1
-        return 0.5 * (H + H.T), n_rows
+        return fix_invariances(H, loss.null_space()), rows

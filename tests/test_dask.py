@@ -1,21 +1,28 @@
-"""The Dask backend: same results as in memory, bounded task counts, clear errors, retries."""
+"""The Dask backend: every loss equals in memory, bounded task counts, clear errors, retries,
+thousands of blocks, and a cluster started as users start one (``dask scheduler`` / ``dask worker``)."""
 
 import collections
 import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 from dask.utils import key_split  # noqa: E402
 
 import sketchnewton as sn  # noqa: E402
-from sketchnewton._dask import DaskNormalizedLoss  # noqa: E402
+from sketchnewton import distributed as backend  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
-from sketchnewton.estimators import SketchedLogisticRegression  # noqa: E402
+from sketchnewton.estimators import (SketchedLogisticRegression,  # noqa: E402
+                                     SketchedPoissonRegressor)
 from sketchnewton.exceptions import InputError  # noqa: E402
 from sketchnewton.losses import NormalizedRegressionLoss  # noqa: E402
 
@@ -61,13 +68,14 @@ def test_solve_matches_in_memory(client, link, method, monkeypatch):
     trials = []
     forward = NormalizedRegressionLoss.forward
 
-    def counting_forward(self, x, z=None):
-        if z is not None:  # a line-search trial
+    def counting_forward(self, x, image=None):
+        if image is not None:  # a line-search trial
             trials.append(x)
-        return forward(self, x, z)
+        return forward(self, x, image)
 
     monkeypatch.setattr(NormalizedRegressionLoss, "forward", counting_forward)
     ref = sn.solve(pb.A, pb.b, eps, link=link, lam=1e-6, method=method, random_state=0)
+    n_mem_trials = len(trials)
     A, b = as_dask(pb.A, pb.b)
     res = sn.solve(A, b, eps, link=link, lam=1e-6, method=method, random_state=0)
     assert res.success and ref.success
@@ -76,7 +84,7 @@ def test_solve_matches_in_memory(client, link, method, monkeypatch):
     if method == "exact":  # same arithmetic up to the order of the block sums
         # and the same sweeps, but for the A^T Y of each rejected line-search trial, which the
         # distributed forward computes while the block is in memory (in memory: on acceptance)
-        rejected = len(trials) - ref.nit
+        rejected = n_mem_trials - ref.nit
         assert res.nit == ref.nit and res.passes == ref.passes + 0.5 * rejected
 
 
@@ -118,22 +126,30 @@ def test_forward_round_gives_gradient_and_lowrank_columns(client, link, dense):
     for b in (pb.b, pb.b + 1.0):
         mem = NormalizedRegressionLoss(A, b, link=link, lam=1e-3, w=w)
         Ad, bd = as_dask(A, b)
-        loss = DaskNormalizedLoss(Ad, bd, link=link, lam=1e-3, w=da.from_array(w, chunks=(CHUNK,)))
+        loss = backend.normalized_loss(Ad, bd, link=link, lam=1e-3,
+                                       w=da.from_array(w, chunks=(CHUNK,)))
         x1, x2 = 1.2 * pb.x_true, 0.9 * pb.x_true
         st = loss.evaluate(x1)
-        z3 = st.z + 1.0 * loss.A.matvec(pb.x_true - x1)  # as in the line search
+        z3 = st.image + 1.0 * loss.image(pb.x_true - x1)  # as in the line search
         for x, z in ((x1, None), (x2, None), (pb.x_true, z3)):
             fw = loss.forward(x, z)
             assert fw.rho != 1.0 or x is x1
-            tasks, sweeps = client.counter.count, loss.A.sweeps
-            got = loss.evaluate(x, forward=fw)
-            gn = loss.hessian_factors(loss.evaluate(x, hessian=False, forward=fw), "gauss_newton")
-            assert client.counter.count == tasks and loss.A.sweeps == sweeps  # no round
-            np.testing.assert_array_equal(gn.K, got.K[:, [0, 2]])
+            tasks, sweeps = client.counter.count, loss.data.sweeps
+            got = loss.evaluate(forward=fw)
+            assert client.counter.count == tasks and loss.data.sweeps == sweeps  # no round
             ref = mem.evaluate(x)
             assert got.fun == pytest.approx(ref.fun, rel=1e-12)
             assert np.linalg.norm(got.grad - ref.grad) <= 1e-12 * np.linalg.norm(ref.grad)
             np.testing.assert_allclose(got.K, ref.K, rtol=1e-12, atol=1e-12 * np.abs(ref.K).max())
+            for kind in ("full", "gauss_newton"):
+                v = rng.standard_normal(12)
+                np.testing.assert_allclose(loss.hessp(got, v, kind), mem.hessp(ref, v, kind),
+                                           rtol=1e-10, atol=1e-12 * np.abs(mem.hessp(ref, v, kind)).max())
+
+
+def _per_iteration(counts):
+    return [(counts[k][0] - counts[k - 1][0], counts[k][1] - counts[k - 1][1])
+            for k in range(1, len(counts))]
 
 
 @pytest.mark.parametrize("method", ["exact", "pcg"])
@@ -143,43 +159,37 @@ def test_tasks_per_iteration_do_not_grow(client, method):
     n = A.numblocks[0]
     counts = []
 
-    def callback(r):
+    def callback(intermediate_result):
         counts.append((client.counter.count, collections.Counter(client.counter.by_name)))
 
     res = sn.solve(A, b, 1e-10, link="resnet", method=method, random_state=0, callback=callback,
                    max_iter=30)
     assert res.nit >= 4 and len(counts) == res.nit + 1
-    # Rounds per iteration (n tasks, one per block; "sum" is the reduction task of a round):
-    # exact: the Gram (twice when the full Hessian is not PD), A p, max |A p|, and one per
-    # line-search trial that gives loss, alpha, gradient and low-rank factors ("forward", with
-    # a per-block "small" task handing its sums and partials to the reduction): 4 rounds,
-    # 5 n + 2 tasks with a unit step (the gradient used to be a 5th round);
-    # pcg: max |A p|, the trials, one per CG product (A p comes with the products), and when
-    # the preconditioner is rebuilt the sampling totals and Gram (+ 2 for leverage scores).
-    per_block = {"exact": {"exact_gram", "matvec", "max_abs", "forward", "small"},
-                 "pcg": {"hessp_block", "max_abs", "forward", "small", "sampling_totals",
-                         "sampled_gram", "countsketch", "raw_leverage"}}[method]
+    # Per iteration, one task per block for: the exact Gram ("gram_task"; the Gauss-Newton
+    # Gram too when the full Hessian is not positive definite) or the CG products
+    # ("hessp_task", which also give A p) and, when the preconditioner is rebuilt, the
+    # sampling rounds; A p ("matvec_task", exact only), max |A p| ("max_abs") and one
+    # forward per line-search trial (loss, normaliser, gradient and low-rank columns:
+    # "forward_task", with "small" handing its sums to the reduction); "sum" tasks reduce.
+    per_block = {"gram_task", "matvec_task", "max_abs", "forward_task", "small", "hessp_task",
+                 "weights_task", "totals_task", "saturation_task", "draw_task",
+                 "sampled_gram_task", "countsketch_task", "raw_task"}
     per_iter = []
-    for k in range(1, len(counts)):
-        c = counts[k][0] - counts[k - 1][0]
-        d = counts[k][1] - counts[k - 1][1]
+    for k, (c, d) in enumerate(_per_iteration(counts), start=1):
         h = res.history[k]
         per_iter.append(c)
         assert set(d) <= per_block | {"sum"}, (k, d)
         assert all(d[name] % n == 0 for name in per_block), (k, d)
-        trials = d["forward"] // n
-        assert trials >= 1 and d["small"] == d["forward"], (k, d)
-        reductions = trials + d["exact_gram"] // n + d["hessp_block"] // n + \
-            d["sampling_totals"] // n + d["sampled_gram"] // n + d["countsketch"] // n
-        assert d["sum"] == reductions, (k, d)
+        trials = d["forward_task"] // n
+        assert trials >= 1 and d["small"] == d["forward_task"], (k, d)
+        assert d["max_abs"] == n, (k, d)
         if method == "exact":
-            assert d["matvec"] == d["max_abs"] == n
-            if h["step_size"] == 1.0 and d["exact_gram"] == n:
+            assert d["matvec_task"] == n and d["hessp_task"] == 0
+            if h["step_size"] == 1.0 and d["gram_task"] == n:
+                # Gram, A p, max |A p|, one forward + small: 5 n tasks and 2 reductions
                 assert trials == 1 and c == 5 * n + 2, (k, d)
         else:
-            assert d["hessp_block"] == h["cg_iter"] * n and d["max_abs"] == n, (k, d, h)
-            if h["step_size"] == 1.0:
-                assert trials == 1, (k, d)
+            assert d["hessp_task"] == h["cg_iter"] * n and d["matvec_task"] == 0, (k, d, h)
     # late iterations cost no more than early ones: no graph grows with the iteration count
     assert per_iter[-1] <= max(per_iter[:2])
 
@@ -191,15 +201,79 @@ def test_classifier_matches_in_memory(client):
     y2 = (X @ w + 0.3 * rng.standard_normal(3000) > 0).astype(int)
     y3 = np.digitize(X @ w + 0.3 * rng.standard_normal(3000), [-0.3, 0.3])
     Xd = da.from_array(X, chunks=(CHUNK, 12), asarray=False)
+    sw = rng.uniform(0.5, 2.0, 3000)
     for y in (y2, y3):
         for method in ("exact", "pcg"):
-            ref = SketchedLogisticRegression(C=10.0, method=method, tol=1e-10, random_state=0).fit(X, y)
+            kw = dict(C=10.0, method=method, tol=1e-10, random_state=0)
+            ref = SketchedLogisticRegression(**kw).fit(X, y, sample_weight=sw)
             yd = da.from_array(y, chunks=(CHUNK,))
-            est = SketchedLogisticRegression(C=10.0, method=method, tol=1e-10, random_state=0).fit(Xd, yd)
+            est = SketchedLogisticRegression(**kw).fit(Xd, yd, sample_weight=da.from_array(
+                sw, chunks=(CHUNK,)))
             np.testing.assert_array_equal(est.classes_, ref.classes_)
             np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
             np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-6)
             assert est.result_.success
+
+
+def test_poisson_matches_in_memory(client):
+    rng = np.random.default_rng(1)
+    X = sp.random(3000, 10, density=0.5, random_state=rng, format="csr")
+    y = rng.poisson(np.exp(X @ rng.normal(scale=0.5, size=10) + 0.3)).astype(float)
+    Xd = da.from_array(X, chunks=(CHUNK, 10), asarray=False)
+    for method in ("exact", "pcg"):
+        ref = SketchedPoissonRegressor(alpha=1e-3, method=method, random_state=0).fit(X, y)
+        est = SketchedPoissonRegressor(alpha=1e-3, method=method, random_state=0).fit(
+            Xd, da.from_array(y, chunks=(CHUNK,)))
+        np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+        assert abs(est.intercept_ - ref.intercept_) <= 1e-6
+        assert est.result_.success
+
+
+def _tree_tasks(n_inputs):
+    """Reduction tasks of fan-in 16 over ``n_inputs`` results (one level at least)."""
+    total, level = 0, n_inputs
+    while True:
+        level = -(-level // 16)
+        total += level
+        if level == 1:
+            return total
+
+
+def test_hundreds_of_blocks_reduce_in_a_tree(client):
+    """300 row blocks: every reduction is a tree of 19 + 2 + 1 tasks of at most 16 inputs."""
+    rng = np.random.default_rng(3)
+    X = sp.random(3000, 8, density=0.5, random_state=rng, format="csr")
+    y = (X @ rng.normal(size=8) > 0).astype(int)
+    Xd = da.from_array(X, chunks=(10, 8), asarray=False)
+    loss = backend.logistic_loss(Xd, da.from_array(y, chunks=(10,)), lam=0.1, fit_intercept=True)
+    mem = sn.LogisticLoss(X, y, lam=0.1, fit_intercept=True)
+    assert loss.data.n_blocks == 300 and _tree_tasks(300) == 22
+    x = rng.normal(size=9)
+    before = collections.Counter(client.counter.by_name)
+    got, ref = loss.evaluate(x), mem.evaluate(x)
+    H = loss.hessian(got)
+    done = client.counter.by_name - before
+    assert done["forward_task"] == done["gram_task"] == 300
+    assert done["sum"] == 2 * _tree_tasks(300)  # loss and gradient in one reduction, the Hessian
+    assert got.fun == pytest.approx(ref.fun, rel=1e-12)
+    np.testing.assert_allclose(got.grad, ref.grad, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(H, mem.hessian(ref), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_thousands_of_blocks_solve(client):
+    """2,000 row blocks (about 60,000 tasks: ~5 min here): the solve matches in memory."""
+    pb = make_regression_problem(10_000, 6, link="softmax", nnz_per_row=3, z_std=1.0,
+                                 random_state=7)
+    A, b = as_dask(pb.A, pb.b, 5)
+    assert A.numblocks[0] == 2000
+    ref = sn.solve(pb.A, pb.b, 1e-6, link="softmax", method="exact")
+    before = collections.Counter(client.counter.by_name)
+    res = sn.solve(A, b, 1e-6, link="softmax", method="exact", max_iter=20)
+    done = client.counter.by_name - before
+    assert res.success and np.linalg.norm(res.x - ref.x) <= 1e-6
+    reductions = done["sum"] / _tree_tasks(2000)  # 125 + 8 + 1 tasks per reduction
+    assert reductions == int(reductions) and reductions >= res.nit
 
 
 def test_column_chunks_rejected(client):
@@ -212,13 +286,27 @@ def test_column_chunks_rejected(client):
                                                           chunks=(500,)))
 
 
-def test_mismatched_b_chunks_rejected(client):
+def test_blocks_must_match_the_declared_shape(client):
+    """A dask array whose blocks have fewer columns than it declares is refused, not solved."""
+    pb = make_regression_problem(1000, 6, link="softmax", nnz_per_row=3, random_state=0)
+    narrow = [dask.delayed(lambda i: pb.A[i:i + 500, :5])(i) for i in (0, 500)]
+    A = da.concatenate([da.from_delayed(blk, shape=(500, 6), dtype=float, meta=pb.A[:0])
+                        for blk in narrow])
+    with pytest.raises(InputError, match=r"block 0 of A has shape \(500, 5\).*\(500, 6\)"):
+        sn.solve(A, da.from_array(pb.b, chunks=(500,)), 1e-6, link="softmax")
+
+
+def test_mismatched_b_rejected(client):
     pb = make_regression_problem(1000, 10, link="softmax", nnz_per_row=4, random_state=0)
     A = da.from_array(pb.A, chunks=(500, 10), asarray=False)
     with pytest.raises(InputError, match="chunked like the rows of A"):
         sn.solve(A, da.from_array(pb.b, chunks=(300,)), 1e-6, link="softmax")
     with pytest.raises(InputError, match="shape"):
         sn.solve(A, da.from_array(pb.b[:900], chunks=(500,)), 1e-6, link="softmax")
+    with pytest.raises(InputError, match=r"b must have shape \(1000,\)"):  # numpy, wrong length
+        sn.solve(A, pb.b[:900], 1e-6, link="softmax")
+    with pytest.raises(InputError, match=r"y must have shape \(1000,\)"):
+        SketchedLogisticRegression().fit(A, (pb.b[:900] > 0).astype(int))
 
 
 def test_unsupported_sketch_rejected(client):
@@ -238,8 +326,8 @@ def test_lost_worker_is_retried_with_same_result():
         pids = list(c.run(os.getpid).values())
         killed = []
 
-        def kill_one(r):
-            if r.nit == 2 and not killed:
+        def kill_one(intermediate_result):
+            if intermediate_result.nit == 2 and not killed:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
@@ -247,3 +335,62 @@ def test_lost_worker_is_retried_with_same_result():
         assert killed
         np.testing.assert_array_equal(res.x, ref.x)
         assert res.nit == ref.nit
+
+
+# -- a cluster started as users start one -------------------------------------------------------
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cli_cluster(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes started with dask's command line."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    workdir = tmp_path_factory.mktemp("dask-cli")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.path.dirname(__file__)]))
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], cwd=workdir, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
+                 "--memory-limit", "1GiB", "--no-dashboard", "--local-directory", str(workdir)],
+                cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with distributed.Client(address, timeout=60) as c:
+            c.wait_for_workers(2, timeout=60)
+            yield c, workdir
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_cluster_started_from_the_command_line_reads_blocks_from_files(cli_cluster):
+    c, workdir = cli_cluster
+    assert len(c.scheduler_info()["workers"]) == 2
+    pb = make_regression_problem(4000, 12, link="resnet", nnz_per_row=5, z_std=1.0, random_state=9)
+    paths = []
+    for i in range(0, 4000, 500):
+        path = str(workdir / f"A_{i}.npz")
+        sp.save_npz(path, pb.A[i:i + 500])
+        paths.append(path)
+    # the workers load the blocks lazily from the files; the client never holds A
+    blocks = [da.from_delayed(dask.delayed(sp.load_npz)(p), shape=(500, 12), dtype=float,
+                              meta=sp.csr_matrix((0, 12))) for p in paths]
+    A = da.concatenate(blocks)
+    ref = sn.solve(pb.A, pb.b, 1e-8, method="pcg", random_state=0)
+    t0 = time.perf_counter()
+    res = sn.solve(A, pb.b, 1e-8, method="pcg", random_state=0)
+    assert res.success and np.linalg.norm(res.x - ref.x) <= 1e-8, (res.message, time.perf_counter() - t0)
+    y = (pb.A @ pb.x_true > 0).astype(int)
+    est = SketchedLogisticRegression(C=10.0, method="exact").fit(A, y)
+    ref_est = SketchedLogisticRegression(C=10.0, method="exact").fit(pb.A, y)
+    np.testing.assert_allclose(est.coef_, ref_est.coef_, atol=1e-6)

@@ -16,21 +16,24 @@ def spectral_error(H, H_approx):
 
 
 @pytest.fixture(scope="module")
-def factors():
+def problem():
     pb = make_regression_problem(8_000, 10, link="resnet", nnz_per_row=4, z_std=1.0,
                                  noise=0.05, random_state=0)
     loss = NormalizedRegressionLoss(pb.A, pb.b, lam=1e-6)
-    state = loss.evaluate(pb.x_true)
-    return loss.hessian_factors(state, "full"), loss.hessian_factors(state, "gauss_newton")
+    return loss, loss.evaluate(pb.x_true)
+
+
+def _sketched(loss, state, sketch, seed, kind="gauss_newton", size=400):
+    return ModelBuilder(loss, sketch, size, np.random.default_rng(seed)).sketched(state, kind)
 
 
 @pytest.mark.parametrize("sketch", SKETCHES)
-def test_sketched_gauss_newton_is_spectral_approximation(factors, sketch):
-    full, gn = factors
-    exact = gn.dense()
+def test_sketched_gauss_newton_is_spectral_approximation(problem, sketch):
+    loss, state = problem
+    exact = loss.hessian(state, "gauss_newton")
     errs = []
     for seed in range(5):
-        H, s = ModelBuilder(sketch, 400, np.random.default_rng(seed)).sketched(full, gn, "gauss_newton")
+        H, s = _sketched(loss, state, sketch, seed)
         errs.append(spectral_error(exact, H))
         assert np.allclose(H, H.T)
     # (1 + sqrt(d/s))^2 - 1 = 0.34 for a Gaussian sketch at s = 40 d; leverage
@@ -38,19 +41,18 @@ def test_sketched_gauss_newton_is_spectral_approximation(factors, sketch):
     # va^2 ~ exp(2 z) are heavy-tailed, so diag(va) A is coherent: uniform
     # sampling is expected to be much worse than leverage sampling here.
     if sketch == "uniform":
-        lev = [spectral_error(exact, ModelBuilder("leverage", 400, np.random.default_rng(seed))
-                              .sketched(full, gn, "gauss_newton")[0]) for seed in range(5)]
+        lev = [spectral_error(exact, _sketched(loss, state, "leverage", seed)[0])
+               for seed in range(5)]
         assert np.median(errs) > 1.5 * np.median(lev)
     else:
         assert max(errs) < 0.7
 
 
 @pytest.mark.parametrize("sketch", ["leverage"])
-def test_sampled_full_hessian_is_unbiased(factors, sketch):
-    full, gn = factors
-    exact = full.dense()
-    mean = np.mean([ModelBuilder(sketch, 400, np.random.default_rng(seed)).sketched(full, gn, "full")[0]
-                    for seed in range(100)], axis=0)
+def test_sampled_full_hessian_is_unbiased(problem, sketch):
+    loss, state = problem
+    exact = loss.hessian(state, "full")
+    mean = np.mean([_sketched(loss, state, sketch, seed, "full")[0] for seed in range(100)], axis=0)
     assert spectral_error(exact, mean) < 0.05
 
 
@@ -59,10 +61,9 @@ def test_sketch_keeps_softmax_null_direction():
     A = sp.hstack([pb.A, np.ones((5000, 1))], format="csr")
     loss = NormalizedRegressionLoss(A, pb.b, link="softmax")
     state = loss.evaluate(np.r_[pb.x_true, 0.3])
-    full, gn = loss.hessian_factors(state), loss.hessian_factors(state, "gauss_newton")
     e = np.eye(7)[-1]
     for sketch in SKETCHES:
-        H, _ = ModelBuilder(sketch, 200, np.random.default_rng(0)).sketched(full, gn, "gauss_newton")
+        H, _ = _sketched(loss, state, sketch, 0, size=200)
         assert np.linalg.norm(H @ e) <= 1e-10 * np.linalg.norm(H)
 
 

@@ -86,17 +86,33 @@ def test_verbose_prints_one_line_per_iteration(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_callback_can_stop():
+def test_callback_can_stop_without_a_convergence_warning():
     pb = _problem("resnet", 0.0)
     seen = []
 
-    def cb(r):
-        seen.append(r.nit)
-        return r.nit >= 2
+    def cb(intermediate_result):  # scipy's new style: an OptimizeResult
+        seen.append(intermediate_result.nit)
+        assert intermediate_result.jac.shape == intermediate_result.x.shape
+        return intermediate_result.nit >= 2
 
-    with pytest.warns(ConvergenceWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         res = sn.solve(pb.A, pb.b, 1e-12, method="exact", callback=cb)
     assert res.status == 3 and res.nit == 2 and seen == [0, 1, 2] and not res.success
+    assert res.message == "stopped by callback"
+
+
+def test_legacy_callback_receives_xk_and_can_stop():
+    pb = _problem("resnet", 0.0)
+    seen = []
+
+    def cb(xk):  # scipy's legacy style: the iterate
+        seen.append(xk.copy())
+        if len(seen) == 3:
+            raise StopIteration
+
+    res = sn.solve(pb.A, pb.b, 1e-12, method="exact", callback=cb)
+    assert res.status == 3 and len(seen) == 3 and np.array_equal(seen[-1], res.x)
 
 
 def test_max_iter_reached_warns_and_reports():
@@ -212,7 +228,7 @@ def test_bad_arguments(kwargs, match):
 def test_auto_uses_cost_model():
     few = make_regression_problem(50_000, 20, nnz_per_row=2, random_state=0)
     many = make_regression_problem(50_000, 100, nnz_per_row=40, random_state=0)
-    assert choose_method(sn.losses.normalized.as_data_matrix(few.A)) == "exact"
-    assert choose_method(sn.losses.normalized.as_data_matrix(many.A)) == "pcg"
+    assert choose_method(NormalizedRegressionLoss(few.A, few.b)) == "exact"
+    assert choose_method(NormalizedRegressionLoss(many.A, many.b)) == "pcg"
     res = sn.solve(few.A, few.b, 1e-6)
     assert res.method == "exact" and res.success

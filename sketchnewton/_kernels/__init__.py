@@ -40,6 +40,11 @@ def kernel_threads(nnz):
             numba.set_num_threads(previous)
 
 
+def n_chunks():
+    """Number of row chunks a parallel kernel splits its reductions into (its thread count)."""
+    return max(1, numba.get_num_threads())
+
+
 _CONTROLLER = []
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "csr_projected_rownorms",
     "csr_scaled_rows",
     "csr_row_quadforms",
+    "bernoulli_saturation",
+    "bernoulli_rows",
 ]
 
 
@@ -205,51 +207,38 @@ def csr_row_quadforms(indptr, indices, data, row_scale, K):
 
 
 @njit(cache=True)
-def weighted_bernoulli_rows(weights, raw, uniform_mix, s, u):
-    """Bernoulli row sample for scores ``weights * raw``, fused in one kernel.
+def bernoulli_saturation(scores, a, bconst, c):
+    """Rows saturated at inclusion probability 1 for the scale ``c``: ``(count, sum of p_i)``.
 
-    ``p_i = (1 - beta) w_i raw_i / sum(w raw) + beta [w_i raw_i > 0] / n_+``,
-    ``pi_i = min(1, c p_i)`` with ``c`` such that ``sum pi = s`` (fixed
-    point over the saturated rows), and row ``i`` kept when ``u_i < pi_i``.
+    ``p_i = a scores_i + bconst`` on rows with a positive score; row ``i`` is
+    saturated when ``c p_i >= 1`` (one step of the fixed point for ``c``,
+    docs/math.md section 5.3).
+    """
+    n_sat = 0
+    p_sat = 0.0
+    for i in range(scores.shape[0]):
+        sc = scores[i]
+        if sc > 0:
+            p = a * sc + bconst
+            if c * p >= 1.0:
+                n_sat += 1
+                p_sat += p
+    return n_sat, p_sat
+
+
+@njit(cache=True)
+def bernoulli_rows(scores, a, bconst, c, u):
+    """Keep row ``i`` when ``u_i < pi_i = min(1, c (a scores_i + bconst))`` (positive scores only).
+
     Returns ``(rows, 1 / sqrt(pi[rows]))``. ``u`` holds the pre-drawn
     uniforms (float32 or float64).
     """
-    n = weights.shape[0]
-    total = 0.0
-    n_pos = 0
-    for i in range(n):
-        sc = weights[i] * raw[i]
-        if sc > 0:
-            total += sc
-            n_pos += 1
-    if n_pos == 0:
-        return np.empty(0, np.int64), np.empty(0)
-    a = (1.0 - uniform_mix) / total
-    bconst = uniform_mix / n_pos
-    if s >= n_pos:
-        c = np.inf
-    else:
-        c = float(s)
-        prev = -1
-        for _ in range(100):
-            n_sat = 0
-            p_sat = 0.0
-            for i in range(n):
-                sc = weights[i] * raw[i]
-                if sc > 0:
-                    p = a * sc + bconst
-                    if c * p >= 1.0:
-                        n_sat += 1
-                        p_sat += p
-            if n_sat == prev or n_sat >= s or p_sat >= 1.0:
-                break
-            prev = n_sat
-            c = (s - n_sat) / (1.0 - p_sat)
+    n = scores.shape[0]
     rows = np.empty(n, np.int64)
     out_w = np.empty(n)
     k = 0
     for i in range(n):
-        sc = weights[i] * raw[i]
+        sc = scores[i]
         if sc > 0:
             pi = min(1.0, c * (a * sc + bconst))
             if u[i] < pi:

@@ -1,10 +1,11 @@
-"""Loss families: value, gradient and Hessian as diagonal + low-rank factors."""
+"""Loss families and the protocol the Newton driver uses (docs/math.md sections 2-4)."""
 
-from ._base import GaussNewtonRoot, HessianFactors
-from .cross_entropy import BlockHessianFactors, LogisticLoss, MultinomialLoss
+from ._base import GaussNewtonRoot, HessianFactors, Loss, State
+from .cross_entropy import LogisticLoss, MultinomialLoss
 from .normalized import LINKS, NormalizedRegressionLoss, NormalizedState
+from .poisson import PoissonLoss
 
 __all__ = [
-    "BlockHessianFactors", "GaussNewtonRoot", "HessianFactors", "LINKS", "LogisticLoss",
-    "MultinomialLoss", "NormalizedRegressionLoss", "NormalizedState",
+    "GaussNewtonRoot", "HessianFactors", "LINKS", "LogisticLoss", "Loss", "MultinomialLoss",
+    "NormalizedRegressionLoss", "NormalizedState", "PoissonLoss", "State",
 ]

@@ -1,12 +1,106 @@
-"""Pieces shared by the loss families: the Hessian-factor container."""
+"""The loss protocol: what the Newton driver needs from a loss, and pieces shared by the losses.
+
+Every loss minimised by :class:`sketchnewton.newton.NewtonSolver` implements
+:class:`Loss`. Its data live in a :class:`~sketchnewton._blocks.RowBlocks`
+(one block in memory, many on a Dask cluster), so one implementation serves
+every backend; the driver sees only this protocol.
+"""
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._matrix import DataMatrix
+from .._blocks import Block, LocalBlocks, RowBlocks
+from .._matrix import DataMatrix, as_data_matrix
+from .._validation import check_vector
+from ..exceptions import InputError
 
-__all__ = ["HessianFactors", "GaussNewtonRoot"]
+__all__ = ["Loss", "State", "GaussNewtonRoot", "HessianFactors", "LossBase"]
+
+
+@dataclass
+class State:
+    """What one evaluation of a loss at ``x`` computed, kept for reuse.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n_params,)
+    fun : float
+    image : ndarray or BlockVector
+        The linear predictor ``A x`` (shape (n,) or (n, K)).
+    handles : list
+        Per-block results kept where each block lives (loss-specific contents).
+    grad : ndarray of shape (n_params,) or None
+        None for a line-search trial whose gradient was not computed yet.
+    """
+
+    x: np.ndarray
+    fun: float
+    image: Any
+    handles: list = field(repr=False)
+    grad: np.ndarray | None = None
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """The interface between a loss and the Newton driver (docs/math.md section 6).
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the parameter vector ``x``.
+    data : RowBlocks
+        The row blocks of the data (``shape``, ``nnz``, ``sweeps``, tasks).
+    hessian_kinds : tuple of str
+        The Hessian models the loss offers, in the order the driver tries
+        them: ``("full", "gauss_newton")`` when the full Hessian may be
+        indefinite (the Gauss-Newton matrix is always PSD), ``("full",)``
+        for convex losses.
+    image_width : int
+        Columns of the linear predictor (1, or K for the multinomial loss).
+    hessian_grams : int
+        Weighted Gram matrices an exact Hessian costs (``K (K + 1) / 2`` for
+        the multinomial loss, else 1): the cost model reads it.
+    """
+
+    n_params: int
+    data: RowBlocks
+    hessian_kinds: tuple
+    image_width: int
+    hessian_grams: int
+
+    def start(self, rng) -> tuple:
+        """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
+
+    def forward(self, x, image=None) -> State:
+        """Loss value at ``x`` (``image = A x`` when known): a :class:`State` whose ``grad``
+        may be None. Costs O(n) given the image. Raises
+        :class:`~sketchnewton.exceptions.DomainError` outside the domain."""
+
+    def evaluate(self, x=None, *, forward=None) -> State:
+        """Loss and gradient at ``x``, completing ``forward`` when given (no repeated work)."""
+
+    def image(self, p):
+        """``A p`` for a direction ``p`` (one sweep)."""
+
+    def hessp_with_image(self, state, v, kind="full") -> tuple:
+        """``(H v, A v)`` at ``state`` (one pass; ``A v`` lets CG accumulate ``A p`` for free)."""
+
+    def hessian(self, state, kind="full") -> np.ndarray:
+        """The exact (n_params, n_params) Hessian (or Gauss-Newton matrix) at ``state``."""
+
+    def sampling_weights(self, state) -> list:
+        """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
+        the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""
+
+    def sampled_hessian(self, state, operators, kind="full") -> tuple:
+        """``(H~, rows used, sweeps)``: the Hessian model from one drawn sketch operator per
+        block (``operators``: per-block handles from the sketch layer)."""
+
+    def null_space(self) -> np.ndarray | None:
+        """Orthonormal (n_params, m) basis of directions along which the loss is exactly
+        invariant for every data set (the multinomial class shift), or None."""
 
 
 @dataclass(frozen=True)
@@ -14,8 +108,9 @@ class GaussNewtonRoot:
     """A square-root factor ``J = diag(row_scale) A - outer(shift, k)``.
 
     The Gauss-Newton matrix of the normalized family is
-    ``J.T @ J + A.T @ diag(extra_diag) @ A + lam I``; sketching ``J``'s rows
-    (``row_scale[i] a_i - shift[i] k``) keeps the approximation PSD.
+    ``J.T @ J + A.T @ diag(extra_diag) @ A + lam I`` (docs/math.md section
+    2.3); sketching ``J``'s rows (``row_scale[i] a_i - shift[i] k``) keeps the
+    approximation PSD.
 
     Attributes
     ----------
@@ -35,7 +130,7 @@ class GaussNewtonRoot:
 
 @dataclass(frozen=True)
 class HessianFactors:
-    """``H = A^T diag(diag) A + K C K^T + lam I``: diagonal plus low rank.
+    """``H = A^T diag(diag) A + K C K^T + lam I``: diagonal plus low rank (in-memory data).
 
     Attributes
     ----------
@@ -46,8 +141,8 @@ class HessianFactors:
         ``A.T @ V`` for the low-rank factor ``V`` (n x r) of ``B(x)``.
     C : ndarray of shape (r, r)
         Symmetric core of the low-rank part (``B = diag + V C V^T``).
-    lam : float
-        Ridge added to the whole Hessian.
+    lam : float or ndarray of shape (d,)
+        Ridge added to the Hessian's diagonal.
     kind : {"full", "gauss_newton"}
     root : GaussNewtonRoot or None
         Square-root factor, when the Hessian is a Gauss-Newton matrix.
@@ -57,7 +152,7 @@ class HessianFactors:
     diag: np.ndarray
     K: np.ndarray
     C: np.ndarray
-    lam: float
+    lam: Any
     kind: str = "full"
     root: GaussNewtonRoot | None = field(default=None, repr=False)
 
@@ -70,25 +165,75 @@ class HessianFactors:
         return self.K @ self.C @ self.K.T
 
     def matvec(self, p):
-        """Return ``H @ p`` without forming ``H`` (one pass over A)."""
-        return self.matvec_with_image(p)[0]
-
-    def matvec_with_image(self, p):
-        """Return ``(H @ p, A @ p)``; the image ``A p`` is a by-product of the pass."""
+        """Return ``H @ p`` without forming ``H`` (one fused sweep over A)."""
         p = np.asarray(p, dtype=np.float64)
-        Ap = self.A.matvec(p)
-        out = self.A.rmatvec(self.diag * Ap)
+        out = self.A.normal_matvec(self.diag, p)[0]
         out += self.K @ (self.C @ (self.K.T @ p))
         out += self.lam * p
-        return out, Ap
+        return out
 
     def dense(self):
-        """Assemble ``H`` exactly as a dense (d, d) matrix.
-
-        Costs ``O(sum_i nnz_i^2)`` for sparse A (row outer products in a numba
-        kernel) and one GEMM for dense A.
-        """
+        """Assemble ``H`` exactly as a dense (d, d) matrix (``O(sum_i nnz_i^2)`` for sparse A)."""
         H = self.A.gram(self.diag)
         H += self.lowrank()
         H[np.diag_indices_from(H)] += self.lam
         return H
+
+
+def local_blocks(A, name="A", **vectors):
+    """:class:`LocalBlocks` of one in-memory block holding ``A`` and the given row vectors."""
+    return LocalBlocks(Block(as_data_matrix(A, name), 0, **vectors))
+
+
+class LossBase:
+    """Conveniences shared by every loss: evaluation from ``x`` or from a :class:`State`.
+
+    Subclasses set ``data`` (a RowBlocks) and ``n_params`` and implement the
+    :class:`Loss` protocol.
+    """
+
+    data: RowBlocks
+
+    @property
+    def A(self):
+        """The data matrix of an in-memory loss (DataMatrix or InterceptMatrix)."""
+        if not isinstance(self.data, LocalBlocks):
+            raise AttributeError("a distributed loss has no in-memory matrix A; use .data")
+        return self.data.block.A
+
+    def _check_x(self, x):
+        return check_vector(x, "x", self.n_params)
+
+    def _state(self, x_or_state):
+        if isinstance(x_or_state, State) and x_or_state.grad is not None:
+            return x_or_state
+        if isinstance(x_or_state, State):
+            return self.evaluate(forward=x_or_state)
+        return self.evaluate(x_or_state)
+
+    def loss(self, x):
+        """Return ``L(x)``."""
+        return self.forward(x).fun
+
+    def loss_gradient(self, x):
+        """Return ``(L(x), grad L(x))``."""
+        s = self.evaluate(x)
+        return s.fun, s.grad
+
+    def gradient(self, x):
+        """Return ``grad L(x)``."""
+        return self.evaluate(x).grad
+
+    def hessp(self, x_or_state, v, kind="full"):
+        """Hessian-vector product ``H(x) @ v`` (never forms H)."""
+        return self.hessp_with_image(self._state(x_or_state), np.asarray(v, dtype=np.float64),
+                                     kind)[0]
+
+    def hessian(self, x_or_state, kind="full"):
+        """Exact dense Hessian (``kind="gauss_newton"``: the Gauss-Newton matrix)."""
+        return self._hessian(self._state(x_or_state), kind)
+
+    def _check_kind(self, kind):
+        if kind not in ("full", "gauss_newton"):
+            raise InputError(f"unknown Hessian kind {kind!r}; expected 'full' or 'gauss_newton'")
+        return kind

@@ -1,66 +1,21 @@
 """Cross-entropy of linear logistic (binary) and softmax (multinomial) classifiers.
 
-The intercept, when fitted, is an extra column of ones appended to ``A``
-(implicitly: :class:`~sketchnewton._matrix.InterceptMatrix` handles it inside
-every product, ``A`` is never copied) and excluded from the ridge penalty, so
-that every Hessian is again ``A^T B A`` with a per-sample weight block
-``B_i = sw_i (diag(p_i) - p_i p_i^T)``: diagonal plus rank one.
+Every Hessian is ``A^T B A`` with a per-sample weight block
+``B_i = s_i (diag(p_i) - p_i p_i^T)``: diagonal plus rank one (docs/math.md
+section 3). The implementation is shared with the other row-separable losses
+(:mod:`sketchnewton.losses._separable`).
 """
-
-from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels.classification import logistic_pass, multinomial_hess_weights, multinomial_pass
-from .._matrix import DataMatrix, InterceptMatrix, as_data_matrix
-from .._validation import check_finite_scalar, check_vector
-from ..exceptions import InputError
-from ._base import HessianFactors
+from .._validation import check_int
+from ._separable import LOGISTIC, MULTINOMIAL, SeparableLoss, make_separable_block
 
-__all__ = ["LogisticLoss", "MultinomialLoss", "BlockHessianFactors"]
+__all__ = ["LogisticLoss", "MultinomialLoss"]
 
 
-def _augment(A, fit_intercept):
-    A = as_data_matrix(A)
-    return InterceptMatrix(A) if fit_intercept else A
-
-
-def _check_labels(y, n, n_classes):
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise InputError(f"y must have shape ({n},), got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
-            raise InputError("y must hold integer class codes 0..K-1")
-    y = y.astype(np.int64)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise InputError(f"class codes must lie in [0, {n_classes}), got [{y.min()}, {y.max()}]")
-    return y
-
-
-class _CrossEntropyBase:
-    def __init__(self, A, lam, sample_weight, fit_intercept):
-        self.fit_intercept = bool(fit_intercept)
-        self.A = _augment(A, self.fit_intercept)
-        self.n_features = self.A.d - self.fit_intercept
-        self.lam = check_finite_scalar(lam, "lam", nonnegative=True)
-        if sample_weight is None:
-            self.sw = np.ones(self.A.n)
-        else:
-            self.sw = check_vector(sample_weight, "sample_weight", self.A.n)
-            if np.any(self.sw < 0):
-                raise InputError("sample_weight must be non-negative")
-        ridge = np.full(self.A.d, self.lam)
-        if self.fit_intercept:
-            ridge[-1] = 0.0
-        self._ridge_block = ridge
-
-    def _check_x(self, x):
-        return check_vector(x, "x", self.n_params)
-
-
-class LogisticLoss(_CrossEntropyBase):
-    """Binary cross-entropy ``sum_i sw_i log(1 + exp(-s_i z_i)) + lam/2 ||coef||^2``.
+class LogisticLoss(SeparableLoss):
+    """Binary cross-entropy ``sum_i s_i (log(1 + e^{z_i}) - y_i z_i) + lam/2 ||coef||^2``.
 
     Parameters
     ----------
@@ -73,100 +28,38 @@ class LogisticLoss(_CrossEntropyBase):
         If True the parameters are ``[coef (d), intercept]``.
     """
 
+    family = LOGISTIC
+
     def __init__(self, A, y, lam=0.0, sample_weight=None, fit_intercept=False):
-        super().__init__(A, lam, sample_weight, fit_intercept)
-        self.y = _check_labels(y, self.A.n, 2).astype(np.float64)
+        self._setup(self._local(A, y, sample_weight, fit_intercept, 2), lam, fit_intercept, 1)
 
-    @property
-    def n_params(self):
-        return self.A.d
+    @classmethod
+    def from_blocks(cls, blocks, lam=0.0, fit_intercept=False):
+        """The loss over row blocks made by :meth:`make_block` (the distributed backend)."""
+        loss = cls.__new__(cls)
+        loss._setup(blocks, lam, fit_intercept, 1)
+        return loss
 
-    def _forward(self, x):
-        z = self.A.matvec(x)
-        p, r = np.empty_like(z), np.empty_like(z)
-        fun = logistic_pass(z, self.y, self.sw, p, r)
-        fun += 0.5 * float(self._ridge_block @ (x * x))
-        return fun, p, r
+    @staticmethod
+    def make_block(A, index, y, sample_weight=None, fit_intercept=False):
+        return make_separable_block(A, index, y, sample_weight, LOGISTIC, 2, fit_intercept)
 
-    def loss(self, x):
-        return self._forward(self._check_x(x))[0]
-
-    def loss_gradient(self, x):
-        x = self._check_x(x)
-        fun, _, r = self._forward(x)
-        return fun, self.A.rmatvec(r) + self._ridge_block * x
-
-    def gradient(self, x):
-        return self.loss_gradient(x)[1]
-
-    def hessian_factors(self, x, kind="full"):
-        """``A^T diag(sw p (1 - p)) A + ridge``; the Hessian is its own Gauss-Newton matrix."""
-        x = self._check_x(x)
-        _, p, _ = self._forward(x)
-        empty = np.zeros((self.A.d, 0))
-        return HessianFactors(self.A, self.sw * p * (1 - p), empty, np.zeros((0, 0)),
-                              self._ridge_block, kind)
-
-    def hessp(self, x, v, kind="full"):
-        return self.hessian_factors(x, kind).matvec(v)
-
-    def hessian(self, x, kind="full"):
-        return self.hessian_factors(x, kind).dense()
+    def _start_intercept(self, sums):
+        p1 = sums[0] / sums[1] if sums[1] > 0 else 0.5
+        p1 = min(max(p1, 1e-6), 1 - 1e-6)
+        return np.array([np.log(p1 / (1 - p1))])
 
 
-@dataclass(frozen=True)
-class BlockHessianFactors:
-    """Multinomial Hessian ``sum_i B_i (x) a_i a_i^T + ridge``, ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
-
-    Parameters are laid out as ``x.reshape(K, d)`` (one row per class), so
-    block ``(k, l)`` of the Hessian is ``A^T diag(sw (p_k delta_kl - p_k p_l)) A``.
-
-    Attributes
-    ----------
-    A : DataMatrix (n, d)
-    P : ndarray (n, K)  class probabilities
-    sw : ndarray (n,)
-    ridge : ndarray (K * d,)
-    """
-
-    A: DataMatrix
-    P: np.ndarray
-    sw: np.ndarray
-    ridge: np.ndarray
-
-    @property
-    def shape(self):
-        m = self.P.shape[1] * self.A.d
-        return (m, m)
-
-    def matvec(self, v):
-        K, d = self.P.shape[1], self.A.d
-        V = np.asarray(v, dtype=np.float64).reshape(K, d)
-        Zd = self.A.matmat(V.T)
-        M = multinomial_hess_weights(self.P, self.sw, Zd, np.empty_like(Zd))
-        return self.A.rmatmat(M).T.ravel() + self.ridge * v
-
-    def dense(self):
-        K, d = self.P.shape[1], self.A.d
-        H = np.zeros((K * d, K * d))
-        for k in range(K):
-            for l in range(k, K):
-                wkl = -self.sw * self.P[:, k] * self.P[:, l]
-                if k == l:
-                    wkl += self.sw * self.P[:, k]
-                blk = self.A.gram(wkl)
-                H[k * d:(k + 1) * d, l * d:(l + 1) * d] = blk
-                H[l * d:(l + 1) * d, k * d:(k + 1) * d] = blk
-        H[np.diag_indices_from(H)] += self.ridge
-        return H
-
-
-class MultinomialLoss(_CrossEntropyBase):
-    """Softmax cross-entropy ``-sum_i sw_i log P[i, y_i] + lam/2 ||W||^2``.
+class MultinomialLoss(SeparableLoss):
+    """Softmax cross-entropy ``-sum_i s_i log P[i, y_i] + lam/2 ||W||^2``.
 
     ``P = softmax(A W^T + intercept)`` row-wise. Parameters are ``x`` of
     length ``K * d_aug`` viewed as ``(K, d_aug)``: row ``k`` is class ``k``'s
     coefficients followed, with ``fit_intercept``, by its intercept.
+
+    The loss is invariant to adding one vector to every class's row along
+    unpenalised coordinates (all of them when ``lam = 0``): :meth:`null_space`
+    declares these directions, and the driver keeps iterates centred.
 
     Parameters
     ----------
@@ -176,45 +69,37 @@ class MultinomialLoss(_CrossEntropyBase):
     lam, sample_weight, fit_intercept : see :class:`LogisticLoss`.
     """
 
+    family = MULTINOMIAL
+
     def __init__(self, A, y, n_classes, lam=0.0, sample_weight=None, fit_intercept=False):
-        super().__init__(A, lam, sample_weight, fit_intercept)
-        if int(n_classes) < 2:
-            raise InputError(f"n_classes must be >= 2, got {n_classes}")
-        self.n_classes = int(n_classes)
-        self.y = _check_labels(y, self.A.n, self.n_classes)
-        self._ridge = np.tile(self._ridge_block, self.n_classes)
+        K = check_int(n_classes, "n_classes", minimum=2)
+        self.n_classes = K
+        self._setup(self._local(A, y, sample_weight, fit_intercept, K), lam, fit_intercept, K)
 
-    @property
-    def n_params(self):
-        return self.n_classes * self.A.d
+    @classmethod
+    def from_blocks(cls, blocks, n_classes, lam=0.0, fit_intercept=False):
+        loss = cls.__new__(cls)
+        loss.n_classes = check_int(n_classes, "n_classes", minimum=2)
+        loss._setup(blocks, lam, fit_intercept, loss.n_classes)
+        return loss
 
-    def _forward(self, x):
-        W = x.reshape(self.n_classes, self.A.d)
-        Z = self.A.matmat(W.T)
-        P, R = np.empty_like(Z), np.empty_like(Z)
-        fun = multinomial_pass(Z, self.y, self.sw, P, R)
-        fun += 0.5 * float(self._ridge @ (x * x))
-        return fun, P, R
+    @staticmethod
+    def make_block(A, index, y, n_classes, sample_weight=None, fit_intercept=False):
+        return make_separable_block(A, index, y, sample_weight, MULTINOMIAL, n_classes,
+                                    fit_intercept)
 
-    def loss(self, x):
-        return self._forward(self._check_x(x))[0]
+    def _start_intercept(self, freq):
+        freq = np.maximum(freq / max(freq.sum(), np.finfo(float).tiny), 1e-6)
+        b = np.log(freq)
+        return b - b.mean()
 
-    def loss_gradient(self, x):
-        x = self._check_x(x)
-        fun, _, R = self._forward(x)
-        return fun, self.A.rmatmat(R).T.ravel() + self._ridge * x
-
-    def gradient(self, x):
-        return self.loss_gradient(x)[1]
-
-    def hessian_factors(self, x, kind="full"):
-        """Block factors; the Hessian is its own Gauss-Newton matrix."""
-        x = self._check_x(x)
-        _, P, _ = self._forward(x)
-        return BlockHessianFactors(self.A, P, self.sw, self._ridge)
-
-    def hessp(self, x, v, kind="full"):
-        return self.hessian_factors(x, kind).matvec(v)
-
-    def hessian(self, x, kind="full"):
-        return self.hessian_factors(x, kind).dense()
+    def null_space(self):
+        """``(1_K (x) e_j) / sqrt(K)`` for every unpenalised coordinate ``j``: the class shift."""
+        free = np.flatnonzero(self._ridge_block == 0.0)
+        if free.size == 0:
+            return None
+        K, d = self.image_width, self.data.d
+        N = np.zeros((K * d, free.size))
+        for k in range(K):
+            N[k * d + free, np.arange(free.size)] = 1.0 / np.sqrt(K)
+        return N

@@ -1,68 +1,140 @@
-"""The normalized regression family ``|| phi(Ax) / <phi(Ax), 1> - b ||^2``.
+"""The normalized regression family ``|| phi(Ax) / <phi(Ax), 1> - b ||^2`` (docs/math.md section 2).
 
-Links ``resnet`` (``exp(z) + z``, the unified ResNet + softmax scheme),
-``softmax`` (``exp``), ``cosh`` and ``sinh``. See DESIGN.md section 2 for the
-closed forms implemented here.
+Links ``resnet`` (``exp(z) + z``, the unified ResNet + softmax scheme of Song,
+Wang, Yin, arXiv:2309.13482), ``softmax`` (``exp``), ``cosh`` and ``sinh``.
+
+The loss is not a sum over rows: the normaliser ``alpha = <phi(Ax), 1>`` is
+global. One block (in memory) computes it exactly inside the link kernel.
+Several blocks each compute their link values at a common *reference*
+scale (the normaliser at the last evaluated point) and a few sums, from which
+the loss, the gradient and the low-rank Hessian columns are assembled
+exactly (docs/math.md section 2.4): one round of tasks per evaluation.
 """
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from .._kernels import kernel_threads
-from .._kernels.links import (LINK_CODES, normalized_csr_rmatmat, normalized_pass,
-                             normalized_weights)
-from .._matrix import _n_chunks, as_data_matrix
-from .._validation import check_finite_scalar, check_vector
+from .._blocks import Block, resolve
+from .._kernels import n_chunks
+from .._kernels.links import (COMBINED, COSH, LINK_CODES, LINKS, PARTIAL, SINH, link_rmatmat,
+                             link_shift, link_values, link_weights)
+from .._matrix import as_data_matrix
+from .._validation import check_choice, check_real, check_vector
 from ..exceptions import DomainError, InputError
-from ._base import GaussNewtonRoot, HessianFactors
+from ._base import GaussNewtonRoot, HessianFactors, LossBase, State, local_blocks
 
-__all__ = ["NormalizedRegressionLoss", "NormalizedState", "Forward", "LINKS"]
-
-LINKS = ("resnet", "softmax", "cosh", "sinh")
-HESSIAN_KINDS = ("full", "gauss_newton")
+__all__ = ["NormalizedRegressionLoss", "NormalizedState", "LINKS"]
 
 
-class Forward(NamedTuple):
-    """What one forward pass at ``x`` computed (``z = A x`` and the link quantities)."""
+# -- per-block tasks (run where the block lives) ----------------------------------------------
+class _BlockForward:
+    """A block's forward state: ``z``, the link values at scale ``m`` and its sums / partials."""
 
-    x: np.ndarray
-    z: np.ndarray
-    f: np.ndarray
-    va: np.ndarray
-    qa: np.ndarray
-    log_alpha: float
-    fc: float
-    ff: float
-    fun: float
+    __slots__ = ("z", "u", "v", "q", "sums", "partials")
+
+    def __init__(self, z, u, v, q, sums, partials):
+        self.z, self.u, self.v, self.q, self.sums, self.partials = z, u, v, q, sums, partials
+
+    def __sizeof__(self):
+        return 4 * self.z.nbytes + 200
 
 
-@dataclass(frozen=True)
-class NormalizedState:
-    """Everything one evaluation at ``x`` computed, cached for reuse.
+def _partials(blk, z, u, v, fc, mode, n_cols):
+    """``A^T Y`` for the row weights of :func:`~sketchnewton._kernels.links.link_rmatmat`."""
+    A, b, w2 = blk.A, blk["b"], blk["w2"]
+    if A.is_sparse:
+        return link_rmatmat(*A.kernel_csr, z, b, w2, u, v, fc, mode, A.d, n_cols, n_chunks())
+    return A.rmatmat(link_weights(z, b, w2, u, v, fc, mode, np.empty((z.shape[0], n_cols))))
 
-    The fields of its :class:`Forward` (``x, z, f, va, qa, log_alpha, fc, ff,
-    fun``: ``z = A x``, ``f, va, qa = phi, phi', phi'' / alpha``, ``fc = <f, c>``,
-    ``ff = ||f||^2``) read through as attributes.
 
-    Attributes
-    ----------
-    forward : Forward
-    grad : ndarray (d,)
-    K : ndarray (d, 3) or None
-        ``A.T @ [va, (f + c) va, f va]``: the low-rank factors, computed in
-        the same pass as the gradient.
-    """
+def _n_partial_cols(blk):
+    return 4 if blk["w2"].shape[0] > 0 else 3
 
-    forward: Forward
-    grad: np.ndarray
-    K: np.ndarray | None
 
-    def __getattr__(self, name):
-        if name in Forward._fields:
-            return getattr(self.forward, name)
-        raise AttributeError(name)
+def _forward_task(blk, item, x, code, m, normalize, partials):
+    """The block's link values and sums at scale ``m`` (``None``: the block's own shift)."""
+    z = blk.A.matvec(x) if item is None else resolve(item)
+    n = z.shape[0]
+    u, v, q = np.empty(n), np.empty(n), np.empty(n)
+    own = m is None and not normalize
+    scale = link_shift(z, code) if own else (0.0 if m is None else m)
+    sums = link_values(z, blk["b"], blk["w2"], code, scale, normalize, u, v, q, n_chunks())
+    P = None
+    if partials and normalize and sums[0] > 0:  # the combined gradient and low-rank columns
+        P = _partials(blk, z, u, v, sums[2], COMBINED, 4)
+    elif partials and not normalize and not own:  # a block's share may have sum(u) <= 0
+        P = _partials(blk, z, u, v, 0.0, PARTIAL, _n_partial_cols(blk))
+    return _BlockForward(z, u, v, q, sums, P)
+
+
+def _small(_blk, st):
+    """What the client needs of a block's forward: its sums (and partials)."""
+    return st.sums if st.partials is None else (st.sums, st.partials)
+
+
+def _partials_task(blk, st, fc, normalize, n_cols):
+    if normalize:
+        return _partials(blk, st.z, st.u, st.v, fc, COMBINED, n_cols)
+    return _partials(blk, st.z, st.u, st.v, 0.0, PARTIAL, _n_partial_cols(blk))
+
+
+def _block_curvature(blk, st, rho, fc, kind):
+    """``(va, f, diag)`` of the block: ``diag = va^2 + qa (c - <f,c>) + w^2`` (full) or
+    ``va^2 + w^2`` (Gauss-Newton)."""
+    va = rho * st.v
+    diag = va * va
+    f = None
+    if kind == "full":
+        f = rho * st.u
+        diag = diag + (rho * st.q) * (f - blk["b"] - fc)
+    w2 = blk["w2"]
+    if w2.shape[0] > 0:
+        diag = diag + w2
+    return va, f, diag
+
+
+def _hessp_task(blk, st, rho, fc, kind, v):
+    _, _, diag = _block_curvature(blk, st, rho, fc, kind)
+    return blk.A.normal_matvec(diag, v)
+
+
+def _gram_task(blk, st, rho, fc, kind):
+    return blk.A.gram(_block_curvature(blk, st, rho, fc, kind)[2])
+
+
+def _weights_task(blk, st, rho):
+    va = rho * st.v
+    w2 = blk["w2"]
+    return va * va + w2 if w2.shape[0] > 0 else va * va
+
+
+def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
+    """The block's share of the sketched model: the Gram of ``S J`` (and, for the full Hessian,
+    the residual curvature on the same rows)."""
+    va = rho * st.v
+    f = rho * st.u
+    w2 = blk["w2"]
+    extra = w2 if w2.shape[0] > 0 else None
+    if kind == "full":
+        res = (rho * st.q) * (f - blk["b"] - fc)
+        extra = res if extra is None else res + extra
+    G = S.gram(blk.A, row_scale=va, shift=(f, k), extra_diag=extra)
+    if hasattr(S, "row_weights"):  # a row sampler reads its rows only
+        used = np.array([S.rows.shape[0], blk.A.row_nnz()[S.rows].sum()], dtype=np.float64)
+    else:  # an oblivious sketch reads every row (twice with the w term)
+        used = np.array([S.shape[0], blk.A.nnz * (1 + (extra is not None))], dtype=np.float64)
+    return G, used
+
+
+def _assemble(P, rho, fc):
+    """Gradient (without the ridge) and ``K3`` from the summed partials (docs/math.md 2.4)."""
+    Pr, Pu, Pv = P[:, 0], P[:, 1], P[:, 2]
+    grad = rho * Pr + (rho * (rho - 1.0)) * Pu - (rho * fc) * Pv
+    if P.shape[1] == 4:
+        grad += P[:, 3]
+    K3 = np.column_stack([rho * Pv, rho * Pr + (rho * (2.0 * rho - 1.0)) * Pu, (rho * rho) * Pu])
+    return grad, K3
 
 
 def lowrank_part(K3, ff, fc, kind):
@@ -76,13 +148,53 @@ def lowrank_part(K3, ff, fc, kind):
     return np.ascontiguousarray(K3[:, [0, 2]]), np.array([[ff, -1.0], [-1.0, 0.0]])
 
 
-class NormalizedRegressionLoss:
-    """``L(x) = 1/2 ||f - b||^2 + 1/2 ||w * (A x)||^2 + lam/2 ||x||^2``.
+# -- client side --------------------------------------------------------------------------------
+@dataclass
+class NormalizedState(State):
+    """A :class:`~sketchnewton.losses.State` of the normalized loss.
 
-    with ``f = phi(A x) / <phi(A x), 1>``. The object binds the fixed problem
-    (``A``, ``b``, link, regularisation); evaluations return a
-    :class:`NormalizedState` that the Hessian methods reuse, so no pass over
-    ``A`` is repeated.
+    Attributes (besides ``x, fun, image, handles, grad``)
+    ----------------------------------------------------
+    rho : float
+        ``alpha_ref / alpha``: 1 when the normaliser was computed exactly.
+    fc, ff : float
+        ``<f, c>`` and ``||f||^2``.
+    log_alpha : float
+    K : ndarray of shape (d, 3) or None
+        ``A.T @ [va, (f + c) va, f va]``: the low-rank Hessian columns.
+    """
+
+    rho: float = 1.0
+    fc: float = 0.0
+    ff: float = 0.0
+    log_alpha: float = 0.0
+    K: np.ndarray | None = None
+
+    # in-memory conveniences: the per-row quantities of the single block
+    @property
+    def z(self):
+        return self.image
+
+    @property
+    def f(self):
+        return self.rho * self.handles[0].u
+
+    @property
+    def va(self):
+        return self.rho * self.handles[0].v
+
+    @property
+    def qa(self):
+        return self.rho * self.handles[0].q
+
+
+class NormalizedRegressionLoss(LossBase):
+    """``L(x) = 1/2 ||f - b||^2 + 1/2 ||w * (A x)||^2 + lam/2 ||x||^2``, ``f = phi(Ax)/<phi(Ax),1>``.
+
+    The object binds the fixed problem (``A``, ``b``, link, regularisation);
+    evaluations return a :class:`NormalizedState` that the Hessian methods
+    reuse, so no pass over ``A`` is repeated. Closed forms: docs/math.md
+    section 2.
 
     Parameters
     ----------
@@ -96,39 +208,69 @@ class NormalizedRegressionLoss:
         Weights of the papers' regulariser ``1/2 ||diag(w) A x||^2``.
     """
 
+    hessian_kinds = ("full", "gauss_newton")
+    #: the Gauss-Newton square-root factor J takes any sketch operator (in memory)
+    oblivious_sketches = True
+    image_width = 1
+    hessian_grams = 1
+
     def __init__(self, A, b, link="resnet", lam=0.0, w=None):
-        if link not in LINK_CODES:
-            raise InputError(f"unknown link {link!r}; expected one of {LINKS}")
-        self.A = as_data_matrix(A)
-        n = self.A.n
-        self.b = check_vector(b, "b", n)
+        link, lam = self._check_params(link, lam)
+        from_blocks = self._blocks_from_memory(A, b, w)
+        self._setup(from_blocks, link, lam)
+
+    @classmethod
+    def from_blocks(cls, blocks, link="resnet", lam=0.0):
+        """The loss over row blocks made by :meth:`make_block` (the distributed backend)."""
+        link, lam = cls._check_params(link, lam)
+        loss = cls.__new__(cls)
+        loss._setup(blocks, link, lam)
+        return loss
+
+    @staticmethod
+    def make_block(A, index, b, w=None):
+        """One row block: ``A`` (n_j, d), its targets ``b`` and regulariser weights ``w``."""
+        dm, b, w2 = _block_arrays(A, b, w)
+        return Block(dm, index, b=b, w2=w2)
+
+    @staticmethod
+    def _check_params(link, lam):
+        link = check_choice(link, "link", tuple(LINK_CODES))
+        return link, check_real(lam, "lam", nonnegative=True)
+
+    @staticmethod
+    def _blocks_from_memory(A, b, w):
+        dm, b, w2 = _block_arrays(A, b, w)
+        return local_blocks(dm, b=b, w2=w2)
+
+    def _setup(self, blocks, link, lam):
+        self.data = blocks
         self.link = "softmax" if link == "exp" else link
         self._code = LINK_CODES[link]
-        self.lam = check_finite_scalar(lam, "lam", nonnegative=True)
-        if w is None:
-            self.w2 = np.empty(0)
-        elif np.ndim(w) == 0:
-            wv = check_finite_scalar(w, "w")
-            self.w2 = np.full(n, wv * wv) if wv != 0 else np.empty(0)
-        else:
-            wv = check_vector(w, "w", n)
-            self.w2 = wv * wv
+        self.lam = lam
+        self.n_params = blocks.d
+        self._log_scale = None  # log of the last normaliser: the reference scale of many blocks
+
+    # in-memory conveniences
+    @property
+    def b(self):
+        return self.data.block["b"]
 
     @property
-    def n_params(self):
-        return self.A.d
+    def w2(self):
+        return self.data.block["w2"]
 
-    def _check_x(self, x):
-        return check_vector(x, "x", self.A.d)
+    # -- evaluation ---------------------------------------------------------------------------
+    def _round(self, x, items, m, normalize, partials):
+        blocks = self.data
+        handles = blocks.map(_forward_task, items, args=(x, self._code, m, normalize, partials))
+        return handles, blocks.sum(blocks.map(_small, handles))
 
-    def forward(self, x, z=None):
-        """Loss and link quantities at ``x`` (one ``A @ x`` unless ``z = A @ x`` is given).
+    def forward(self, x, image=None):
+        """Loss at ``x`` (one ``A @ x`` unless ``image = A @ x`` is given); O(n) given the image.
 
-        Returns
-        -------
-        Forward
-            Pass it to :meth:`evaluate` to get the gradient without repeating
-            the forward work (the line search does).
+        With several blocks the gradient partials come with the same round
+        (``data.eager_gradient``), so :meth:`evaluate` costs no further round.
 
         Raises
         ------
@@ -136,115 +278,222 @@ class NormalizedRegressionLoss:
             If ``alpha <= 0`` or the loss is not finite.
         """
         x = self._check_x(x)
-        if z is None:
-            z = self.A.matvec(x)
-        n = z.shape[0]
-        f, va, qa = np.empty(n), np.empty(n), np.empty(n)
-        with kernel_threads(n * 8):
-            alpha, shift, fc, ff, cc, wz = normalized_pass(z, self.b, self.w2, self._code, f, va, qa,
-                                                          _n_chunks())
-        if not alpha > 0.0:
+        blocks = self.data
+        items = blocks.items(image)
+        if image is None:
+            blocks.sweeps += 1
+        single = blocks.n_blocks == 1
+        partials = blocks.eager_gradient
+        m = self._log_scale
+        if not single and m is None:
+            # first evaluation: the blocks' own scales, then again at the common one
+            handles = blocks.map(_forward_task, items, args=(x, self._code, None, False, False))
+            sums = np.array(blocks.gather(blocks.map(_small, handles)))
+            ms = sums[:, 8]
+            m = float(ms.max())
+            alpha = float(sums[:, 0] @ np.exp(ms - m))
+            if alpha > 0:
+                m += np.log(alpha)
+            items = blocks.items(blocks.vector(handles, key="z"))
+        handles, tot = self._round(x, items, m, single, partials)
+        sums, P = tot if isinstance(tot, tuple) else (tot, None)
+        if P is not None:
+            blocks.sweeps += 1  # A^T Y while the block is in memory
+        S_u, S_uu, S_ur, S_ub, S_rr, S_rb, S_bb, wz = sums[:8]
+        scale = sums[8] if single else m
+        if not (S_u > 0 and np.isfinite(S_u)):
             raise DomainError(
-                f"alpha = <phi(Ax), 1> is not positive (alpha = {alpha:.3g} * exp({shift:.3g})) "
-                f"for link {self.link!r}: x is outside the domain of the loss")
+                f"alpha = <phi(Ax), 1> is not positive (alpha = {S_u:.3g} * exp({scale:.3g})) for "
+                f"link {self.link!r}: x is outside the domain of the loss")
+        rho = 1.0 / S_u
+        ff = rho * rho * S_uu
+        fc = rho * rho * S_ur + rho * (rho - 1.0) * S_ub
+        cc = rho * rho * S_rr + 2.0 * rho * (rho - 1.0) * S_rb + (rho - 1.0) ** 2 * S_bb
         fun = 0.5 * cc + 0.5 * wz + 0.5 * self.lam * float(x @ x)
         if not np.isfinite(fun):
             raise DomainError(f"loss is not finite ({fun}) at this x")
-        return Forward(x, z, f, va, qa, np.log(alpha) + shift, fc, ff, fun)
+        log_alpha = scale + np.log(S_u)
+        if not single:
+            self._log_scale = log_alpha
+        state = NormalizedState(x, fun, blocks.vector(handles, key="z"), handles, rho=rho, fc=fc,
+                                ff=ff, log_alpha=log_alpha)
+        if P is not None:
+            self._finish(state, P, single)
+        return state
 
-    def residual(self, x):
-        """Return ``c = f - b`` at ``x``, shape (n,) (the map whose Jacobian is J)."""
-        return self.forward(x).f - self.b
+    def _finish(self, state, P, single):
+        if single:
+            grad, K3 = P[:, 0].copy(), (np.ascontiguousarray(P[:, 1:4]) if P.shape[1] == 4 else None)
+        else:
+            grad, K3 = _assemble(P, state.rho, state.fc)
+        grad += self.lam * state.x
+        state.grad, state.K = grad, K3
 
-    def loss(self, x, *, z=None):
-        """Return ``L(x)``: one ``A @ x``, or none when the caller passes ``z = A @ x``."""
-        return self.forward(x, z).fun
+    def evaluate(self, x=None, *, forward=None, hessian=True):
+        """Loss, gradient and the low-rank Hessian columns at ``x`` (or completing ``forward``).
 
-    def _rmatmat_weights(self, fw, n_cols):
-        """``A.T @ Y[:, :n_cols]`` for the gradient / low-rank columns ``Y`` (one sweep)."""
-        A = self.A
-        if A.is_sparse:
-            A.sweeps += 1
-            with kernel_threads(A.nnz):
-                return normalized_csr_rmatmat(*A.kernel_csr, fw.z, self.b, self.w2,
-                                              fw.f, fw.va, fw.fc, A.d, n_cols, _n_chunks())
-        with kernel_threads(fw.z.shape[0] * 8):
-            Y = normalized_weights(fw.z, self.b, self.w2, fw.f, fw.va, fw.qa, fw.fc,
-                                   np.empty((fw.z.shape[0], 4)))
-        return A.rmatmat(Y[:, :n_cols])
-
-    def evaluate(self, x, *, hessian=True, z=None, forward=None):
-        """Loss, gradient and (optionally) the low-rank Hessian factors at ``x``.
-
-        One ``A @ x`` (skipped when the caller passes ``z = A @ x`` or the
-        :class:`Forward` of ``x``), an O(n) pass, and one fused ``A.T @ Y`` whose
-        columns (gradient weights and, if ``hessian``, the three low-rank
-        factors) are computed row by row inside the kernel.
+        One forward (skipped when ``forward`` is given) and one fused
+        ``A.T @ Y`` whose columns (gradient weights and, if ``hessian``, the
+        three low-rank factors) are computed row by row inside the kernel.
 
         Returns
         -------
         NormalizedState
         """
-        fw = forward if forward is not None else self.forward(x, z)
-        x = fw.x
-        AtY = self._rmatmat_weights(fw, 4 if hessian else 1)
-        grad = AtY[:, 0] + self.lam * x
-        K = AtY[:, 1:] if hessian else None
-        return NormalizedState(fw, grad, K)
+        state = forward if forward is not None else self.forward(x)
+        if state.grad is not None and (state.K is not None or not hessian):
+            return state
+        blocks = self.data
+        single = blocks.n_blocks == 1
+        n_cols = 4 if hessian else 1
+        P = blocks.sum(blocks.map(_partials_task, state.handles,
+                                  args=(state.fc, single, n_cols)), fresh=True)
+        blocks.sweeps += 1
+        self._finish(state, P, single)
+        return state
 
-    def loss_gradient(self, x):
-        """Return ``(L(x), grad L(x))``."""
-        s = self.evaluate(x, hessian=False)
-        return s.fun, s.grad
+    def image(self, p):
+        """``A p`` (one sweep): an array in memory, a BlockVector on a cluster."""
+        blocks = self.data
+        p = np.ascontiguousarray(p, dtype=np.float64)
+        blocks.sweeps += 1
+        return blocks.vector(blocks.map(_matvec_task, args=(p,)))
 
-    def gradient(self, x):
-        return self.loss_gradient(x)[1]
+    def start(self, rng):
+        """Default start: zero for ``resnet`` and ``softmax``.
 
-    def _state(self, x_or_state):
-        if isinstance(x_or_state, NormalizedState) and x_or_state.K is not None:
-            return x_or_state
-        x = x_or_state.x if isinstance(x_or_state, NormalizedState) else x_or_state
-        return self.evaluate(x, hessian=True)
+        ``cosh``: ``phi'(0) = 0`` makes ``x = 0`` a stationary point of an
+        even loss, so the start is a small random vector drawn from ``rng``.
+        ``sinh``: ``alpha(0) = sum sinh(0) = 0`` is outside the domain, so the
+        start is ``t A^T 1``, for which ``sum(A x0) = t ||A^T 1||^2 > 0``. Both
+        are scaled to ``std(A x0) = 0.1``.
+        """
+        d = self.n_params
+        if self._code == COSH:
+            x0 = rng.standard_normal(d)
+        elif self._code == SINH:
+            blocks = self.data
+            blocks.sweeps += 1
+            x0 = blocks.sum(blocks.map(_column_sums_task))
+        else:
+            return np.zeros(d), None
+        z_std = float(self.image(x0).std())
+        return (x0 * (0.1 / z_std) if z_std > 0 else x0), None
+
+    # -- Hessian -----------------------------------------------------------------------------
+    def _lowrank(self, state, kind):
+        if state.K is None:
+            state = self.evaluate(forward=state)
+        return lowrank_part(state.K, state.ff, state.fc, kind)
+
+    def hessp_with_image(self, state, v, kind="full"):
+        """``(H v, A v)``: one fused sweep over ``A``; ``A v`` stays where the blocks live."""
+        kind = self._check_kind(kind)
+        blocks = self.data
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        K, C = self._lowrank(state, kind)
+        parts = blocks.map(_hessp_task, state.handles, args=(state.rho, state.fc, kind, v))
+        blocks.sweeps += 1
+        out = blocks.sum(parts, item=0)
+        out += K @ (C @ (K.T @ v))
+        out += self.lam * v
+        return out, blocks.vector(parts, key=1)
+
+    def _hessian(self, state, kind="full"):
+        kind = self._check_kind(kind)
+        blocks = self.data
+        K, C = self._lowrank(state, kind)
+        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(state.rho, state.fc, kind)),
+                       fresh=True)
+        blocks.sweeps += 1
+        H += K @ C @ K.T
+        H[np.diag_indices_from(H)] += self.lam
+        return H
+
+    def sampling_weights(self, state):
+        """Per block: ``va^2 + w^2``, the diagonal of the Gauss-Newton square-root factor's Gram."""
+        return self.data.map(_weights_task, state.handles, args=(state.rho,))
+
+    def sampled_hessian(self, state, operators, kind="gauss_newton"):
+        """Model ``(S J)^T (S J) + A^T diag(w^2) A (sketched) + lam I`` from one operator per block.
+
+        ``kind="full"`` (row samplers only) adds the residual curvature
+        ``A^T diag(qa (c - <f,c>)) A`` estimated on the same rows and the exact
+        low-rank difference between the two Hessians (docs/math.md 5.5).
+
+        Returns
+        -------
+        H : ndarray (d, d)
+        rows : int
+            Rows of the sketch.
+        """
+        kind = self._check_kind(kind)
+        blocks = self.data
+        if state.K is None:
+            state = self.evaluate(forward=state)
+        k = state.K[:, 0].copy()
+        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
+                                        args=(state.rho, state.fc, k, kind)))
+        blocks.sweeps += used[1] / max(blocks.nnz, 1)
+        if kind == "full":
+            Kf, Cf = lowrank_part(state.K, state.ff, state.fc, "full")
+            Kg, Cg = lowrank_part(state.K, state.ff, state.fc, "gauss_newton")
+            G += Kf @ Cf @ Kf.T - Kg @ Cg @ Kg.T
+        G[np.diag_indices_from(G)] += self.lam
+        return 0.5 * (G + G.T), int(used[0])
+
+    def null_space(self):
+        """None: the softmax link's shift invariance is a null direction only when a
+        combination of columns of ``A`` is constant; the driver detects it numerically."""
+        return None
+
+    # -- in-memory introspection ---------------------------------------------------------
+    def residual(self, x):
+        """Return ``c = f - b`` at ``x``, shape (n,) (the map whose Jacobian is J)."""
+        return self.forward(x).f - self.b
 
     def hessian_factors(self, x_or_state, kind="full"):
-        """Hessian (or Gauss-Newton matrix) as diagonal + rank 2 (DESIGN.md section 2).
+        """Hessian (or Gauss-Newton matrix) as diagonal + rank 2 (docs/math.md section 2.2).
 
-        ``full``:  ``diag = va^2 + qa (c - <f,c>) + w^2``, ``V = [va, (f+c) va]``,
+        ``full``: ``diag = va^2 + qa (c - <f,c>) + w^2``, ``V = [va, (f+c) va]``,
         ``C = [[||f||^2 + 2<f,c>, -1], [-1, 0]]``.
         ``gauss_newton``: ``diag = va^2 + w^2``, ``V = [va, f va]``,
         ``C = [[||f||^2, -1], [-1, 0]]``; also carries the square-root factor
-        ``J = diag(va) A - f k^T`` with ``k = A^T va``.
-
-        Parameters
-        ----------
-        x_or_state : ndarray (d,) or NormalizedState
-        kind : {"full", "gauss_newton"}
+        ``J = diag(va) A - f k^T`` with ``k = A^T va``. In-memory losses only.
 
         Returns
         -------
         HessianFactors
         """
-        if kind not in HESSIAN_KINDS:
-            raise InputError(f"unknown Hessian kind {kind!r}; expected one of {HESSIAN_KINDS}")
+        kind = self._check_kind(kind)
         s = self._state(x_or_state)
-        va2 = s.va * s.va
-        has_w = self.w2.shape[0] > 0
-        if kind == "full":
-            c_centered = s.f - self.b - s.fc
-            diag = va2 + s.qa * c_centered
-            root = None
-        else:
-            diag = va2
-            root = GaussNewtonRoot(s.va, s.f, s.K[:, 0].copy(), self.w2 if has_w else None)
-        if has_w:
-            diag = diag + self.w2
+        A = self.A
+        va, _, diag = _block_curvature(self.data.block, s.handles[0], s.rho, s.fc, kind)
+        root = None
+        if kind == "gauss_newton":
+            root = GaussNewtonRoot(va, s.f, s.K[:, 0].copy(), self.w2 if self.w2.size else None)
         K, C = lowrank_part(s.K, s.ff, s.fc, kind)
-        return HessianFactors(self.A, diag, K, C, self.lam, kind, root)
+        return HessianFactors(A, diag, K, C, self.lam, kind, root)
 
-    def hessp(self, x_or_state, p, kind="full"):
-        """Hessian-vector product ``H(x) @ p`` (never forms H)."""
-        return self.hessian_factors(x_or_state, kind).matvec(p)
 
-    def hessian(self, x_or_state, kind="full"):
-        """Exact dense (d, d) Hessian, for reference and small d."""
-        return self.hessian_factors(x_or_state, kind).dense()
+def _matvec_task(blk, x):
+    return blk.A.matvec(x)
+
+
+def _column_sums_task(blk):
+    return blk.A.column_sums()
+
+
+def _block_arrays(A, b, w):
+    dm = as_data_matrix(A)
+    n = dm.n
+    b = check_vector(b, "b", n)
+    if w is None:
+        w2 = np.empty(0)
+    elif np.ndim(w) == 0:
+        wv = check_real(w, "w")
+        w2 = np.full(n, wv * wv) if wv != 0 else np.empty(0)
+    else:
+        wv = check_vector(w, "w", n)
+        w2 = wv * wv
+    return dm, b, w2

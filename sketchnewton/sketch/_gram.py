@@ -6,10 +6,12 @@ import numpy as np
 
 from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix
-from .._validation import check_finite_scalar, check_random_state
+from .._validation import check_choice, check_random_state, check_real
 from ..exceptions import InputError
 from ._leverage import check_weights, leverage_scores, sampling_probabilities
-from ._operators import KINDS, SCHEMES, SketchOperator, SketchSettings, check_sketch_size
+from ._operators import KINDS, SCHEMES, SketchOperator, check_sketch_size
+from ._sampling import UNIFORM_MIX
+from ._settings import SketchSettings
 
 __all__ = ["sketch_gram", "sketch_rows", "sketch_size_for_eps", "SketchedRows",
            "SIZE_CONSTANTS"]
@@ -74,14 +76,11 @@ def sketch_size_for_eps(eps, d, *, method="leverage", delta=0.05):
     -------
     int
     """
-    eps = check_finite_scalar(eps, "eps")
-    if not 0 < eps <= 1.0:
-        raise InputError(f"eps must be in (0, 1], got {eps}")
-    delta = check_finite_scalar(delta, "delta")
-    if not 0 < delta < 1:
+    eps = check_real(eps, "eps", positive=True, maximum=1.0)
+    delta = check_real(delta, "delta", positive=True)
+    if not delta < 1:
         raise InputError(f"delta must be in (0, 1), got {delta}")
-    if method not in KINDS:
-        raise InputError(f"unknown method {method!r}; expected one of {KINDS}")
+    method = check_choice(method, "method", KINDS)
     C = SIZE_CONSTANTS[method]
     d = max(1, int(d))
     if method in ("leverage", "uniform"):
@@ -126,10 +125,8 @@ class SketchedRows:
 
 
 def _draw(dm, w, s, method, scheme, scores, uniform_mix, rng):
-    if method not in KINDS:
-        raise InputError(f"unknown method {method!r}; expected one of {KINDS}")
-    if scheme not in SCHEMES:
-        raise InputError(f"unknown scheme {scheme!r}; expected one of {SCHEMES}")
+    check_choice(method, "method", KINDS)
+    check_choice(scheme, "scheme", SCHEMES)
     settings = SketchSettings(method, s, scheme)
     if method == "leverage":
         if scores is None:
@@ -147,7 +144,7 @@ def _draw(dm, w, s, method, scheme, scores, uniform_mix, rng):
 
 @with_single_threaded_blas
 def sketch_rows(A, weights=None, sketch_size=None, *, method="leverage", eps=None,
-                delta=0.05, scheme="bernoulli", scores=None, uniform_mix=0.1, dense=False,
+                delta=0.05, scheme="bernoulli", scores=None, uniform_mix=UNIFORM_MIX, dense=False,
                 random_state=None):
     """Sketch the rows of ``M = diag(sqrt(weights)) A``.
 
@@ -182,7 +179,7 @@ def sketch_rows(A, weights=None, sketch_size=None, *, method="leverage", eps=Non
 
 @with_single_threaded_blas
 def sketch_gram(A, weights=None, sketch_size=None, *, method="leverage", eps=None, delta=0.05,
-                scheme="bernoulli", scores=None, uniform_mix=0.1, random_state=None):
+                scheme="bernoulli", scores=None, uniform_mix=UNIFORM_MIX, random_state=None):
     """Sketched approximation of ``H = A^T diag(weights) A``.
 
     Returns ``H~ = (S M)^T (S M)`` with ``M = diag(sqrt(weights)) A``, a

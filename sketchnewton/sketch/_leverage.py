@@ -9,19 +9,25 @@ have score exactly 0.
 import numpy as np
 import scipy.linalg as sla
 
+from .._blocks import Block, LocalBlocks, block_seed_rng
+from .._kernels import n_chunks, with_single_threaded_blas
 from .._kernels.sketch import csr_projected_rownorms, csr_row_quadforms
-from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix, over_row_ranges, row_block_size
-from .._validation import check_random_state, check_vector
+from .._validation import check_choice, check_random_state, check_real, check_vector
 from ..exceptions import InputError
-from ._operators import SketchSettings, _n_chunks, check_sketch_size
+from ._operators import check_sketch_size
+from ._settings import SketchSettings
 
-__all__ = ["leverage_scores", "sampling_probabilities", "check_weights"]
+__all__ = ["leverage_scores", "sampling_probabilities", "check_weights", "block_leverage_raw",
+           "LEVERAGE_N_PROJECTIONS", "LEVERAGE_SKETCH_FACTOR"]
 
-#: default CountSketch rows per column of ``A`` for approximate scores
+#: CountSketch rows per column of ``A`` for approximate scores: measured, a 4d-row
+#: CountSketch gives spectral errors of leverage sampling indistinguishable from exact scores
 LEVERAGE_SKETCH_FACTOR = 4
-#: default number of Gaussian projections (JL dimension) for approximate scores
-LEVERAGE_N_PROJECTIONS = 16
+#: Gaussian projections (JL dimension) for approximate scores: sampling needs the scores
+#: only up to a constant factor (k = 8: relative s.d. 0.5 per score, tempered by the 10%
+#: uniform mix); rows short enough are scored exactly instead (``estimator="auto"``)
+LEVERAGE_N_PROJECTIONS = 8
 
 
 def check_weights(weights, n, name="weights"):
@@ -80,7 +86,7 @@ def projected_row_norms(dm, w, Z):
     if dm.is_sparse:
         c = dm.csr
         return csr_projected_rownorms(c.indptr, c.indices, c.data, np.sqrt(w), np.ascontiguousarray(Z),
-                                      _n_chunks())
+                                      n_chunks())
     out = np.empty(n)
     step = row_block_size(dm.shape[1])
 
@@ -94,6 +100,90 @@ def projected_row_norms(dm, w, Z):
     return out
 
 
+def _countsketch_task(blk, weights, s_cs, seed):
+    M = blk.leverage_matrix
+    S = SketchSettings("countsketch", s_cs).draw(block_seed_rng(seed, blk.index), n=M.n)
+    return S.apply(M, row_scale=np.sqrt(weights))
+
+
+def _raw_task(blk, weights, Z, K):
+    """``h_i = l_i / D_i`` of the block's rows: ``a_i^T K a_i`` (exact quadratic form) or
+    ``||a_i^T Z||^2`` (JL projection)."""
+    M = blk.leverage_matrix
+    if K is not None:
+        c = M.csr
+        quad = csr_row_quadforms(c.indptr, c.indices, c.data, np.ones(M.n), K)
+    else:
+        quad = projected_row_norms(M, np.ones(M.n), Z)
+    return quad  # kept for rows with D_i = 0 too: their weight may turn positive later
+
+
+def _choose_estimator(blocks, k):
+    """``"quadratic"`` when reading ``nnz_i^2 / 2`` entries of a d x d matrix per row costs no
+    more than the ``k nnz_i`` of the JL projection, else ``"jl"``."""
+    if blocks.is_sparse:
+        return "quadratic" if blocks.row_nnz_squares() <= 2 * k * blocks.nnz else "jl"
+    return "quadratic" if blocks.d <= k else "jl"
+
+
+def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=None,
+                       estimator="auto", rcond=None):
+    """Approximate ``h_i = l_i / D_i = a_i^T (A^T D A)^+ a_i`` of every row, block by block.
+
+    The leverage score of row ``i`` of ``D^{1/2} A`` is ``l_i = D_i h_i``;
+    ``h`` changes only by a bounded factor when ``D`` does, so a sampler can
+    reuse it across Newton iterations with the current weights (docs/math.md
+    section 5.2). Drineas, Magdon-Ismail, Mahoney & Woodruff (2012):
+
+    1. CountSketch ``S D^{1/2} A`` with ``sketch_size`` rows (default
+       ``4 d``), summed over the blocks (each block hashes its own rows);
+    2. ``R`` from the QR of the sketch, restricted to its numerical rank;
+    3. per row, ``a_i^T R^{-1} R^{-T} a_i`` (``estimator="quadratic"``, exact
+       given ``R``) or ``||a_i^T R^{-1} G||^2`` with a Gaussian ``G`` of
+       ``n_projections`` columns (``"jl"``; relative s.d. ``sqrt(2/k)``).
+       ``"auto"``: the cheaper of the two for the rows' lengths.
+
+    Parameters
+    ----------
+    blocks : RowBlocks
+    weights : list of per-block handles of arrays (n_j,), ``D >= 0``
+    rng : numpy Generator
+
+    Returns
+    -------
+    list of per-block handles of arrays (n_j,)
+    """
+    d = blocks.d
+    s_cs = LEVERAGE_SKETCH_FACTOR * d if sketch_size is None else check_sketch_size(sketch_size)
+    k = LEVERAGE_N_PROJECTIONS if n_projections is None else check_sketch_size(
+        n_projections, "n_projections")
+    check_choice(estimator, "estimator", ("auto", "jl", "quadratic"))
+    SM = blocks.sum(blocks.map(_countsketch_task, weights,
+                               args=(s_cs, int(rng.integers(2**63 - 1)))), fresh=True)
+    dl = SM.shape[1]  # columns of the leverage matrix (no intercept column)
+    if s_cs < dl:
+        raise InputError(f"sketch_size for approximate leverage scores must be >= d = {dl}, "
+                         f"got {s_cs}")
+    Rinv, cols = sketch_r_inverse(SM, rcond)
+    blocks.sweeps += 2  # the CountSketch of A and the per-row scores
+    r = cols.shape[0]
+    if estimator == "auto":
+        estimator = _choose_estimator(blocks, k)
+    Z = K = None
+    if r == 0:
+        Z = np.zeros((dl, 1))
+    elif estimator == "quadratic" and blocks.is_sparse:
+        K = np.zeros((dl, dl))
+        K[np.ix_(cols, cols)] = Rinv @ Rinv.T
+    elif estimator == "quadratic":
+        Z = np.zeros((dl, r))
+        Z[cols] = Rinv
+    else:
+        Z = np.zeros((dl, k))
+        Z[cols] = Rinv @ (rng.standard_normal((r, k)) / np.sqrt(k))
+    return blocks.map(_raw_task, weights, args=(Z, K))
+
+
 def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
                     n_projections=None, estimator="auto", rcond=None, random_state=None):
     """Leverage scores of ``M = diag(sqrt(weights)) @ A``.
@@ -105,40 +195,16 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
         Non-negative diagonal ``D`` (default: all ones).
     method : {"approx", "exact"}
         ``"exact"``: column-pivoted QR of the dense ``M`` (``O(n d^2)`` time,
-        ``O(n d)`` memory; small problems and tests).
-        ``"approx"``: Drineas, Magdon-Ismail, Mahoney & Woodruff (2012):
-
-        1. CountSketch ``S M`` with ``sketch_size`` rows (default ``4 d``),
-           ``O(nnz(A))``;
-        2. column-pivoted QR ``S M P = Q R``, ``O(sketch_size d^2)``;
-        3. scores relative to ``R``: ``l~_i = ||m_i^T P R^{-1}||^2``, by one of
-           two estimators (``estimator``):
-
-           * ``"quadratic"``: ``l~_i = m_i^T K m_i`` with
-             ``K = P R^{-1} R^{-T} P^T`` (d x d), a numba kernel reading
-             ``nnz_i^2 / 2`` entries of ``K`` per row; no projection noise.
-             Cost ``O(sum_i nnz_i^2)``: cheap for short rows.
-           * ``"jl"`` (DMMW's second projection): ``Z = P R^{-1} G`` with a
-             Gaussian ``G`` of shape (rank, k), entries ``N(0, 1/k)``, and
-             ``l~_i = ||m_i^T Z||^2`` computed row by row (``A Z`` is never
-             stored), ``O(nnz(A) k)``. Each score has relative standard
-             deviation ``sqrt(2/k)``.
-           * ``"auto"`` (default): ``"quadratic"`` for sparse ``A`` when
-             ``mean(nnz_i^2) <= k mean(nnz_i)`` (rows of at most about ``k``
-             non-zeros), else ``"jl"``.
-
-        Total ``O(nnz(A) min(k, nnz_row) + sketch_size d^2 + d^3)``.
-        Measured on the benchmark matrices, a 4d-row CountSketch gives
-        spectral errors of leverage sampling indistinguishable from exact
-        scores; the JL noise is what matters: ``k = 8`` raised the error at
-        ``s = 30 d`` from 0.47 to 0.77, ``k = 16`` with 10-20% uniform mixing
-        (:func:`sampling_probabilities`) brings it back to about 0.5.
+        ``O(n d)`` memory; small problems and tests). ``"approx"``: the
+        pipeline of :func:`block_leverage_raw` (the one the Newton driver
+        uses), ``O(nnz(A) min(k, nnz_row) + sketch_size d^2 + d^3)``.
     sketch_size : int, optional
         CountSketch rows for ``method="approx"`` (>= d; default ``4 d``).
     n_projections : int, optional
-        JL dimension ``k`` for ``method="approx"`` (default 16).
+        JL dimension ``k`` for ``method="approx"`` (default 8).
     estimator : {"auto", "quadratic", "jl"}
-        How the scores relative to ``R`` are computed (see above).
+        How the scores relative to ``R`` are computed (see
+        :func:`block_leverage_raw`).
     rcond : float, optional
         Relative tolerance on the pivots of ``R`` for the numerical rank
         (default ``max(shape) * machine eps``). Rank-deficient ``M`` (zero or
@@ -154,53 +220,22 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
         slightly). Zero for rows with ``D_i = 0`` or no non-zeros.
     """
     dm = as_data_matrix(A)
-    n, d = dm.shape
-    w = check_weights(weights, n)
-    sw = np.sqrt(w)
-    if method not in ("approx", "exact"):
-        raise InputError(f"unknown leverage method {method!r}; expected 'approx' or 'exact'")
-    if estimator not in ("auto", "jl", "quadratic"):
-        raise InputError(f"unknown estimator {estimator!r}; expected 'auto', 'jl' or 'quadratic'")
+    w = check_weights(weights, dm.n)
+    check_choice(method, "leverage method", ("approx", "exact"))
+    check_choice(estimator, "estimator", ("auto", "jl", "quadratic"))
     if method == "exact":
+        sw = np.sqrt(w)
         M = dm.csr.toarray() if dm.is_sparse else dm.dense.copy()
         M *= sw[:, None]
         Q, R, _ = sla.qr(M, mode="economic", pivoting=True)
         r = _rank_from_pivoted_r(R, _default_rcond(M.shape) if rcond is None else rcond)
         Q = Q[:, :r]
         return np.einsum("ij,ij->i", Q, Q)
-
     rng = check_random_state(random_state)
-    s_cs = LEVERAGE_SKETCH_FACTOR * d if sketch_size is None else check_sketch_size(sketch_size)
-    if s_cs < d:
-        raise InputError(f"sketch_size for approximate leverage scores must be >= d = {d}, "
-                         f"got {s_cs}")
-    k = LEVERAGE_N_PROJECTIONS if n_projections is None else check_sketch_size(
-        n_projections, "n_projections")
-    S = SketchSettings("countsketch", s_cs).draw(rng, n=n)
-    SM = S.apply(dm, row_scale=sw)
-    Rinv, cols = sketch_r_inverse(SM, rcond)
-    r = cols.shape[0]
-    if r == 0:
-        return np.zeros(n)
-    if estimator == "auto":
-        if dm.is_sparse:
-            rn = dm.row_nnz().astype(np.float64)
-            estimator = "quadratic" if float(rn @ rn) <= k * float(rn.sum()) else "jl"
-        else:
-            estimator = "quadratic" if d <= k else "jl"
-    if estimator == "quadratic":
-        if dm.is_sparse:
-            K = np.zeros((d, d))
-            K[np.ix_(cols, cols)] = Rinv @ Rinv.T
-            c = dm.csr
-            return csr_row_quadforms(c.indptr, c.indices, c.data, sw, K)
-        Z = np.zeros((d, r))
-        Z[cols] = Rinv
-    else:
-        G = rng.standard_normal((r, k)) / np.sqrt(k)
-        Z = np.zeros((d, k))
-        Z[cols] = Rinv @ G
-    return projected_row_norms(dm, w, Z)
+    blocks = LocalBlocks(Block(dm))
+    raw = block_leverage_raw(blocks, [w], rng, sketch_size=sketch_size,
+                             n_projections=n_projections, estimator=estimator, rcond=rcond)[0]
+    return raw * w
 
 
 def sampling_probabilities(scores, *, uniform_mix=0.0):
@@ -225,8 +260,7 @@ def sampling_probabilities(scores, *, uniform_mix=0.0):
     l = check_vector(scores, "scores")
     if np.any(l < 0):
         raise InputError(f"scores must be >= 0; {int((l < 0).sum())} negative entries")
-    if not 0.0 <= uniform_mix <= 1.0:
-        raise InputError(f"uniform_mix must be in [0, 1], got {uniform_mix}")
+    uniform_mix = check_real(uniform_mix, "uniform_mix", nonnegative=True, maximum=1.0)
     tot = l.sum()
     if not tot > 0:
         raise InputError("all leverage scores are zero (the weighted matrix is zero)")

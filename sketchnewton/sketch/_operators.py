@@ -1,4 +1,4 @@
-"""Sketching operators in three stages (settings -> drawn operator -> ``@``).
+"""Drawn sketching operators (the second of three stages: settings -> drawn operator -> ``@``).
 
 A :class:`SketchSettings` is a small frozen description (kind, sketch size,
 sampling scheme). ``settings.draw(random_state, n=..., probabilities=...)``
@@ -16,10 +16,10 @@ Every operator ``S`` (shape (s, n)) satisfies ``E[S^T S] = I_n``.
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .._kernels import n_chunks
 from .._kernels.sketch import (
     countsketch_csr,
     countsketch_dense,
@@ -28,19 +28,17 @@ from .._kernels.sketch import (
     fwht_inplace_parallel,
 )
 from .._matrix import DataMatrix
-from .._validation import check_random_state, check_vector
+from .._validation import check_int, check_vector
 from ..exceptions import InputError
 
 __all__ = [
     "KINDS",
     "SCHEMES",
-    "SketchSettings",
     "SketchOperator",
     "GaussianOperator",
     "CountSketchOperator",
     "SRHTOperator",
     "RowSamplingOperator",
-    "bernoulli_inclusion_probabilities",
 ]
 
 KINDS = ("gaussian", "countsketch", "srht", "uniform", "leverage")
@@ -52,8 +50,6 @@ _GAUSS_BLOCK_ENTRIES = 1 << 22
 _SRHT_BLOCK_ENTRIES = 1 << 25
 
 
-def _n_chunks():
-    return max(1, numba.get_num_threads())
 
 
 def _fwht(X):
@@ -65,14 +61,7 @@ def _fwht(X):
 
 def check_sketch_size(sketch_size, name="sketch_size"):
     """Return ``sketch_size`` as a positive int or raise :class:`InputError`."""
-    if isinstance(sketch_size, bool) or not isinstance(sketch_size, (int, np.integer)):
-        if isinstance(sketch_size, (float, np.floating)) and float(sketch_size).is_integer():
-            sketch_size = int(sketch_size)
-        else:
-            raise InputError(f"{name} must be a positive integer, got {sketch_size!r}")
-    if sketch_size < 1:
-        raise InputError(f"{name} must be >= 1, got {sketch_size}")
-    return int(sketch_size)
+    return check_int(sketch_size, name, minimum=1)
 
 
 # ---------------------------------------------------------------------------
@@ -306,12 +295,12 @@ class CountSketchOperator(SketchOperator):
 
     def _apply_dense(self, M, r):
         return countsketch_dense(M, self._scale(r), self.buckets, self.signs,
-                                 self.shape[0], _n_chunks())
+                                 self.shape[0], n_chunks())
 
     def _apply_csr(self, dm, r):
         c = dm.csr
         return countsketch_csr(c.indptr, c.indices, c.data, self._scale(r), self.buckets,
-                               self.signs, self.shape[0], dm.d, _n_chunks())
+                               self.signs, self.shape[0], dm.d, n_chunks())
 
     def _adjoint(self, Y):
         return self.signs[:, None] * Y[self.buckets]
@@ -459,158 +448,3 @@ class RowSamplingOperator(SketchOperator):
                 u = dm.dense[self.rows].T @ (w * fw)
             G = G - np.outer(u, k) - np.outer(k, u) + (fw @ fw) * np.outer(k, k)
         return 0.5 * (G + G.T)
-
-
-# ---------------------------------------------------------------------------
-# sampling helpers
-# ---------------------------------------------------------------------------
-
-def bernoulli_inclusion_probabilities(probabilities, sketch_size):
-    """Inclusion probabilities ``pi_i = min(1, c p_i)`` with ``sum pi = s``.
-
-    ``c >= s`` is found by the monotone fixed-point iteration
-    ``c <- (s - #{c p_i >= 1}) / sum_{c p_i < 1} p_i`` (exact after at most
-    as many steps as there are saturated rows; typically 2-4). If ``s`` is
-    at least the number of rows with ``p_i > 0`` all of them are kept
-    (``pi_i = 1``): the sample is then exact.
-
-    Parameters
-    ----------
-    probabilities : ndarray of shape (n,), non-negative, summing to 1
-    sketch_size : int
-        Expected number of kept rows ``s``.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-    """
-    p = probabilities
-    s = float(sketch_size)
-    n_pos = int(np.count_nonzero(p))
-    if s >= n_pos:
-        return (p > 0).astype(np.float64)
-    c = s
-    n_sat_prev = -1
-    for _ in range(200):
-        sat = p >= 1.0 / c
-        n_sat = int(np.count_nonzero(sat))
-        if n_sat == n_sat_prev:
-            break
-        rest = 1.0 - float(p[sat].sum()) if n_sat else 1.0
-        if rest <= 0.0 or n_sat >= s:
-            break
-        c = (s - n_sat) / rest
-        n_sat_prev = n_sat
-    return np.minimum(1.0, c * p)
-
-
-def _check_probabilities(probabilities, n=None):
-    p = check_vector(probabilities, "probabilities", n)
-    if np.any(p < 0):
-        raise InputError(f"probabilities has {int((p < 0).sum())} negative entries")
-    tot = p.sum()
-    if not tot > 0:
-        raise InputError("probabilities sum to zero")
-    return p / tot
-
-
-# ---------------------------------------------------------------------------
-# settings
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SketchSettings:
-    """Description of a sketch, without randomness.
-
-    Parameters
-    ----------
-    kind : {"gaussian", "countsketch", "srht", "uniform", "leverage"}
-    sketch_size : int
-        Number of sketch rows ``s`` (for Bernoulli samplers: the expected
-        number of kept rows).
-    scheme : {"bernoulli", "replacement"}
-        Row samplers only. ``"bernoulli"`` (default) keeps row ``i``
-        independently with probability ``pi_i = min(1, c p_i)``, ``c`` chosen
-        so that ``sum_i pi_i = s``, with weight ``1/sqrt(pi_i)``; rows with
-        large ``p_i`` (high leverage) are kept exactly, with weight 1.
-        ``"replacement"`` draws ``s`` i.i.d. rows from ``p`` with weight
-        ``1/sqrt(s p_i)``. Bernoulli is the default because it never wastes
-        samples on duplicates of dominant rows and has no variance on rows
-        with ``pi_i = 1``; on the coherent test matrices its spectral error is
-        markedly lower (see ``benchmarks/bench_sketch.py --errors``).
-
-    Examples
-    --------
-    >>> S = SketchSettings("srht", 64).draw(0, n=1000)
-    >>> (S @ np.ones(1000)).shape
-    (64,)
-    """
-
-    kind: str
-    sketch_size: int
-    scheme: str = "bernoulli"
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise InputError(f"unknown sketch kind {self.kind!r}; expected one of {KINDS}")
-        object.__setattr__(self, "sketch_size", check_sketch_size(self.sketch_size))
-        if self.scheme not in SCHEMES:
-            raise InputError(f"unknown sampling scheme {self.scheme!r}; expected one of {SCHEMES}")
-
-    def draw(self, random_state=None, *, n=None, probabilities=None):
-        """Draw an operator ``S`` of shape (s, n).
-
-        Parameters
-        ----------
-        random_state : None, int or numpy Generator
-        n : int, optional
-            Number of rows of the matrices ``S`` will be applied to. May be
-            omitted when ``probabilities`` is given.
-        probabilities : array of shape (n,), optional
-            Sampling distribution for ``kind="leverage"`` (required; e.g.
-            from :func:`sampling_probabilities`). For ``"uniform"`` it
-            defaults to ``1/n``.
-
-        Returns
-        -------
-        SketchOperator
-        """
-        rng = check_random_state(random_state)
-        if probabilities is not None:
-            probabilities = _check_probabilities(probabilities, n)
-            n = probabilities.shape[0]
-        if n is None:
-            raise InputError("draw() needs n (number of rows) or probabilities")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer, got {n!r}")
-        n = int(n)
-        s = self.sketch_size
-        if self.kind == "gaussian":
-            return GaussianOperator(n, s, rng.integers(0, 2**63 - 1))
-        if self.kind == "countsketch":
-            buckets = rng.integers(0, s, n)
-            signs = rng.integers(0, 2, n) * 2.0 - 1.0
-            return CountSketchOperator(n, s, buckets, signs)
-        if self.kind == "srht":
-            n_pad = 1 << max(0, int(np.ceil(np.log2(n))))
-            if s > n_pad:
-                raise InputError(f"srht sketch_size {s} exceeds the padded row count {n_pad}")
-            signs = rng.integers(0, 2, n) * 2.0 - 1.0
-            rows = np.sort(rng.choice(n_pad, size=s, replace=False))
-            return SRHTOperator(n, s, signs, rows)
-        # row samplers
-        if probabilities is None:
-            if self.kind == "leverage":
-                raise InputError("leverage sampling needs probabilities "
-                                 "(see sampling_probabilities / leverage_scores)")
-            probabilities = np.full(n, 1.0 / n)
-        p = probabilities
-        if self.scheme == "bernoulli":
-            pi = bernoulli_inclusion_probabilities(p, s)
-            u = rng.random(n)
-            rows = np.flatnonzero(u < pi)
-            weights = 1.0 / np.sqrt(pi[rows])
-        else:
-            rows = np.sort(rng.choice(n, size=s, replace=True, p=p))
-            weights = 1.0 / np.sqrt(s * p[rows])
-        return RowSamplingOperator(n, rows, weights, p, self.scheme, s, self.kind)

@@ -1,0 +1,303 @@
+"""Dask backend: the losses on row-blocked ``dask.array`` inputs.
+
+Every loss computes through :class:`~sketchnewton._blocks.RowBlocks`;
+:class:`DaskBlocks` implements it on a ``dask.distributed`` cluster: each row
+block of ``A`` (with its slices of ``b``, ``w``, ``y``, ``sample_weight``)
+becomes one block object, built and kept (persisted) on a worker, and a task
+is submitted per block. The loss's per-block results stay on the workers as
+futures; only scalars, d-vectors and d x d matrices reach the client, summed
+in the cluster by a tree of reduction tasks (fan-in :data:`FAN_IN`), so
+thousands of blocks cost a few reduction levels, not one task with thousands
+of inputs. Images (``A p``) are :class:`~sketchnewton._blocks.BlockVector`
+objects: lazy linear combinations of per-block pieces evaluated inside the
+task that consumes them (``z + t A p`` in the line search costs no extra
+round).
+
+Without a ``dask.distributed`` client the blocks are computed once with
+dask's default scheduler and every task runs in-process (same code, no
+cluster).
+
+Each Newton iteration costs a fixed number of rounds (a round: one task per
+block, plus the reduction tree); randomness is drawn per block from
+``default_rng([seed, block])`` with one seed per round from the solver's
+generator, so a fixed ``random_state`` gives the same result whichever worker
+runs what, even when Dask re-runs the tasks of a lost worker.
+
+This module imports dask only when a dask input is given: dask is optional.
+"""
+
+import sys
+import uuid
+from contextlib import nullcontext
+
+import numpy as np
+
+from ._blocks import BlockVector, RowBlocks, add_results
+from ._kernels import kernel_threads
+from ._validation import check_real
+from .exceptions import InputError
+from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
+
+__all__ = ["is_dask_collection", "DaskBlocks", "normalized_loss", "logistic_loss",
+           "multinomial_loss", "poisson_loss", "FAN_IN"]
+
+#: inputs per reduction task: a tree of reductions over B blocks has log_16(B) levels
+FAN_IN = 16
+#: task arguments larger than this are scattered to the workers once per round, not
+#: serialised with every task
+_SCATTER_BYTES = 1 << 16
+
+
+def is_dask_collection(x):
+    """True for dask collections (False, without importing dask, when it is not loaded)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return dask.is_dask_collection(x)
+
+
+class _OnBlock:
+    """A task on one block: numba's workqueue layer needs kernel launches serialised across
+    the threads of a worker process (``kernel_threads`` holds that lock)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, blk, *args):
+        with kernel_threads(blk.A.nnz if blk.A is not None else 0):
+            return self.fn(blk, *args)
+
+
+def _add_group(item, *parts):
+    if item is not None:
+        parts = [p[item] for p in parts]
+    return add_results(*parts)
+
+
+def _add_list(parts, item):
+    return _add_group(item, *parts)
+
+
+def _info(blk):
+    return blk.info()
+
+
+class DaskBlocks(RowBlocks):
+    """Row blocks on a ``dask.distributed`` cluster (or in-process without a client).
+
+    Parameters
+    ----------
+    client : distributed.Client or None
+    blocks : list
+        Futures of the block objects (objects themselves without a client).
+    expected : list of (rows, cols)
+        The shape each block must have (from the dask arrays' chunks).
+    """
+
+    eager_gradient = True
+
+    def __init__(self, client, blocks, expected):
+        self.client = client
+        self.blocks = blocks
+        info = np.array(self.gather([self._submit(_info, b) for b in blocks]))
+        for j, ((rows, cols), got) in enumerate(zip(expected, info)):
+            if int(got[0]) != rows or int(got[1]) != cols:
+                raise InputError(f"row block {j} of A has shape ({int(got[0])}, {int(got[1])}) "
+                                 f"but the dask array declares ({rows}, {cols})")
+        self.shapes = [(int(r),) for r in info[:, 0]]
+        self.n_blocks = len(blocks)
+        self.shape = (int(info[:, 0].sum()), int(info[0, 1]))
+        self.nnz = int(info[:, 2].sum())
+        self._row_nnz_squares = float(info[:, 3].sum())
+        self.is_sparse = bool(info[:, 4].all())
+        self.sweeps = 0.0
+
+    def _submit(self, fn, *args, name=None):
+        if self.client is None:
+            return fn(*args)
+        key = f"{name or getattr(fn, '__name__', 'task').strip('_')}-{uuid.uuid4().hex}"
+        return self.client.submit(fn, *args, pure=False, key=key)
+
+    def _broadcast(self, args):
+        if self.client is None:
+            return args
+        return tuple(self.client.scatter(a, broadcast=False, hash=False)
+                     if isinstance(a, np.ndarray) and a.nbytes > _SCATTER_BYTES else a
+                     for a in args)
+
+    def _map(self, fn, name, iterables, args):
+        """One task per element of the iterables, submitted in one message (``client.map``)."""
+        if self.client is None:
+            return [fn(*items, *args) for items in zip(*iterables)]
+        m = len(iterables[0])
+        keys = [f"{name}-{uuid.uuid4().hex}" for _ in range(m)]
+        return self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False)
+
+    def map(self, fn, *per_block, args=()):
+        return self._map(_OnBlock(fn), fn.__name__.strip("_"), [self.blocks, *per_block],
+                         self._broadcast(args))
+
+    def sum(self, handles, item=None, fresh=False):
+        if self.client is None:
+            return _add_group(item, *handles)
+        level = list(handles)
+        while len(level) > 1 or item is not None:
+            groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
+            level = self._map(_add_list, "sum", [groups], (item,))
+            item = None
+        return self.client.gather(level[0])
+
+    def gather(self, handles):
+        return list(handles) if self.client is None else self.client.gather(list(handles))
+
+    def vector(self, handles, key=None, width=None):
+        shapes = self.shapes if width is None else [(s[0], width) for s in self.shapes]
+        return BlockVector(self, shapes, [(1.0, handles, key)])
+
+    def items(self, image):
+        if image is None:
+            return [None] * self.n_blocks
+        if not isinstance(image, BlockVector):
+            raise InputError("a distributed loss needs images held by its blocks")
+        return [image.block(j) for j in range(self.n_blocks)]
+
+    def threads(self):
+        # the client runs no kernels; holding the launch lock would block in-process workers
+        return nullcontext()
+
+    def constant(self, value, width=None):
+        shapes = self.shapes if width is None else [(s[0], width) for s in self.shapes]
+        return BlockVector(self, shapes, [], np.array(value, dtype=np.float64))
+
+
+# -- building the blocks from dask arrays -------------------------------------------------------
+def _client():
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _row_chunks(A, name):
+    import dask.array as da
+
+    if not isinstance(A, da.Array):
+        raise InputError(f"{name} must be a dask.array.Array, got {type(A).__name__}")
+    if any(np.isnan(c) for c in A.chunks[0]):
+        raise InputError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first")
+    return A.chunks[0]
+
+
+def _check_matrix(A, name):
+    if A.ndim != 2:
+        raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
+    rows = _row_chunks(A, name)
+    if len(A.chunks[1]) != 1:
+        raise InputError(
+            f"{name} must be chunked by rows only (one chunk spanning all {A.shape[1]} columns), "
+            f"got column chunks {A.chunks[1]}; rechunk with {name}.rechunk({{1: -1}})")
+    return rows
+
+
+def _vector_blocks(v, name, rows, matrix, required=True):
+    """The row blocks of an (n,) input as delayed objects, checked against the matrix's chunks."""
+    import dask.array as da
+
+    if v is None:
+        if required:
+            raise InputError(f"{name} is required")
+        return [None] * len(rows)
+    n = sum(rows)
+    if not is_dask_collection(v):
+        arr = np.asarray(v)
+        if arr.ndim == 0:
+            return [arr.item()] * len(rows)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise InputError(f"{name} must have shape ({n},) like the rows of {matrix}, got "
+                             f"{arr.shape}")
+        v = da.from_array(arr, chunks=(rows,))
+    if not isinstance(v, da.Array) or v.ndim != 1:
+        raise InputError(f"{name} must be a 1-D dask array")
+    if v.shape[0] != n:
+        raise InputError(f"{name} must have shape ({n},) like the rows of {matrix}, got {v.shape}")
+    if tuple(_row_chunks(v, name)) != tuple(rows):
+        raise InputError(
+            f"{name} must be chunked like the rows of {matrix}: expected chunks {tuple(rows)}, "
+            f"got {v.chunks[0]}; rechunk with {name}.rechunk({matrix}.chunks[0])")
+    return list(v.to_delayed().ravel())
+
+
+class _MakeBlock:
+    """Builds block ``index`` on a worker; input errors name the block."""
+
+    def __init__(self, make, kwargs):
+        self.make, self.kwargs = make, kwargs
+
+    def __call__(self, A, *vectors, index):
+        try:
+            return self.make(A, index, *vectors, **self.kwargs)
+        except InputError as exc:
+            raise InputError(f"row block {index}: {exc}") from None
+
+
+def build_blocks(A, vectors, make, *, matrix="A", extra_cols=0, **kwargs):
+    """:class:`DaskBlocks` from a row-chunked dask matrix and aligned vectors.
+
+    ``vectors``: ``[(name, value, required), ...]`` passed positionally to
+    ``make(A_j, index, *vector_blocks, **kwargs)`` (a loss's ``make_block``).
+    """
+    import dask
+
+    if not is_dask_collection(A):
+        raise InputError(f"{matrix} must be a dask array when the other inputs are")
+    rows = _check_matrix(A, matrix)
+    cols = [_vector_blocks(v, name, rows, matrix, required) for name, v, required in vectors]
+    builder = _MakeBlock(make, kwargs)
+    delayed_A = A.to_delayed()[:, 0]
+    keep = [j for j in range(len(rows)) if rows[j] > 0]
+    delayed = [dask.delayed(builder, pure=True)(delayed_A[j], *[c[j] for c in cols], index=i)
+               for i, j in enumerate(keep)]
+    client = _client()
+    blocks = client.compute(delayed) if client is not None else list(dask.compute(*delayed))
+    expected = [(rows[j], A.shape[1] + extra_cols) for j in keep]
+    return DaskBlocks(client, blocks, expected)
+
+
+def normalized_loss(A, b, *, link="resnet", lam=0.0, w=None):
+    """:class:`~sketchnewton.losses.NormalizedRegressionLoss` on row-blocked dask arrays."""
+    if w is not None and np.ndim(w) == 0 and not is_dask_collection(w):
+        w = check_real(w, "w")
+    blocks = build_blocks(A, [("b", b, True), ("w", w, False)],
+                          NormalizedRegressionLoss.make_block)
+    return NormalizedRegressionLoss.from_blocks(blocks, link=link, lam=lam)
+
+
+def logistic_loss(X, y, *, lam=0.0, sample_weight=None, fit_intercept=False):
+    """:class:`~sketchnewton.losses.LogisticLoss` on row-blocked dask arrays (``y`` in {0, 1})."""
+    blocks = build_blocks(X, [("y", y, True), ("sample_weight", sample_weight, False)],
+                          LogisticLoss.make_block, matrix="X", extra_cols=int(fit_intercept),
+                          fit_intercept=fit_intercept)
+    return LogisticLoss.from_blocks(blocks, lam=lam, fit_intercept=fit_intercept)
+
+
+def multinomial_loss(X, y, n_classes, *, lam=0.0, sample_weight=None, fit_intercept=False):
+    """:class:`~sketchnewton.losses.MultinomialLoss` on row-blocked dask arrays (integer codes)."""
+    blocks = build_blocks(X, [("y", y, True), ("sample_weight", sample_weight, False)],
+                          _multinomial_block, matrix="X", extra_cols=int(fit_intercept),
+                          n_classes=n_classes, fit_intercept=fit_intercept)
+    return MultinomialLoss.from_blocks(blocks, n_classes, lam=lam, fit_intercept=fit_intercept)
+
+
+def poisson_loss(X, y, *, lam=0.0, sample_weight=None, fit_intercept=False):
+    """:class:`~sketchnewton.losses.PoissonLoss` on row-blocked dask arrays."""
+    blocks = build_blocks(X, [("y", y, True), ("sample_weight", sample_weight, False)],
+                          PoissonLoss.make_block, matrix="X", extra_cols=int(fit_intercept),
+                          fit_intercept=fit_intercept)
+    return PoissonLoss.from_blocks(blocks, lam=lam, fit_intercept=fit_intercept)
+
+
+def _multinomial_block(A, index, y, sample_weight=None, *, n_classes, fit_intercept):
+    return MultinomialLoss.make_block(A, index, y, n_classes, sample_weight, fit_intercept)

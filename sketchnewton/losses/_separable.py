@@ -1,0 +1,325 @@
+"""Row-separable losses ``sum_i s_i l(z_i, y_i) + 1/2 sum_j ridge_j x_j^2`` on row blocks.
+
+The binary logistic, multinomial (softmax) and Poisson losses differ only in
+their row kernel (:mod:`sketchnewton._kernels.glm`); everything else -
+evaluation, gradient, Hessian products, exact and sampled Hessians, the
+default start - is written once here over :class:`~sketchnewton._blocks.RowBlocks`
+(docs/math.md sections 3 and 4). The intercept, when fitted, is an implicit
+column of ones (:class:`~sketchnewton._matrix.InterceptMatrix`, never a copy of
+``A``) with a zero ridge.
+
+Parameters are laid out as ``x.reshape(width, d)`` (one row per class,
+``width`` = 1 except for the multinomial loss), so that the linear predictor
+is ``Z = A W^T`` of shape (n, width).
+"""
+
+import numpy as np
+
+from .._blocks import Block, resolve
+from .._kernels.glm import (logistic_pass, multinomial_curvature, multinomial_hess_weights,
+                            multinomial_pass, poisson_pass)
+from .._matrix import InterceptMatrix, as_data_matrix
+from .._validation import check_bool, check_real, check_vector
+from ..exceptions import DomainError, InputError
+from ._base import LossBase, State, local_blocks
+
+__all__ = ["SeparableLoss", "LOGISTIC", "POISSON", "MULTINOMIAL"]
+
+LOGISTIC, POISSON, MULTINOMIAL = "logistic", "poisson", "multinomial"
+_VECTOR_KERNELS = {LOGISTIC: logistic_pass, POISSON: poisson_pass}
+
+
+# -- per-block tasks --------------------------------------------------------------------------
+class _BlockState:
+    """A block's evaluation: the linear predictor ``Z``, the row kernel's outputs, the loss."""
+
+    __slots__ = ("Z", "cache", "fun", "grad")
+
+    def __init__(self, Z, cache, fun, grad):
+        self.Z, self.cache, self.fun, self.grad = Z, cache, fun, grad
+
+    def __sizeof__(self):
+        return 3 * self.Z.nbytes + 200
+
+
+def _predictor(blk, x, width):
+    if width == 1:
+        return blk.A.matvec(x)
+    return blk.A.matmat(x.reshape(width, -1).T)
+
+
+def _row_pass(blk, Z, family):
+    """``(loss, cache)``: cache ``(r, h)`` (gradient and curvature weights) or ``(P, R)``."""
+    if family == MULTINOMIAL:
+        P, R = np.empty_like(Z), np.empty_like(Z)
+        return multinomial_pass(Z, blk["y_codes"], blk["sw"], P, R), (P, R)
+    r, h = np.empty_like(Z), np.empty_like(Z)
+    return _VECTOR_KERNELS[family](Z, blk["y"], blk["sw"], r, h), (r, h)
+
+
+def _block_grad(blk, cache, family):
+    if family == MULTINOMIAL:
+        return blk.A.rmatmat(cache[1]).T.ravel()
+    return blk.A.rmatvec(cache[0])
+
+
+def _forward_task(blk, item, x, family, width, with_grad):
+    Z = _predictor(blk, x, width) if item is None else resolve(item)
+    fun, cache = _row_pass(blk, Z, family)
+    grad = _block_grad(blk, cache, family) if with_grad and np.isfinite(fun) else None
+    return _BlockState(Z, cache, fun, grad)
+
+
+def _small(_blk, st):
+    fun = np.array(st.fun)
+    return fun if st.grad is None else (fun, st.grad)
+
+
+def _grad_task(blk, st, family):
+    return _block_grad(blk, st.cache, family)
+
+
+def _hessp_task(blk, st, family, width, v):
+    if family != MULTINOMIAL:
+        return blk.A.normal_matvec(st.cache[1], v)
+    Zd = blk.A.matmat(v.reshape(width, -1).T)
+    M = multinomial_hess_weights(st.cache[0], blk["sw"], Zd, np.empty_like(Zd))
+    return blk.A.rmatmat(M).T.ravel(), Zd
+
+
+def _weights_task(blk, st, family):
+    if family != MULTINOMIAL:
+        return st.cache[1]
+    P = st.cache[0]
+    return multinomial_curvature(P, blk["sw"], np.empty(P.shape[0]))
+
+
+def _class_blocks(A, P, sw, rows=None):
+    """``sum_i B_i (x) a_i a_i^T`` over ``rows`` (all when None): ``K (K + 1) / 2`` weighted Grams,
+    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
+    K, d = P.shape[1], A.d
+    H = np.zeros((K * d, K * d))
+    for k in range(K):
+        for l in range(k, K):
+            wkl = -sw * P[:, k] * P[:, l]
+            if k == l:
+                wkl = wkl + sw * P[:, k]
+            blk = A.gram(wkl, rows=rows)
+            H[k * d:(k + 1) * d, l * d:(l + 1) * d] = blk
+            if l != k:
+                H[l * d:(l + 1) * d, k * d:(k + 1) * d] = blk.T
+    return H
+
+
+def _gram_task(blk, st, family):
+    if family != MULTINOMIAL:
+        return blk.A.gram(st.cache[1])
+    return _class_blocks(blk.A, st.cache[0], blk["sw"])
+
+
+def _sampled_gram_task(blk, st, S, family):
+    rows, w2 = S.rows, S.row_weights ** 2
+    if family != MULTINOMIAL:
+        G = blk.A.gram(w2 * st.cache[1][rows], rows=rows)
+    else:
+        G = _class_blocks(blk.A, st.cache[0][rows], w2 * blk["sw"][rows], rows=rows)
+    return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
+
+
+def _label_sums_task(blk, family, width):
+    """Per class (multinomial) or ``[sum s y, sum s]``: what the default start needs."""
+    sw = blk["sw"]
+    if family == MULTINOMIAL:
+        return np.bincount(blk["y_codes"], weights=sw, minlength=width).astype(np.float64)
+    return np.array([float(sw @ blk["y"]), float(sw.sum())])
+
+
+def _matvec_task(blk, x, width):
+    return _predictor(blk, x, width)
+
+
+# -- block construction -------------------------------------------------------------------------
+def _labels(y, n, family, n_classes):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise InputError(f"y must have shape ({n},), got {y.shape}")
+    if family == POISSON:
+        y = check_vector(y, "y", n)
+        if np.any(y < 0):
+            raise InputError("y must be non-negative counts for the Poisson loss")
+        return {"y": y}
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)) \
+                or not np.all(np.mod(y, 1) == 0):
+            raise InputError(f"y must hold integer class codes 0..{n_classes - 1}")
+    codes = y.astype(np.int64)
+    if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
+        raise InputError(f"class codes must lie in [0, {n_classes}), got "
+                         f"[{codes.min()}, {codes.max()}]")
+    if family == MULTINOMIAL:
+        return {"y_codes": codes}
+    return {"y": codes.astype(np.float64)}
+
+
+def make_separable_block(A, index, y, sample_weight, family, n_classes, fit_intercept):
+    """One row block: the matrix (with the implicit intercept column), labels and weights."""
+    dm = as_data_matrix(A, "X")
+    M = InterceptMatrix(dm) if fit_intercept else dm
+    vectors = _labels(y, dm.n, family, n_classes)
+    if sample_weight is None:
+        sw = np.ones(dm.n)
+    else:
+        sw = check_vector(sample_weight, "sample_weight", dm.n)
+        if np.any(sw < 0):
+            raise InputError("sample_weight must be non-negative")
+    return Block(M, index, sw=sw, **vectors)
+
+
+# -- the loss ---------------------------------------------------------------------------------
+class SeparableLoss(LossBase):
+    """Common implementation of the row-separable losses (see the module docstring).
+
+    Subclasses set ``family`` and call :meth:`_setup`.
+    """
+
+    hessian_kinds = ("full",)
+    #: oblivious sketches (CountSketch, SRHT, Gaussian) need a square-root factor of the
+    #: Hessian; these losses offer row sampling only
+    oblivious_sketches = False
+    family = None
+
+    def _setup(self, blocks, lam, fit_intercept, width):
+        self.data = blocks
+        self.lam = check_real(lam, "lam", nonnegative=True)
+        self.fit_intercept = check_bool(fit_intercept, "fit_intercept")
+        self.image_width = width
+        self.hessian_grams = width * (width + 1) // 2
+        d = blocks.d
+        self.n_features = d - self.fit_intercept
+        ridge = np.full(d, self.lam)
+        if self.fit_intercept:
+            ridge[-1] = 0.0
+        self._ridge_block = ridge
+        self.ridge = np.tile(ridge, width)
+        self.n_params = d * width
+
+    @classmethod
+    def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
+        fit_intercept = check_bool(fit_intercept, "fit_intercept")
+        blk = make_separable_block(A, 0, y, sample_weight, cls.family, n_classes, fit_intercept)
+        return local_blocks(blk.A, **blk.vectors)
+
+    # in-memory conveniences
+    @property
+    def sw(self):
+        return self.data.block["sw"]
+
+    @property
+    def y(self):
+        blk = self.data.block
+        return blk["y_codes"] if self.family == MULTINOMIAL else blk["y"]
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def forward(self, x, image=None):
+        """Loss at ``x`` (``image = A x``, or ``A W^T`` of shape (n, K), skips the product).
+
+        Raises
+        ------
+        DomainError
+            If the loss is not finite (e.g. ``exp`` overflow of the Poisson loss).
+        """
+        x = self._check_x(x)
+        blocks = self.data
+        if image is None:
+            blocks.sweeps += 1
+        eager = blocks.eager_gradient
+        handles = blocks.map(_forward_task, blocks.items(image),
+                             args=(x, self.family, self.image_width, eager))
+        tot = blocks.sum(blocks.map(_small, handles))
+        fun, grad = (tot[0], tot[1]) if isinstance(tot, tuple) else (tot, None)
+        fun = float(fun) + 0.5 * float(self.ridge @ (x * x))
+        if not np.isfinite(fun):
+            raise DomainError(f"loss is not finite ({fun}) at this x")
+        if grad is not None:
+            blocks.sweeps += 1
+            grad = grad + self.ridge * x
+        return State(x, fun, blocks.vector(handles, key="Z", width=self._width()), handles, grad)
+
+    def evaluate(self, x=None, *, forward=None):
+        """Loss and gradient at ``x`` (one sweep more when completing a ``forward``)."""
+        state = forward if forward is not None else self.forward(x)
+        if state.grad is None:
+            blocks = self.data
+            grad = blocks.sum(blocks.map(_grad_task, state.handles, args=(self.family,)), fresh=True)
+            blocks.sweeps += 1
+            state.grad = grad + self.ridge * state.x
+        return state
+
+    def _width(self):
+        return None if self.image_width == 1 else self.image_width
+
+    def image(self, p):
+        """``A p`` (``A W^T`` for the multinomial loss), one sweep."""
+        blocks = self.data
+        blocks.sweeps += 1
+        p = np.ascontiguousarray(p, dtype=np.float64)
+        return blocks.vector(blocks.map(_matvec_task, args=(p, self.image_width)),
+                             width=self._width())
+
+    def start(self, rng):
+        """Zero coefficients, intercept(s) at the weighted label statistics; no pass over ``A``.
+
+        Logistic: the log-odds of the weighted class frequency; Poisson: the log
+        of the weighted mean count; multinomial: the centred log class
+        frequencies. ``rng`` is not used (the start is deterministic).
+        """
+        x0 = np.zeros(self.n_params)
+        if not self.fit_intercept:
+            return x0, self.data.constant(0.0, self._width())
+        blocks = self.data
+        sums = blocks.sum(blocks.map(_label_sums_task, args=(self.family, self.image_width)))
+        b = self._start_intercept(sums)
+        x0.reshape(self.image_width, -1)[:, -1] = b
+        return x0, self.data.constant(b if self.image_width > 1 else float(b[0]), self._width())
+
+    def _start_intercept(self, sums):
+        raise NotImplementedError
+
+    # -- Hessian -----------------------------------------------------------------------------
+    def hessp_with_image(self, state, v, kind="full"):
+        """``(H v, A v)``: one fused sweep (binary, Poisson) or two (multinomial: ``A V^T``, then
+        ``A^T M``)."""
+        blocks = self.data
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v))
+        blocks.sweeps += 1 if self.image_width == 1 else 2
+        out = blocks.sum(parts, item=0)
+        out += self.ridge * v
+        return out, blocks.vector(parts, key=1, width=self._width())
+
+    def _hessian(self, state, kind="full"):
+        self._check_kind(kind)
+        blocks = self.data
+        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(self.family,)), fresh=True)
+        blocks.sweeps += self.hessian_grams
+        H[np.diag_indices_from(H)] += self.ridge
+        return H
+
+    def sampling_weights(self, state):
+        """Per block: ``h_i = s_i l''(z_i)`` (binary, Poisson) or ``s_i (1 - ||p_i||^2) = tr B_i``
+        (multinomial, an upper bound of the largest eigenvalue of the row's weight block)."""
+        return self.data.map(_weights_task, state.handles, args=(self.family,))
+
+    def sampled_hessian(self, state, operators, kind="full"):
+        """Hessian of the rows kept by one row sampler per block, reweighted; ``(H~, rows)``."""
+        self._check_kind(kind)
+        blocks = self.data
+        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
+                                        args=(self.family,)))
+        blocks.sweeps += used[1] / max(blocks.nnz, 1) * self.hessian_grams
+        G[np.diag_indices_from(G)] += self.ridge
+        return 0.5 * (G + G.T), int(used[0])
+
+    def null_space(self):
+        """None, except for the multinomial loss (class shift on unpenalised coordinates)."""
+        return None
