@@ -17,7 +17,7 @@ from .exceptions import ConvergenceWarning, DomainError, InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
 from .newton import SolveResult, minimize
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ConvergenceWarning", "DomainError", "InputError", "LogisticLoss", "MultinomialLoss",
