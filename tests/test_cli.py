@@ -362,7 +362,7 @@ def test_bad_command_line_in_process(capsys, args, contains):
 
 
 def test_memory_limit_refuses_large_files(files, monkeypatch, capsys):
-    monkeypatch.setattr(_io, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(_io._files, "available_memory", lambda: 10_000)
     assert main(["solve", str(files / "A.npz"), str(files / "b.npy")]) == 2
     err = capsys.readouterr().err
     assert "more than the available memory" in err and len(err.splitlines()) == 1
@@ -523,7 +523,7 @@ def test_huge_values_are_a_clear_error(files, planted, tmp_path, capsys):
 def test_numerical_errors_of_the_solver_are_reported(files, monkeypatch, capsys, error):
     def failing_solve(*args, **kwargs):
         raise error
-    monkeypatch.setattr(sketchnewton.cli, "solve", failing_solve)
+    monkeypatch.setattr(sketchnewton.cli._run, "solve", failing_solve)
     line = assert_error(run_main(capsys, "solve", files / "A.npz", files / "b.npy"),
                         ["failed numerically", type(error).__name__, "rescale"])
     assert "largest |A|" in line
@@ -532,7 +532,7 @@ def test_numerical_errors_of_the_solver_are_reported(files, monkeypatch, capsys,
 def test_internal_error_is_one_line(files, monkeypatch, capsys):
     def broken_solve(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(sketchnewton.cli, "solve", broken_solve)
+    monkeypatch.setattr(sketchnewton.cli._run, "solve", broken_solve)
     args = ["solve", str(files / "A.npz"), str(files / "b.npy")]
     assert_error(run_main(capsys, *args), ["internal error (RuntimeError: boom)",
                                            "SKETCHNEWTON_TRACEBACK=1"])
@@ -637,7 +637,7 @@ def test_disk_full_leaves_no_partial_outputs(files, tmp_path, capsys, monkeypatc
 # ----------------------------------------------------------------------------
 
 def test_huge_declared_shape_refused_by_the_cli(tmp_path, files, capsys, monkeypatch):
-    monkeypatch.setattr(_io, "available_memory", lambda: 1 << 31)
+    monkeypatch.setattr(_io._files, "available_memory", lambda: 1 << 31)
     rows = 300_000_000
     np.savez(tmp_path / "A.npz", data=np.ones(2), row=np.array([0, 1]), col=np.array([0, 1]),
              format=np.bytes_(b"coo"), shape=np.array([rows, 5]))

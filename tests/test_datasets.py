@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sketchnewton import datasets
+from sketchnewton.datasets import _planted, _sparse
 from sketchnewton.datasets import (
     LINKS,
     PlantedProblem,
@@ -65,7 +65,7 @@ def test_sparse_independent_of_thread_count():
 
 def test_sparse_block_size_does_not_change_result(monkeypatch):
     A = make_sparse_matrix(5000, 40, nnz_per_row=6, random_state=9)
-    monkeypatch.setattr(datasets, "_BLOCK_ENTRIES", 1000)  # several uniform blocks
+    monkeypatch.setattr(_sparse, "_BLOCK_ENTRIES", 1000)  # several uniform blocks
     B = make_sparse_matrix(5000, 40, nnz_per_row=6, random_state=9)
     _assert_same_csr(A, B)
 
@@ -287,7 +287,7 @@ def test_regression_density():
 
 
 def test_regression_alpha_never_positive_raises(monkeypatch):
-    monkeypatch.setattr(datasets, "_shifted_phi", lambda z, link: -np.ones_like(z))
+    monkeypatch.setattr(_planted, "link_numpy", lambda z, link: (-np.ones_like(z),) * 3 + (0.0,))
     with pytest.raises(InputError, match="alpha"):
         make_regression_problem(100, 10, link="resnet", random_state=0)
 

@@ -189,7 +189,7 @@ def _peak_bytes(fn):
 
 @pytest.mark.parametrize("kind", ["coo", "dia", "csc", "mtx"])
 def test_huge_declared_shape_is_refused_before_allocation(tmp_path, monkeypatch, kind):
-    monkeypatch.setattr(_io, "available_memory", lambda: 2 * GB)
+    monkeypatch.setattr(_io._files, "available_memory", lambda: 2 * GB)
     rows = 300_000_000
     if kind == "coo":
         path = tmp_path / "A.npz"
