@@ -23,7 +23,7 @@ def best_time(fn, repeats=5, min_time=0.0):
 def pass_time(A, repeats=7):
     """Time of one *pass*: scipy ``A @ x`` plus ``A.T @ y`` on the same CSR matrix.
 
-    Best of ``repeats``; the unit of cost in every benchmark (DESIGN.md section 5).
+    Best of ``repeats``; the unit of cost in every benchmark (docs/math.md section 1).
     """
     n, d = A.shape
     rng = np.random.default_rng(0)

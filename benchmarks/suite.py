@@ -1,6 +1,6 @@
 """The benchmark suite: six studies, one entry point (``python -m benchmarks``).
 
-Studies (DESIGN.md section 5 has the protocol):
+Studies (the protocol: benchmarks/RESULTS.md):
 
 ``scaling_n``
     n = 1e4 ... 1e7 at d = 100 and a fixed number of non-zeros per row: time

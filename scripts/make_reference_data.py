@@ -12,7 +12,7 @@ computed independently of sketchnewton's solver and loss kernels:
 
 * normalized regression (``resnet``, ``softmax``, ``cosh``, ``sinh``): the
   objective, gradient and Hessian are written out below in plain numpy from
-  the closed forms of DESIGN.md section 2 (checked here against central
+  the closed forms of docs/math.md section 2 (checked here against central
   finite differences on every instance), minimised by
   ``scipy.optimize.minimize(method="trust-exact")`` from the planted ``x_true``
   and then polished by pure Newton steps while the gradient norm decreases; a
@@ -60,7 +60,7 @@ CHECK_RTOL = 1e-12
 # the instances
 # ----------------------------------------------------------------------------
 # Regularisation is set relative to the data term's curvature, which scales
-# like (nnz_per_row / d) / n for these planted problems (DESIGN.md: f ~ 1/n):
+# like (nnz_per_row / d) / n for these planted problems (docs/math.md 2.7: f ~ 1/n):
 # lam = LAM_REL * (k / d) / n moves the minimiser visibly without swamping it.
 
 INSTANCES = {
@@ -99,7 +99,7 @@ INSTANCES = {
 
 
 # ----------------------------------------------------------------------------
-# normalized regression in plain numpy (DESIGN.md section 2)
+# normalized regression in plain numpy (docs/math.md section 2)
 # ----------------------------------------------------------------------------
 
 def _link_terms(z, link):
@@ -296,7 +296,7 @@ def make_normalized(name, spec):
             x="x_ref.npy",
             method=("scipy.optimize.minimize(method='trust-exact', gtol=1e-300) from x_true (and from "
                     "start_point, as a check) on a "
-                    "plain-numpy objective/gradient/Hessian written from DESIGN.md section 2 "
+                    "plain-numpy objective/gradient/Hessian written from docs/math.md section 2 "
                     "(not sketchnewton's kernels), then pure Newton steps while ||grad|| decreases"),
             finite_difference_check=fd_err,
             second_start_distance=second,

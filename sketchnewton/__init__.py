@@ -11,11 +11,11 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     # The workqueue layer's threads sleep. Set NUMBA_THREADING_LAYER to override.
     _numba.config.THREADING_LAYER = "workqueue"
 
-from .api import solve
+from .api import minimize, solve
 from .estimators import SketchedLogisticRegression, SketchedPoissonRegressor, SoftmaxRegression
 from .exceptions import ConvergenceWarning, DomainError, InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
-from .newton import SolveResult, minimize
+from .newton import SolveResult
 
 from ._version import __version__
 

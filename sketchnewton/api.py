@@ -1,17 +1,82 @@
-"""The front door: :func:`solve` for the normalized regression, in memory or on Dask.
+"""The front door: :func:`minimize` for any loss and :func:`solve` for the normalized regression.
 
 Validation of the user's input and the choice of backend happen here, once;
-the Newton driver (:func:`sketchnewton.newton.minimize`) sees only the loss.
+the Newton driver (:class:`sketchnewton.newton.NewtonSolver`) sees only the
+loss.
 """
 
 from . import distributed
-from ._validation import check_choice, check_real
+from ._kernels import single_threaded_blas
+from ._validation import check_choice, check_int, check_random_state, check_real, check_vector
+from .exceptions import InputError
 from .hessian import ROW_SAMPLERS, SKETCHES
-from .losses import NormalizedRegressionLoss
+from .losses import Loss, NormalizedRegressionLoss
 from .losses.normalized import LINK_CODES
-from .newton import minimize
+from .newton import METHODS, Decrement, ErrorBound, NewtonSolver, Problem, choose_method
 
-__all__ = ["solve"]
+__all__ = ["minimize", "solve"]
+
+
+def minimize(loss, *, eps=None, tol=None, method="auto", sketch="leverage", sketch_size=None,
+             x0=None, max_iter=100, random_state=None, verbose=0, callback=None):
+    """Minimise a :class:`~sketchnewton.losses.Loss` with the Newton driver.
+
+    Parameters
+    ----------
+    loss : Loss
+        E.g. :class:`~sketchnewton.losses.LogisticLoss`,
+        :class:`~sketchnewton.losses.MultinomialLoss`,
+        :class:`~sketchnewton.losses.PoissonLoss`,
+        :class:`~sketchnewton.losses.NormalizedRegressionLoss`.
+    eps : float > 0, optional
+        Stop when the estimated error ``||x - x*||`` is at most ``eps``.
+    tol : float > 0, optional
+        Stop when half the squared Newton decrement of a unit step is at most
+        ``tol |f|`` (a relative objective accuracy). Give ``eps`` or ``tol``.
+    method : {"auto", "exact", "sketch", "pcg"}
+    sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
+    sketch_size : int, optional
+        Rows of the sketch (default ``20 d``).
+    x0 : array of shape (n_params,), optional
+        Starting point (default: the loss's own start).
+    max_iter : int >= 0
+    random_state : None, int or numpy Generator
+    verbose : int
+        1 prints one line per iteration.
+    callback : callable, optional
+        Called after every iteration, in scipy's two styles: a callable whose
+        only parameter is named ``intermediate_result`` receives an
+        ``OptimizeResult`` (``x, fun, jac, nit`` and the history row); any
+        other callable receives a copy of ``xk``. Returning True or raising
+        ``StopIteration`` stops the solve (status 3, no warning).
+
+    Returns
+    -------
+    SolveResult
+    """
+    if not isinstance(loss, Loss):
+        raise InputError(f"loss must implement sketchnewton.losses.Loss, got {type(loss).__name__}")
+    if (eps is None) == (tol is None):
+        raise InputError("give exactly one of eps (error bound) and tol (relative decrement)")
+    criterion = (ErrorBound(check_real(eps, "eps", positive=True)) if eps is not None
+                 else Decrement(check_real(tol, "tol", positive=True)))
+    method = check_choice(method, "method", METHODS)
+    sketch = check_choice(sketch, "sketch", SKETCHES)
+    sketch_size = check_int(sketch_size, "sketch_size", minimum=1, allow_none=True)
+    max_iter = check_int(max_iter, "max_iter", minimum=0)
+    verbose = check_int(verbose, "verbose", minimum=0)
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be callable, got {type(callback).__name__}")
+    rng = check_random_state(random_state)
+    if x0 is not None:
+        x0 = check_vector(x0, "x0", loss.n_params)
+    if method == "auto":
+        method = choose_method(loss, sketch_size)
+    problem = Problem(loss, criterion, method, sketch, sketch_size, max_iter, rng, verbose, callback)
+    with loss.data.threads(), single_threaded_blas():
+        return NewtonSolver(problem).solve(x0)
+
+
 
 
 def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sketch="leverage",

@@ -21,11 +21,11 @@ from . import distributed
 from ._kernels.links import LINK_CODES, link_numpy
 from ._matrix import DataMatrix
 from ._validation import check_bool, check_choice, check_int, check_real, check_vector
-from .api import solve
+from .api import minimize, solve
 from .exceptions import InputError
 from .hessian import ROW_SAMPLERS, SKETCHES
 from .losses import LogisticLoss, MultinomialLoss, PoissonLoss
-from .newton import METHODS, minimize
+from .newton import METHODS
 
 __all__ = ["SoftmaxRegression", "SketchedLogisticRegression", "SketchedPoissonRegressor",
            "SOFTMAX_REGRESSION_EXPECTED_FAILED_CHECKS"]

@@ -9,7 +9,7 @@ loss that implements :class:`~sketchnewton.losses.Loss`:
 * row sampling (``"leverage"``, ``"uniform"``): rows kept by the sketch
   layer's Bernoulli sampler (probabilities from the loss's curvature weights
   times leverage quantities computed once per solve), the loss's Hessian of
-  those rows, reweighted (docs/math.md section 5.5);
+  those rows, reweighted (docs/math.md section 5.6);
 * oblivious sketches (``"countsketch"``, ``"srht"``, ``"gaussian"``) of the
   loss's Gauss-Newton square-root factor (normalized family, in memory).
 
@@ -196,7 +196,7 @@ class ModelBuilder:
     Leverage quantities ``h_i = a_i^T (A^T D_0 A)^+ a_i`` are computed once,
     for the curvature weights ``D_0`` of the first sketched model, and reused:
     sampling probabilities are ``~ D_i h_i`` with the current weights, which
-    sampling needs only up to a constant factor (docs/math.md section 5.2).
+    sampling needs only up to a constant factor (docs/math.md section 5.4).
     :meth:`refresh` forces new ones (the driver calls it when CG slows down).
     """
 

@@ -10,7 +10,7 @@ scale cancels.
 A block of rows is evaluated in two kernels:
 
 * :func:`link_values`: ``u, v, q = exp(-m) (phi, phi', phi'')(z)`` and the
-  sums the loss is assembled from (docs/math.md section 2.4). With
+  sums the loss is assembled from (docs/math.md section 2.7). With
   ``normalize=True`` (the block holds every row) the kernel finds the exact
   normaliser itself, so that ``sum u = 1``: the in-memory case, with no
   reference scale.

@@ -212,7 +212,7 @@ def bernoulli_saturation(scores, a, bconst, c):
 
     ``p_i = a scores_i + bconst`` on rows with a positive score; row ``i`` is
     saturated when ``c p_i >= 1`` (one step of the fixed point for ``c``,
-    docs/math.md section 5.3).
+    docs/math.md section 5.5).
     """
     n_sat = 0
     p_sat = 0.0

@@ -109,7 +109,7 @@ class GaussNewtonRoot:
 
     The Gauss-Newton matrix of the normalized family is
     ``J.T @ J + A.T @ diag(extra_diag) @ A + lam I`` (docs/math.md section
-    2.3); sketching ``J``'s rows (``row_scale[i] a_i - shift[i] k``) keeps the
+    2.4); sketching ``J``'s rows (``row_scale[i] a_i - shift[i] k``) keeps the
     approximation PSD.
 
     Attributes

@@ -8,7 +8,7 @@ global. One block (in memory) computes it exactly inside the link kernel.
 Several blocks each compute their link values at a common *reference*
 scale (the normaliser at the last evaluated point) and a few sums, from which
 the loss, the gradient and the low-rank Hessian columns are assembled
-exactly (docs/math.md section 2.4): one round of tasks per evaluation.
+exactly (docs/math.md section 2.7): one round of tasks per evaluation.
 """
 
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from .._kernels.links import (COMBINED, COSH, LINK_CODES, LINKS, PARTIAL, SINH, 
                              link_shift, link_values, link_weights)
 from .._matrix import as_data_matrix
 from .._validation import check_choice, check_real, check_vector
-from ..exceptions import DomainError, InputError
+from ..exceptions import DomainError
 from ._base import GaussNewtonRoot, HessianFactors, LossBase, State, local_blocks
 
 __all__ = ["NormalizedRegressionLoss", "NormalizedState", "LINKS"]
@@ -128,7 +128,7 @@ def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
 
 
 def _assemble(P, rho, fc):
-    """Gradient (without the ridge) and ``K3`` from the summed partials (docs/math.md 2.4)."""
+    """Gradient (without the ridge) and ``K3`` from the summed partials (docs/math.md 2.7)."""
     Pr, Pu, Pv = P[:, 0], P[:, 1], P[:, 2]
     grad = rho * Pr + (rho * (rho - 1.0)) * Pu - (rho * fc) * Pv
     if P.shape[1] == 4:
@@ -419,7 +419,7 @@ class NormalizedRegressionLoss(LossBase):
 
         ``kind="full"`` (row samplers only) adds the residual curvature
         ``A^T diag(qa (c - <f,c>)) A`` estimated on the same rows and the exact
-        low-rank difference between the two Hessians (docs/math.md 5.5).
+        low-rank difference between the two Hessians (docs/math.md 5.6).
 
         Returns
         -------
@@ -453,7 +453,7 @@ class NormalizedRegressionLoss(LossBase):
         return self.forward(x).f - self.b
 
     def hessian_factors(self, x_or_state, kind="full"):
-        """Hessian (or Gauss-Newton matrix) as diagonal + rank 2 (docs/math.md section 2.2).
+        """Hessian (or Gauss-Newton matrix) as diagonal + rank 2 (docs/math.md sections 2.3 and 2.4).
 
         ``full``: ``diag = va^2 + qa (c - <f,c>) + w^2``, ``V = [va, (f+c) va]``,
         ``C = [[||f||^2 + 2<f,c>, -1], [-1, 0]]``.

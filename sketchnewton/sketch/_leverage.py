@@ -133,7 +133,7 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
     The leverage score of row ``i`` of ``D^{1/2} A`` is ``l_i = D_i h_i``;
     ``h`` changes only by a bounded factor when ``D`` does, so a sampler can
     reuse it across Newton iterations with the current weights (docs/math.md
-    section 5.2). Drineas, Magdon-Ismail, Mahoney & Woodruff (2012):
+    section 5.4). Drineas, Magdon-Ismail, Mahoney & Woodruff (2012):
 
     1. CountSketch ``S D^{1/2} A`` with ``sketch_size`` rows (default
        ``4 d``), summed over the blocks (each block hashes its own rows);

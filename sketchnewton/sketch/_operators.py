@@ -14,7 +14,6 @@ to a vector ``f`` when sketching the Gauss-Newton factor
 Every operator ``S`` (shape (s, n)) satisfies ``E[S^T S] = I_n``.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp

@@ -6,7 +6,7 @@ Row ``i`` is kept independently with probability ``pi_i = min(1, c p_i)``,
 sampling), ``beta = UNIFORM_MIX`` and ``c`` fixed so that ``sum pi = sketch
 size`` (a monotone fixed point over the saturated rows); kept rows get the
 weight ``1 / sqrt(pi_i)``, so that ``E[S^T S] = I`` (docs/math.md section
-5.3). Every step that needs all rows (the totals, each fixed-point step) is a
+5.5). Every step that needs all rows (the totals, each fixed-point step) is a
 sum of per-block results, and each block draws its uniforms from its own
 generator (:func:`~sketchnewton._blocks.block_seed_rng`): the same code runs
 on one in-memory block and on thousands of blocks of a cluster, and a block
