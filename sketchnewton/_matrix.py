@@ -13,8 +13,14 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
 from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads, n_chunks
-from ._kernels.linalg import (csr_gram, csr_matmat, csr_matvec, csr_normal_matvec, csr_rmatmat,
-                             csr_rmatvec)
+from ._kernels.linalg import (
+    csr_gram,
+    csr_matmat,
+    csr_matvec,
+    csr_normal_matvec,
+    csr_rmatmat,
+    csr_rmatvec,
+)
 from ._validation import check_array_values, check_csr_structure, check_dtype
 from .exceptions import InputError
 

@@ -5,20 +5,45 @@ the Newton driver (:class:`sketchnewton.newton.NewtonSolver`) sees only the
 loss.
 """
 
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
 from . import distributed
 from ._kernels import single_threaded_blas
-from ._validation import check_choice, check_int, check_random_state, check_real, check_vector
+from ._validation import (
+    check_choice,
+    check_int,
+    check_random_state,
+    check_real,
+    check_vector,
+)
 from .exceptions import InputError
 from .hessian import ROW_SAMPLERS, SKETCHES
 from .losses import Loss, NormalizedRegressionLoss
 from .losses.normalized import LINK_CODES
-from .newton import METHODS, Decrement, ErrorBound, NewtonSolver, Problem, choose_method
+from .newton import (
+    METHODS,
+    Decrement,
+    ErrorBound,
+    NewtonSolver,
+    Problem,
+    SolveResult,
+    choose_method,
+)
+
+#: what ``random_state`` accepts
+RandomState = int | np.random.Generator | np.random.RandomState | None
 
 __all__ = ["minimize", "solve"]
 
 
-def minimize(loss, *, eps=None, tol=None, method="auto", sketch="leverage", sketch_size=None,
-             x0=None, max_iter=100, random_state=None, verbose=0, callback=None):
+def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
+             method: str = "auto", sketch: str = "leverage", sketch_size: int | None = None,
+             x0: ArrayLike | None = None, max_iter: int = 100, random_state: RandomState = None,
+             verbose: int = 0, callback: Callable | None = None) -> SolveResult:
     """Minimise a :class:`~sketchnewton.losses.Loss` with the Newton driver.
 
     Parameters
@@ -79,8 +104,11 @@ def minimize(loss, *, eps=None, tol=None, method="auto", sketch="leverage", sket
 
 
 
-def solve(A, b, eps=1e-6, *, link="resnet", lam=0.0, w=None, method="auto", sketch="leverage",
-          sketch_size=None, x0=None, max_iter=100, random_state=None, verbose=0, callback=None):
+def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam: float = 0.0,
+          w: ArrayLike | float | None = None, method: str = "auto", sketch: str = "leverage",
+          sketch_size: int | None = None, x0: ArrayLike | None = None, max_iter: int = 100,
+          random_state: RandomState = None, verbose: int = 0,
+          callback: Callable | None = None) -> SolveResult:
     """Solve ``min_x 1/2 ||phi(Ax)/<phi(Ax),1> - b||^2 + 1/2 ||w * Ax||^2 + lam/2 ||x||^2``.
 
     The normalized regression of Song, Wang and Yin (arXiv:2309.13482):

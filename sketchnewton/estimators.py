@@ -8,7 +8,10 @@ attributes end in ``_``), so they work with ``clone``, ``Pipeline``,
 ``GridSearchCV`` and pickle; only scikit-learn's public API is used.
 """
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import d2_tweedie_score
 from sklearn.preprocessing import LabelEncoder
@@ -147,7 +150,8 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         check_bool(self.fit_intercept, "fit_intercept")
         return C, self._check_solver()
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None
+            ) -> "SketchedLogisticRegression":
         """Fit the model; ``sample_weight`` multiplies each sample's loss.
 
         ``X`` may be a ``dask.array`` chunked by rows only (chunks scipy sparse
@@ -228,20 +232,20 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         self.intercept_ = np.asarray(icpt, dtype=np.float64).copy()
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: Any) -> np.ndarray:
         """Scores ``X coef_^T + intercept_``: shape (n,) for two classes, (n, n_classes) else."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False)
         scores = np.asarray(X @ self.coef_.T) + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row."""
         scores = self.decision_function(X)
         idx = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[idx]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -251,7 +255,7 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
             return p
         return softmax(scores, copy=False)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba` (computed stably)."""
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -307,7 +311,8 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
         tags.target_tags.positive_only = True
         return tags
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None
+            ) -> "SketchedPoissonRegressor":
         """Fit the model to non-negative targets ``y`` (counts or rates); dask arrays accepted
         as for :meth:`SketchedLogisticRegression.fit`."""
         alpha = check_real(self.alpha, "alpha", nonnegative=True)
@@ -340,13 +345,13 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
         total = sample_weight.sum()
         return float(total.compute() if hasattr(total, "compute") else total)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Predicted means ``exp(X coef_ + intercept_)``."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False)
         return np.exp(np.asarray(X @ self.coef_).ravel() + self.intercept_)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """D^2, the fraction of Poisson deviance explained (as scikit-learn's PoissonRegressor)."""
         return d2_tweedie_score(y, self.predict(X), sample_weight=sample_weight, power=1)
 
@@ -409,7 +414,7 @@ class SoftmaxRegression(RegressorMixin, BaseEstimator):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: ArrayLike) -> "SoftmaxRegression":
         """Solve the normalized regression on all rows of ``X`` (``A``) with target ``y`` (``b``)."""
         check_choice(self.link, "link", tuple(LINK_CODES))
         check_choice(self.method, "method", METHODS)
@@ -424,7 +429,7 @@ class SoftmaxRegression(RegressorMixin, BaseEstimator):
         self.result_ = res
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """``phi(X coef_) / sum_i phi(X coef_)_i``, normalised over the rows of ``X``."""
         check_is_fitted(self)
         A = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)

@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .exceptions import ConvergenceWarning, DomainError, warn
 from ._auto import choose_method, preconditioner_rebuild_passes, product_passes
 from ._stopping import FORCING_MAX, MODEL_REUSE_DZ, Decrement, ErrorBound, SolveResult
-from .hessian import ROW_SAMPLERS, ModelBuilder, factorize, factorize_psd, preconditioned_cg
+from .exceptions import ConvergenceWarning, DomainError, warn
+from .hessian import (
+    ROW_SAMPLERS,
+    ModelBuilder,
+    factorize,
+    factorize_psd,
+    preconditioned_cg,
+)
 from .losses import Loss
 
 __all__ = ["SolveResult", "NewtonSolver", "Problem", "Iterate", "METHODS", "ErrorBound",

@@ -1,4 +1,7 @@
-"""Shared fixtures: small seeded problems in every input format."""
+"""Shared fixtures: small seeded problems in every input format, and file helpers."""
+
+import io
+import signal
 
 import numpy as np
 import pytest
@@ -49,3 +52,30 @@ def rel_err(a, b):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+class Hung(BaseException):
+    """Raised by the alarm when a command blocks (not an Exception: nothing catches it)."""
+
+
+@pytest.fixture
+def alarm():
+    """Fail instead of hanging forever: a blocked ``open`` is interrupted after 20 s."""
+    def on_alarm(signum, frame):
+        raise Hung("the command blocked")
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def npy_bytes(arr=None, shape=None, descr="<f8"):
+    """The bytes of a ``.npy`` file: of ``arr``, or a bare header declaring ``shape``."""
+    buf = io.BytesIO()
+    if arr is not None:
+        np.save(buf, arr, allow_pickle=False)
+    else:
+        np.lib.format.write_array_header_1_0(
+            buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()

@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
@@ -27,6 +26,8 @@ import sketchnewton
 from sketchnewton import _io
 from sketchnewton.cli import _jsonable, build_parser, main
 from sketchnewton.datasets import make_regression_problem
+
+from conftest import npy_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = 1e-8
@@ -72,20 +73,6 @@ def assert_error(result, contains=(), status=2):
     return lines[0]
 
 
-class Hung(BaseException):
-    """Raised by the alarm when a command blocks (not an Exception: nothing catches it)."""
-
-
-@pytest.fixture
-def alarm():
-    """Fail instead of hanging forever: a blocked ``open`` is interrupted after 20 s."""
-    def on_alarm(signum, frame):
-        raise Hung("the command blocked")
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def _npy_header_only(path, shape, descr="<f8", payload=b"\0" * 64):
@@ -229,15 +216,6 @@ def _zip_npz(path, members):
             zf.writestr(name, data)
 
 
-def _npy_bytes(arr=None, shape=None, descr="<f8"):
-    import io
-    buf = io.BytesIO()
-    if arr is not None:
-        np.save(buf, arr, allow_pickle=False)
-    else:
-        np.lib.format.write_array_header_1_0(
-            buf, {"descr": descr, "fortran_order": False, "shape": shape})
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -262,9 +240,9 @@ def bad_files(files, planted):
              format=np.bytes_(b"lil"), shape=np.array(A.shape))
     # a zip whose members announce a huge array: refused before allocation
     _zip_npz(d / "A_bomb.npz", {
-        "format.npy": _npy_bytes(np.bytes_(b"csr")), "shape.npy": _npy_bytes(np.array([2, 2])),
-        "data.npy": _npy_bytes(shape=(10**13,)), "indices.npy": _npy_bytes(np.zeros(1, np.int32)),
-        "indptr.npy": _npy_bytes(np.array([0, 1, 1], np.int32))})
+        "format.npy": npy_bytes(np.bytes_(b"csr")), "shape.npy": npy_bytes(np.array([2, 2])),
+        "data.npy": npy_bytes(shape=(10**13,)), "indices.npy": npy_bytes(np.zeros(1, np.int32)),
+        "indptr.npy": npy_bytes(np.array([0, 1, 1], np.int32))})
     (d / "b_words.txt").write_text("1\nabc\n")
     (d / "b_2col.txt").write_text("1 2\n3 4\n")
     (d / "b_empty.txt").write_text("")

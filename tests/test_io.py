@@ -6,9 +6,7 @@ are read, and outputs are written all-or-nothing.
 """
 
 import errno
-import io
 import os
-import signal
 import struct
 import tracemalloc
 import zipfile
@@ -22,23 +20,11 @@ from sklearn.datasets import dump_svmlight_file
 from sketchnewton import _io
 from sketchnewton.exceptions import InputError
 
+from conftest import npy_bytes
+
 GB = 1 << 30
 
 
-class Hung(BaseException):
-    """Raised by the alarm when a load blocks (not an Exception, so nothing catches it)."""
-
-
-@pytest.fixture
-def alarm():
-    """Fail instead of hanging forever: a blocked ``open`` is interrupted after 10 s."""
-    def on_alarm(signum, frame):
-        raise Hung("the load blocked")
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture
@@ -47,14 +33,6 @@ def small():
     return sp.random(30, 6, density=0.3, random_state=rng, format="csr")
 
 
-def _npy_bytes(arr=None, shape=None, descr="<f8"):
-    buf = io.BytesIO()
-    if arr is not None:
-        np.save(buf, arr, allow_pickle=False)
-    else:
-        np.lib.format.write_array_header_1_0(
-            buf, {"descr": descr, "fortran_order": False, "shape": shape})
-    return buf.getvalue()
 
 
 def _zip_npz(path, members):
@@ -64,9 +42,9 @@ def _zip_npz(path, members):
 
 
 def _raw_npz(path, fmt, shape, **arrays):
-    members = {"format": _npy_bytes(np.bytes_(fmt.encode())),
-               "shape": _npy_bytes(np.array(shape, dtype=np.int64))}
-    members.update({k: _npy_bytes(np.asarray(v)) for k, v in arrays.items()})
+    members = {"format": npy_bytes(np.bytes_(fmt.encode())),
+               "shape": npy_bytes(np.array(shape, dtype=np.int64))}
+    members.update({k: npy_bytes(np.asarray(v)) for k, v in arrays.items()})
     _zip_npz(path, members)
 
 
@@ -95,11 +73,11 @@ def test_npy_unterminated_header_is_a_load_error(tmp_path):
     _unterminated_header_npy(tmp_path / "b.npy")
     assert "invalid .npy header" in _load_error(tmp_path / "b.npy", vector=True)
     # the same header as a member of a .npz
-    _zip_npz(tmp_path / "A.npz", {"format": _npy_bytes(np.bytes_(b"csr")),
+    _zip_npz(tmp_path / "A.npz", {"format": npy_bytes(np.bytes_(b"csr")),
                                   "shape": (tmp_path / "A.npy").read_bytes(),
-                                  "data": _npy_bytes(np.ones(1)),
-                                  "indices": _npy_bytes(np.zeros(1, np.int32)),
-                                  "indptr": _npy_bytes(np.array([0, 1, 1], np.int32))})
+                                  "data": npy_bytes(np.ones(1)),
+                                  "indices": npy_bytes(np.zeros(1, np.int32)),
+                                  "indptr": npy_bytes(np.array([0, 1, 1], np.int32))})
     assert "invalid .npy header" in _load_error(tmp_path / "A.npz")
 
 
@@ -224,12 +202,12 @@ def test_declared_sizes_must_match_the_file(tmp_path):
              indptr=np.array([0, 1], np.int32))
     assert "indptr" in _load_error(tmp_path / "csr.npz")
     # a member whose header announces more data than the archive holds
-    header = _npy_bytes(shape=(1000,))
-    _zip_npz(tmp_path / "trunc.npz", {"format": _npy_bytes(np.bytes_(b"coo")),
-                                      "shape": _npy_bytes(np.array([3, 3])),
+    header = npy_bytes(shape=(1000,))
+    _zip_npz(tmp_path / "trunc.npz", {"format": npy_bytes(np.bytes_(b"coo")),
+                                      "shape": npy_bytes(np.array([3, 3])),
                                       "data": header + b"\0" * 16,
-                                      "row": _npy_bytes(np.zeros(1000, np.int64)),
-                                      "col": _npy_bytes(np.zeros(1000, np.int64))})
+                                      "row": npy_bytes(np.zeros(1000, np.int64)),
+                                      "col": npy_bytes(np.zeros(1000, np.int64))})
     assert "truncated" in _load_error(tmp_path / "trunc.npz")
     # MatrixMarket: more entries declared than the file can hold, and a bad size line
     (tmp_path / "short.mtx").write_text("%%MatrixMarket matrix coordinate real general\n"

@@ -59,15 +59,29 @@ checks, error types, atomic writes), :mod:`._npy` (``.npy``, ``.npz``),
 text) and :mod:`._load` (the loaders, dispatching on the extension).
 """
 
-from ._files import (MAX_BYTES, LoadError, OutputError, available_memory, check_input_file,
-                     check_problem_size, check_writable_directory, memory_limit, save_vector,
-                     write_atomically)
-from ._load import (MATRIX_EXTENSIONS, VECTOR_EXTENSIONS, load_matrix, load_svmlight_labeled,
-                    load_vector)
-
 # not public, but used by sketchnewton.cli
-from ._files import _vector_writer  # noqa: F401
-from ._load import SVMLIGHT_EXTENSIONS, TEXT_VECTOR_EXTENSIONS  # noqa: F401
+from ._files import (
+                     MAX_BYTES,
+                     LoadError,
+                     OutputError,
+                     _vector_writer,  # noqa: F401
+                     available_memory,
+                     check_input_file,
+                     check_problem_size,
+                     check_writable_directory,
+                     memory_limit,
+                     save_vector,
+                     write_atomically,
+)
+from ._load import (  # noqa: F401
+                     MATRIX_EXTENSIONS,
+                     SVMLIGHT_EXTENSIONS,
+                     TEXT_VECTOR_EXTENSIONS,
+                     VECTOR_EXTENSIONS,
+                     load_matrix,
+                     load_svmlight_labeled,
+                     load_vector,
+)
 
 __all__ = ["LoadError", "OutputError", "MAX_BYTES", "MATRIX_EXTENSIONS", "VECTOR_EXTENSIONS",
            "available_memory", "memory_limit", "load_matrix", "load_vector",

@@ -11,11 +11,22 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import load_svmlight_files
 
-from ._files import (LoadError, _check_memory, _check_text, _checked_path, _parsing,
-                     check_problem_size)
+from ._files import (
+    LoadError,
+    _check_memory,
+    _check_text,
+    _checked_path,
+    _parsing,
+    check_problem_size,
+)
 from ._mtx import _load_mtx
 from ._npy import _check_vector_shape, _load_npy, _load_npz
-from ._text import _load_csv_matrix, _load_svmlight, _load_text_numbers, _svmlight_memory
+from ._text import (
+    _load_csv_matrix,
+    _load_svmlight,
+    _load_text_numbers,
+    _svmlight_memory,
+)
 
 __all__ = ["MATRIX_EXTENSIONS", "VECTOR_EXTENSIONS", "load_matrix", "load_vector",
            "load_svmlight_labeled"]

@@ -6,7 +6,14 @@ import re
 
 import scipy.io
 
-from ._files import LoadError, _check_memory, _check_no_nul, _fmt_bytes, _one_line, _parsing
+from ._files import (
+    LoadError,
+    _check_memory,
+    _check_no_nul,
+    _fmt_bytes,
+    _one_line,
+    _parsing,
+)
 from ._npy import _NUMERIC_KINDS
 
 _MM_MAGIC = b"%%matrixmarket"

@@ -8,8 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import log_loss
 
-from .._io import (SVMLIGHT_EXTENSIONS, check_problem_size, load_matrix, load_svmlight_labeled,
-                   load_vector, write_atomically)
+from .._io import (
+    SVMLIGHT_EXTENSIONS,
+    check_problem_size,
+    load_matrix,
+    load_svmlight_labeled,
+    load_vector,
+    write_atomically,
+)
 from ..estimators import SketchedLogisticRegression
 from ..exceptions import InputError
 from ._options import UsageError, _input_error

@@ -4,8 +4,16 @@ from .._version import __version__
 from ..datasets import LINKS
 from ._demo import _demo
 from ._fit import _fit
-from ._options import (FIT_METHODS, METHODS, PROG, SKETCHES, _float_type, _int_type, _Parser,
-                       _zero_based)
+from ._options import (
+    FIT_METHODS,
+    METHODS,
+    PROG,
+    SKETCHES,
+    _float_type,
+    _int_type,
+    _Parser,
+    _zero_based,
+)
 from ._solve import _solve
 
 EPS_HELP = ("; must be >= 1000 * float64 machine epsilon * max(1, ||x0||) (2.2e-13 when "

@@ -6,12 +6,28 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-from .._io import _vector_writer, check_problem_size, load_matrix, load_vector, write_atomically
+from .._io import (
+    _vector_writer,
+    check_problem_size,
+    load_matrix,
+    load_vector,
+    write_atomically,
+)
 from ..exceptions import DomainError
 from ._options import UsageError, _check_eps, _input_error, _short
 from ._output import _check_outputs, _json_writer, _jsonable
-from ._run import (LARGE_VALUE, _check_finite, _count_nonzero, _largest, _nnz, _numerical_error,
-                   _scale_hint, _solve_hint, _solve_quietly, _warn)
+from ._run import (
+    LARGE_VALUE,
+    _check_finite,
+    _count_nonzero,
+    _largest,
+    _nnz,
+    _numerical_error,
+    _scale_hint,
+    _solve_hint,
+    _solve_quietly,
+    _warn,
+)
 
 RESULT_FIELDS = ("x", "fun", "grad_norm", "error_bound", "error_bound_kind", "nit", "success",
                  "status", "message", "method", "sketch", "sketch_size", "passes", "time",

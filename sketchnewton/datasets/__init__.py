@@ -15,7 +15,11 @@ of the number of numba threads):
 """
 
 from .._kernels.links import LINKS
-from ._planted import PlantedProblem, make_classification_problem, make_regression_problem
+from ._planted import (
+    PlantedProblem,
+    make_classification_problem,
+    make_regression_problem,
+)
 from ._sparse import SparseMatrixInfo, make_sparse_matrix
 
 __all__ = [

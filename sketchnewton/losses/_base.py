@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._blocks import Block, LocalBlocks, RowBlocks
 from .._matrix import DataMatrix, as_data_matrix
@@ -70,31 +71,31 @@ class Loss(Protocol):
     image_width: int
     hessian_grams: int
 
-    def start(self, rng) -> tuple:
+    def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
 
-    def forward(self, x, image=None) -> State:
+    def forward(self, x: np.ndarray, image: Any = None) -> State:
         """Loss value at ``x`` (``image = A x`` when known): a :class:`State` whose ``grad``
         may be None. Costs O(n) given the image. Raises
         :class:`~sketchnewton.exceptions.DomainError` outside the domain."""
 
-    def evaluate(self, x=None, *, forward=None) -> State:
+    def evaluate(self, x: np.ndarray | None = None, *, forward: State | None = None) -> State:
         """Loss and gradient at ``x``, completing ``forward`` when given (no repeated work)."""
 
-    def image(self, p):
+    def image(self, p: np.ndarray) -> Any:
         """``A p`` for a direction ``p`` (one sweep)."""
 
-    def hessp_with_image(self, state, v, kind="full") -> tuple:
+    def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
         """``(H v, A v)`` at ``state`` (one pass; ``A v`` lets CG accumulate ``A p`` for free)."""
 
-    def hessian(self, state, kind="full") -> np.ndarray:
+    def hessian(self, state: State, kind: str = "full") -> np.ndarray:
         """The exact (n_params, n_params) Hessian (or Gauss-Newton matrix) at ``state``."""
 
-    def sampling_weights(self, state) -> list:
+    def sampling_weights(self, state: State) -> list:
         """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
         the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""
 
-    def sampled_hessian(self, state, operators, kind="full") -> tuple:
+    def sampled_hessian(self, state: State, operators: list, kind: str = "full") -> tuple[np.ndarray, int]:
         """``(H~, rows used, sweeps)``: the Hessian model from one drawn sketch operator per
         block (``operators``: per-block handles from the sketch layer)."""
 
@@ -211,25 +212,25 @@ class LossBase:
             return self.evaluate(forward=x_or_state)
         return self.evaluate(x_or_state)
 
-    def loss(self, x):
+    def loss(self, x: ArrayLike) -> float:
         """Return ``L(x)``."""
         return self.forward(x).fun
 
-    def loss_gradient(self, x):
+    def loss_gradient(self, x: ArrayLike) -> tuple[float, np.ndarray]:
         """Return ``(L(x), grad L(x))``."""
         s = self.evaluate(x)
         return s.fun, s.grad
 
-    def gradient(self, x):
+    def gradient(self, x: ArrayLike) -> np.ndarray:
         """Return ``grad L(x)``."""
         return self.evaluate(x).grad
 
-    def hessp(self, x_or_state, v, kind="full"):
+    def hessp(self, x_or_state: ArrayLike | State, v: ArrayLike, kind: str = "full") -> np.ndarray:
         """Hessian-vector product ``H(x) @ v`` (never forms H)."""
         return self.hessp_with_image(self._state(x_or_state), np.asarray(v, dtype=np.float64),
                                      kind)[0]
 
-    def hessian(self, x_or_state, kind="full"):
+    def hessian(self, x_or_state: ArrayLike | State, kind: str = "full") -> np.ndarray:
         """Exact dense Hessian (``kind="gauss_newton"``: the Gauss-Newton matrix)."""
         return self._hessian(self._state(x_or_state), kind)
 

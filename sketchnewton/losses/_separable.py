@@ -16,8 +16,13 @@ is ``Z = A W^T`` of shape (n, width).
 import numpy as np
 
 from .._blocks import Block, resolve
-from .._kernels.glm import (logistic_pass, multinomial_curvature, multinomial_hess_weights,
-                            multinomial_pass, poisson_pass)
+from .._kernels.glm import (
+    logistic_pass,
+    multinomial_curvature,
+    multinomial_hess_weights,
+    multinomial_pass,
+    poisson_pass,
+)
 from .._matrix import InterceptMatrix, as_data_matrix
 from .._validation import check_bool, check_real, check_vector
 from ..exceptions import DomainError, InputError
@@ -187,6 +192,22 @@ class SeparableLoss(LossBase):
     #: Hessian; these losses offer row sampling only
     oblivious_sketches = False
     family = None
+
+    #: classes of the labels (logistic: 2; None for counts)
+    label_classes = None
+
+    @classmethod
+    def from_blocks(cls, blocks, lam=0.0, fit_intercept=False):
+        """The loss over row blocks made by :meth:`make_block` (the distributed backend)."""
+        loss = cls.__new__(cls)
+        loss._setup(blocks, lam, fit_intercept, 1)
+        return loss
+
+    @classmethod
+    def make_block(cls, A, index, y, sample_weight=None, fit_intercept=False):
+        """One row block: ``A`` (n_j, d) with the implicit intercept column, labels, weights."""
+        return make_separable_block(A, index, y, sample_weight, cls.family, cls.label_classes,
+                                    fit_intercept)
 
     def _setup(self, blocks, lam, fit_intercept, width):
         self.data = blocks

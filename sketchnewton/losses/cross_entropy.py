@@ -6,7 +6,10 @@ section 3). The implementation is shared with the other row-separable losses
 (:mod:`sketchnewton.losses._separable`).
 """
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import check_int
 from ._separable import LOGISTIC, MULTINOMIAL, SeparableLoss, make_separable_block
@@ -29,20 +32,11 @@ class LogisticLoss(SeparableLoss):
     """
 
     family = LOGISTIC
+    label_classes = 2
 
-    def __init__(self, A, y, lam=0.0, sample_weight=None, fit_intercept=False):
+    def __init__(self, A: Any, y: ArrayLike, lam: float = 0.0,
+                 sample_weight: ArrayLike | None = None, fit_intercept: bool = False):
         self._setup(self._local(A, y, sample_weight, fit_intercept, 2), lam, fit_intercept, 1)
-
-    @classmethod
-    def from_blocks(cls, blocks, lam=0.0, fit_intercept=False):
-        """The loss over row blocks made by :meth:`make_block` (the distributed backend)."""
-        loss = cls.__new__(cls)
-        loss._setup(blocks, lam, fit_intercept, 1)
-        return loss
-
-    @staticmethod
-    def make_block(A, index, y, sample_weight=None, fit_intercept=False):
-        return make_separable_block(A, index, y, sample_weight, LOGISTIC, 2, fit_intercept)
 
     def _start_intercept(self, sums):
         p1 = sums[0] / sums[1] if sums[1] > 0 else 0.5
@@ -71,7 +65,8 @@ class MultinomialLoss(SeparableLoss):
 
     family = MULTINOMIAL
 
-    def __init__(self, A, y, n_classes, lam=0.0, sample_weight=None, fit_intercept=False):
+    def __init__(self, A: Any, y: ArrayLike, n_classes: int, lam: float = 0.0,
+                 sample_weight: ArrayLike | None = None, fit_intercept: bool = False):
         K = check_int(n_classes, "n_classes", minimum=2)
         self.n_classes = K
         self._setup(self._local(A, y, sample_weight, fit_intercept, K), lam, fit_intercept, K)
@@ -85,6 +80,7 @@ class MultinomialLoss(SeparableLoss):
 
     @staticmethod
     def make_block(A, index, y, n_classes, sample_weight=None, fit_intercept=False):
+        """One row block: ``A`` (n_j, d) with the implicit intercept column, codes, weights."""
         return make_separable_block(A, index, y, sample_weight, MULTINOMIAL, n_classes,
                                     fit_intercept)
 

@@ -12,13 +12,25 @@ exactly (docs/math.md section 2.7): one round of tasks per evaluation.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._blocks import Block, resolve
 from .._kernels import n_chunks
-from .._kernels.links import (COMBINED, COSH, LINK_CODES, LINKS, PARTIAL, SINH, link_rmatmat,
-                             link_shift, link_values, link_weights)
+from .._kernels.links import (
+    COMBINED,
+    COSH,
+    LINK_CODES,
+    LINKS,
+    PARTIAL,
+    SINH,
+    link_rmatmat,
+    link_shift,
+    link_values,
+    link_weights,
+)
 from .._matrix import as_data_matrix
 from .._validation import check_choice, check_real, check_vector
 from ..exceptions import DomainError
@@ -214,7 +226,8 @@ class NormalizedRegressionLoss(LossBase):
     image_width = 1
     hessian_grams = 1
 
-    def __init__(self, A, b, link="resnet", lam=0.0, w=None):
+    def __init__(self, A: Any, b: ArrayLike, link: str = "resnet", lam: float = 0.0,
+                 w: ArrayLike | float | None = None):
         link, lam = self._check_params(link, lam)
         from_blocks = self._blocks_from_memory(A, b, w)
         self._setup(from_blocks, link, lam)

@@ -7,9 +7,12 @@ implementation is shared with the other row-separable losses
 (:mod:`sketchnewton.losses._separable`); only the row kernel is new.
 """
 
-import numpy as np
+from typing import Any
 
-from ._separable import POISSON, SeparableLoss, make_separable_block
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._separable import POISSON, SeparableLoss
 
 __all__ = ["PoissonLoss"]
 
@@ -33,18 +36,9 @@ class PoissonLoss(SeparableLoss):
 
     family = POISSON
 
-    def __init__(self, A, y, lam=0.0, sample_weight=None, fit_intercept=False):
+    def __init__(self, A: Any, y: ArrayLike, lam: float = 0.0,
+                 sample_weight: ArrayLike | None = None, fit_intercept: bool = False):
         self._setup(self._local(A, y, sample_weight, fit_intercept, None), lam, fit_intercept, 1)
-
-    @classmethod
-    def from_blocks(cls, blocks, lam=0.0, fit_intercept=False):
-        loss = cls.__new__(cls)
-        loss._setup(blocks, lam, fit_intercept, 1)
-        return loss
-
-    @staticmethod
-    def make_block(A, index, y, sample_weight=None, fit_intercept=False):
-        return make_separable_block(A, index, y, sample_weight, POISSON, None, fit_intercept)
 
     def _start_intercept(self, sums):
         mean = sums[0] / sums[1] if sums[1] > 0 else 1.0

@@ -17,17 +17,28 @@ sampling_probabilities(scores, *, uniform_mix=0.0)
 sketch_size_for_eps(eps, d, *, method, delta=0.05)
 """
 
-from ._gram import SIZE_CONSTANTS, SketchedRows, sketch_gram, sketch_rows, sketch_size_for_eps
-from ._leverage import (LEVERAGE_N_PROJECTIONS, LEVERAGE_SKETCH_FACTOR, block_leverage_raw,
-                        leverage_scores, sampling_probabilities)
+from ._gram import (
+                        SIZE_CONSTANTS,
+                        SketchedRows,
+                        sketch_gram,
+                        sketch_rows,
+                        sketch_size_for_eps,
+)
+from ._leverage import (
+                        LEVERAGE_N_PROJECTIONS,
+                        LEVERAGE_SKETCH_FACTOR,
+                        block_leverage_raw,
+                        leverage_scores,
+                        sampling_probabilities,
+)
 from ._operators import (
-    KINDS,
-    SCHEMES,
-    CountSketchOperator,
-    GaussianOperator,
-    RowSamplingOperator,
-    SketchOperator,
-    SRHTOperator,
+                        KINDS,
+                        SCHEMES,
+                        CountSketchOperator,
+                        GaussianOperator,
+                        RowSamplingOperator,
+                        SketchOperator,
+                        SRHTOperator,
 )
 from ._sampling import UNIFORM_MIX, bernoulli_inclusion_probabilities, draw_row_samplers
 from ._settings import SketchSettings

@@ -7,8 +7,15 @@ import numpy as np
 from .._blocks import LocalBlocks
 from .._validation import check_choice, check_int, check_random_state, check_vector
 from ..exceptions import InputError
-from ._operators import (KINDS, SCHEMES, CountSketchOperator, GaussianOperator, RowSamplingOperator,
-                         SRHTOperator, check_sketch_size)
+from ._operators import (
+    KINDS,
+    SCHEMES,
+    CountSketchOperator,
+    GaussianOperator,
+    RowSamplingOperator,
+    SRHTOperator,
+    check_sketch_size,
+)
 from ._sampling import draw_row_samplers
 
 __all__ = ["SketchSettings"]
