@@ -1,12 +1,28 @@
-"""Shared helpers for the benchmarks: pass timing and fast random CSR generation."""
+"""Shared helpers for the benchmarks: pass timing, fast random CSR generation, and the
+equal-objective comparison of estimators (one subprocess per solver run, a time cap on the
+timed fit, the fastest of ``repeat`` runs, peers credited with the loosest tolerance of a ladder
+that reaches the objective gap) used by ``bench_estimators.py`` and ``bench_poisson.py``."""
 
 import csv
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["best_time", "pass_time", "random_csr", "write_csv"]
+__all__ = ["GAP", "best_time", "pass_time", "random_csr", "write_csv", "timed_fit", "emit_result",
+           "run_child", "spawn", "tol_ladder", "equal_objective_rows", "print_table"]
+
+ROOT = Path(__file__).resolve().parent.parent
+#: a run counts when its objective is within this relative gap of the best objective reached
+GAP = 1e-8
+START, STOP, RESULT = "START", "STOP", "RESULT "
 
 
 def best_time(fn, repeats=5, min_time=0.0):
@@ -68,3 +84,182 @@ def write_csv(path, rows, columns):
         wr = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         wr.writeheader()
         wr.writerows(rows)
+
+
+# -- equal-objective comparison of estimators ---------------------------------------------------
+# Protocol between the parent and a child process (``python SCRIPT --one ...``): the child loads
+# its data and warms up (not timed, no cap but ``setup_timeout``), prints START, runs the timed
+# fit, prints STOP, evaluates the objective and prints one ``RESULT {json}`` line. The parent's
+# time cap covers only what lies between START and STOP: a loaded machine's slow imports or the
+# data generation never count as a timeout.
+
+def timed_fit(fit):
+    """Child side: ``fit()`` between the START and STOP marks; returns its wall time (s)."""
+    print(START, flush=True)
+    t0 = time.perf_counter()
+    fit()
+    seconds = time.perf_counter() - t0
+    print(STOP, flush=True)
+    return seconds
+
+
+def emit_result(out):
+    """Child side: the one ``RESULT`` line the parent reads."""
+    print(RESULT + json.dumps(out), flush=True)
+
+
+def child_env(blas_threads=None):
+    """Environment of a child: the repository first on ``sys.path``; BLAS/OpenMP threads capped
+    at ``blas_threads`` when given (library defaults otherwise)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if blas_threads:
+        env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads),
+                   MKL_NUM_THREADS=str(blas_threads))
+    return env
+
+
+def run_child(cmd, cap, *, env=None, setup_timeout=1800.0):
+    """Run ``cmd`` (one child); its ``RESULT`` dict, or None when the timed fit exceeded ``cap``
+    seconds (the child is then killed). Raises RuntimeError when the child fails or its setup
+    (before START, or after STOP) takes longer than ``setup_timeout``."""
+    with open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    lines, err = queue.Queue(), []
+
+    def pump(stream, sink, eof):
+        for line in stream:
+            sink(line)
+        if eof:
+            sink(None)
+
+    threading.Thread(target=pump, args=(proc.stdout, lines.put, True), daemon=True).start()
+    err_thread = threading.Thread(target=pump, args=(proc.stderr, err.append, False), daemon=True)
+    err_thread.start()
+    deadline, in_fit, killed, result = time.monotonic() + setup_timeout, False, False, None
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            proc.kill()
+            killed = True
+            break
+        if line is None:
+            break
+        line = line.rstrip("\n")
+        if line == START:
+            in_fit, deadline = True, time.monotonic() + cap
+        elif line == STOP:
+            in_fit, deadline = False, time.monotonic() + setup_timeout
+        elif line.startswith(RESULT):
+            result = json.loads(line[len(RESULT):])
+    proc.wait()
+    err_thread.join(timeout=5)
+    if result is not None:
+        return result
+    if killed and in_fit:
+        return None  # killed during the timed fit: timed out
+    why = f"setup took more than {setup_timeout:g} s" if killed else f"exit code {proc.returncode}"
+    raise RuntimeError(f"{cmd} failed ({why}):\n" + "".join(err)[-3000:])
+
+
+def spawn(script, options, cap, *, repeat=1, blas_threads=None, info=None):
+    """Run ``python script --one *options`` ``repeat`` times, each in a fresh process; the fastest
+    run, with every run's time in ``times``. A run over the cap is not repeated; it is returned
+    as ``time = inf, objective = nan, timed_out = True`` over the fields of ``info``."""
+    cmd = [sys.executable, str(script), "--one", *map(str, options)]
+    best, times = None, []
+    for _ in range(repeat):
+        r = run_child(cmd, cap, env=child_env(blas_threads))
+        if r is None:
+            r = dict(info or {}, time=float("inf"), objective=float("nan"), passes=float("nan"),
+                     n_iter=-1, timed_out=True)
+        else:
+            r = {**(info or {}), **r, "timed_out": False}
+        times.append(r["time"])
+        if best is None or r["time"] < best["time"]:
+            best = r
+        if r["timed_out"]:
+            break
+    best["times"] = times
+    return best
+
+
+def _finite_objectives(runs):
+    return [r["objective"] for r in runs if np.isfinite(r["objective"])]
+
+
+def rel_gap(f, f_best):
+    """``(f - f_best) / |f_best|`` (inf when either is not finite)."""
+    if not (np.isfinite(f) and np.isfinite(f_best)):
+        return float("inf")
+    return (f - f_best) / abs(f_best)
+
+
+def tol_ladder(run, tols, others, gap=GAP):
+    """A peer's runs from the loosest tolerance to the tightest: ``run(tol)`` until one run is
+    within ``gap`` of the best objective so far (``others`` and this ladder's runs) or times out."""
+    runs = []
+    for tol in tols:
+        r = run(tol)
+        runs.append(r)
+        if r["timed_out"]:
+            break
+        f_sofar = _finite_objectives(list(others) + runs)
+        if f_sofar and rel_gap(r["objective"], min(f_sofar)) <= gap:
+            break
+    return runs
+
+
+def equal_objective_rows(base, ours, peer_runs, cap, gap=GAP):
+    """CSV rows of one case: our runs and, per peer, the first ladder run that reaches ``gap``
+    to the best objective of all runs (or its last run, marked not reached); speedup = time of
+    the fastest peer that reached it / ours (``cap / ours``, a lower bound, when none did)."""
+    all_runs = list(ours) + [r for rs in peer_runs.values() for r in rs]
+    finite = _finite_objectives(all_runs)
+    f_best = min(finite) if finite else float("nan")
+    for r in all_runs:
+        r["gap"] = rel_gap(r["objective"], f_best)
+    chosen = {}
+    for solver, rs in peer_runs.items():
+        ok = [r for r in rs if r["gap"] <= gap]
+        chosen[solver] = ok[0] if ok else dict(rs[-1], unreached=True)
+    reached = {s: r["time"] for s, r in chosen.items() if r["gap"] <= gap}
+    best_peer_name = min(reached, key=reached.get) if reached else ""
+    best_peer = reached[best_peer_name] if reached else cap
+    lower_bound = not reached  # no peer reached the gap within the cap
+    rows = []
+    for r in list(ours) + list(chosen.values()):
+        ok = r["gap"] <= gap
+        is_ours = any(r is q for q in ours)
+        times = " ".join(f"{t:.3f}" for t in r.get("times", [r["time"]]))
+        rows.append(dict(base, solver=r["solver"], method=r["method"], tol=r["tol"],
+                         time_s=r["time"], times_s=times,
+                         warmup_s=r.get("warmup_time", float("nan")), n_iter=r["n_iter"],
+                         passes=r.get("passes", float("nan")), objective=r["objective"],
+                         rel_gap=r["gap"], reached=ok, timed_out=r.get("timed_out", False),
+                         speedup_vs_best_peer=(best_peer / r["time"] if ok and is_ours
+                                               else float("nan")),
+                         speedup_is_lower_bound=lower_bound, best_peer=best_peer_name))
+    return rows
+
+
+def print_table(rows, cap, preamble):
+    """The markdown table of :func:`equal_objective_rows` rows, after ``preamble``."""
+    print("\n" + preamble + "\n")
+    print("| case | solver | method | tol | time (s) | iters | passes | rel gap | "
+          "speedup vs best peer |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        t = f"> {cap:g}" if r["timed_out"] else f"{r['time_s']:.2f}"
+        if not r["reached"] and not r["timed_out"]:
+            t += " (gap not reached)"
+        sp_ = r["speedup_vs_best_peer"]
+        if not np.isfinite(sp_):
+            sp_ = ""
+        else:
+            sp_ = f"> {sp_:.2f}" if r["speedup_is_lower_bound"] else f"{sp_:.2f}"
+            if r.get("best_peer"):
+                sp_ += f" ({r['best_peer']})"
+        print(f"| {r['case']} | {r['solver']} | {r['method']} | {r['tol']:g} | {t} | "
+              f"{r['n_iter']} | {r['passes']:.1f} | {r['rel_gap']:.1e} | {sp_} |")

@@ -6,7 +6,9 @@ Cases: sparse ``d = 500`` (density 2%, 10 non-zeros per row) and dense
 ``C = 1e3``). Data from ``make_classification_problem``.
 
 Every solver runs in its own subprocess (same seeded data, generation not
-timed) so a time cap can stop it. Times are compared at equal accuracy: each
+timed) so a time cap can stop it; the cap covers the timed fit only, not the
+imports, the data or the warm-up (the protocol is in ``_common.py``, shared
+with ``bench_poisson.py``). Times are compared at equal accuracy: each
 solver's final objective ``C sum loss + 1/2 ||W||^2`` is compared with the
 best objective any solver reached, ``gap = (f - f_best) / |f_best|``; a run
 counts only when ``gap <= 1e-8``. For scikit-learn's solvers ``tol`` is tried
@@ -34,10 +36,6 @@ Writes ``benchmarks/results/estimators_{quick,full}.csv`` and prints a markdown 
 """
 
 import argparse
-import csv
-import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +44,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GAP = 1e-8
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import _common  # noqa: E402
+from benchmarks._common import (GAP, emit_result, equal_objective_rows, print_table,  # noqa: E402
+                                timed_fit, tol_ladder, write_csv)
+
 WARMUP_ROWS = 5000
 
 CASES = [  # name, sparse, K, ill
@@ -117,15 +121,13 @@ def run_one(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = make()
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        out["time"] = time.perf_counter() - t0
+        out["time"] = timed_fit(lambda: est.fit(X, y))
         out["method"] = est.result_.method if hasattr(est, "result_") else args.solver
         out["passes"] = est.result_.passes if hasattr(est, "result_") else float("nan")
     out["n_iter"] = int(np.max(est.n_iter_))
     out["converged_warning"] = not any("converge" in str(w.message).lower() for w in caught)
     out["objective"] = objective(X, y, K, C, est.coef_, est.intercept_)
-    print("RESULT " + json.dumps(out), flush=True)
+    emit_result(out)
 
 
 BLAS_THREADS = None
@@ -133,37 +135,12 @@ REPEAT = 2
 
 
 def spawn(case, solver, tol, n, cap):
-    """Run one solver ``REPEAT`` times (each in a fresh process); the fastest run, all times in ``times``."""
-    best, times = None, []
-    for _ in range(REPEAT):
-        r = _spawn_once(case, solver, tol, n, cap)
-        times.append(r["time"])
-        if best is None or r["time"] < best["time"]:
-            best = r
-        if r["timed_out"]:
-            break
-    best["times"] = times
-    return best
-
-
-def _spawn_once(case, solver, tol, n, cap):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", "--case", case, "--solver", solver,
-           "--tol", repr(tol), "--n", str(n)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if BLAS_THREADS is not None:
-        env.update(OPENBLAS_NUM_THREADS=str(BLAS_THREADS), OMP_NUM_THREADS=str(BLAS_THREADS),
-                   MKL_NUM_THREADS=str(BLAS_THREADS))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap, env=env)
-    except subprocess.TimeoutExpired:
-        return dict(case=case, solver=solver, tol=tol, time=float("inf"), objective=float("nan"),
-                    method=solver, passes=float("nan"), n_iter=-1, timed_out=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            r = json.loads(line[7:])
-            r["timed_out"] = False
-            return r
-    raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    """Run one solver ``REPEAT`` times (each in a fresh process); the fastest run, all times in
+    ``times``."""
+    return _common.spawn(Path(__file__).resolve(),
+                         ["--case", case, "--solver", solver, "--tol", repr(tol), "--n", n], cap,
+                         repeat=REPEAT, blas_threads=BLAS_THREADS,
+                         info=dict(case=case, solver=solver, tol=tol, method=solver))
 
 
 def main():
@@ -206,67 +183,20 @@ def main():
             peers = {"newton-cholesky": (1e-6, 1e-8), "lbfgs": (1e-6, 1e-8, 1e-10)}
         peer_runs = {}
         for solver, tols in peers.items():
-            peer_runs[solver] = []
-            for tol in tols:
+            def run(tol, solver=solver):
                 r = spawn(name, solver, tol, n, cap)
-                peer_runs[solver].append(r)
                 print(f"  {name} {solver} tol={tol:g}: {r['time']:.2f}s obj={r['objective']:.12e}",
                       flush=True)
-                if r["timed_out"]:
-                    break
-                f_sofar = min(q["objective"] for q in runs + peer_runs[solver]
-                              if np.isfinite(q["objective"]))
-                if (r["objective"] - f_sofar) / abs(f_sofar) <= GAP:
-                    break  # this tol already reaches the accuracy of the best run so far
-        all_runs = runs + [r for rs in peer_runs.values() for r in rs]
-        f_best = min(r["objective"] for r in all_runs if np.isfinite(r["objective"]))
-        for r in all_runs:
-            r["gap"] = (r["objective"] - f_best) / abs(f_best) if np.isfinite(r["objective"]) else np.inf
-        # peers: first tol reaching the gap
-        chosen = {}
-        for solver, rs in peer_runs.items():
-            ok = [r for r in rs if r["gap"] <= GAP]
-            chosen[solver] = ok[0] if ok else dict(rs[-1], unreached=True)
-        best_peer = min((r["time"] if r["gap"] <= GAP else np.inf) for r in chosen.values())
-        # no peer reached the gap within the cap: the speedup is a lower bound cap / ours
-        lower_bound = not np.isfinite(best_peer)
-        if lower_bound:
-            best_peer = cap
-        for r in runs + list(chosen.values()):
-            ok = r["gap"] <= GAP
-            rows.append(dict(mode=mode, n=n, case=name, solver=r["solver"], method=r["method"],
-                             tol=r["tol"], time_s=r["time"],
-                             times_s=" ".join(f"{t:.3f}" for t in r.get("times", [r["time"]])),
-                             warmup_s=r.get("warmup_time", float("nan")), n_iter=r["n_iter"],
-                             passes=r.get("passes", float("nan")), objective=r["objective"],
-                             rel_gap=r["gap"], reached=ok, timed_out=r.get("timed_out", False),
-                             speedup_vs_best_peer=(best_peer / r["time"]
-                                                   if ok and r["solver"].startswith("sketch")
-                                                   else float("nan")),
-                             speedup_is_lower_bound=lower_bound))
+                return r
+            peer_runs[solver] = tol_ladder(run, tols, runs)
+        rows += equal_objective_rows(dict(mode=mode, n=n, case=name), runs, peer_runs, cap)
     out = HERE / "results" / f"estimators_{mode}{args.tag}.csv"
     out.parent.mkdir(exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"\nn = {n}, cap {cap:g} s per run, BLAS threads {BLAS_THREADS or 'default'}, "
-          f"fastest of {REPEAT} runs; "
-          f"gap = relative objective difference to the best objective reached "
-          f"(must be <= {GAP:g}); speedup = fastest peer that reached it / ours\n")
-    print("| case | solver | method | tol | time (s) | iters | passes | rel gap | speedup vs best peer |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        t = f"> {cap:g}" if r["timed_out"] else f"{r['time_s']:.2f}"
-        if not r["reached"] and not r["timed_out"]:
-            t += " (gap not reached)"
-        sp_ = r["speedup_vs_best_peer"]
-        if not np.isfinite(sp_):
-            sp_ = ""
-        else:
-            sp_ = f"> {sp_:.2f}" if r["speedup_is_lower_bound"] else f"{sp_:.2f}"
-        print(f"| {r['case']} | {r['solver']} | {r['method']} | {r['tol']:g} | {t} | {r['n_iter']} | "
-              f"{r['passes']:.1f} | {r['rel_gap']:.1e} | {sp_} |")
+    write_csv(out, rows, list(rows[0]))
+    print_table(rows, cap, f"n = {n}, cap {cap:g} s per run, BLAS threads "
+                f"{BLAS_THREADS or 'default'}, fastest of {REPEAT} runs; "
+                f"gap = relative objective difference to the best objective reached "
+                f"(must be <= {GAP:g}); speedup = fastest peer that reached it / ours")
     print(f"\nwrote {out}")
 
 

@@ -340,10 +340,13 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _dask_weight_total(X, sample_weight):
+        """``sum_i s_i`` (``n`` without weights): a dask ``sample_weight`` is summed by dask, an
+        in-memory one (array or list) by numpy; its shape is checked when the blocks are built."""
         if sample_weight is None:
             return float(X.shape[0])
-        total = sample_weight.sum()
-        return float(total.compute() if hasattr(total, "compute") else total)
+        if distributed.is_dask_collection(sample_weight):
+            return float(sample_weight.sum().compute())
+        return float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted means ``exp(X coef_ + intercept_)``."""
