@@ -13,13 +13,16 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
 from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads, n_chunks
+from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
+    csr_class_blocks,
     csr_gram,
     csr_matmat,
     csr_matvec,
     csr_normal_matvec,
     csr_rmatmat,
     csr_rmatvec,
+    csr_weighted_col_sq,
 )
 from ._validation import check_array_values, check_csr_structure, check_dtype
 from .exceptions import InputError
@@ -224,6 +227,64 @@ class DataMatrix(MatrixShape):
                 return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, n_chunks(), z), z
         return _dense_normal_matvec(self.dense, h, v, ones, z), z
 
+    def weighted_col_sq(self, w, ones=False):
+        """``sum_i w_i a_ij^2`` per column: the diagonal of ``A^T diag(w) A`` (one sweep).
+
+        ``ones=True``: of ``[A, 1]`` (length d + 1).
+        """
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz):
+                return csr_weighted_col_sq(*self.kernel_csr, w, ones, self.d, n_chunks())
+        out = np.einsum("ij,ij,i->j", self.dense, self.dense, w)
+        return np.append(out, w.sum()) if ones else out
+
+    def class_blocks(self, P, sw, ones=False):
+        """``sum_i a_ij^2 sw_i (diag(p_i) - p_i p_i^T)`` per column: (d, K, K) (one sweep)."""
+        P = np.ascontiguousarray(P, dtype=np.float64)
+        sw = np.ascontiguousarray(sw, dtype=np.float64)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz * P.shape[1] ** 2):
+                return csr_class_blocks(*self.kernel_csr, P, sw, ones, self.d, n_chunks())
+        M2 = self.dense * self.dense
+        blocks = np.einsum("ij,ik,i->jk", M2, P, sw)[:, :, None] * np.eye(P.shape[1])
+        blocks -= np.einsum("ij,ik,il,i->jkl", M2, P, P, sw)
+        if ones:
+            last = np.diag(P.T @ sw) - (P * sw[:, None]).T @ P
+            blocks = np.concatenate([blocks, last[None]])
+        return blocks
+
+    def multinomial_hessp(self, P, sw, V, ones=False):
+        """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
+
+        The multinomial Hessian-vector product in one sweep (sparse); ``ones``:
+        of ``[A, 1]`` (``V`` and the result with d + 1 rows).
+        """
+        P = np.ascontiguousarray(P, dtype=np.float64)
+        V = np.ascontiguousarray(V, dtype=np.float64)
+        Zd = np.empty_like(P)
+        self.sweeps += 1
+        if self.is_sparse:
+            with kernel_threads(self.nnz):
+                return csr_multinomial_hessp(*self.kernel_csr, P, sw, V, ones, self.d, n_chunks(),
+                                             Zd), Zd
+        Zd = self.matmat(V[:self.d])
+        if ones:
+            Zd += V[self.d]
+        M = multinomial_hess_weights(P, sw, Zd, np.empty_like(Zd))
+        out = self.rmatmat(M)
+        return (np.vstack([out, M.sum(axis=0)]) if ones else out), Zd
+
+    def outer_gram(self):
+        """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only)."""
+        self.sweeps += 1
+        if self.is_sparse:
+            return np.asarray((self.csr @ self.csr.T).toarray())
+        with blas_threads_for(self.dense.size):
+            return self.dense @ self.dense.T
+
     def take_rows(self, rows):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
         return self.csr[rows] if self.is_sparse else self.dense[rows]
@@ -384,6 +445,18 @@ class InterceptMatrix(MatrixShape):
 
     def normal_matvec(self, h, v):
         return self.base.normal_matvec(h, v, ones=True)
+
+    def weighted_col_sq(self, w):
+        return self.base.weighted_col_sq(w, ones=True)
+
+    def class_blocks(self, P, sw):
+        return self.base.class_blocks(P, sw, ones=True)
+
+    def multinomial_hessp(self, P, sw, V):
+        return self.base.multinomial_hessp(P, sw, V, ones=True)
+
+    def outer_gram(self):
+        return self.base.outer_gram() + 1.0
 
     def take_rows(self, rows):
         R = self.base.take_rows(rows)

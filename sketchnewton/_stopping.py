@@ -46,6 +46,11 @@ class ErrorBound:
         # a model built at an earlier iterate judges only in the local regime
         return est <= self.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
 
+    def check_step(self, solver):
+        """With a preconditioner that is no Hessian model, the CG step gives the estimate."""
+        it = solver.it
+        return it.model.spectral_error is None and it.error_estimate <= self.eps
+
     def relax_forcing(self, eta, solver):
         """The step need not be more accurate than the target: ``eta >= 0.1 eps / error``."""
         est = solver.it.error_estimate
@@ -96,6 +101,9 @@ class Decrement:
             return True
         if prev is not None and it.decrement < 0.5 * prev:
             return 0.5 * it.decrement * (it.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale
+        return False
+
+    def check_step(self, solver):
         return False
 
     def relax_forcing(self, eta, solver):

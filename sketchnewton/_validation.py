@@ -7,6 +7,7 @@ the parameter, never a raw ``TypeError`` from deep inside the solver.
 
 import math
 import numbers
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +15,7 @@ import scipy.sparse as sp
 from .exceptions import InputError
 
 __all__ = [
-    "check_array_values", "check_bool", "check_choice", "check_int", "check_random_state",
+    "available_memory", "check_array_values", "check_memory", "check_bool", "check_choice", "check_int", "check_random_state",
     "check_real", "check_vector", "describe",
 ]
 
@@ -169,3 +170,26 @@ def check_csr_structure(indptr, indices, n_rows, n_cols, name):
         if lo < 0 or hi >= n_cols:
             raise InputError(f"{name}: column indices must lie in [0, {n_cols}), found "
                              f"[{lo}, {hi}] (corrupt CSR structure)")
+
+
+def available_memory():
+    """Bytes of memory currently available (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes, what, advice):
+    """Refuse to allocate ``nbytes`` for ``what`` when they exceed the memory available."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise InputError(f"{what} needs {nbytes / 2**30:.1f} GiB, more than the "
+                         f"{avail / 2**30:.1f} GiB of memory available; {advice}")

@@ -16,12 +16,13 @@ from ._kernels import single_threaded_blas
 from ._validation import (
     check_choice,
     check_int,
+    check_memory,
     check_random_state,
     check_real,
     check_vector,
 )
 from .exceptions import InputError
-from .hessian import ROW_SAMPLERS, SKETCHES
+from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
 from .losses import Loss, NormalizedRegressionLoss
 from .losses.normalized import LINK_CODES
 from .newton import (
@@ -42,8 +43,9 @@ __all__ = ["minimize", "solve"]
 
 def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
              method: str = "auto", sketch: str = "leverage", sketch_size: int | None = None,
-             x0: ArrayLike | None = None, max_iter: int = 100, random_state: RandomState = None,
-             verbose: int = 0, callback: Callable | None = None) -> SolveResult:
+             preconditioner: str = "auto", x0: ArrayLike | None = None, max_iter: int = 100,
+             random_state: RandomState = None, verbose: int = 0,
+             callback: Callable | None = None) -> SolveResult:
     """Minimise a :class:`~sketchnewton.losses.Loss` with the Newton driver.
 
     Parameters
@@ -58,10 +60,23 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     tol : float > 0, optional
         Stop when half the squared Newton decrement of a unit step is at most
         ``tol |f|`` (a relative objective accuracy). Give ``eps`` or ``tol``.
-    method : {"auto", "exact", "sketch", "pcg"}
+    method : {"auto", "exact", "dual", "sketch", "pcg", "cg"}
+        ``"exact"``: Newton with the exact (p x p) Hessian. ``"dual"``: the
+        exact Newton step through the (n x n) dual system (n < p, a ridge,
+        in memory; docs/math.md 8.4). ``"sketch"``: the step of a Hessian
+        sketched from ``sketch_size`` rows (Adaptive Newton Sketch).
+        ``"pcg"``: conjugate gradients on exact Hessian-vector products,
+        preconditioned by the sketched Hessian (n >> p). ``"cg"``: conjugate
+        gradients preconditioned without a (p x p) matrix (``preconditioner``;
+        large p). ``"auto"``: :func:`~sketchnewton.newton.choose_method`
+        (cost model; the choice is ``result.method``).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
     sketch_size : int, optional
         Rows of the sketch (default ``20 d``).
+    preconditioner : {"auto", "diagonal", "nystrom", "none"}
+        Method ``"cg"``: the Hessian's diagonal (per-feature K x K blocks for
+        the multinomial loss), a randomized Nystrom approximation (rank
+        doubling from 32 while CG is slow; docs/math.md 8.3), or none.
     x0 : array of shape (n_params,), optional
         Starting point (default: the loss's own start).
     max_iter : int >= 0
@@ -87,6 +102,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
                  else Decrement(check_real(tol, "tol", positive=True)))
     method = check_choice(method, "method", METHODS)
     sketch = check_choice(sketch, "sketch", SKETCHES)
+    preconditioner = check_choice(preconditioner, "preconditioner", ("auto",) + PRECONDITIONERS)
     sketch_size = check_int(sketch_size, "sketch_size", minimum=1, allow_none=True)
     max_iter = check_int(max_iter, "max_iter", minimum=0)
     verbose = check_int(verbose, "verbose", minimum=0)
@@ -96,18 +112,37 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     if x0 is not None:
         x0 = check_vector(x0, "x0", loss.n_params)
     if method == "auto":
-        method = choose_method(loss, sketch_size)
-    problem = Problem(loss, criterion, method, sketch, sketch_size, max_iter, rng, verbose, callback)
+        method, chosen = choose_method(loss, sketch_size)
+        preconditioner = chosen if preconditioner == "auto" else preconditioner
+    elif preconditioner == "auto":
+        preconditioner = choose_method(loss, sketch_size)[1]
+    _check_model_memory(loss, method)
+    problem = Problem(loss, criterion, method, sketch, sketch_size, max_iter, rng, verbose, callback,
+                      preconditioner)
     with loss.data.threads(), single_threaded_blas():
         return NewtonSolver(problem).solve(x0)
 
 
 
 
+def _check_model_memory(loss, method):
+    """A dense (p x p) model (exact, sketch, pcg) or the dual (n x n) system must fit in memory
+    (the matrix, its factor and the factorization's workspace: three copies)."""
+    if method in ("exact", "sketch", "pcg"):
+        p = loss.n_params
+        check_memory(3 * 8 * p * p, f"method {method!r} (a dense {p:,} x {p:,} Hessian model)",
+                     "use method='cg' (no p x p matrix) or method='auto'")
+    elif method == "dual":
+        n = loss.data.n
+        check_memory(3 * 8 * n * n, f"method 'dual' (a dense {n:,} x {n:,} system)",
+                     "use method='cg' or method='auto'")
+
+
 def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam: float = 0.0,
           w: ArrayLike | float | None = None, method: str = "auto", sketch: str = "leverage",
-          sketch_size: int | None = None, x0: ArrayLike | None = None, max_iter: int = 100,
-          random_state: RandomState = None, verbose: int = 0,
+          sketch_size: int | None = None, preconditioner: str = "auto",
+          x0: ArrayLike | None = None, max_iter: int = 100, random_state: RandomState = None,
+          verbose: int = 0,
           callback: Callable | None = None) -> SolveResult:
     """Solve ``min_x 1/2 ||phi(Ax)/<phi(Ax),1> - b||^2 + 1/2 ||w * Ax||^2 + lam/2 ||x||^2``.
 
@@ -128,20 +163,24 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
         Ridge strength.
     w : float or array of shape (n,), optional
         The papers' regulariser ``1/2 ||diag(w) A x||^2``.
-    method : {"auto", "exact", "sketch", "pcg"}
+    method : {"auto", "exact", "dual", "sketch", "pcg", "cg"}
         ``"exact"``: Newton with the exact Hessian (numba row-outer-product
-        Gram for sparse A, BLAS for dense). ``"sketch"``: the paper's
-        approximate Newton step ``H~^{-1} g`` with a fresh sketched model each
-        iteration; the sketch size doubles when the observed contraction is
-        poor (Adaptive Newton Sketch). ``"pcg"``: inexact Newton, conjugate
-        gradients on exact Hessian-vector products preconditioned by the
-        sketched model. ``"auto"``: :func:`~sketchnewton.newton.choose_method`
-        (cost model).
+        Gram for sparse A, BLAS for dense). ``"dual"``: the exact step
+        through the (n x n) dual system (n < d, ``lam > 0``). ``"sketch"``:
+        the paper's approximate Newton step ``H~^{-1} g`` with a fresh
+        sketched model each iteration; the sketch size doubles when the
+        observed contraction is poor (Adaptive Newton Sketch). ``"pcg"``:
+        inexact Newton, conjugate gradients on exact Hessian-vector products
+        preconditioned by the sketched model. ``"cg"``: the same without a
+        (d x d) matrix (``preconditioner``). ``"auto"``:
+        :func:`~sketchnewton.newton.choose_method` (cost model).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
         Sketch of the Hessian's diagonal part (methods ``sketch``, ``pcg``).
     sketch_size : int, optional
         Rows of the sketch; default ``20 d`` (for ``sketch`` then adaptive:
         doubled while the observed contraction is slower than 0.3).
+    preconditioner : {"auto", "diagonal", "nystrom", "none"}
+        Method ``"cg"``: see :func:`minimize`.
     x0 : array of shape (d,), optional
         Starting point (default: see
         :meth:`NormalizedRegressionLoss.start`); must be inside the loss's
@@ -185,6 +224,6 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
         loss = distributed.normalized_loss(A, b, link=link, lam=lam, w=w)
     else:
         loss = NormalizedRegressionLoss(A, b, link=link, lam=lam, w=w)
-    return minimize(loss, eps=eps, method=method, sketch=sketch, sketch_size=sketch_size, x0=x0,
-                    max_iter=max_iter, random_state=random_state, verbose=verbose,
-                    callback=callback)
+    return minimize(loss, eps=eps, method=method, sketch=sketch, sketch_size=sketch_size,
+                    preconditioner=preconditioner, x0=x0, max_iter=max_iter,
+                    random_state=random_state, verbose=verbose, callback=callback)

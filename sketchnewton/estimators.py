@@ -26,7 +26,7 @@ from ._matrix import DataMatrix
 from ._validation import check_bool, check_choice, check_int, check_real, check_vector
 from .api import minimize, solve
 from .exceptions import InputError
-from .hessian import ROW_SAMPLERS, SKETCHES
+from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
 from .losses import LogisticLoss, MultinomialLoss, PoissonLoss
 from .newton import METHODS
 
@@ -64,13 +64,15 @@ class _SolverParams:
         check_int(self.max_iter, "max_iter", minimum=0)
         check_choice(self.method, "method", METHODS)
         check_choice(self.sketch, "sketch", ROW_SAMPLERS)
+        check_choice(self.preconditioner, "preconditioner", ("auto",) + PRECONDITIONERS)
         check_int(self.sketch_size, "sketch_size", minimum=1, allow_none=True)
         check_int(self.verbose, "verbose", minimum=0)
         return check_real(self.tol, "tol", positive=True)
 
     def _minimize(self, loss, tol):
         res = minimize(loss, tol=tol, method=self.method, sketch=self.sketch,
-                       sketch_size=self.sketch_size, max_iter=self.max_iter,
+                       sketch_size=self.sketch_size, preconditioner=self.preconditioner,
+                       max_iter=self.max_iter,
                        random_state=self.random_state, verbose=self.verbose)
         self.n_iter_ = np.array([res.nit], dtype=np.int32)
         self.result_ = res
@@ -100,16 +102,23 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         before the last step, much better after it).
     max_iter : int, default=100
         Newton iterations.
-    method : {"auto", "exact", "pcg", "sketch"}, default="auto"
+    method : {"auto", "exact", "dual", "pcg", "cg", "sketch"}, default="auto"
         ``"exact"``: exact dense Hessian (``(dK) x (dK)`` for ``K`` classes).
-        ``"pcg"``: conjugate gradients on exact Hessian-vector products,
-        preconditioned by a Hessian built from leverage-sampled rows.
-        ``"sketch"``: the sketched Hessian's step (linear convergence).
-        ``"auto"``: :func:`~sketchnewton.newton.choose_method` (cost model).
+        ``"dual"``: the exact step through the (n x n) dual system (binary,
+        n < d, finite ``C``). ``"pcg"``: conjugate gradients on exact
+        Hessian-vector products, preconditioned by a Hessian built from
+        leverage-sampled rows (n >> d). ``"cg"``: the same with a
+        preconditioner that needs no (dK x dK) matrix (``preconditioner``;
+        many features). ``"sketch"``: the sketched Hessian's step (linear
+        convergence). ``"auto"``: :func:`~sketchnewton.newton.choose_method`
+        (cost model; the choice is ``result_.method``).
     sketch : {"leverage", "uniform"}, default="leverage"
         Row sampling distribution of the sketched Hessian.
     sketch_size : int or None, default=None
         Sampled rows (default ``20 * n_features``).
+    preconditioner : {"auto", "diagonal", "nystrom", "none"}, default="auto"
+        Method ``"cg"``: the Hessian's (block) diagonal, a randomized Nystrom
+        approximation, or none.
     class_weight : dict, "balanced" or None, default=None
     random_state : None, int or numpy Generator
     verbose : int, default=0
@@ -127,8 +136,8 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, C=1.0, fit_intercept=True, tol=1e-8, max_iter=100, method="auto",
-                 sketch="leverage", sketch_size=None, class_weight=None, random_state=None,
-                 verbose=0):
+                 sketch="leverage", sketch_size=None, preconditioner="auto", class_weight=None,
+                 random_state=None, verbose=0):
         self.C = C
         self.fit_intercept = fit_intercept
         self.tol = tol
@@ -136,6 +145,7 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         self.method = method
         self.sketch = sketch
         self.sketch_size = sketch_size
+        self.preconditioner = preconditioner
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
@@ -294,7 +304,8 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, alpha=1.0, fit_intercept=True, tol=1e-8, max_iter=100, method="auto",
-                 sketch="leverage", sketch_size=None, random_state=None, verbose=0):
+                 sketch="leverage", sketch_size=None, preconditioner="auto", random_state=None,
+                 verbose=0):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
@@ -302,6 +313,7 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
         self.method = method
         self.sketch = sketch
         self.sketch_size = sketch_size
+        self.preconditioner = preconditioner
         self.random_state = random_state
         self.verbose = verbose
 

@@ -11,14 +11,13 @@ on every backend (in memory, Dask). The mathematics: docs/math.md sections
 6 and 7.
 """
 
-import inspect
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import OptimizeResult
 
 from ._auto import choose_method, preconditioner_rebuild_passes, product_passes
+from ._report import Reporting
 from ._stopping import FORCING_MAX, MODEL_REUSE_DZ, Decrement, ErrorBound, SolveResult
 from .exceptions import ConvergenceWarning, DomainError, warn
 from .hessian import (
@@ -33,7 +32,9 @@ from .losses import Loss
 __all__ = ["SolveResult", "NewtonSolver", "Problem", "Iterate", "METHODS", "ErrorBound",
            "Decrement", "choose_method"]
 
-METHODS = ("auto", "exact", "sketch", "pcg")
+METHODS = ("auto", "exact", "dual", "sketch", "pcg", "cg")
+#: methods whose step comes from conjugate gradients on exact Hessian-vector products
+CG_METHODS = ("pcg", "cg")
 
 #: Armijo sufficient-decrease constant (the usual ``c1`` of Nocedal & Wright, section 3.1)
 ARMIJO = 1e-4
@@ -49,6 +50,9 @@ MAX_DZ = 10.0
 #: method "sketch" doubles the sketch size while the error estimate contracts by less than
 #: this per iteration (Adaptive Newton Sketch): a sketch with spectral error e contracts by ~e
 SKETCH_TARGET_RATE = 0.3
+#: largest rank of the Nystrom preconditioner (r p numbers; its build costs a block product
+#: of r columns and an r x r Cholesky and SVD of a p x r matrix)
+NYSTROM_MAX_RANK = 512
 #: CG iterations beyond which the preconditioner is rebuilt (with fresh leverage scores): a
 #: fresh sketched preconditioner (spectral error ~0.5) needs 2-5 per Newton step; more means
 #: the Hessian has moved away from it. Rebuilding costs a sampled Gram and a factorization
@@ -58,10 +62,15 @@ PCG_REFRESH = 8
 FORCING_MIN = 1e-6
 
 
-def _cg_cap(n_params):
-    """CG iterations allowed per Newton step: a preconditioned CG converges in a handful;
-    ``sqrt(p)`` grows with the problem for unpreconditioned spectra."""
-    return max(20, 2 * int(np.sqrt(n_params)))
+def _cg_cap(n_params, method):
+    """CG iterations allowed per Newton step. With a sketched preconditioner (``"pcg"``,
+    spectral error ~0.5) CG converges in a handful: ``max(20, 2 sqrt p)``. A matrix-free
+    preconditioner leaves the conditioning of the data to CG, which may legitimately need
+    hundreds of iterations at weak regularisation: ``max(50, min(p, 10 sqrt p))`` (the exact
+    solve of a p-dimensional system needs at most p)."""
+    if method == "pcg":
+        return max(20, 2 * int(np.sqrt(n_params)))
+    return max(50, min(n_params, 10 * int(np.sqrt(n_params))))
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -78,6 +87,7 @@ class Problem:
     rng: np.random.Generator
     verbose: int = 0
     callback: object = None
+    preconditioner: str = "diagonal"
 
 
 @dataclass
@@ -106,17 +116,7 @@ class Iterate:
         return self.state.grad
 
 
-def _new_style_callback(callback):
-    """scipy's rule: ``callback(intermediate_result)`` when its only parameter has that name,
-    else the legacy ``callback(xk)``."""
-    try:
-        params = list(inspect.signature(callback).parameters)
-    except (TypeError, ValueError):
-        return False
-    return params == ["intermediate_result"]
-
-
-class NewtonSolver:
+class NewtonSolver(Reporting):
     """Globalised (approximate) Newton method for any :class:`~sketchnewton.losses.Loss`.
 
     Each iteration: the loss's state at ``x_k`` (value, gradient, cached
@@ -163,16 +163,21 @@ class NewtonSolver:
         size = pb.sketch_size if pb.sketch_size is not None else 20 * self.data.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(self.loss, sketch, self.sketch_size, pb.rng)
-        self._rebuild_is_expensive = (preconditioner_rebuild_passes(self.loss)
-                                      > PCG_REFRESH * product_passes(self.loss))
+        self._nystrom_history = []  # (rank, CG iterations) before each doubling of the rank
+        self._nystrom_grows = True
         self.g0_norm = max(float(np.linalg.norm(state.grad)), np.finfo(float).tiny)
 
     def error_estimate(self, model=None):
-        """``||H~^{-1} g|| / (1 - e)``; sets ``it.error_estimate``."""
+        """``||H~^{-1} g|| / (1 - e)``; sets ``it.error_estimate``.
+
+        A preconditioner that is no approximation of the Hessian (``spectral_error``
+        None) gives no estimate: the conjugate-gradient step does (:meth:`inner_solve`).
+        """
         it = self.it
         model = it.model if model is None else model
-        e = 0.0 if model.sketch_size == 0 else min(0.9, 2.0 * np.sqrt(self.data.d / model.sketch_size))
-        it.error_estimate = float(np.linalg.norm(model.solve(it.grad))) / (1.0 - e)
+        if model.spectral_error is None:
+            return it.error_estimate
+        it.error_estimate = float(np.linalg.norm(model.solve(it.grad))) / (1.0 - model.spectral_error)
         return it.error_estimate
 
     def check_convergence(self, fresh=False):
@@ -213,10 +218,45 @@ class NewtonSolver:
         still fits (the step moved no ``z_i`` by more than ``MODEL_REUSE_DZ``) or rebuilding it
         costs more than the ``PCG_REFRESH`` products it could save."""
         it = self.it
-        if not (self.problem.method == "pcg" and it.model is not None and it.step_size == 1.0
-                and it.cg_iter <= PCG_REFRESH):
+        if not (self.problem.method in CG_METHODS and it.model is not None
+                and it.step_size == 1.0 and it.cg_iter <= PCG_REFRESH):
             return False
-        return it.last_dz <= MODEL_REUSE_DZ or self._rebuild_is_expensive
+        pb = self.problem
+        rebuild = preconditioner_rebuild_passes(self.loss, pb.method, pb.preconditioner,
+                                                self.builder.rank)
+        return it.last_dz <= MODEL_REUSE_DZ or rebuild > PCG_REFRESH * product_passes(self.loss)
+
+    def _preconditioner(self):
+        """Method ``"cg"``: the matrix-free preconditioner.
+
+        A Nystrom preconditioner whose CG needed more than ``PCG_REFRESH``
+        iterations is rebuilt with twice the rank, as long as the last doubling
+        cut the CG iterations by a third (beyond the effective dimension of the
+        Hessian a larger rank buys nothing: Frangella, Tropp & Udell).
+        """
+        it, builder, kind = self.it, self.builder, self.problem.preconditioner
+        if kind == "diagonal":
+            return builder.diagonal(it.state)
+        if kind == "none":
+            return builder.identity(it.state)
+        hist = self._nystrom_history
+        if it.model is not None and it.cg_iter > PCG_REFRESH and self._nystrom_grows:
+            hist.append((builder.rank, it.cg_iter))
+            if len(hist) > 1 and not hist[-1][1] < 2 * hist[-2][1] / 3:
+                self._nystrom_grows = False  # the last doubling did not pay
+            else:
+                builder.rank = min(2 * builder.rank, NYSTROM_MAX_RANK, self.loss.n_params)
+        return builder.nystrom(it.state)
+
+    def _dual_model(self):
+        """Method ``"dual"``: the exact Hessian inverse through the (n x n) system; the
+        Gauss-Newton matrix when the full Hessian's system is singular."""
+        for kind in self.loss.hessian_kinds:
+            try:
+                return self.builder.dual(self.it.state, kind)
+            except np.linalg.LinAlgError:
+                continue
+        raise np.linalg.LinAlgError("the dual Newton system is singular")
 
     def update_gradient_hessian(self):
         """Build and factorize the Hessian model at ``x_k``. Sets ``it.model``, ``it.model_fresh``.
@@ -229,6 +269,12 @@ class NewtonSolver:
             self.it.model_fresh = False
             return
         self.it.model_fresh = True
+        method = self.problem.method
+        if method in ("cg", "dual"):
+            t0 = time.perf_counter()
+            self.it.model = self._preconditioner() if method == "cg" else self._dual_model()
+            self.timings["factorization"] += time.perf_counter() - t0
+            return
         exact = self.builder.sketch == "exact"
         kinds = list(self.loss.hessian_kinds)
         if not (exact or self.builder.sketch in ROW_SAMPLERS):
@@ -255,13 +301,18 @@ class NewtonSolver:
         it, g = self.it, self.it.grad
         model = it.model
         p, Ap, it.cg_iter = None, None, 0
-        if self.problem.method == "pcg":
-            p, Ap, it.cg_iter, ok = self._pcg(model.kind, model, g)
-            if not ok and model.kind != self.loss.hessian_kinds[-1]:
-                p, Ap, cg2, ok = self._pcg(self.loss.hessian_kinds[-1], model, g)
+        if self.problem.method in CG_METHODS:
+            kinds = self.loss.hessian_kinds
+            p, Ap, it.cg_iter, ok, eta = self._pcg(kinds[0], model, g)
+            if not ok and len(kinds) > 1:
+                p, Ap, cg2, ok, eta = self._pcg(kinds[-1], model, g)
                 it.cg_iter += cg2
             if not ok or not float(g @ p) < 0:
                 p, Ap = None, None
+            elif model.spectral_error is None:
+                # the CG step solves H p = -g to a relative residual eta: ||p|| estimates
+                # ||x - x*|| to first order (docs/math.md 7.1)
+                it.error_estimate = float(np.linalg.norm(p)) / (1.0 - eta)
             if it.cg_iter > PCG_REFRESH:
                 self.builder.refresh()  # a poor preconditioner: stale leverage scores
         if p is None:
@@ -273,7 +324,7 @@ class NewtonSolver:
         self.timings["inner_solve"] += time.perf_counter() - t0
 
     def _pcg(self, kind, model, g):
-        """Preconditioned CG on ``H p = -g``. Returns ``(p, A p, iterations, ok)``.
+        """Preconditioned CG on ``H p = -g``. Returns ``(p, A p, iterations, ok, eta)``.
 
         Forcing term ``eta = min(FORCING_MAX, sqrt(||g|| / ||g_0||))``
         (superlinear inexact Newton), relaxed by the stopping rule when the
@@ -290,8 +341,9 @@ class NewtonSolver:
             counts["nhev"] += 1
             return loss.hessp_with_image(state, v, kind)
 
-        x, Ax, k, ok = preconditioned_cg(product, model, -g, eta, _cg_cap(g.size))
-        return x, Ax, k, ok or k > 1
+        x, Ax, k, ok = preconditioned_cg(product, model, -g, eta,
+                                         _cg_cap(g.size, self.problem.method))
+        return x, Ax, k, ok or k > 1, eta
 
     def line_search(self):
         """Backtracking Armijo search along ``it.step``. Sets ``it.x``, ``it.state``,
@@ -345,47 +397,6 @@ class NewtonSolver:
         it.x, it.step_size, it.last_dz = accepted.x, t, t * dz
         return True
 
-    def _record(self):
-        it = self.it
-        row = dict(iter=self.nit, loss=it.fun, grad_norm=float(np.linalg.norm(it.grad)),
-                   step_size=it.step_size,
-                   step_norm=float(np.linalg.norm(it.step)) if it.step is not None else 0.0,
-                   error_estimate=it.error_estimate, decrement=it.decrement,
-                   sketch_size=it.model.sketch_size if it.model is not None else 0,
-                   cg_iter=it.cg_iter, model=it.model.kind if it.model is not None else "",
-                   passes=(self.data.sweeps - self.sweeps0) / 2,
-                   seconds=time.perf_counter() - self.t0)
-        self.history.append(row)
-        if self.problem.verbose:
-            self._print(row)
-        self._call_back(row)
-
-    def _print(self, row):
-        measure = "err est" if self.problem.criterion.column == "error_estimate" else "dec/2"
-        value = row["error_estimate"] if measure == "err est" else 0.5 * row["decrement"]
-        if self.nit == 0:
-            print(f"{'iter':>4} {'loss':>16} {'|grad|':>10} {'step':>7} {measure:>9} "
-                  f"{'sketch':>7} {'cg':>3} {'passes':>7} {'sec':>7}")
-        print(f"{row['iter']:4d} {row['loss']:16.9e} {row['grad_norm']:10.3e} "
-              f"{row['step_size']:7.3g} {value:9.2e} {row['sketch_size']:7d} "
-              f"{row['cg_iter']:3d} {row['passes']:7.1f} {row['seconds']:7.2f}", flush=True)
-
-    def _call_back(self, row):
-        cb = self.problem.callback
-        if cb is None:
-            return
-        it = self.it
-        try:
-            if _new_style_callback(cb):
-                stop = cb(OptimizeResult(x=it.x.copy(), fun=it.fun, jac=it.grad.copy(), nit=self.nit,
-                                         **{k: v for k, v in row.items() if k not in ("iter", "loss")}))
-            else:
-                stop = cb(it.x.copy())
-        except StopIteration:
-            stop = True
-        if stop:
-            self.status, self.message = 3, "stopped by callback"
-
     def solve(self, x0=None):
         """Run the method from ``x0``; returns a :class:`SolveResult`."""
         pb = self.problem
@@ -408,6 +419,9 @@ class NewtonSolver:
                 self.status, self.message = 0, f"converged: {pb.criterion.name} reached"
                 break
             self.inner_solve()
+            if self.problem.criterion.check_step(self):
+                self.status, self.message = 0, f"converged: {pb.criterion.name} reached"
+                break
             if not self.line_search():
                 # last resort: a steepest-descent step scaled like the Newton step
                 it = self.it

@@ -215,6 +215,23 @@ def test_classifier_matches_in_memory(client):
             assert est.result_.success
 
 
+@pytest.mark.parametrize("preconditioner", ["diagonal", "nystrom"])
+def test_matrix_free_methods_match_in_memory(client, preconditioner):
+    """Method "cg" (block Jacobi / Nystrom preconditioners from per-block diagonals and block
+    products) gives the in-memory answer on Dask, binary and multinomial."""
+    rng = np.random.default_rng(2)
+    X = sp.random(2000, 60, density=0.1, random_state=rng, format="csr")
+    w = rng.standard_normal(60)
+    Xd = da.from_array(X, chunks=(CHUNK, 60), asarray=False)
+    for y in ((X @ w > 0).astype(int), np.digitize(X @ w, [-0.2, 0.2])):
+        kw = dict(C=10.0, method="cg", preconditioner=preconditioner, tol=1e-12, random_state=0)
+        ref = SketchedLogisticRegression(**kw).fit(X, y)
+        est = SketchedLogisticRegression(**kw).fit(Xd, da.from_array(y, chunks=(CHUNK,)))
+        np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+        np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-6)
+        assert est.result_.method == "cg" and est.result_.success
+
+
 def test_poisson_matches_in_memory(client):
     rng = np.random.default_rng(1)
     X = sp.random(3000, 10, density=0.5, random_state=rng, format="csr")

@@ -229,3 +229,39 @@ def test_softmax_regression_in_gridsearch():
     gs = GridSearchCV(SoftmaxRegression(link="softmax"), {"lam": [0.0, 1e-4]}, cv=2).fit(A, b)
     assert gs.best_params_["lam"] in (0.0, 1e-4)
     assert clone(gs.best_estimator_).get_params()["link"] == "softmax"
+
+
+# -- the high-dimensional methods --------------------------------------------------------
+@pytest.mark.parametrize("method, preconditioner", [("cg", "diagonal"), ("cg", "nystrom"),
+                                                    ("cg", "none"), ("dual", "auto"),
+                                                    ("auto", "auto")])
+@pytest.mark.parametrize("K", [2, 3])
+def test_high_dimensional_methods_match_sklearn(method, preconditioner, K):
+    """p > n (text-like, badly scaled columns): every method reaches scikit-learn's
+    newton-cholesky coefficients within 1e-6."""
+    if method == "dual" and K > 2:
+        pytest.skip("the dual form needs a diagonal row curvature (binary, Poisson)")
+    X, y, _ = make_classification_problem(150, 200, n_classes=K, nnz_per_row=10,
+                                          column_scale=(0.1, 10), random_state=5)
+    for C in (1.0, 100.0):
+        ref = _sklearn(X, y, C)
+        ours = SketchedLogisticRegression(C=C, method=method, preconditioner=preconditioner,
+                                          tol=1e-12, max_iter=300, random_state=0).fit(X, y)
+        assert ours.result_.success
+        c1, b1 = _centered(ours)
+        c2, b2 = _centered(ref)
+        assert np.abs(c1 - c2).max() <= 1e-6 and np.abs(b1 - b2).max() <= 1e-6
+
+
+def test_auto_never_builds_a_dense_model_that_does_not_fit():
+    """Many features (p = K d large): auto chooses a method without a (p x p) matrix, and an
+    explicit dense method is refused with a clear error before any allocation."""
+    from sketchnewton.losses import MultinomialLoss
+    from sketchnewton.newton import choose_method
+
+    X, y, _ = make_classification_problem(300, 20_000, n_classes=4, nnz_per_row=5,
+                                          random_state=6)
+    loss = MultinomialLoss(X, y, 4, lam=1.0, fit_intercept=True)
+    assert choose_method(loss)[0] in ("cg", "dual")
+    with pytest.raises(ValueError, match="GiB"):
+        SketchedLogisticRegression(method="exact").fit(X, y)

@@ -14,6 +14,7 @@ import stat
 
 import numpy as np
 
+from .._validation import available_memory
 from ..exceptions import InputError
 
 __all__ = ["LoadError", "OutputError", "MAX_BYTES", "available_memory", "memory_limit",
@@ -37,21 +38,6 @@ class OutputError(InputError):
 # ----------------------------------------------------------------------------
 # memory
 # ----------------------------------------------------------------------------
-
-def available_memory():
-    """Bytes of memory currently available (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", "rb") as f:
-            for line in f:
-                if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
 
 def memory_limit():
     """``min(MAX_BYTES, available_memory())``."""

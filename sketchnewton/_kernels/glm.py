@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
-           "multinomial_curvature"]
+           "multinomial_curvature", "csr_multinomial_hessp"]
 
 
 @njit(parallel=True, cache=True)
@@ -111,4 +111,52 @@ def multinomial_curvature(P, sw, out):
         for k in range(K):
             s += P[i, k] * P[i, k]
         out[i] = sw[i] * max(1.0 - s, 0.0)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd):
+    """One sweep of the multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
+
+    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``; ``V`` (d, K) the direction per
+    class (``(d + 1, K)`` with the intercept column, ``ones``). Row ``i`` is
+    read once: ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then
+    ``a_i m^T`` is accumulated. Returns (d, K) or (d + 1, K).
+    """
+    n, K = P.shape
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e, K))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        z = np.empty(K)
+        for i in range(lo, hi):
+            start = indptr[i]
+            stop = indptr[i + 1]
+            for k in range(K):
+                z[k] = V[d, k] if ones else 0.0
+            for p in range(start, stop):
+                a = data[p]
+                j = indices[p]
+                for k in range(K):
+                    z[k] += a * V[j, k]
+            s = 0.0
+            for k in range(K):
+                Zd[i, k] = z[k]
+                s += P[i, k] * z[k]
+            for k in range(K):
+                z[k] = sw[i] * P[i, k] * (z[k] - s)
+            for p in range(start, stop):
+                a = data[p]
+                j = indices[p]
+                for k in range(K):
+                    acc[j, k] += a * z[k]
+            if ones:
+                for k in range(K):
+                    acc[d, k] += z[k]
+    out = np.zeros((e, K))
+    for c in range(n_chunks):
+        out += buf[c]
     return out

@@ -3,7 +3,8 @@
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec"]
+__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec",
+           "csr_weighted_col_sq", "csr_class_blocks"]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -153,6 +154,73 @@ def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z):
                 if ones:
                     acc[d] += t
     out = np.zeros(e)
+    for c in range(n_chunks):
+        out += buf[c]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_weighted_col_sq(indptr, indices, data, w, ones, d, n_chunks):
+    """``sum_i w_i a_ij^2`` for every column ``j``: the diagonal of ``A^T diag(w) A``.
+
+    ``ones=True`` appends the intercept column of ones (its entry is ``sum w``);
+    the result then has length ``d + 1``.
+    """
+    n = indptr.shape[0] - 1
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        for i in range(lo, hi):
+            wi = w[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                a = data[p]
+                acc[indices[p]] += wi * a * a
+            if ones:
+                acc[d] += wi
+    out = np.zeros(e)
+    for c in range(n_chunks):
+        out += buf[c]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks):
+    """Per-column ``K x K`` blocks ``sum_i a_ij^2 B_i``, ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
+
+    The block diagonal (over features) of the multinomial Hessian; ``O(nnz K^2)``.
+    Returns (d, K, K), or (d + 1, K, K) with the intercept column (``ones``).
+    """
+    n, K = P.shape
+    e = d + 1 if ones else d
+    buf = np.zeros((n_chunks, e, K, K))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        acc = buf[c]
+        B = np.empty((K, K))
+        for i in range(lo, hi):
+            s = sw[i]
+            for k in range(K):
+                for l in range(K):
+                    B[k, l] = -s * P[i, k] * P[i, l]
+                B[k, k] += s * P[i, k]
+            for p in range(indptr[i], indptr[i + 1]):
+                a2 = data[p] * data[p]
+                blk = acc[indices[p]]
+                for k in range(K):
+                    for l in range(K):
+                        blk[k, l] += a2 * B[k, l]
+            if ones:
+                blk = acc[d]
+                for k in range(K):
+                    for l in range(K):
+                        blk[k, l] += B[k, l]
+    out = np.zeros((e, K, K))
     for c in range(n_chunks):
         out += buf[c]
     return out

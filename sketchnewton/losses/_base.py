@@ -91,6 +91,15 @@ class Loss(Protocol):
     def hessian(self, state: State, kind: str = "full") -> np.ndarray:
         """The exact (n_params, n_params) Hessian (or Gauss-Newton matrix) at ``state``."""
 
+    def hessian_matmat(self, state: State, V: np.ndarray, kind: str = "full") -> np.ndarray:
+        """``H V`` for a block of ``r`` vectors, shape (n_params, r): one pass of ``r`` columns
+        (the randomized Nystrom preconditioner's sketch)."""
+
+    def hessian_diagonal(self, state: State, kind: str = "full") -> np.ndarray:
+        """The Hessian's diagonal, shape (n_params,), in one sweep (the Jacobi preconditioner);
+        a loss whose rows carry ``K x K`` weight blocks returns its per-feature blocks
+        (d, K, K) instead."""
+
     def sampling_weights(self, state: State) -> list:
         """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
         the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""

@@ -19,14 +19,13 @@ from .._blocks import Block, resolve
 from .._kernels.glm import (
     logistic_pass,
     multinomial_curvature,
-    multinomial_hess_weights,
     multinomial_pass,
     poisson_pass,
 )
 from .._matrix import InterceptMatrix, as_data_matrix
 from .._validation import check_bool, check_real, check_vector
 from ..exceptions import DomainError, InputError
-from ._base import LossBase, State, local_blocks
+from ._base import HessianFactors, LossBase, State, local_blocks
 
 __all__ = ["SeparableLoss", "LOGISTIC", "POISSON", "MULTINOMIAL"]
 
@@ -87,9 +86,30 @@ def _grad_task(blk, st, family):
 def _hessp_task(blk, st, family, width, v):
     if family != MULTINOMIAL:
         return blk.A.normal_matvec(st.cache[1], v)
-    Zd = blk.A.matmat(v.reshape(width, -1).T)
-    M = multinomial_hess_weights(st.cache[0], blk["sw"], Zd, np.empty_like(Zd))
-    return blk.A.rmatmat(M).T.ravel(), Zd
+    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T)
+    return out.T.ravel(), Zd
+
+
+def _hess_matmat_task(blk, st, family, width, V):
+    """``A^T B A V`` for the block's rows, ``V`` (p, r): one sweep of ``r`` (``K r``) columns."""
+    if family != MULTINOMIAL:
+        Z = blk.A.matmat(V)
+        return blk.A.rmatmat(st.cache[1][:, None] * Z)
+    P, sw = st.cache[0], blk["sw"]
+    d, r = blk.A.d, V.shape[1]
+    W = V.reshape(width, d, r).transpose(1, 0, 2).reshape(d, width * r)
+    Zd = blk.A.matmat(W).reshape(-1, width, r)
+    s = np.einsum("nk,nkr->nr", P, Zd)
+    M = (sw[:, None, None] * P[:, :, None]) * (Zd - s[:, None, :])
+    out = blk.A.rmatmat(M.reshape(-1, width * r)).reshape(d, width, r)
+    return out.transpose(1, 0, 2).reshape(width * d, r)
+
+
+def _diag_task(blk, st, family):
+    """The diagonal of the block's ``A^T B A`` (per feature ``K x K`` blocks for multinomial)."""
+    if family != MULTINOMIAL:
+        return blk.A.weighted_col_sq(st.cache[1])
+    return blk.A.class_blocks(st.cache[0], blk["sw"])
 
 
 def _weights_task(blk, st, family):
@@ -308,12 +328,11 @@ class SeparableLoss(LossBase):
 
     # -- Hessian -----------------------------------------------------------------------------
     def hessp_with_image(self, state, v, kind="full"):
-        """``(H v, A v)``: one fused sweep (binary, Poisson) or two (multinomial: ``A V^T``, then
-        ``A^T M``)."""
+        """``(H v, A v)``: one fused sweep over ``A`` (``K`` columns for the multinomial loss)."""
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
         parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v))
-        blocks.sweeps += 1 if self.image_width == 1 else 2
+        blocks.sweeps += 1
         out = blocks.sum(parts, item=0)
         out += self.ridge * v
         return out, blocks.vector(parts, key=1, width=self._width())
@@ -325,6 +344,36 @@ class SeparableLoss(LossBase):
         blocks.sweeps += self.hessian_grams
         H[np.diag_indices_from(H)] += self.ridge
         return H
+
+    def hessian_matmat(self, state, V, kind="full"):
+        """``H V`` for ``V`` of shape (n_params, r): one pass of ``r`` columns (``K r``)."""
+        blocks = self.data
+        V = np.ascontiguousarray(V, dtype=np.float64)
+        out = blocks.sum(blocks.map(_hess_matmat_task, state.handles,
+                                    args=(self.family, self.image_width, V)), fresh=True)
+        blocks.sweeps += 2  # A read once each way, for all r columns
+        out += self.ridge[:, None] * V
+        return out
+
+    def hessian_diagonal(self, state, kind="full"):
+        """The Hessian's diagonal (n_params,), or for the multinomial loss its per-feature
+        ``K x K`` blocks (d, K, K) (coordinates ``k * d + j``, ``j`` the feature): one sweep."""
+        blocks = self.data
+        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(self.family,)), fresh=True)
+        blocks.sweeps += 1
+        if self.family != MULTINOMIAL:
+            return D + self.ridge
+        D[:, np.arange(self.image_width), np.arange(self.image_width)] += self._ridge_block[:, None]
+        return D
+
+    def hessian_factors(self, x_or_state, kind="full"):
+        """``H = A^T diag(h) A + diag(ridge)`` as :class:`HessianFactors` (in-memory, K = 1)."""
+        if self.family == MULTINOMIAL:
+            raise InputError("the multinomial Hessian has K x K blocks per row, not a diagonal")
+        s = self._state(x_or_state)
+        d = self.n_params
+        return HessianFactors(self.A, s.handles[0].cache[1], np.zeros((d, 0)), np.zeros((0, 0)),
+                              self.ridge, "full")
 
     def sampling_weights(self, state):
         """Per block: ``h_i = s_i l''(z_i)`` (binary, Poisson) or ``s_i (1 - ||p_i||^2) = tr B_i``

@@ -17,147 +17,35 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._blocks import Block, resolve
-from .._kernels import n_chunks
+from .._blocks import Block
 from .._kernels.links import (
-    COMBINED,
     COSH,
     LINK_CODES,
     LINKS,
-    PARTIAL,
     SINH,
-    link_rmatmat,
-    link_shift,
-    link_values,
-    link_weights,
 )
 from .._matrix import as_data_matrix
 from .._validation import check_choice, check_real, check_vector
 from ..exceptions import DomainError
 from ._base import GaussNewtonRoot, HessianFactors, LossBase, State, local_blocks
+from ._normalized_tasks import (
+    _assemble,
+    _block_curvature,
+    _column_sums_task,
+    _diag_task,
+    _forward_task,
+    _gram_task,
+    _hessp_task,
+    _matmat_task,
+    _matvec_task,
+    _partials_task,
+    _sampled_gram_task,
+    _small,
+    _weights_task,
+    lowrank_part,
+)
 
 __all__ = ["NormalizedRegressionLoss", "NormalizedState", "LINKS"]
-
-
-# -- per-block tasks (run where the block lives) ----------------------------------------------
-class _BlockForward:
-    """A block's forward state: ``z``, the link values at scale ``m`` and its sums / partials."""
-
-    __slots__ = ("z", "u", "v", "q", "sums", "partials")
-
-    def __init__(self, z, u, v, q, sums, partials):
-        self.z, self.u, self.v, self.q, self.sums, self.partials = z, u, v, q, sums, partials
-
-    def __sizeof__(self):
-        return 4 * self.z.nbytes + 200
-
-
-def _partials(blk, z, u, v, fc, mode, n_cols):
-    """``A^T Y`` for the row weights of :func:`~sketchnewton._kernels.links.link_rmatmat`."""
-    A, b, w2 = blk.A, blk["b"], blk["w2"]
-    if A.is_sparse:
-        return link_rmatmat(*A.kernel_csr, z, b, w2, u, v, fc, mode, A.d, n_cols, n_chunks())
-    return A.rmatmat(link_weights(z, b, w2, u, v, fc, mode, np.empty((z.shape[0], n_cols))))
-
-
-def _n_partial_cols(blk):
-    return 4 if blk["w2"].shape[0] > 0 else 3
-
-
-def _forward_task(blk, item, x, code, m, normalize, partials):
-    """The block's link values and sums at scale ``m`` (``None``: the block's own shift)."""
-    z = blk.A.matvec(x) if item is None else resolve(item)
-    n = z.shape[0]
-    u, v, q = np.empty(n), np.empty(n), np.empty(n)
-    own = m is None and not normalize
-    scale = link_shift(z, code) if own else (0.0 if m is None else m)
-    sums = link_values(z, blk["b"], blk["w2"], code, scale, normalize, u, v, q, n_chunks())
-    P = None
-    if partials and normalize and sums[0] > 0:  # the combined gradient and low-rank columns
-        P = _partials(blk, z, u, v, sums[2], COMBINED, 4)
-    elif partials and not normalize and not own:  # a block's share may have sum(u) <= 0
-        P = _partials(blk, z, u, v, 0.0, PARTIAL, _n_partial_cols(blk))
-    return _BlockForward(z, u, v, q, sums, P)
-
-
-def _small(_blk, st):
-    """What the client needs of a block's forward: its sums (and partials)."""
-    return st.sums if st.partials is None else (st.sums, st.partials)
-
-
-def _partials_task(blk, st, fc, normalize, n_cols):
-    if normalize:
-        return _partials(blk, st.z, st.u, st.v, fc, COMBINED, n_cols)
-    return _partials(blk, st.z, st.u, st.v, 0.0, PARTIAL, _n_partial_cols(blk))
-
-
-def _block_curvature(blk, st, rho, fc, kind):
-    """``(va, f, diag)`` of the block: ``diag = va^2 + qa (c - <f,c>) + w^2`` (full) or
-    ``va^2 + w^2`` (Gauss-Newton)."""
-    va = rho * st.v
-    diag = va * va
-    f = None
-    if kind == "full":
-        f = rho * st.u
-        diag = diag + (rho * st.q) * (f - blk["b"] - fc)
-    w2 = blk["w2"]
-    if w2.shape[0] > 0:
-        diag = diag + w2
-    return va, f, diag
-
-
-def _hessp_task(blk, st, rho, fc, kind, v):
-    _, _, diag = _block_curvature(blk, st, rho, fc, kind)
-    return blk.A.normal_matvec(diag, v)
-
-
-def _gram_task(blk, st, rho, fc, kind):
-    return blk.A.gram(_block_curvature(blk, st, rho, fc, kind)[2])
-
-
-def _weights_task(blk, st, rho):
-    va = rho * st.v
-    w2 = blk["w2"]
-    return va * va + w2 if w2.shape[0] > 0 else va * va
-
-
-def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
-    """The block's share of the sketched model: the Gram of ``S J`` (and, for the full Hessian,
-    the residual curvature on the same rows)."""
-    va = rho * st.v
-    f = rho * st.u
-    w2 = blk["w2"]
-    extra = w2 if w2.shape[0] > 0 else None
-    if kind == "full":
-        res = (rho * st.q) * (f - blk["b"] - fc)
-        extra = res if extra is None else res + extra
-    G = S.gram(blk.A, row_scale=va, shift=(f, k), extra_diag=extra)
-    if hasattr(S, "row_weights"):  # a row sampler reads its rows only
-        used = np.array([S.rows.shape[0], blk.A.row_nnz()[S.rows].sum()], dtype=np.float64)
-    else:  # an oblivious sketch reads every row (twice with the w term)
-        used = np.array([S.shape[0], blk.A.nnz * (1 + (extra is not None))], dtype=np.float64)
-    return G, used
-
-
-def _assemble(P, rho, fc):
-    """Gradient (without the ridge) and ``K3`` from the summed partials (docs/math.md 2.7)."""
-    Pr, Pu, Pv = P[:, 0], P[:, 1], P[:, 2]
-    grad = rho * Pr + (rho * (rho - 1.0)) * Pu - (rho * fc) * Pv
-    if P.shape[1] == 4:
-        grad += P[:, 3]
-    K3 = np.column_stack([rho * Pv, rho * Pr + (rho * (2.0 * rho - 1.0)) * Pu, (rho * rho) * Pu])
-    return grad, K3
-
-
-def lowrank_part(K3, ff, fc, kind):
-    """``(K, C)`` of the low-rank Hessian term ``K C K^T`` from ``K3 = A^T [va, (f+c) va, f va]``.
-
-    ``full``: ``K = A^T [va, (f+c) va]``, ``C = [[||f||^2 + 2<f,c>, -1], [-1, 0]]``;
-    ``gauss_newton``: ``K = A^T [va, f va]``, ``C = [[||f||^2, -1], [-1, 0]]``.
-    """
-    if kind == "full":
-        return np.ascontiguousarray(K3[:, [0, 1]]), np.array([[ff + 2 * fc, -1.0], [-1.0, 0.0]])
-    return np.ascontiguousarray(K3[:, [0, 2]]), np.array([[ff, -1.0], [-1.0, 0.0]])
 
 
 # -- client side --------------------------------------------------------------------------------
@@ -423,6 +311,29 @@ class NormalizedRegressionLoss(LossBase):
         H[np.diag_indices_from(H)] += self.lam
         return H
 
+    def hessian_matmat(self, state, V, kind="full"):
+        """``H V`` for ``V`` of shape (d, r): one pass of ``r`` columns."""
+        kind = self._check_kind(kind)
+        blocks = self.data
+        V = np.ascontiguousarray(V, dtype=np.float64)
+        K, C = self._lowrank(state, kind)
+        out = blocks.sum(blocks.map(_matmat_task, state.handles,
+                                    args=(state.rho, state.fc, kind, V)), fresh=True)
+        blocks.sweeps += 2  # A read once each way, for all r columns
+        out += K @ (C @ (K.T @ V))
+        out += self.lam * V
+        return out
+
+    def hessian_diagonal(self, state, kind="full"):
+        """The Hessian's diagonal (d,): ``diag(A^T diag(delta) A) + diag(K C K^T) + lam`` (one sweep)."""
+        kind = self._check_kind(kind)
+        blocks = self.data
+        K, C = self._lowrank(state, kind)
+        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(state.rho, state.fc, kind)),
+                       fresh=True)
+        blocks.sweeps += 1
+        return D + np.einsum("ja,ab,jb->j", K, C, K) + self.lam
+
     def sampling_weights(self, state):
         """Per block: ``va^2 + w^2``, the diagonal of the Gauss-Newton square-root factor's Gram."""
         return self.data.map(_weights_task, state.handles, args=(state.rho,))
@@ -487,14 +398,6 @@ class NormalizedRegressionLoss(LossBase):
             root = GaussNewtonRoot(va, s.f, s.K[:, 0].copy(), self.w2 if self.w2.size else None)
         K, C = lowrank_part(s.K, s.ff, s.fc, kind)
         return HessianFactors(A, diag, K, C, self.lam, kind, root)
-
-
-def _matvec_task(blk, x):
-    return blk.A.matvec(x)
-
-
-def _column_sums_task(blk):
-    return blk.A.column_sums()
 
 
 def _block_arrays(A, b, w):

@@ -1,0 +1,146 @@
+"""Builds the model of a loss's Hessian that a Newton method needs (exact, sketched,
+matrix-free preconditioner, or dual)."""
+
+import time
+
+import numpy as np
+
+from ..exceptions import InputError
+from ..sketch import SketchSettings, block_leverage_raw, draw_row_samplers
+from ._dense import fix_invariances
+from ._dual import DualModel
+from ._precond import DiagonalModel, IdentityModel, nystrom_model
+
+__all__ = ["ModelBuilder", "SKETCHES", "ROW_SAMPLERS", "PRECONDITIONERS"]
+
+SKETCHES = ("leverage", "uniform", "countsketch", "srht", "gaussian")
+#: sketches that keep whole rows: they work on row blocks and for every loss
+ROW_SAMPLERS = ("leverage", "uniform")
+#: matrix-free preconditioners of method "cg"
+PRECONDITIONERS = ("diagonal", "nystrom", "none")
+#: first rank of the Nystrom preconditioner; it doubles while CG stays slow
+NYSTROM_RANK = 32
+
+
+class ModelBuilder:
+    """Builds the model matrix of a loss's Hessian: exact or sketched.
+
+    Parameters
+    ----------
+    loss : Loss
+    sketch : {"exact", "leverage", "uniform", "countsketch", "srht", "gaussian"}
+    sketch_size : int
+    random_state : numpy Generator
+
+    Leverage quantities ``h_i = a_i^T (A^T D_0 A)^+ a_i`` are computed once,
+    for the curvature weights ``D_0`` of the first sketched model, and reused:
+    sampling probabilities are ``~ D_i h_i`` with the current weights, which
+    sampling needs only up to a constant factor (docs/math.md section 5.4).
+    :meth:`refresh` forces new ones (the driver calls it when CG slows down).
+    """
+
+    def __init__(self, loss, sketch, sketch_size, random_state, rank=None):
+        if sketch != "exact" and sketch not in SKETCHES:
+            raise InputError(f"unknown sketch {sketch!r}; expected one of {SKETCHES}")
+        if sketch not in ROW_SAMPLERS + ("exact",):
+            if not getattr(loss, "oblivious_sketches", False):
+                raise InputError(f"sketch {sketch!r} needs a square-root factor of the Hessian, "
+                                 f"which this loss does not offer; use one of {ROW_SAMPLERS}")
+            if loss.data.n_blocks != 1:
+                raise InputError(f"sketch {sketch!r} has no distributed implementation; use one "
+                                 f"of {ROW_SAMPLERS} with dask inputs")
+        self.loss = loss
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.rng = random_state
+        self._raw = None
+        self._outer_gram = None
+        self.rank = NYSTROM_RANK if rank is None else int(rank)
+        self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0}
+
+    def refresh(self):
+        """Forget the leverage quantities: the next sketched model computes new ones."""
+        self._raw = None
+
+    def exact(self, state, kind):
+        """The loss's exact Hessian (``kind``) with its invariances fixed."""
+        t0 = time.perf_counter()
+        H = self.loss.hessian(state, kind)
+        self.timings["gram"] += time.perf_counter() - t0
+        return fix_invariances(H, self.loss.null_space()), 0
+
+    def sketched(self, state, kind):
+        """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""
+        loss, blocks = self.loss, self.loss.data
+        s = min(self.sketch_size, blocks.n)
+        t0 = time.perf_counter()
+        if self.sketch in ROW_SAMPLERS:
+            weights = loss.sampling_weights(state)
+            if self.sketch == "leverage" and self._raw is None:
+                t1 = time.perf_counter()
+                self._raw = block_leverage_raw(blocks, weights, self.rng)
+                self.timings["leverage"] += time.perf_counter() - t1
+                t0 += time.perf_counter() - t1  # disjoint timers
+            raw = self._raw if self.sketch == "leverage" else None
+            operators = draw_row_samplers(blocks, weights, raw, s, self.rng, kind=self.sketch)
+        else:
+            if kind != "gauss_newton":
+                raise InputError("a sketched full Hessian needs a row sampler")
+            if self.sketch == "srht":
+                s = min(s, 1 << max(0, int(np.ceil(np.log2(blocks.n)))))
+            operators = [SketchSettings(self.sketch, s).draw(self.rng, n=blocks.n)]
+        t1 = time.perf_counter()
+        self.timings["sketch"] += t1 - t0
+        H, rows = loss.sampled_hessian(state, operators, kind)
+        self.timings["gram"] += time.perf_counter() - t1
+        return fix_invariances(H, loss.null_space()), rows
+
+    # -- matrix-free preconditioners and the dual form -------------------------------------------
+    def _preconditioner_kind(self):
+        # the Gauss-Newton diagonal is never negative: a safe scaling even where the full
+        # Hessian is indefinite (the products CG uses stay exact)
+        return self.loss.hessian_kinds[-1]
+
+    def diagonal(self, state):
+        """:class:`DiagonalModel` of the Hessian's diagonal (per-feature blocks, multinomial)."""
+        t0 = time.perf_counter()
+        kind = self._preconditioner_kind()
+        model = DiagonalModel(self.loss.hessian_diagonal(state, kind), kind, self.loss.null_space())
+        self.timings["gram"] += time.perf_counter() - t0
+        return model
+
+    def nystrom(self, state):
+        """:class:`NystromModel` of rank ``self.rank`` of the Jacobi-scaled Hessian."""
+        t0 = time.perf_counter()
+        kind = self._preconditioner_kind()
+        loss = self.loss
+        model = nystrom_model(lambda V: loss.hessian_matmat(state, V, kind),
+                              loss.hessian_diagonal(state, kind), self.rank, self.rng, kind,
+                              loss.null_space())
+        self.timings["gram"] += time.perf_counter() - t0
+        return model
+
+    def identity(self, state):
+        """No preconditioning (plain Newton-CG)."""
+        return IdentityModel(self._preconditioner_kind(), self.loss.null_space())
+
+    def dual(self, state, kind):
+        """:class:`DualModel`: the exact Hessian inverse through the (n x n) dual system."""
+        loss, blocks = self.loss, self.loss.data
+        if blocks.n_blocks != 1 or not hasattr(loss, "hessian_factors"):
+            raise InputError("method 'dual' needs in-memory data and a loss with a diagonal "
+                             "row curvature (not the multinomial loss)")
+        t0 = time.perf_counter()
+        factors = loss.hessian_factors(state, kind)
+        base = blocks.block.leverage_matrix
+        if self._outer_gram is None:
+            self._outer_gram = base.outer_gram()
+            blocks.sweeps += 1
+
+        def count_pass():
+            blocks.sweeps += 2
+
+        model = DualModel(base, self._outer_gram, factors, kind, count_pass)
+        self.timings["factorization"] = self.timings.get("factorization", 0.0) \
+            + time.perf_counter() - t0
+        return model

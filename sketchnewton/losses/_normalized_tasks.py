@@ -1,0 +1,155 @@
+"""Per-block tasks of the normalized regression loss (run where each row block lives).
+
+The client side (:class:`~sketchnewton.losses.NormalizedRegressionLoss`)
+assembles their small results; docs/math.md section 2.7 has the identities.
+"""
+
+import numpy as np
+
+from .._blocks import resolve
+from .._kernels import n_chunks
+from .._kernels.links import (
+    COMBINED,
+    PARTIAL,
+    link_rmatmat,
+    link_shift,
+    link_values,
+    link_weights,
+)
+
+
+class _BlockForward:
+    """A block's forward state: ``z``, the link values at scale ``m`` and its sums / partials."""
+
+    __slots__ = ("z", "u", "v", "q", "sums", "partials")
+
+    def __init__(self, z, u, v, q, sums, partials):
+        self.z, self.u, self.v, self.q, self.sums, self.partials = z, u, v, q, sums, partials
+
+    def __sizeof__(self):
+        return 4 * self.z.nbytes + 200
+
+
+def _partials(blk, z, u, v, fc, mode, n_cols):
+    """``A^T Y`` for the row weights of :func:`~sketchnewton._kernels.links.link_rmatmat`."""
+    A, b, w2 = blk.A, blk["b"], blk["w2"]
+    if A.is_sparse:
+        return link_rmatmat(*A.kernel_csr, z, b, w2, u, v, fc, mode, A.d, n_cols, n_chunks())
+    return A.rmatmat(link_weights(z, b, w2, u, v, fc, mode, np.empty((z.shape[0], n_cols))))
+
+
+def _n_partial_cols(blk):
+    return 4 if blk["w2"].shape[0] > 0 else 3
+
+
+def _forward_task(blk, item, x, code, m, normalize, partials):
+    """The block's link values and sums at scale ``m`` (``None``: the block's own shift)."""
+    z = blk.A.matvec(x) if item is None else resolve(item)
+    n = z.shape[0]
+    u, v, q = np.empty(n), np.empty(n), np.empty(n)
+    own = m is None and not normalize
+    scale = link_shift(z, code) if own else (0.0 if m is None else m)
+    sums = link_values(z, blk["b"], blk["w2"], code, scale, normalize, u, v, q, n_chunks())
+    P = None
+    if partials and normalize and sums[0] > 0:  # the combined gradient and low-rank columns
+        P = _partials(blk, z, u, v, sums[2], COMBINED, 4)
+    elif partials and not normalize and not own:  # a block's share may have sum(u) <= 0
+        P = _partials(blk, z, u, v, 0.0, PARTIAL, _n_partial_cols(blk))
+    return _BlockForward(z, u, v, q, sums, P)
+
+
+def _small(_blk, st):
+    """What the client needs of a block's forward: its sums (and partials)."""
+    return st.sums if st.partials is None else (st.sums, st.partials)
+
+
+def _partials_task(blk, st, fc, normalize, n_cols):
+    if normalize:
+        return _partials(blk, st.z, st.u, st.v, fc, COMBINED, n_cols)
+    return _partials(blk, st.z, st.u, st.v, 0.0, PARTIAL, _n_partial_cols(blk))
+
+
+def _block_curvature(blk, st, rho, fc, kind):
+    """``(va, f, diag)`` of the block: ``diag = va^2 + qa (c - <f,c>) + w^2`` (full) or
+    ``va^2 + w^2`` (Gauss-Newton)."""
+    va = rho * st.v
+    diag = va * va
+    f = None
+    if kind == "full":
+        f = rho * st.u
+        diag = diag + (rho * st.q) * (f - blk["b"] - fc)
+    w2 = blk["w2"]
+    if w2.shape[0] > 0:
+        diag = diag + w2
+    return va, f, diag
+
+
+def _hessp_task(blk, st, rho, fc, kind, v):
+    _, _, diag = _block_curvature(blk, st, rho, fc, kind)
+    return blk.A.normal_matvec(diag, v)
+
+
+def _matmat_task(blk, st, rho, fc, kind, V):
+    _, _, diag = _block_curvature(blk, st, rho, fc, kind)
+    return blk.A.rmatmat(diag[:, None] * blk.A.matmat(V))
+
+
+def _diag_task(blk, st, rho, fc, kind):
+    return blk.A.weighted_col_sq(_block_curvature(blk, st, rho, fc, kind)[2])
+
+
+def _gram_task(blk, st, rho, fc, kind):
+    return blk.A.gram(_block_curvature(blk, st, rho, fc, kind)[2])
+
+
+def _weights_task(blk, st, rho):
+    va = rho * st.v
+    w2 = blk["w2"]
+    return va * va + w2 if w2.shape[0] > 0 else va * va
+
+
+def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
+    """The block's share of the sketched model: the Gram of ``S J`` (and, for the full Hessian,
+    the residual curvature on the same rows)."""
+    va = rho * st.v
+    f = rho * st.u
+    w2 = blk["w2"]
+    extra = w2 if w2.shape[0] > 0 else None
+    if kind == "full":
+        res = (rho * st.q) * (f - blk["b"] - fc)
+        extra = res if extra is None else res + extra
+    G = S.gram(blk.A, row_scale=va, shift=(f, k), extra_diag=extra)
+    if hasattr(S, "row_weights"):  # a row sampler reads its rows only
+        used = np.array([S.rows.shape[0], blk.A.row_nnz()[S.rows].sum()], dtype=np.float64)
+    else:  # an oblivious sketch reads every row (twice with the w term)
+        used = np.array([S.shape[0], blk.A.nnz * (1 + (extra is not None))], dtype=np.float64)
+    return G, used
+
+
+def _assemble(P, rho, fc):
+    """Gradient (without the ridge) and ``K3`` from the summed partials (docs/math.md 2.7)."""
+    Pr, Pu, Pv = P[:, 0], P[:, 1], P[:, 2]
+    grad = rho * Pr + (rho * (rho - 1.0)) * Pu - (rho * fc) * Pv
+    if P.shape[1] == 4:
+        grad += P[:, 3]
+    K3 = np.column_stack([rho * Pv, rho * Pr + (rho * (2.0 * rho - 1.0)) * Pu, (rho * rho) * Pu])
+    return grad, K3
+
+
+def lowrank_part(K3, ff, fc, kind):
+    """``(K, C)`` of the low-rank Hessian term ``K C K^T`` from ``K3 = A^T [va, (f+c) va, f va]``.
+
+    ``full``: ``K = A^T [va, (f+c) va]``, ``C = [[||f||^2 + 2<f,c>, -1], [-1, 0]]``;
+    ``gauss_newton``: ``K = A^T [va, f va]``, ``C = [[||f||^2, -1], [-1, 0]]``.
+    """
+    if kind == "full":
+        return np.ascontiguousarray(K3[:, [0, 1]]), np.array([[ff + 2 * fc, -1.0], [-1.0, 0.0]])
+    return np.ascontiguousarray(K3[:, [0, 2]]), np.array([[ff, -1.0], [-1.0, 0.0]])
+
+
+def _matvec_task(blk, x):
+    return blk.A.matvec(x)
+
+
+def _column_sums_task(blk):
+    return blk.A.column_sums()
