@@ -256,6 +256,22 @@ class DataMatrix(MatrixShape):
             blocks = np.concatenate([blocks, last[None]])
         return blocks
 
+    def abs_rmatmat(self, Y, ones=False):
+        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; a temporary
+        copy of ``|A|``'s values). ``ones``: of ``[A, 1]``."""
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        Y2 = Y[:, None] if Y.ndim == 1 else Y
+        self.sweeps += 1
+        if self.is_sparse:
+            indptr, indices, data = self.kernel_csr
+            with kernel_threads(self.nnz):
+                out = csr_rmatmat(indptr, indices, np.abs(data), Y2, self.d, n_chunks())
+        else:
+            out = np.abs(self.dense).T @ Y2
+        if ones:
+            out = np.vstack([out, Y2.sum(axis=0)[None, :]])
+        return out[:, 0] if Y.ndim == 1 else out
+
     def multinomial_hessp(self, P, sw, V, ones=False):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
@@ -454,6 +470,9 @@ class InterceptMatrix(MatrixShape):
 
     def multinomial_hessp(self, P, sw, V):
         return self.base.multinomial_hessp(P, sw, V, ones=True)
+
+    def abs_rmatmat(self, Y):
+        return self.base.abs_rmatmat(Y, ones=True)
 
     def outer_gram(self):
         return self.base.outer_gram() + 1.0

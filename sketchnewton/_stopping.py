@@ -42,14 +42,34 @@ class ErrorBound:
             return False
         est = solver.error_estimate()
         if fresh and it.model_fresh:
-            return est <= self.eps
-        # a model built at an earlier iterate judges only in the local regime
-        return est <= self.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
+            ok = est <= self.eps
+        else:  # a model built at an earlier iterate judges only in the local regime
+            ok = est <= self.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
+        return ok and self._certified(solver, est)
+
+    def _certified(self, solver, est):
+        """The estimate plus the attainable-accuracy floor (docs/math.md 7.3) must be <= eps;
+        when the floor alone exceeds eps/2, iterating cannot help: the solve stops, failed."""
+        floor = solver.rounding_floor()[0]
+        solver.it.error_estimate = est + floor
+        if est + floor <= self.eps:
+            return True
+        if floor > 0.5 * self.eps:
+            solver.stop(2, f"eps = {self.eps:.3g} is below the attainable accuracy: the rounding "
+                           f"error of the gradient alone allows an error of {floor:.3g}")
+            return True
+        return False
+
+    def at_stationary_point(self, solver):
+        """A zero gradient with positive curvature: the error is the attainable accuracy."""
+        self._certified(solver, 0.0)
+        return True
 
     def check_step(self, solver):
         """With a preconditioner that is no Hessian model, the CG step gives the estimate."""
         it = solver.it
-        return it.model.spectral_error is None and it.error_estimate <= self.eps
+        return (it.model.spectral_error is None and it.error_estimate <= self.eps
+                and self._certified(solver, it.error_estimate))
 
     def relax_forcing(self, eta, solver):
         """The step need not be more accurate than the target: ``eta >= 0.1 eps / error``."""
@@ -62,7 +82,11 @@ class ErrorBound:
         return solver.it.error_estimate <= self.eps
 
     def shortfall(self, solver):
-        return f"estimated error {solver.it.error_estimate:.3g} > eps = {self.eps:.3g}"
+        est = solver.it.error_estimate
+        if est <= self.eps:
+            return (f"estimated error {est:.3g} <= eps = {self.eps:.3g}, but not yet confirmed after "
+                    "a unit Newton step")
+        return f"estimated error {est:.3g} > eps = {self.eps:.3g}"
 
 
 class Decrement:
@@ -100,11 +124,23 @@ class Decrement:
         if 0.5 * it.decrement <= scale:
             return True
         if prev is not None and it.decrement < 0.5 * prev:
-            return 0.5 * it.decrement * (it.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale
+            if 0.5 * it.decrement * (it.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale:
+                return True
+        if prev is not None and it.decrement > 0.25 * prev and it.model is not None:
+            # no quadratic progress: is the decrement at the rounding floor of the gradient?
+            floor = solver.rounding_floor()[1]
+            if 0.5 * it.decrement <= 5.0 * floor + 64 * np.finfo(float).eps * abs(it.fun):
+                solver.stop(0, "converged to the attainable accuracy: the Newton decrement "
+                               f"({0.5 * it.decrement:.3g}) is at the rounding floor of the "
+                               f"gradient ({0.5 * floor:.3g}); tol is below it")
+                return True
         return False
 
     def check_step(self, solver):
         return False
+
+    def at_stationary_point(self, solver):
+        return True
 
     def relax_forcing(self, eta, solver):
         return eta

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._auto import choose_method, preconditioner_rebuild_passes, product_passes
+from ._checks import Certification
 from ._report import Reporting
 from ._stopping import FORCING_MAX, MODEL_REUSE_DZ, Decrement, ErrorBound, SolveResult
 from .exceptions import ConvergenceWarning, DomainError, warn
@@ -73,6 +74,14 @@ def _cg_cap(n_params, method):
     return max(50, min(n_params, 10 * int(np.sqrt(n_params))))
 
 
+def _gradient_step(g, p):
+    """``-g`` scaled to the length of ``p`` (to ``||g||`` when ``p`` is zero or not finite)."""
+    gnorm, pnorm = float(np.linalg.norm(g)), float(np.linalg.norm(p))
+    if not (np.isfinite(pnorm) and pnorm > 0 and gnorm > 0):
+        return -g
+    return -g * (pnorm / gnorm)
+
+
 # -- the driver -----------------------------------------------------------------------------------
 @dataclass
 class Problem:
@@ -116,7 +125,7 @@ class Iterate:
         return self.state.grad
 
 
-class NewtonSolver(Reporting):
+class NewtonSolver(Reporting, Certification):
     """Globalised (approximate) Newton method for any :class:`~sketchnewton.losses.Loss`.
 
     Each iteration: the loss's state at ``x_k`` (value, gradient, cached
@@ -159,6 +168,7 @@ class NewtonSolver(Reporting):
         self.timings["gradient"] += time.perf_counter() - self.t0
         self.it = Iterate(state.x, state)
         self.it.counts.update(nfev=1, njev=1)
+        self.x0, self.f0 = state.x.copy(), state.fun
         sketch = "exact" if pb.method == "exact" else pb.sketch
         size = pb.sketch_size if pb.sketch_size is not None else 20 * self.data.d
         self.sketch_size = int(size)
@@ -180,17 +190,20 @@ class NewtonSolver(Reporting):
         it.error_estimate = float(np.linalg.norm(model.solve(it.grad))) / (1.0 - model.spectral_error)
         return it.error_estimate
 
+    def stop(self, status, message):
+        """End the solve with ``status`` and ``message`` (set by the steps that decide it)."""
+        self.status, self.message = status, message
+
     def check_convergence(self, fresh=False):
-        """Apply the stopping rule. ``fresh``: the model was just built at ``x_k``.
+        """Apply the stopping rule; True ends the solve. ``fresh``: the model was just built.
 
         Before a new model is built (``fresh=False``) the last one, built at
         ``x_{k-1}``, is used, but convergence is declared only in the local
         regime (see :class:`ErrorBound` and :class:`Decrement`). A zero
-        gradient is a stationary point.
+        gradient is checked for curvature (:meth:`stationary`).
         """
         if float(np.linalg.norm(self.it.grad)) == 0.0:
-            self.it.error_estimate = 0.0
-            return True
+            return self.stationary()
         return self.problem.criterion.check(self, fresh)
 
     def adapt_sketch(self):
@@ -274,6 +287,7 @@ class NewtonSolver(Reporting):
             t0 = time.perf_counter()
             self.it.model = self._preconditioner() if method == "cg" else self._dual_model()
             self.timings["factorization"] += time.perf_counter() - t0
+            self.note_curvature(self.it.model)
             return
         exact = self.builder.sketch == "exact"
         kinds = list(self.loss.hessian_kinds)
@@ -293,6 +307,7 @@ class NewtonSolver(Reporting):
             if model is not None:
                 break
         self.it.model = model
+        self.note_curvature(model)
 
     def inner_solve(self):
         """Compute the step ``p``. Sets ``it.step``, ``it.step_image`` (``A p`` or None),
@@ -317,8 +332,8 @@ class NewtonSolver(Reporting):
                 self.builder.refresh()  # a poor preconditioner: stale leverage scores
         if p is None:
             p = -model.solve(g)
-        if not float(g @ p) < 0:
-            p, Ap = -g * (np.linalg.norm(p) / np.linalg.norm(g)), None
+        if not float(g @ p) < 0:  # not a descent direction: steepest descent, scaled like p
+            p, Ap = _gradient_step(g, p), None
         it.step, it.step_image = p, Ap
         it.decrement = -float(g @ p)
         self.timings["inner_solve"] += time.perf_counter() - t0
@@ -407,7 +422,8 @@ class NewtonSolver(Reporting):
             if self.status is not None:
                 break
             if converged:
-                self.status, self.message = 0, f"converged: {pb.criterion.name} reached"
+                if self.status is None:
+                    self.stop(0, f"converged: {pb.criterion.name} reached")
                 break
             if self.nit >= pb.max_iter:
                 self.status, self.message = 1, f"maximum number of iterations ({pb.max_iter}) reached"
@@ -416,16 +432,18 @@ class NewtonSolver(Reporting):
             self.update_gradient_hessian()
             if self.check_convergence(fresh=True):
                 self.history[-1]["error_estimate"] = self.it.error_estimate
-                self.status, self.message = 0, f"converged: {pb.criterion.name} reached"
+                if self.status is None:
+                    self.stop(0, f"converged: {pb.criterion.name} reached")
                 break
             self.inner_solve()
             if self.problem.criterion.check_step(self):
-                self.status, self.message = 0, f"converged: {pb.criterion.name} reached"
+                if self.status is None:
+                    self.stop(0, f"converged: {pb.criterion.name} reached")
                 break
             if not self.line_search():
                 # last resort: a steepest-descent step scaled like the Newton step
                 it = self.it
-                it.step = -it.grad * (np.linalg.norm(it.step) / np.linalg.norm(it.grad))
+                it.step = _gradient_step(it.grad, it.step)
                 it.step_image = None
                 it.decrement = -float(it.grad @ it.step)
                 if not self.line_search():
@@ -435,44 +453,22 @@ class NewtonSolver(Reporting):
             self.nit += 1
         return self.finalize()
 
-    def flat_directions_are_invariances(self):
-        """Check that directions the model treats as null leave the loss unchanged.
-
-        A pseudo-inverse model ignores directions of zero curvature. That is
-        right for a true invariance (the softmax shift) but wrong on an
-        asymptote, where the loss flattens out while still decreasing (e.g.
-        ``resnet`` with an intercept driven to ``+inf``). Costs one loss
-        evaluation per direction, only at convergence.
-        """
-        model, loss, it = self.it.model, self.loss, self.it
-        if model is None or model.null_vectors is None or model.null_vectors.shape[1] == 0:
-            return True
-        step = max(1.0, float(np.linalg.norm(it.x)))
-        tol = 1e-10 * abs(it.fun) + 64 * np.finfo(float).eps * abs(it.fun) + np.finfo(float).tiny
-        for v in model.null_vectors.T[:4]:
-            for sign in (1.0, -1.0):
-                try:
-                    f = loss.forward(it.x + sign * step * v).fun
-                except DomainError:
-                    return False
-                if abs(f - it.fun) > tol:
-                    return False
-        return True
-
     def finalize(self):
         """Assemble the :class:`SolveResult`; warn when the stopping rule was not met."""
         it, pb = self.it, self.problem
         if np.isinf(it.error_estimate) and it.model is not None:
             self.error_estimate()
-        success = self.status == 0 or (self.status in (1, 2) and pb.criterion.met(self))
-        if success and not self.flat_directions_are_invariances():
-            success, self.status = False, 2
-            self.message = ("stopped on a flat direction that is not an invariance of the loss "
-                            "(an asymptote: the iterate may be drifting to infinity)")
-        if self.status == 2 and success:
+        met = pb.criterion.met(self)
+        success = self.status == 0 or (self.status in (1, 2) and met and not self.message)
+        reason = self.certify() if success else None
+        if reason is not None:
+            success = False
+            self.stop(2, reason)
+        elif self.status == 2 and success:
             self.message = f"converged to machine precision: {pb.criterion.name} reached"
         if not success and self.status != 3:
-            self.message += f" ({pb.criterion.shortfall(self)})"
+            if self.status == 1 or self.message.startswith("no decrease possible"):
+                self.message += f" ({pb.criterion.shortfall(self)})"
             warn(f"sketchnewton did not reach {pb.criterion.name}: {self.message}",
                  ConvergenceWarning)
         timings = dict(self.timings, **self.builder.timings)

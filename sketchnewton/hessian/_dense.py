@@ -49,6 +49,11 @@ class HessianModel:
     null_vectors: np.ndarray | None = None
 
     @property
+    def curvature_scale(self):
+        """Largest diagonal entry of the model: the scale of its curvature."""
+        return float(np.max(np.diag(self.matrix))) if self.matrix.size else 0.0
+
+    @property
     def spectral_error(self):
         """Spectral-error level ``e`` of the model (0 for the exact Hessian)."""
         return spectral_error_level(self.matrix.shape[0], self.sketch_size)

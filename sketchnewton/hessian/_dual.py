@@ -60,6 +60,7 @@ class DualModel:
             raise InputError(why)
         self.base, self.lam, self.kind, self.count = base, lam, kind, count_pass
         D = np.asarray(factors.diag, dtype=np.float64)
+        self.curvature_scale = float(np.max(np.abs(D))) if D.size else 0.0
         self.intercept = factors.A.d == base.d + 1
         rows = np.flatnonzero(D != 0.0)  # rows without curvature add nothing
         self.rows = rows

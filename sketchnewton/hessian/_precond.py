@@ -21,6 +21,11 @@ import scipy.linalg as sla
 __all__ = ["DiagonalModel", "IdentityModel", "JacobiScale", "NystromModel", "nystrom_model"]
 
 
+def _max_diagonal(diag):
+    d = diag if diag.ndim == 1 else np.einsum("jkk->jk", diag)
+    return float(d.max()) if d.size else 0.0
+
+
 def _project(null_space, g):
     return g if null_space is None else g - null_space @ (null_space.T @ g)
 
@@ -42,6 +47,7 @@ class DiagonalModel:
     def __init__(self, diag, kind, null_space=None):
         self.kind = kind
         self.null_space = null_space
+        self.curvature_scale = _max_diagonal(diag)
         if diag.ndim == 1:
             top = max(float(np.abs(diag).max()), np.finfo(float).tiny)
             # a coordinate without curvature gets the smallest scaling, not none: its
@@ -102,8 +108,9 @@ class NystromModel:
     spectral_error = None
     null_vectors = None
 
-    def __init__(self, U, lam, scale, kind, rank, null_space=None):
+    def __init__(self, U, lam, scale, kind, rank, null_space=None, curvature_scale=np.nan):
         # scale: a JacobiScale
+        self.curvature_scale = curvature_scale
         self.U, self.lam, self.scale, self.kind = U, lam, scale, kind
         self.sketch_size = 0
         self.rank = rank
@@ -164,7 +171,7 @@ def nystrom_model(matmat, diag, rank, rng, kind, null_space=None):
         U, lam = np.zeros((p, 0)), np.ones(1)
     else:
         U, lam = U[:, keep], lam[keep]
-    return NystromModel(U, lam, scale, kind, r, null_space)
+    return NystromModel(U, lam, scale, kind, r, null_space, _max_diagonal(diag))
 
 
 class IdentityModel:
@@ -173,6 +180,8 @@ class IdentityModel:
     spectral_error = None
     sketch_size = 0
     null_vectors = None
+
+    curvature_scale = np.nan  # unknown: no curvature is computed
 
     def __init__(self, kind, null_space=None):
         self.kind, self.null_space = kind, null_space

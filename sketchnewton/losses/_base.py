@@ -100,6 +100,10 @@ class Loss(Protocol):
         a loss whose rows carry ``K x K`` weight blocks returns its per-feature blocks
         (d, K, K) instead."""
 
+    def gradient_noise(self, state: State) -> np.ndarray:
+        """Componentwise size of the rounding error of the computed gradient, (n_params,): the
+        attainable-accuracy floor (docs/math.md 7.3). One sweep."""
+
     def sampling_weights(self, state: State) -> list:
         """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
         the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""

@@ -98,6 +98,17 @@ def _diag_task(blk, st, rho, fc, kind):
     return blk.A.weighted_col_sq(_block_curvature(blk, st, rho, fc, kind)[2])
 
 
+def _noise_task(blk, st, rho, fc):
+    """``|A|^T rbar``, ``rbar = |va| (|f| + |b| + |<f,c>|) + |w^2 z|``: the magnitude of the terms
+    the gradient weights ``va (c - <f,c>) + w^2 z`` are formed from."""
+    va, f = rho * st.v, rho * st.u
+    rbar = np.abs(va) * (np.abs(f) + np.abs(blk["b"]) + abs(fc))
+    w2 = blk["w2"]
+    if w2.shape[0] > 0:
+        rbar += np.abs(w2 * st.z)
+    return blk.A.abs_rmatmat(rbar)
+
+
 def _gram_task(blk, st, rho, fc, kind):
     return blk.A.gram(_block_curvature(blk, st, rho, fc, kind)[2])
 

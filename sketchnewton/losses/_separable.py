@@ -112,6 +112,19 @@ def _diag_task(blk, st, family):
     return blk.A.class_blocks(st.cache[0], blk["sw"])
 
 
+def _noise_task(blk, st, family):
+    """``|A|^T rbar``, ``rbar`` the magnitude of the terms the gradient weights are formed from:
+    ``sw (p + y)`` (logistic), ``sw (mu + y)`` (Poisson), ``sw (P + Y)`` per class."""
+    sw = blk["sw"]
+    if family == MULTINOMIAL:
+        P = st.cache[0]
+        rbar = sw[:, None] * P
+        rbar[np.arange(P.shape[0]), blk["y_codes"]] += sw
+        return blk.A.abs_rmatmat(rbar).T.ravel()
+    h_or_mu = st.cache[0] + sw * blk["y"]  # r = sw (p - y): |p|, |y| via r + sw y
+    return blk.A.abs_rmatmat(np.abs(h_or_mu) + sw * blk["y"])
+
+
 def _weights_task(blk, st, family):
     if family != MULTINOMIAL:
         return st.cache[1]
@@ -374,6 +387,13 @@ class SeparableLoss(LossBase):
         d = self.n_params
         return HessianFactors(self.A, s.handles[0].cache[1], np.zeros((d, 0)), np.zeros((0, 0)),
                               self.ridge, "full")
+
+    def gradient_noise(self, state):
+        """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (n_params,)."""
+        blocks = self.data
+        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(self.family,)), fresh=True)
+        blocks.sweeps += 1
+        return np.finfo(float).eps * (noise + np.abs(self.ridge * state.x))
 
     def sampling_weights(self, state):
         """Per block: ``h_i = s_i l''(z_i)`` (binary, Poisson) or ``s_i (1 - ||p_i||^2) = tr B_i``

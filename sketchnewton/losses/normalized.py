@@ -38,6 +38,7 @@ from ._normalized_tasks import (
     _hessp_task,
     _matmat_task,
     _matvec_task,
+    _noise_task,
     _partials_task,
     _sampled_gram_task,
     _small,
@@ -333,6 +334,14 @@ class NormalizedRegressionLoss(LossBase):
                        fresh=True)
         blocks.sweeps += 1
         return D + np.einsum("ja,ab,jb->j", K, C, K) + self.lam
+
+    def gradient_noise(self, state):
+        """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (d,)."""
+        blocks = self.data
+        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(state.rho, state.fc)),
+                           fresh=True)
+        blocks.sweeps += 1
+        return np.finfo(float).eps * (noise + np.abs(self.lam * state.x))
 
     def sampling_weights(self, state):
         """Per block: ``va^2 + w^2``, the diagonal of the Gauss-Newton square-root factor's Gram."""
