@@ -42,6 +42,14 @@ SOFTMAX_REGRESSION_EXPECTED_FAILED_CHECKS = {
 }
 
 
+def _weight_scale(sw):
+    """``(sw / s, s)`` with ``s = max(sw)``: the solver works with weights in (0, 1] and a ridge
+    divided by ``s`` (the same minimiser), so that huge weights (1e200) do not overflow the
+    squares of the gradient and Hessian."""
+    scale = float(sw.max())
+    return (sw / scale, scale) if scale > 0 and scale != 1.0 else (sw, 1.0)
+
+
 def _sample_weight(sample_weight, n):
     """Validated non-negative sample weights (ones when None)."""
     if sample_weight is None:
@@ -192,11 +200,13 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
             sw = sw * cw[codes]
         # validate_data has checked the values: wrap X once (as float64), without a second scan
         X64 = DataMatrix(X, "X", check_finite=False)
+        sw, scale = _weight_scale(sw)
+        lam = 1.0 / C / scale
         if K == 2:
-            loss = LogisticLoss(X64, codes, lam=1.0 / C, sample_weight=sw,
+            loss = LogisticLoss(X64, codes, lam=lam, sample_weight=sw,
                                 fit_intercept=self.fit_intercept)
         else:
-            loss = MultinomialLoss(X64, codes, K, lam=1.0 / C, sample_weight=sw,
+            loss = MultinomialLoss(X64, codes, K, lam=lam, sample_weight=sw,
                                    fit_intercept=self.fit_intercept)
         return self._solve(loss, X.shape[1], K, tol)
 
@@ -225,7 +235,16 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         K = self._check_classes()
         codes = y.map_blocks(lambda blk: np.searchsorted(classes, blk), dtype=np.int64)
-        kw = dict(lam=1.0 / C, sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        scale = 1.0
+        if sample_weight is not None:  # the weights scaled into (0, 1], as in memory
+            top = sample_weight.max() if hasattr(sample_weight, "max") else np.max(sample_weight)
+            scale = float(top.compute() if hasattr(top, "compute") else top)
+            if scale > 0:
+                sample_weight = sample_weight / scale
+            else:
+                scale = 1.0
+        kw = dict(lam=1.0 / C / scale, sample_weight=sample_weight,
+                  fit_intercept=self.fit_intercept)
         loss = (distributed.logistic_loss(X, codes, **kw) if K == 2
                 else distributed.multinomial_loss(X, codes, K, **kw))
         self.n_features_in_ = loss.n_features
@@ -341,7 +360,7 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
             if np.any(y < 0):
                 raise ValueError("Some value(s) of y are out of the valid range of the loss: "
                                  "the Poisson loss needs y >= 0")
-            sw = _sample_weight(sample_weight, X.shape[0])
+            sw, _ = _weight_scale(_sample_weight(sample_weight, X.shape[0]))
             loss = PoissonLoss(DataMatrix(X, "X", check_finite=False), y, lam=alpha * sw.sum(),
                                sample_weight=sw, fit_intercept=self.fit_intercept)
         res = self._minimize(loss, tol)
