@@ -130,6 +130,11 @@ def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
         res = (rho * st.q) * (f - blk["b"] - fc)
         extra = res if extra is None else res + extra
     G = S.gram(blk.A, row_scale=va, shift=(f, k), extra_diag=extra)
+    unsampled = getattr(S, "unsampled", None)
+    if unsampled is not None and unsampled.any():
+        # rows the sampler cannot draw (no curvature, or a_i = 0) still have the row -f_i k in
+        # J: their exact share sum f_i^2 k k^T keeps the model unbiased (and PSD)
+        G += float(f[unsampled] @ f[unsampled]) * np.outer(k, k)
     if hasattr(S, "row_weights"):  # a row sampler reads its rows only
         used = np.array([S.rows.shape[0], blk.A.row_nnz()[S.rows].sum()], dtype=np.float64)
     else:  # an oblivious sketch reads every row (twice with the w term)
