@@ -47,3 +47,26 @@ def test_no_module_over_about_500_lines():
     long = {str(p.relative_to(ROOT)): n for p in _modules()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_import_and_solve_leave_global_state_alone():
+    """Importing the package (and solving) changes neither numba's threading layer nor its
+    thread count nor the environment (run in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = """
+import os, numba, sklearn  # scikit-learn sets two KMP_* variables on its own import
+before = (numba.config.THREADING_LAYER, numba.get_num_threads(), dict(os.environ))
+import sketchnewton as sn
+after_import = (numba.config.THREADING_LAYER, numba.get_num_threads(), dict(os.environ))
+from sketchnewton.datasets import make_regression_problem
+pb = make_regression_problem(3000, 5, nnz_per_row=3, random_state=0)
+sn.solve(pb.A, pb.b, 1e-6, method="pcg", random_state=0)
+after_solve = (numba.config.THREADING_LAYER, numba.get_num_threads(), dict(os.environ))
+assert before == after_import == after_solve, (before[:2], after_import[:2], after_solve[:2])
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

@@ -16,7 +16,7 @@ import numba
 #: machine), so kernels run on one thread.
 PARALLEL_MIN_NNZ = 200_000
 _MAX_THREADS = numba.config.NUMBA_NUM_THREADS
-# the workqueue threading layer (set in sketchnewton/__init__.py) must not run
+# numba's workqueue threading layer (which a user may choose) must not run
 # two parallel kernels at once: Python threads take turns
 _LAUNCH_LOCK = threading.RLock()
 
