@@ -24,7 +24,12 @@ from ._kernels.linalg import (
     csr_rmatvec,
     csr_weighted_col_sq,
 )
-from ._validation import check_array_values, check_csr_structure, check_dtype
+from ._validation import (
+    check_array_values,
+    check_csr_structure,
+    check_dtype,
+    check_sparse_structure,
+)
 from .exceptions import InputError
 
 __all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix"]
@@ -95,11 +100,12 @@ class DataMatrix(MatrixShape):
             check_dtype(A.dtype, name)
             if A.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
-            if A.format == "csr":
-                check_csr_structure(A.indptr, A.indices, A.shape[0], A.shape[1], name)
+            # CSR, CSC, BSR, COO: checked before scipy's conversion trusts their indices
+            check_sparse_structure(A, name)
             csr = sp.csr_matrix(A, dtype=np.float64, copy=False)
             if A.format != "csr":  # converted by scipy: check what the kernels will read
-                check_csr_structure(csr.indptr, csr.indices, csr.shape[0], csr.shape[1], name)
+                check_csr_structure(csr.indptr, csr.indices, csr.shape[0], csr.shape[1], name,
+                                    n_values=csr.data.shape[0])
             if not csr.has_canonical_format:
                 # canonicalise a private copy of every array (data, indices, indptr): the
                 # caller's matrix is never modified, whatever its dtype

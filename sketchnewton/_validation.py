@@ -16,7 +16,7 @@ from .exceptions import InputError
 
 __all__ = [
     "available_memory", "check_array_values", "check_memory", "check_bool", "check_choice", "check_int", "check_random_state",
-    "check_real", "check_vector", "describe",
+    "check_real", "check_sparse_structure", "check_vector", "describe",
 ]
 
 
@@ -152,24 +152,62 @@ def check_random_state(random_state):
     return np.random.default_rng(int(random_state))
 
 
-def check_csr_structure(indptr, indices, n_rows, n_cols, name):
-    """Refuse a CSR structure that would make a kernel read out of bounds.
+def check_csr_structure(indptr, indices, n_rows, n_cols, name, fmt="CSR", n_values=None):
+    """Refuse a compressed (CSR/CSC/BSR) structure that would make a kernel, or scipy's own
+    format conversion, read or write out of bounds.
 
-    One O(nnz) scan: ``indptr`` starts at 0, never decreases and ends at
-    ``len(indices)``; every column index lies in ``[0, n_cols)``.
+    One O(nnz) scan: ``indptr`` has ``n_rows + 1`` entries, starts at 0, never
+    decreases and ends at ``len(indices)`` (and at ``n_values``, the length of the
+    stored values, when given); every index lies in ``[0, n_cols)``. For CSC
+    ``n_rows``/``n_cols`` are the columns/rows (the compressed and the indexed axis).
     """
+    what = {"CSR": "column", "CSC": "row", "BSR": "block column"}[fmt]
+    lines = {"CSR": "rows", "CSC": "columns", "BSR": "block rows"}[fmt]
+    indptr, indices = np.asarray(indptr), np.asarray(indices)
+    if indptr.ndim != 1 or indices.ndim != 1:
+        raise InputError(f"{name}: indptr and indices must be 1-D (corrupt {fmt} structure)")
     if indptr.shape[0] != n_rows + 1:
-        raise InputError(f"{name}: indptr has length {indptr.shape[0]}, expected {n_rows + 1}")
+        raise InputError(f"{name}: indptr has length {indptr.shape[0]}, expected {n_rows + 1} "
+                         f"({n_rows} {lines} + 1; corrupt {fmt} structure)")
     if n_rows and (indptr[0] != 0 or np.any(np.diff(indptr) < 0)):
-        raise InputError(f"{name}: indptr must start at 0 and never decrease (corrupt CSR structure)")
+        raise InputError(f"{name}: indptr must start at 0 and never decrease (corrupt {fmt} "
+                         "structure)")
     if indptr[-1] != indices.shape[0]:
         raise InputError(f"{name}: indptr ends at {int(indptr[-1])} but there are "
-                         f"{indices.shape[0]} stored entries (corrupt CSR structure)")
+                         f"{indices.shape[0]} stored entries (corrupt {fmt} structure)")
+    if n_values is not None and n_values != indices.shape[0]:
+        raise InputError(f"{name}: {indices.shape[0]} indices but {n_values} stored values "
+                         f"(corrupt {fmt} structure)")
     if indices.size:
         lo, hi = int(indices.min()), int(indices.max())
         if lo < 0 or hi >= n_cols:
-            raise InputError(f"{name}: column indices must lie in [0, {n_cols}), found "
-                             f"[{lo}, {hi}] (corrupt CSR structure)")
+            raise InputError(f"{name}: {what} indices must lie in [0, {n_cols}), found "
+                             f"[{lo}, {hi}] (corrupt {fmt} structure)")
+
+
+def check_sparse_structure(A, name):
+    """:func:`check_csr_structure` for the formats whose conversion to CSR trusts the stored
+    indices (CSR, CSC, BSR, COO): checked before scipy converts them."""
+    fmt = A.format
+    n, d = A.shape
+    if fmt == "csr":
+        check_csr_structure(A.indptr, A.indices, n, d, name, "CSR", A.data.shape[0])
+    elif fmt == "csc":
+        check_csr_structure(A.indptr, A.indices, d, n, name, "CSC", A.data.shape[0])
+    elif fmt == "bsr":
+        r, c = A.blocksize
+        check_csr_structure(A.indptr, A.indices, n // r, d // c, name, "BSR", A.data.shape[0])
+    elif fmt == "coo":
+        coords = A.coords if hasattr(A, "coords") else (A.row, A.col)
+        for axis, (c, size) in enumerate(zip(coords, A.shape)):
+            c = np.asarray(c)
+            if c.shape != np.shape(A.data):
+                raise InputError(f"{name}: COO coordinates and values differ in length "
+                                 "(corrupt COO structure)")
+            if c.size and (int(c.min()) < 0 or int(c.max()) >= size):
+                raise InputError(f"{name}: {('row', 'column')[axis]} indices must lie in "
+                                 f"[0, {size}), found [{int(c.min())}, {int(c.max())}] "
+                                 "(corrupt COO structure)")
 
 
 def available_memory():

@@ -11,6 +11,7 @@ attributes end in ``_``), so they work with ``clone``, ``Pipeline``,
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import d2_tweedie_score
@@ -23,7 +24,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import distributed
 from ._kernels.links import LINK_CODES, link_numpy
 from ._matrix import DataMatrix
-from ._validation import check_bool, check_choice, check_int, check_real, check_vector
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_sparse_structure,
+    check_vector,
+)
 from .api import minimize, solve
 from .exceptions import InputError
 from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
@@ -40,6 +48,15 @@ SOFTMAX_REGRESSION_EXPECTED_FAILED_CHECKS = {
         "predict normalises phi(Ax) over the rows passed together, so predicting on a "
         "subset of rows rescales the outputs (a single row always predicts 1)",
 }
+
+
+def _validate(estimator, X, *args, **kwargs):
+    """scikit-learn's ``validate_data`` after a check of a sparse ``X``'s index structure:
+    scipy's conversion to CSR trusts the indices of CSC, BSR and COO input, and corrupt ones
+    would crash the interpreter instead of raising."""
+    if sp.issparse(X):
+        check_sparse_structure(X, "X")
+    return validate_data(estimator, X, *args, **kwargs)
 
 
 def _weight_scale(sw):
@@ -185,7 +202,7 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
         C, tol = self._check_params()
         if distributed.is_dask_collection(X) or distributed.is_dask_collection(y):
             return self._fit_dask(X, y, sample_weight, C, tol)
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+        X, y = _validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C")
         check_classification_targets(y)
         enc = LabelEncoder()
@@ -264,7 +281,7 @@ class SketchedLogisticRegression(_SolverParams, ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores ``X coef_^T + intercept_``: shape (n,) for two classes, (n, n_classes) else."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        X = _validate(self, X, accept_sparse="csr", reset=False)
         scores = np.asarray(X @ self.coef_.T) + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
@@ -355,7 +372,7 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
                                             fit_intercept=self.fit_intercept)
             self.n_features_in_ = loss.n_features
         else:
-            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            X, y = _validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                                  order="C", y_numeric=True)
             if np.any(y < 0):
                 raise ValueError("Some value(s) of y are out of the valid range of the loss: "
@@ -382,7 +399,7 @@ class SketchedPoissonRegressor(_SolverParams, RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted means ``exp(X coef_ + intercept_)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        X = _validate(self, X, accept_sparse="csr", reset=False)
         return np.exp(np.asarray(X @ self.coef_).ravel() + self.intercept_)
 
     def score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -454,7 +471,7 @@ class SoftmaxRegression(RegressorMixin, BaseEstimator):
         check_choice(self.method, "method", METHODS)
         check_choice(self.sketch, "sketch", SKETCHES)
         check_real(self.w, "w", nonnegative=True, allow_none=True)
-        A, b = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=True)
+        A, b = _validate(self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=True)
         res = solve(A, b, eps=self.eps, link=self.link, lam=self.lam, w=self.w, method=self.method,
                     sketch=self.sketch, sketch_size=self.sketch_size, max_iter=self.max_iter,
                     random_state=self.random_state, verbose=self.verbose)
@@ -466,6 +483,6 @@ class SoftmaxRegression(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """``phi(X coef_) / sum_i phi(X coef_)_i``, normalised over the rows of ``X``."""
         check_is_fitted(self)
-        A = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        A = _validate(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
         u = link_numpy(np.asarray(A @ self.coef_).ravel(), self.link)[0]
         return u / u.sum()

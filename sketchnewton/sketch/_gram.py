@@ -6,7 +6,7 @@ import numpy as np
 
 from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix
-from .._validation import check_choice, check_random_state, check_real
+from .._validation import check_bool, check_choice, check_int, check_random_state, check_real
 from ..exceptions import InputError
 from ._leverage import check_weights, leverage_scores, sampling_probabilities
 from ._operators import KINDS, SCHEMES, SketchOperator, check_sketch_size
@@ -82,7 +82,7 @@ def sketch_size_for_eps(eps, d, *, method="leverage", delta=0.05):
         raise InputError(f"delta must be in (0, 1), got {delta}")
     method = check_choice(method, "method", KINDS)
     C = SIZE_CONSTANTS[method]
-    d = max(1, int(d))
+    d = check_int(d, "d", minimum=1)
     if method in ("leverage", "uniform"):
         s = C * d * np.log(max(d, 2) / delta) / eps ** 2
     else:
@@ -168,6 +168,7 @@ def sketch_rows(A, weights=None, sketch_size=None, *, method="leverage", eps=Non
     w = check_weights(weights, dm.n)
     s = _resolve_size(sketch_size, eps, dm.d, method, delta)
     rng = check_random_state(random_state)
+    dense = check_bool(dense, "dense")
     S = _draw(dm, w, s, method, scheme, scores, uniform_mix, rng)
     sw = np.sqrt(w)
     if method in ("uniform", "leverage"):

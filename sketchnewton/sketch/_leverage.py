@@ -223,6 +223,7 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
     w = check_weights(weights, dm.n)
     check_choice(method, "leverage method", ("approx", "exact"))
     check_choice(estimator, "estimator", ("auto", "jl", "quadratic"))
+    rcond = check_real(rcond, "rcond", positive=True, allow_none=True)
     if method == "exact":
         sw = np.sqrt(w)
         M = dm.csr.toarray() if dm.is_sparse else dm.dense.copy()
