@@ -16,7 +16,7 @@ exact Hessian-vector products of the ``trust-ncg`` peer).
 
 Solvers (``--solvers``):
 
-``sn:auto``, ``sn:exact``, ``sn:pcg``, ``sn:sketch``
+``sn:auto``, ``sn:exact``, ``sn:pcg``, ``sn:sketch``, ``sn:cg``, ``sn:dual``
     ``SketchedLogisticRegression(method=...)`` (``tol`` = relative objective accuracy;
     ``max_iter=1000``, ``random_state=0``). ``sn:auto`` is ours; the others are for reference.
 ``lbfgs``, ``newton-cholesky``
@@ -52,8 +52,8 @@ Solvers (``--solvers``):
 
 Protocol: every run is a fresh process (``python -m benchmarks.bench_real --one``) that loads
 the problem, fits the solver on a seeded 3,000-row subset restricted to the first 50 columns
-(warm-up: numba kernels from their cache, lazy imports; ``sn:auto`` warms both methods it
-chooses from, ``exact`` and ``pcg``; not timed, its time is recorded as ``warmup_s``), then runs
+(warm-up: numba kernels from their cache, lazy imports; ``sn:auto`` warms every method it
+chooses from, ``exact``, ``pcg``, ``cg`` and ``dual``; not timed, its time is recorded as ``warmup_s``), then runs
 the timed fit twice (``--repeat``); the faster counts. A fit is
 stopped after ``--cap`` seconds (default 300; timed out), the process address space is limited
 to ``--mem-gb`` (default 60% of RAM) so that a dense Hessian that does not fit fails with
@@ -109,9 +109,10 @@ from benchmarks._common import write_csv  # noqa: E402
 
 GAP = 1e-8
 LADDER = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
-OURS = ("sn:auto", "sn:exact", "sn:pcg", "sn:sketch")
+OURS = ("sn:auto", "sn:exact", "sn:pcg", "sn:sketch", "sn:cg", "sn:dual")
 PEERS = ("lbfgs", "newton-cholesky", "liblinear", "glum", "trust-ncg")
 BINARY_ONLY = ("liblinear", "glum")
+AUTO_CHOICES = ("exact", "pcg", "cg", "dual")  # the methods ``auto`` may choose (warm-up)
 WARMUP_ROWS, WARMUP_COLS = 3000, 50
 PROBLEM_DIR = HERE / ".cache" / "problems"
 
@@ -367,7 +368,8 @@ def make_fitter(solver, C, tol, n, binary, liblinear_scaling=1e3):
                                              random_state=0).fit(X, y)
             res = est.result_
             return dict(coef=est.coef_, intercept=est.intercept_, n_iter=int(np.max(est.n_iter_)),
-                        method=str(getattr(res, "method", method)),
+                        method=str(res.method) + (f":{res.preconditioner}"
+                                                  if res.get("preconditioner") else ""),
                         passes=float(getattr(res, "passes", float("nan"))))
         return fit
     if solver in ("lbfgs", "newton-cholesky", "liblinear"):
@@ -439,8 +441,9 @@ def run_one(cfg):
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if solver.startswith("sn:"):  # every kernel the method may use (auto: exact or pcg)
-                for m in (("exact", "pcg") if solver == "sn:auto" else (solver[3:],)):
+            if solver.startswith("sn:"):  # every kernel the method may use (auto: any)
+                for m in ([m for m in AUTO_CHOICES if binary or m != "dual"]
+                          if solver == "sn:auto" else (solver[3:],)):
                     make_fitter(f"sn:{m}", C, 1e-4, Xw.shape[0], binary)(Xw, yw)
             else:
                 make_fitter(solver, C, 1e-4, Xw.shape[0], binary, cfg["liblinear_scaling"])(Xw, yw)

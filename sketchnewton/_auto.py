@@ -1,39 +1,68 @@
-"""The cost model behind ``method="auto"``: exact Newton or sketch-preconditioned CG."""
+"""The cost model behind ``method="auto"``: exact, dual, sketch-preconditioned CG or Newton-CG.
+
+Costs are in *passes*: the time of one gradient evaluation's sweep over the
+non-zeros of ``A``. The constants below were measured on the 2-core machine of
+``benchmarks/RESULTS.md`` and are fixed (not timed at run time), so that
+``auto`` makes the same choice on every run and results stay reproducible for
+a fixed seed.
+"""
 
 __all__ = ["choose_method", "method_costs", "preconditioner_rebuild_passes", "product_passes"]
 
-#: largest dense (p x p) Hessian model ``auto`` considers: 2 GiB
+#: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
-#: CG iterations per Newton step the cost model assumes for matrix-free preconditioners
-CG_PER_NEWTON = 20
+#: dense flops (LAPACK Cholesky, one thread: the driver runs BLAS single-threaded next to the
+#: numba kernels) that take as long as one pass per non-zero of ``A``: a pass costs 2-3 ns per
+#: non-zero on two threads, the Cholesky runs at 15-20 GFlop/s on one
+FLOPS_PER_PASS = 40.0
+#: CG iterations per Newton step with a matrix-free preconditioner: 18 (C = 1) to 53 (C = 100)
+#: measured on the code corpus (p = 32,776), 10-20 on planted problems
+CG_PER_NEWTON = 30
+#: Newton iterations assumed by every method (exact and dual: this many; the inexact ones: one or
+#: two more)
+NEWTON_ITERS = 5
 
 
 def choose_method(loss, sketch_size=None):
-    """``(method, preconditioner)`` for ``method="auto"``: see :func:`method_costs`."""
+    """``(method, preconditioner)`` for ``method="auto"``: the cheapest of :func:`method_costs`."""
     costs = method_costs(loss, sketch_size)
     best = min(costs, key=costs.get)
     method, _, preconditioner = best.partition(":")
     return method, preconditioner or "diagonal"
 
 
+def _dual_possible(loss):
+    """The dual (n x n) form applies: in memory, one column per row (``K = 1``), a ridge."""
+    data = loss.data
+    return (getattr(data, "n_blocks", 1) == 1 and hasattr(data, "col_nnz_squares")
+            and loss.image_width == 1 and hasattr(loss, "hessian_factors")
+            and float(getattr(loss, "lam", 0.0) or 0.0) > 0.0
+            and 3 * 8.0 * data.shape[0] ** 2 <= DENSE_BYTES)
+
+
 def method_costs(loss, sketch_size=None):
     """Estimated cost of a solve in passes, per feasible method (``"cg:<preconditioner>"``).
-
-    Calibrated on the n = 1e6 benchmark matrices (sparse d = 200-500 with
-    10-50 non-zeros per row, dense d = 100):
 
     * every Newton iteration pays ``c0 = 1 + 50 K n / nnz(A)``: the gradient
       pass plus the O(n K) element-wise work of the loss and the line search
       (``K`` the width of the linear predictor);
-    * the exact Hessian adds ``G`` weighted Grams (``K (K+1)/2`` for the
+    * exact Newton adds ``G`` weighted Grams (``K (K+1)/2`` for the
       multinomial loss, else 1) of ``0.42 sum_i nnz_i^2 / nnz(A)`` passes each
       for sparse ``A`` and ``d / 14`` for dense ``A`` (blocked SYRK), plus the
-      ``p^3 / 3`` flops of its Cholesky factorization (~4 flops per non-zero
-      and pass);
-    * PCG instead adds about 3.5 Hessian products per iteration, each a fused
-      sweep of ``K`` columns (about ``1.1 (1 + K) / 2`` passes), needs about
-      one Newton iteration more, and pays once for the leverage scores of its
-      preconditioner (``3 + 0.26 d^3 / nnz(A)`` plus the score estimator).
+      ``p^3 / 3`` flops of its Cholesky factorization (``FLOPS_PER_PASS`` per
+      non-zero and pass) in every iteration;
+    * the dual form (``K = 1``, a ridge, ``n`` small enough for an ``n x n``
+      system) pays once for ``A A^T`` (``0.42 sum_j nnz_j^2 / nnz(A)``
+      passes over the columns) and per iteration the ``n^3 / 3`` flops of
+      its factorization and four passes of its solve (intercept included);
+    * PCG (``n > 2 s``) adds about 3.5 Hessian products per iteration, each a
+      fused sweep of ``K`` columns (about ``1.1 (1 + K) / 2`` passes), needs
+      about one Newton iteration more, and pays once for the leverage scores
+      of its preconditioner (``3 + 0.26 d^3 / nnz(A)`` plus the score
+      estimator);
+    * Newton-CG with the diagonal preconditioner: ``CG_PER_NEWTON`` products
+      per iteration, two iterations more, no matrix of size p^2 (it is the only
+      method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
 
     Exact Newton is also chosen when ``n`` is so small that a sketch would
     keep most rows anyway.
@@ -48,12 +77,16 @@ def method_costs(loss, sketch_size=None):
     c0 = 1.0 + 50.0 * K * n / nnz
     gram = 0.42 * work if data.is_sparse else d / 14.0
     leverage = 3.0 + 0.26 * d ** 3 / nnz + (0.5 * work if data.is_sparse else 2.5)
-    iters = 5
+    factor = p ** 3 / 3 / (FLOPS_PER_PASS * nnz)
+    iters = NEWTON_ITERS
     costs = {}
     if 8.0 * p * p <= DENSE_BYTES:
-        costs["exact"] = iters * (c0 + loss.hessian_grams * gram) + p ** 3 / 3 / (4 * nnz)
+        costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
         if n > 2 * s:
-            costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage
+            costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage + factor
+    if _dual_possible(loss):
+        outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
+        costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
     costs["cg:diagonal"] = (iters + 2) * (c0 + CG_PER_NEWTON * product_passes(loss) + 0.5)
     return costs
 
@@ -66,18 +99,18 @@ def product_passes(loss):
 def preconditioner_rebuild_passes(loss, method="pcg", preconditioner="diagonal", rank=32):
     """Cost of rebuilding a preconditioner in passes.
 
-    A sketched (dense) one: its ``p^3 / 3``-flop Cholesky (about 4 flops per
-    non-zero and pass, as in :func:`choose_method`; the Gram of the sampled
-    rows is small next to it). The diagonal: one sweep. A Nystrom one of rank
-    ``r``: its block product of ``r`` columns, about ``r / 4`` products (a
-    block product reads ``A`` once for all columns), and the ``~4 p r^2``
-    flops of its QR and SVD.
+    A sketched (dense) one: its ``p^3 / 3``-flop Cholesky (``FLOPS_PER_PASS``
+    flops per non-zero and pass, as in :func:`method_costs`; the Gram of the
+    sampled rows is small next to it). The diagonal: one sweep. A Nystrom one
+    of rank ``r``: its block product of ``r`` columns, about ``r / 4``
+    products (a block product reads ``A`` once for all columns), and the
+    ``~4 p r^2`` flops of its QR and SVD.
     """
+    nnz = max(float(loss.data.nnz), 1.0)
     if method == "cg":
         if preconditioner == "nystrom":
-            nnz = max(float(loss.data.nnz), 1.0)
-            return 0.5 + rank / 4 * product_passes(loss) + loss.n_params * rank ** 2 / nnz
+            return (0.5 + rank / 4 * product_passes(loss)
+                    + 4.0 * loss.n_params * rank ** 2 / (FLOPS_PER_PASS * nnz))
         return 0.5 if preconditioner == "diagonal" else 0.0
     p = loss.n_params
-    return p ** 3 / 3 / (4 * max(float(loss.data.nnz), 1.0))
-
+    return p ** 3 / 3 / (FLOPS_PER_PASS * nnz)

@@ -309,6 +309,10 @@ class LocalBlocks(RowBlocks):
             self._row_nnz_squares = self.block.A.row_nnz_squares()
         return self._row_nnz_squares
 
+    def col_nnz_squares(self):
+        """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T``."""
+        return self.block.A.col_nnz_squares()
+
     def map(self, fn, *per_block, args=()):
         return [fn(self.block, *[items[0] for items in per_block], *args)]
 

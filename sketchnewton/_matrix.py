@@ -58,6 +58,11 @@ class MatrixShape:
         r = self.row_nnz().astype(np.float64)
         return float(r @ r)
 
+    def col_nnz_squares(self):
+        """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T`` (float)."""
+        c = self.col_nnz().astype(np.float64)
+        return float(c @ c)
+
     def __matmul__(self, x):
         """``A @ x`` for x of shape (d,) or ``A @ X`` (one sweep) for X of shape (d, k)."""
         x = np.asarray(x, dtype=np.float64)
@@ -150,6 +155,12 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             return np.diff(self.csr.indptr)
         return np.full(self.n, self.d, dtype=np.int64)
+
+    def col_nnz(self):
+        """Non-zeros per column, shape (d,)."""
+        if self.is_sparse:
+            return np.bincount(self.csr.indices, minlength=self.d)
+        return np.full(self.d, self.n, dtype=np.int64)
 
     def column_sums(self):
         """Return ``A.T @ 1``, shape (d,) (one sweep)."""
@@ -436,6 +447,9 @@ class InterceptMatrix(MatrixShape):
 
     def row_nnz(self):
         return self.base.row_nnz() + 1
+
+    def col_nnz(self):
+        return np.append(self.base.col_nnz(), self.n)
 
     def column_sums(self):
         """Return ``[A.T @ 1; n]``, shape (d + 1,) (one sweep)."""

@@ -186,6 +186,9 @@ class SolveResult(OptimizeResult):
     message : str
     method : str
         The method used (what ``"auto"`` chose).
+    preconditioner : str or None
+        The preconditioner of method ``"cg"`` (``"diagonal"``, ``"nystrom"``,
+        ``"none"``); None for the other methods.
     sketch, sketch_size
         The sketch of the model (``"exact"`` and 0 for exact Newton).
     passes : float

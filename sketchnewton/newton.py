@@ -476,7 +476,8 @@ class NewtonSolver(Reporting, Certification):
             x=it.x, fun=it.fun, jac=it.grad, grad_norm=float(np.linalg.norm(it.grad)),
             error_bound=it.error_estimate, error_bound_kind="estimate", decrement=it.decrement,
             nit=self.nit, success=bool(success), status=self.status, message=self.message,
-            method=pb.method, sketch=self.builder.sketch,
+            method=pb.method, preconditioner=pb.preconditioner if pb.method == "cg" else None,
+            sketch=self.builder.sketch,
             sketch_size=self.sketch_size if self.builder.sketch != "exact" else 0,
             passes=(self.data.sweeps - self.sweeps0) / 2, time=time.perf_counter() - self.t0,
             timings=timings, history=self.history, **it.counts)

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from sketchnewton import InputError
-from sketchnewton._matrix import DataMatrix
+from sketchnewton._matrix import DataMatrix, InterceptMatrix
 
 from conftest import random_sparse
 
@@ -65,3 +65,15 @@ def test_sweeps_count_products():
 def test_bad_matrices(A, match):
     with pytest.raises(InputError, match=match):
         DataMatrix(A)
+
+
+def test_nnz_counts_of_rows_and_columns():
+    """The cost model's work counts ``sum_i nnz_i^2`` and ``sum_j nnz_j^2``; the intercept adds
+    one full column."""
+    A = sp.random(40, 15, density=0.2, format="csr", random_state=3)
+    r, c = np.diff(A.indptr), np.diff(A.tocsc().indptr)
+    M = DataMatrix(A)
+    assert M.row_nnz_squares() == float(r @ r) and M.col_nnz_squares() == float(c @ c)
+    np.testing.assert_array_equal(InterceptMatrix(M).col_nnz(), np.append(c, 40))
+    D = DataMatrix(A.toarray())
+    assert D.col_nnz_squares() == 15 * 40.0 ** 2

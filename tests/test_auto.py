@@ -1,0 +1,56 @@
+"""The cost model of ``method="auto"`` (sketchnewton/_auto.py)."""
+
+import numpy as np
+import pytest
+
+import sketchnewton as sn
+from sketchnewton._auto import DENSE_BYTES, choose_method, method_costs
+from sketchnewton.datasets import make_classification_problem
+from sketchnewton.losses import LogisticLoss, MultinomialLoss
+
+
+def _binary(n, d, lam, nnz_per_row=10, seed=0):
+    X, y, _ = make_classification_problem(n, d, n_classes=2, nnz_per_row=nnz_per_row,
+                                          random_state=seed)
+    return X, y, LogisticLoss(X, y, lam=lam, fit_intercept=True)
+
+
+def test_many_rows_few_features_use_a_dense_model():
+    _, _, loss = _binary(20_000, 30, 1.0)
+    assert choose_method(loss)[0] in ("exact", "pcg")
+
+
+def test_few_rows_many_features_use_the_dual_form_or_cg():
+    _, _, loss = _binary(300, 20_000, 1.0, nnz_per_row=20)
+    costs = method_costs(loss)
+    assert "exact" not in costs or costs["exact"] > costs["dual"]
+    assert choose_method(loss)[0] == "dual"
+
+
+def test_dual_needs_a_ridge_one_column_per_row_and_memory():
+    _, _, loss = _binary(300, 2_000, 0.0)
+    assert "dual" not in method_costs(loss)
+    X, y, _ = make_classification_problem(300, 2_000, n_classes=3, nnz_per_row=10,
+                                          random_state=0)
+    assert "dual" not in method_costs(MultinomialLoss(X, y, 3, lam=1.0))
+    n = int(np.sqrt(DENSE_BYTES / 24)) + 50  # its (n x n) system would not fit the budget
+    _, _, big = _binary(n, 50, 1.0, nnz_per_row=2)
+    assert "dual" not in method_costs(big)
+
+
+def test_no_dense_model_once_p_squared_is_too_big():
+    X, y, _ = make_classification_problem(200, 20_000, n_classes=4, nnz_per_row=5,
+                                          random_state=1)
+    costs = method_costs(MultinomialLoss(X, y, 4, lam=1.0))
+    assert set(costs) == {"cg:diagonal"}
+
+
+@pytest.mark.parametrize("n, d", [(300, 20_000), (20_000, 30)])
+def test_auto_solves_like_the_method_it_chose(n, d):
+    """``auto`` reports its choice and gives the coefficients of that method run explicitly."""
+    X, y, loss = _binary(n, d, 1.0, nnz_per_row=20 if n < d else 10)
+    chosen = choose_method(loss)[0]
+    auto = sn.minimize(loss, tol=1e-10, random_state=0)
+    same = sn.minimize(loss, tol=1e-10, method=chosen, random_state=0)
+    assert auto.success and same.success and auto.method == chosen
+    np.testing.assert_allclose(auto.x, same.x, rtol=0, atol=1e-7 * max(1, np.abs(same.x).max()))
