@@ -16,13 +16,52 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["GAP", "best_time", "pass_time", "random_csr", "write_csv", "timed_fit", "emit_result",
+__all__ = ["GAP", "BENCH", "add_output_options", "output_root", "results_dir", "progress",
+           "best_time", "pass_time", "random_csr", "write_csv", "timed_fit", "emit_result",
            "run_child", "spawn", "tol_ladder", "equal_objective_rows", "print_table"]
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the benchmarks folder: the committed ``results/``, ``plots/`` and ``RESULTS.md``
+BENCH = ROOT / "benchmarks"
 #: a run counts when its objective is within this relative gap of the best objective reached
 GAP = 1e-8
 START, STOP, RESULT = "START", "STOP", "RESULT "
+
+
+# -- where results go, progress ------------------------------------------------------------------
+
+def add_output_options(ap):
+    """``--out DIR`` and ``--update`` on a benchmark's argument parser."""
+    ap.add_argument("--out", default=None,
+                    help="output folder, with results/ and plots/ inside (default benchmarks/out)")
+    ap.add_argument("--update", action="store_true",
+                    help="write into benchmarks/ itself, replacing the committed results/, plots/ "
+                         "(and RESULTS.md sections for the suite)")
+
+
+def output_root(args):
+    """The output folder of ``args`` (:func:`add_output_options`): ``benchmarks/`` with
+    ``--update``, else ``--out``, else ``benchmarks/out`` (the committed results stay intact)."""
+    if getattr(args, "update", False):
+        return BENCH
+    return Path(args.out) if getattr(args, "out", None) else BENCH / "out"
+
+
+def results_dir(args):
+    """``output_root(args) / "results"``, created."""
+    d = output_root(args) / "results"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def progress(iterable, **kwargs):
+    """``tqdm(iterable)``: a progress bar with elapsed time and an estimate of the time left
+    (on a terminal; silent in logs and tests); the plain iterable without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, disable=None, dynamic_ncols=True, **kwargs)
 
 
 def best_time(fn, repeats=5, min_time=0.0):

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _common import random_csr, write_csv  # noqa: E402
+from _common import add_output_options, random_csr, results_dir, write_csv  # noqa: E402
 
 DATA = "/tmp/sketchnewton_dask_bench"
 
@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--eps", type=float, default=1e-6)
     ap.add_argument("--slice-blocks", type=int, default=10)
+    add_output_options(ap)
     args = ap.parse_args()
 
     import dask
@@ -130,8 +131,7 @@ def main():
                          error_bound=ref.error_bound, success=ref.success))
     cols = ["run", "n", "d", "gib_on_disk", "memory_limit_per_worker", "peak_worker_rss_mib",
             "seconds", "nit", "passes", "seconds_per_pass", "error_bound", "success"]
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    write_csv(os.path.join(os.path.dirname(__file__), "results", "dask_out_of_core.csv"), rows_out, cols)
+    write_csv(os.path.join(results_dir(args), "dask_out_of_core.csv"), rows_out, cols)
     for r in rows_out:
         print(r)
 

@@ -32,7 +32,9 @@ both sides). Each run is repeated ``--repeat`` times (default 2; runs that hit
 the cap are not repeated) and the fastest repeat counts, for every solver
 alike: single timings on this machine vary by 10-40%.
 
-Writes ``benchmarks/results/estimators_{quick,full}.csv`` and prints a markdown table.
+Writes ``results/estimators_{quick,full}.csv`` and ``plots/estimators[_quick].png`` under
+``benchmarks/out`` (``--out DIR``; ``--update``: into ``benchmarks/`` itself) and prints a
+markdown table.
 """
 
 import argparse
@@ -48,6 +50,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
+from benchmarks.figures import plot_estimators, read_csv  # noqa: E402
 from benchmarks._common import (GAP, emit_result, equal_objective_rows, print_table,  # noqa: E402
                                 timed_fit, tol_ladder, write_csv)
 
@@ -150,6 +153,7 @@ def main():
     ap.add_argument("--cap", type=float, default=None, help="seconds per peer run")
     ap.add_argument("--cases", default=None, help="comma-separated case names")
     ap.add_argument("--tag", default="", help="suffix of the CSV file name")
+    _common.add_output_options(ap)
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="BLAS threads of every solver's process (0: library default)")
     ap.add_argument("--repeat", type=int, default=None,
@@ -170,7 +174,7 @@ def main():
     mode = "quick" if args.quick else "full"
     cases = [c for c in CASES if args.cases is None or c[0] in args.cases.split(",")]
     rows = []
-    for name, sparse, K, ill in cases:
+    for name, sparse, K, ill in _common.progress(cases, desc="cases"):
         runs = []
         ours = ["sketchnewton:auto", "sketchnewton:exact", "sketchnewton:pcg"]
         if not args.quick:  # save time at n = 1e6: "exact" only for binary (auto = pcg there)
@@ -190,9 +194,10 @@ def main():
                 return r
             peer_runs[solver] = tol_ladder(run, tols, runs)
         rows += equal_objective_rows(dict(mode=mode, n=n, case=name), runs, peer_runs, cap)
-    out = HERE / "results" / f"estimators_{mode}{args.tag}.csv"
-    out.parent.mkdir(exist_ok=True)
+    out = _common.results_dir(args) / f"estimators_{mode}{args.tag}.csv"
     write_csv(out, rows, list(rows[0]))
+    png = _common.output_root(args) / "plots" / f"estimators{'_quick' if args.quick else ''}.png"
+    plot_estimators(read_csv(out), str(png), cap=cap)
     print_table(rows, cap, f"n = {n}, cap {cap:g} s per run, BLAS threads "
                 f"{BLAS_THREADS or 'default'}, fastest of {REPEAT} runs; "
                 f"gap = relative objective difference to the best objective reached "

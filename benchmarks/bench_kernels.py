@@ -21,13 +21,11 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import best_time, pass_time, write_csv  # noqa: E402
+from _common import add_output_options, best_time, pass_time, results_dir, write_csv  # noqa: E402
 
 from sketchnewton import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
 from sketchnewton.losses import LINKS  # noqa: E402
-
-OUT = os.path.join(os.path.dirname(__file__), "results")
 
 
 def kernel_costs(n, d, k):
@@ -102,6 +100,7 @@ def psd_thresholds(n_instances, n, d):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    add_output_options(ap)
     args = ap.parse_args()
     n, d, k = (50_000, 50, 5) if args.quick else (1_000_000, 200, 10)
     tp, rows = kernel_costs(n, d, k)
@@ -117,13 +116,13 @@ def main():
     for r in thr:
         print(f"| {r['link']} | {r['instances']} | {r['indefinite_at_zero_reg']} | {r['w_needed']:.3g} | "
               f"{r['lam_needed']:.3g} | {r['lam_needed_rel_to_norm_H']:.3g} |")
-    os.makedirs(OUT, exist_ok=True)
+    out = results_dir(args)
     suffix = "_quick" if args.quick else ""
-    write_csv(os.path.join(OUT, f"kernels{suffix}.csv"),
+    write_csv(os.path.join(out, f"kernels{suffix}.csv"),
               [dict(n=n, d=d, nnz_per_row=k, operation=name, seconds=f"{t:.6f}",
                     passes=f"{t / tp:.4f}") for name, t in rows],
               ["n", "d", "nnz_per_row", "operation", "seconds", "passes"])
-    write_csv(os.path.join(OUT, f"psd_thresholds{suffix}.csv"), thr, list(thr[0]))
+    write_csv(os.path.join(out, f"psd_thresholds{suffix}.csv"), thr, list(thr[0]))
 
 
 if __name__ == "__main__":

@@ -25,12 +25,11 @@ import sys
 
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import pass_time, write_csv  # noqa: E402
+from _common import add_output_options, pass_time, progress, results_dir, write_csv  # noqa: E402
 import _peers  # noqa: E402
 
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(__file__), "results")
 
 CASES = {
     # name: (n, d, nnz_per_row, z_std)
@@ -93,12 +92,13 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--no-eps-table", action="store_true")
     ap.add_argument("--eps", type=float, default=1e-8)
+    add_output_options(ap)
     args = ap.parse_args()
     sizes = QUICK if args.quick else CASES
     suffix = "_quick" if args.quick else ""
-    os.makedirs(OUT, exist_ok=True)
+    out = results_dir(args)
     all_rows = []
-    for name in filter(None, args.cases.split(",")):
+    for name in progress(list(filter(None, args.cases.split(","))), desc="cases"):
         _, tp, rows = bench_case(name, sizes[name], args.eps, ["auto", "exact", "sketch", "pcg"],
                                  ["L-BFGS-B", "Newton-CG", "trust-ncg"])
         all_rows += rows
@@ -129,7 +129,7 @@ def main():
                 ("gradient", "leverage", "sketch", "gram", "factorization", "inner_solve",
                  "line_search")) + " |")
     if all_rows:
-        write_csv(os.path.join(OUT, f"newton{suffix}.csv"), all_rows,
+        write_csv(os.path.join(out, f"newton{suffix}.csv"), all_rows,
                   ["case", "method", "nit", "passes", "seconds", "pass_seconds", "error",
                    "success", "note"])
     if not args.no_eps_table:
@@ -142,7 +142,7 @@ def main():
         for r in table:
             print(f"| {r['method']} | {r['eps']:.0e} | {r['nit']} | {r['passes']:.1f} | "
                   f"{r['error']:.1e} | {r['bound']:.1e} | {r['success']} |")
-        write_csv(os.path.join(OUT, f"newton_eps{suffix}.csv"), table, list(table[0]))
+        write_csv(os.path.join(out, f"newton_eps{suffix}.csv"), table, list(table[0]))
 
 
 if __name__ == "__main__":

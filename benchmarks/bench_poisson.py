@@ -190,8 +190,9 @@ def main(argv=None):
                     help=f"comma-separated subset of {','.join(c[0] for c in CASES)}")
     ap.add_argument("--alpha", type=float, default=ALPHA)
     ap.add_argument("--tag", default="", help="suffix of the CSV file name")
+    _common.add_output_options(ap)
     ap.add_argument("--csv", default=None,
-                    help="CSV path (default benchmarks/results/poisson_{quick,full}<tag>.csv)")
+                    help="CSV path (default results/poisson_{quick,full}<tag>.csv in the output folder)")
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="BLAS threads of every solver's process (0: library default)")
     ap.add_argument("--repeat", type=int, default=None,
@@ -232,7 +233,8 @@ def main(argv=None):
                      for solver, tols in peers.items()}
         rows += equal_objective_rows(dict(mode=mode, n=n, case=name, alpha=args.alpha), runs,
                                      peer_runs, cap)
-    out = Path(args.csv) if args.csv else HERE / "results" / f"poisson_{mode}{args.tag}.csv"
+    out = (Path(args.csv) if args.csv
+           else _common.results_dir(args) / f"poisson_{mode}{args.tag}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(out, rows, list(rows[0]))
     print_table(rows, cap, f"Poisson, alpha = {args.alpha:g}, n = {n}, cap {cap:g} s per fit, "

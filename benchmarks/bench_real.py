@@ -68,7 +68,8 @@ credited with the loosest one that reaches the gap. To know when to stop a ladde
 reference run (``sn:auto`` at ``tol = 1e-12``, else ``trust-ncg``) comes first; ladders are
 resumed if a later run lowers ``f_best`` below what they reached.
 
-Output: ``benchmarks/results/real.csv`` (``--csv``; quick mode: ``benchmarks/out/real_quick.csv``),
+Output: ``results/real[_quick].csv`` under ``benchmarks/out`` (``--out DIR``, ``--csv``;
+``--update``: ``benchmarks/results/real.csv``),
 one row per problem, C and solver (the credited run; ``tols`` lists every tolerance tried
 with its gap), every single run in ``real_runs.csv`` beside it, what each problem's data is in
 ``real_data.json`` (n, d, nnz, sha256 of the matrix and labels as in the CSV's ``data_sha256``,
@@ -105,7 +106,7 @@ ROOT = HERE.parent
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import write_csv  # noqa: E402
+from benchmarks._common import add_output_options, output_root, results_dir, write_csv  # noqa: E402
 
 GAP = 1e-8
 LADDER = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
@@ -734,8 +735,11 @@ def main(argv=None):
     ap.add_argument("--reference", default=None,
                     help="solvers tried in turn for the reference run at the tightest tolerance "
                          "(default sn:auto,trust-ncg; quick: trust-ncg)")
-    ap.add_argument("--csv", default=None, help="CSV path (default results/real.csv)")
-    ap.add_argument("--md", default=None, help="Markdown path (default out/real.md)")
+    ap.add_argument("--csv", default=None,
+                    help="CSV path (default results/real[_quick].csv in the output folder)")
+    ap.add_argument("--md", default=None,
+                    help="Markdown path (default real[_quick].md in the output folder)")
+    add_output_options(ap)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one is not None:
@@ -757,9 +761,9 @@ def main(argv=None):
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     mem_bytes = int(args.mem_gb * 2**30) if args.mem_gb else int(0.6 * ram)
     mode = "quick" if args.quick else "full"
-    csv_path = Path(args.csv) if args.csv else (
-        HERE / "out" / "real_quick.csv" if args.quick else HERE / "results" / "real.csv")
-    md_path = Path(args.md) if args.md else HERE / "out" / f"real{'_quick' if args.quick else ''}.md"
+    suffix = "_quick" if args.quick else ""
+    csv_path = Path(args.csv) if args.csv else results_dir(args) / f"real{suffix}.csv"
+    md_path = Path(args.md) if args.md else output_root(args) / f"real{suffix}.md"
     runner = Runner(cap, args.repeat, mem_bytes, args.blas_threads, args.liblinear_scaling)
     header = (f"Real-data benchmark ({mode}): cap {cap:g} s per fit, fastest of {args.repeat} timed "
               f"fits, BLAS threads {args.blas_threads or 'default'}, address space <= "

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import best_time, pass_time, random_csr  # noqa: E402
+from _common import add_output_options, best_time, pass_time, random_csr, results_dir  # noqa: E402
 
 from sketchnewton._matrix import DataMatrix  # noqa: E402
 from sketchnewton.sketch import (  # noqa: E402
@@ -45,7 +45,8 @@ from sketchnewton.sketch import (  # noqa: E402
     sketch_size_for_eps,
 )
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+#: where write_csv puts its files (main sets it from --out / --update)
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "results")
 
 
 # ---------------------------------------------------------------------------
@@ -267,7 +268,10 @@ def main(argv=None):
     ap.add_argument("--part", choices=["errors", "eps", "passes", "all"], default="all")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
+    add_output_options(ap)
     args = ap.parse_args(argv)
+    global RESULTS
+    RESULTS = str(results_dir(args))
     tag = "quick" if args.quick else "full"
     if args.quick:
         n, d, seeds, mults = 4000, 20, args.seeds or 5, [2, 10, 30]

@@ -44,12 +44,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._common import pass_time, write_csv
-from ._peers import OURS, PEERS, run_ours, run_solver, warm_up
-
 import sketchnewton as sn  # noqa: E402
 from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
+
+from ._common import pass_time, progress, write_csv
+from ._peers import OURS, PEERS, run_ours, run_solver, warm_up
+from .figures import (
+    plot_accuracy,
+    plot_scaling_d,
+    plot_scaling_n,
+    plot_shortcut,
+    plot_sketch,
+)
 
 STUDIES = ("scaling_n", "scaling_d", "sketch", "accuracy", "shortcut", "memory")
 
@@ -145,25 +152,6 @@ def _table(header, rows):
     return "\n".join(out)
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, png):
-    """Grid and legend on every panel, then write ``png`` and close ``fig``; returns ``png``."""
-    for ax in fig.axes:
-        ax.grid(True, which="both", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    _plt().close(fig)
-    return png
-
-
 def _run_case(pb, solvers, eps, cap, tp, *, link="resnet", trace=False, log=print, tag=""):
     rows = []
     for s in solvers:
@@ -224,8 +212,7 @@ def study_scaling_n(cfg, out, log=print):
             x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
             slopes[s] = (float(np.polyfit(x, y, 1)[0]), len(pts))
 
-    png = out.path("plots", "scaling_n", "png")
-    plot_scaling_n(rows, cfg, png)
+    png = plot_scaling_n(rows, out.path("plots", "scaling_n", "png"), eps=cfg.eps, d=d, k=k)
 
     lines = ["### Scaling in n (`scaling_n`)\n",
              f"Planted resnet, d = {d}, {k} non-zeros per row, z std {z}, eps = {cfg.eps:g}, from x0 = 0 "
@@ -252,32 +239,6 @@ def study_scaling_n(cfg, out, log=print):
     return rows, "\n".join(lines)
 
 
-def plot_scaling_n(rows, cfg, png):
-    """Time and time in passes against nnz, one line per solver (successful runs only)."""
-    solvers = OURS + PEERS
-    d, k = cfg.n_d, cfg.n_k
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for s in solvers:
-        rs = [r for r in rows if r["solver"] == s and r["success"]]
-        if not rs:
-            continue
-        nnz = [r["nnz"] for r in rs]
-        style = "-o" if s in OURS else "--s"
-        axes[0].loglog(nnz, [r["seconds"] for r in rs], style, label=s)
-        axes[1].loglog(nnz, [r["time_passes"] for r in rs], style, label=s)
-    nnz_all = sorted({r["nnz"] for r in rows})
-    ref = [r["seconds"] for r in rows if r["solver"] == "auto" and r["success"]]
-    if ref:
-        axes[0].loglog(nnz_all, [ref[-1] * v / nnz_all[-1] for v in nnz_all], ":k",
-                       label="slope 1 (input-sparsity)")
-    axes[0].set(xlabel="nnz(A)", ylabel="time to eps (s)",
-                title=f"Time to eps = {cfg.eps:g}, d = {d}, {k} nnz/row")
-    axes[1].set(xlabel="nnz(A)", ylabel="time / time of one pass",
-                title="Time in passes (one pass = A @ x + A.T @ y)")
-    save_figure(fig, png)
-
-
 def study_scaling_d(cfg, out, log=print):
     n, z = cfg.d_n, cfg.d_z
     solvers = ("auto", "exact", "sketch", "pcg", "L-BFGS-B")
@@ -302,15 +263,8 @@ def study_scaling_d(cfg, out, log=print):
         r = next((r for r in rows if r["d"] == d and r["k"] == min(k, d) and r["solver"] == s), None)
         return r["time_passes"] if r and r["success"] else float("inf")
 
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(cfg.d_ks), figsize=(6 * len(cfg.d_ks), 4.6), squeeze=False)
     table, crossover = [], {}
-    for ax, k in zip(axes[0], cfg.d_ks):
-        for s in solvers:
-            ax.loglog(cfg.ds, [get(d, k, s) for d in cfg.ds], "-o" if s != "L-BFGS-B" else "--s",
-                      label=s)
-        ax.set(xlabel="d (columns)", ylabel="time to eps / time of one pass",
-               title=f"n = {n:,}, {k} nnz/row (capped at d)")
+    for k in cfg.d_ks:
         for d in cfg.ds:
             ex, sk = get(d, k, "exact"), min(get(d, k, "sketch"), get(d, k, "pcg"))
             best = min(solvers, key=lambda s: get(d, k, s))
@@ -320,7 +274,8 @@ def study_scaling_d(cfg, out, log=print):
                          + [chosen, best, _fmt(ex / sk, ".2f")])
             crossover.setdefault(k, {"sketched": [], "tie": [], "exact": []})[
                 "sketched" if ex > 1.1 * sk else "exact" if sk > 1.1 * ex else "tie"].append(d)
-    png = save_figure(fig, out.path("plots", "scaling_d", "png"))
+    png = plot_scaling_d(rows, out.path("plots", "scaling_d", "png"), eps=cfg.eps, n=n,
+                         ks=cfg.d_ks)
 
     def _ds(ds):
         return ", ".join(str(d) for d in ds) or "none"
@@ -339,7 +294,7 @@ def study_scaling_d(cfg, out, log=print):
 
 
 def study_sketch(cfg, out, log=print):
-    from .bench_sketch import gaussian_yardstick, run_errors
+    from .bench_sketch import run_errors
     variants = {"leverage": dict(method="leverage"), "srht": dict(method="srht"),
                 "countsketch": dict(method="countsketch"), "gaussian": dict(method="gaussian"),
                 "uniform": dict(method="uniform")}
@@ -347,18 +302,9 @@ def study_sketch(cfg, out, log=print):
     rows = run_errors(cfg.sk_n, cfg.sk_d, list(cfg.sk_multiples), cfg.sk_seeds, variants=variants)
     csv = out.path("results", "sketch", "csv")
     write_csv(csv, rows, ["kind", "method", "mult", "s", "max_err", "median_err"])
-    plt = _plt()
     kinds = ("spread", "coherent")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for ax, kind in zip(axes, kinds):
-        for m in variants:
-            rs = [r for r in rows if r["kind"] == kind and r["method"] == m]
-            ax.loglog([r["mult"] for r in rs], [r["max_err"] for r in rs], "-o", label=m)
-        mult = np.array(cfg.sk_multiples, float)
-        ax.loglog(mult, gaussian_yardstick(mult), ":k", label="(1 + sqrt(d/s))^2 - 1")
-        ax.set(xlabel="sketch size s / d", ylabel=f"spectral error (max over {cfg.sk_seeds} seeds)",
-               title=f"{kind} rows, n = {cfg.sk_n:,}, d = {cfg.sk_d}")
-    png = save_figure(fig, out.path("plots", "sketch", "png"))
+    png = plot_sketch(rows, out.path("plots", "sketch", "png"), n=cfg.sk_n, d=cfg.sk_d,
+                      seeds=cfg.sk_seeds)
     mults = list(cfg.sk_multiples)
     body = []
     for kind in kinds:
@@ -394,18 +340,8 @@ def study_accuracy(cfg, out, log=print):
                   for (p, s), pts in traces.items() for t, e in pts]
     csv = out.path("results", "accuracy", "csv")
     write_csv(csv, trace_rows, ["problem", "solver", "seconds", "error"])
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for ax, name in zip(axes, problems):
-        for s in solvers:
-            pts = traces.get((name, s), [])
-            if pts:
-                ax.loglog([p[0] for p in pts], [max(p[1], 1e-16) for p in pts],
-                          "-o" if s in OURS else "--", ms=3, label=s)
-        ax.axhline(cfg.eps, color="k", lw=0.8, ls=":")
-        ax.set(xlabel="wall time (s, log scale)", ylabel="||x_k - x*||",
-               title=f"{name}-conditioned: n = {n:,}, d = {d}, {k} nnz/row")
-    png = save_figure(fig, out.path("plots", "accuracy", "png"))
+    png = plot_accuracy(trace_rows, out.path("plots", "accuracy", "png"), eps=cfg.eps, n=n, d=d,
+                        k=k)
 
     def first(pts, tol):
         return next((t for t, e in pts if e <= tol), None)
@@ -474,24 +410,8 @@ def study_shortcut(cfg, out, log=print):
                     f"Newton {newton['nit']} it GD {gd_it} it ({'ok' if gd_ok else 'not reached'})")
     csv = out.path("results", "shortcut", "csv")
     write_csv(csv, rows, list(rows[0]))
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for link, style in (("resnet", "-o"), ("softmax", "--s")):
-        agg = [(z, np.median([r["cond"] for r in rows if r["z_std"] == z and r["link"] == link]),
-                np.median([r["gd_iter"] for r in rows if r["z_std"] == z and r["link"] == link]))
-               for z in cfg.sc_zs]
-        axes[0].semilogy([a[0] for a in agg], [a[1] for a in agg], style, label=link)
-        axes[1].semilogy([a[0] for a in agg], [a[2] for a in agg], style, label=f"{link}: GD")
-        nt = [np.median([r["newton_iter"] for r in rows if r["z_std"] == z and r["link"] == link])
-              for z in cfg.sc_zs]
-        axes[1].semilogy(cfg.sc_zs, nt, style.replace("o", "^").replace("s", "v"),
-                         label=f"{link}: Newton")
-    axes[0].set(xlabel="std of z = A x*", ylabel="cond(H(x*)) (median over seeds)",
-                title=f"Hessian conditioning, n = {cfg.sc_n:,}, d = {cfg.sc_d}")
-    axes[1].set(xlabel="std of z = A x*", ylabel="iterations (median over seeds)",
-                title=f"Iterations to ||x - x*|| <= {cfg.sc_gd_tol:g} (GD, cap {cfg.sc_gd_max}) / "
-                      f"{cfg.eps:g} (Newton)")
-    png = save_figure(fig, out.path("plots", "shortcut", "png"))
+    png = plot_shortcut(rows, out.path("plots", "shortcut", "png"), n=cfg.sc_n, d=cfg.sc_d,
+                        eps=cfg.eps, gd_tol=cfg.sc_gd_tol, gd_max=cfg.sc_gd_max)
     body = []
     for z in cfg.sc_zs:
         med = {}
@@ -617,7 +537,7 @@ def run(studies, quick, out_dir, log=print):
     cfg = QUICK if quick else FULL
     out = Output(out_dir, quick)
     sections, t_start = {}, time.perf_counter()
-    for name in studies:
+    for name in progress(studies, desc="benchmark studies", unit="study"):
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

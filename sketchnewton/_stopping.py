@@ -8,7 +8,7 @@ objective accuracy from the Newton decrement, used by the estimators).
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-__all__ = ["ErrorBound", "Decrement", "SolveResult", "MODEL_REUSE_DZ", "FORCING_MAX"]
+__all__ = ["ErrorBound", "Decrement", "SolveResult", "MODEL_REUSE_DZ", "FORCING_MAX", "HINT", "what_to_try"]
 
 #: a model built before a unit step that moved no ``z_i`` by more than this still describes
 #: the Hessian within ~10% (curvature varies like ``exp(dz)``): it may judge convergence and
@@ -151,6 +151,40 @@ class Decrement:
 
     def shortfall(self, solver):
         return f"half Newton decrement {0.5 * solver.it.decrement:.3g} > tol |f|"
+
+
+#: separates a ConvergenceWarning's diagnosis from the advice of :func:`what_to_try`
+HINT = "; what to try: "
+
+
+def what_to_try(status, message, criterion, max_iter):
+    """The advice appended to a ConvergenceWarning: what the user can change.
+
+    Parameters
+    ----------
+    status : int
+        The solve's status (1 iteration limit, 2 no further progress).
+    message : str
+        The solve's message.
+    criterion : ErrorBound or Decrement
+        The stopping rule (its ``name`` is the parameter the user gave).
+    max_iter : int
+        The iteration limit used.
+
+    Returns
+    -------
+    str
+    """
+    name = criterion.name
+    if "attainable accuracy" in message:
+        return f"use a larger {name} (the data's rounding error allows no better)"
+    if "asymptote" in message:
+        return ("the minimiser may be at infinity (e.g. separable classes): add a ridge "
+                "(lam > 0, or a finite C in the estimators)")
+    if status == 1:
+        return f"increase max_iter (now {max_iter}) or use a larger {name}"
+    return (f"try method='exact', a larger {name}, or rescale the columns of the data "
+            "(e.g. sklearn.preprocessing.StandardScaler)")
 
 
 # -- the result ---------------------------------------------------------------------------------

@@ -19,7 +19,15 @@ import numpy as np
 from ._auto import choose_method, preconditioner_rebuild_passes, product_passes
 from ._checks import Certification
 from ._report import Reporting
-from ._stopping import FORCING_MAX, MODEL_REUSE_DZ, Decrement, ErrorBound, SolveResult
+from ._stopping import (
+    FORCING_MAX,
+    HINT,
+    MODEL_REUSE_DZ,
+    Decrement,
+    ErrorBound,
+    SolveResult,
+    what_to_try,
+)
 from .exceptions import ConvergenceWarning, DomainError, warn
 from .hessian import (
     ROW_SAMPLERS,
@@ -469,7 +477,8 @@ class NewtonSolver(Reporting, Certification):
         if not success and self.status != 3:
             if self.status == 1 or self.message.startswith("no decrease possible"):
                 self.message += f" ({pb.criterion.shortfall(self)})"
-            warn(f"sketchnewton did not reach {pb.criterion.name}: {self.message}",
+            hint = what_to_try(self.status, self.message, pb.criterion, pb.max_iter)
+            warn(f"sketchnewton did not reach {pb.criterion.name}: {self.message}{HINT}{hint}",
                  ConvergenceWarning)
         timings = dict(self.timings, **self.builder.timings)
         return SolveResult(

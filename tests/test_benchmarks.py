@@ -67,3 +67,22 @@ def test_summary_keeps_other_sections(tmp_path):
     assert "kept" in text and "memory v1" in text and "sketch v2" in text
     assert "sketch v1" not in text
     assert text.index("sketch v2") < text.index("memory v1")
+
+
+def test_outputs_go_to_benchmarks_out_unless_update(tmp_path):
+    from argparse import Namespace
+
+    from benchmarks._common import BENCH, output_root
+    assert output_root(Namespace(out=None, update=False)) == BENCH / "out"
+    assert output_root(Namespace(out=str(tmp_path), update=False)) == tmp_path
+    assert output_root(Namespace(out=None, update=True)) == BENCH
+
+
+def test_plots_only_redraws_every_plot_from_the_committed_csvs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--plots-only", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["accuracy.png", "estimators.png", "scaling_d.png", "scaling_n.png",
+                     "shortcut.png", "sketch.png"]
+    assert not (tmp_path / "results").exists()  # nothing rerun, nothing written beside the plots

@@ -454,6 +454,9 @@ def test_demo_small(tmp_path):
     assert proc.stderr == ""
     out = proc.stdout
     assert "n = 20,000, d = 20" in out
+    # what it costs and where it is, before the long steps
+    assert "expected time: under 10 s" in out
+    assert out.index("[1/3] generating") < out.index("[2/3] compiling") < out.index("[3/3] solving")
     assert "iter" in out and "err est" in out  # per-iteration progress
     summary = out[out.index("summary"):].splitlines()
     assert summary[1].split() == ["method", "iter", "passes", "seconds", "error", "bound", "ok"]
@@ -468,6 +471,8 @@ def test_demo_compare(tmp_path):
     assert "Traceback" not in proc.stderr
     out = proc.stdout
     assert "scipy L-BFGS-B" in out
+    # the peer is configured as its users would: scipy's line search never fails on our settings
+    assert "ABNORMAL" not in out and "stopping rule: oracle" in out and "ftol = 1e-15" in out
     summary = out[out.index("summary"):].splitlines()
     methods = [line.split()[0] for line in summary[2:]]
     assert len(methods) == 3 and methods[1:] == ["exact", "lbfgs"]

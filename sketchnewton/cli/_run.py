@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .._stopping import HINT
 from ..api import solve
 from ..exceptions import ConvergenceWarning
 from ._options import PROG, _input_error
@@ -69,8 +70,9 @@ def _run_collecting(fn, data):
     texts = []
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
-            if str(w.message) not in texts:
-                texts.append(str(w.message))
+            text = str(w.message).split(HINT)[0]  # the command line gives its own advice
+            if text not in texts:
+                texts.append(text)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return res, texts
