@@ -13,9 +13,9 @@ across solvers; ``auto``'s choice is written beside its points.
     python -m benchmarks.bench_regime --n 2000 --cap 30 --powers 7,10,13
     python -m benchmarks.bench_regime --plot-only     # re-plot the CSV
 
-Writes ``regime.csv`` (and bench_real's ``regime_runs.csv``, ``regime_data.json``) and
-``regime.png`` into ``benchmarks/out/`` (``--update``: into ``benchmarks/results`` and
-``benchmarks/plots``).
+Writes ``results/regime.csv`` (and bench_real's ``regime_runs.csv``, ``regime_data.json``,
+``regime.md``) and ``plots/regime.png`` under ``benchmarks/out/`` (``--out DIR``; ``--update``:
+under ``benchmarks/``, replacing the committed ones).
 """
 
 import argparse
@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(HERE.parent))
 
 from benchmarks import bench_real  # noqa: E402
+from benchmarks._common import add_output_options, output_root, results_dir  # noqa: E402
 
 SOLVERS = ("sn:auto", "sn:exact", "sn:dual", "sn:pcg", "sn:cg", "lbfgs", "newton-cholesky",
            "liblinear", "glum", "trust-ncg")
@@ -44,6 +45,7 @@ def problems(n, powers):
 def plot(csv_path, png_path):
     """Time against p / n per solver (log-log); ``auto``'s chosen method beside its points."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -79,6 +81,8 @@ def plot(csv_path, png_path):
                     wrap=True, va="top")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # decades only: minor labels overlap
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("p / n (features per row of data)")
     ax.set_ylabel("seconds to a relative objective gap of 1e-8")
     n = sorted({int(r["n"]) for r in rows})
@@ -101,13 +105,11 @@ def main(argv=None):
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--cap", type=float, default=60.0, help="seconds per fit")
     ap.add_argument("--ladder", default="1e-6,1e-8,1e-10")
-    ap.add_argument("--update", action="store_true",
-                    help="write into benchmarks/results and benchmarks/plots")
+    add_output_options(ap)
     ap.add_argument("--plot-only", action="store_true", help="re-plot the existing CSV")
     args = ap.parse_args(argv)
-    csv_dir = HERE / ("results" if args.update else "out")
-    png_dir = HERE / ("plots" if args.update else "out")
-    csv_dir.mkdir(parents=True, exist_ok=True)
+    csv_dir = results_dir(args)
+    png_dir = output_root(args) / "plots"
     png_dir.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = csv_dir / "regime.csv", png_dir / "regime.png"
     if not args.plot_only:
