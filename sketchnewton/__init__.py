@@ -3,17 +3,23 @@
 # Importing the package changes no global state: numba's threading layer, its
 # thread count and the BLAS thread pools stay as the user set them (README, "Threads").
 
+from ._version import __version__
 from .api import minimize, solve
-from .estimators import SketchedLogisticRegression, SketchedPoissonRegressor, SoftmaxRegression
+from .estimators import (
+    NormalizedRegressor,
+    SketchedLogisticRegression,
+    SketchedLogisticRegressionCV,
+    SketchedPoissonRegressor,
+    SoftmaxRegression,
+    logistic_regression_path,
+)
 from .exceptions import ConvergenceWarning, DomainError, InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
 from .newton import SolveResult
 
-from ._version import __version__
-
 __all__ = [
     "ConvergenceWarning", "DomainError", "InputError", "LogisticLoss", "MultinomialLoss",
-    "NormalizedRegressionLoss", "PoissonLoss", "SketchedLogisticRegression",
-    "SketchedPoissonRegressor", "SoftmaxRegression", "SolveResult", "__version__", "minimize",
-    "solve",
+    "NormalizedRegressionLoss", "NormalizedRegressor", "PoissonLoss", "SketchedLogisticRegression",
+    "SketchedLogisticRegressionCV", "SketchedPoissonRegressor", "SoftmaxRegression", "SolveResult",
+    "__version__", "logistic_regression_path", "minimize", "solve",
 ]

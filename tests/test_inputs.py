@@ -120,7 +120,7 @@ PATHS = {
         max_iter=3).fit(M, Y3).predict(M),
     "SketchedPoissonRegressor": lambda M: sn.SketchedPoissonRegressor(max_iter=3).fit(
         M, COUNTS).predict(M),
-    "SoftmaxRegression": lambda M: sn.SoftmaxRegression(max_iter=3).fit(M, B).predict(M),
+    "NormalizedRegressor": lambda M: sn.NormalizedRegressor(max_iter=3).fit(M, B).predict(M),
     "leverage_scores-approx": lambda M: leverage_scores(M, random_state=0),
     "leverage_scores-exact": lambda M: leverage_scores(M, method="exact"),
     "sketch_gram-leverage": lambda M: sketch_gram(M, sketch_size=20, random_state=0),
@@ -240,7 +240,7 @@ _CORRUPT_SCRIPT = textwrap.dedent(r'''
             M, np.arange(M.shape[0]) % 2),
         "SketchedPoissonRegressor": lambda M: sn.SketchedPoissonRegressor(max_iter=2).fit(
             M, np.ones(M.shape[0])),
-        "SoftmaxRegression": lambda M: sn.SoftmaxRegression(max_iter=2).fit(
+        "NormalizedRegressor": lambda M: sn.NormalizedRegressor(max_iter=2).fit(
             M, np.ones(M.shape[0]) / M.shape[0]),
         "predict": lambda M: sn.SketchedLogisticRegression(max_iter=2).fit(
             np.eye(M.shape[0], M.shape[1]) + 1.0, np.arange(M.shape[0]) % 2).predict(M),

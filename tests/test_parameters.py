@@ -85,7 +85,9 @@ SOLVER = {"method": CHOICE, "sketch": CHOICE, "sketch_size": INT_OPT, "max_iter"
           "random_state": SEED, "verbose": INT_POS, "preconditioner": CHOICE}
 ESTIMATOR = {"tol": REAL_POS, "max_iter": INT_POS, "method": CHOICE, "sketch": CHOICE,
              "sketch_size": INT_OPT, "preconditioner": CHOICE, "random_state": SEED,
-             "verbose": INT_POS, "fit_intercept": BOOL}
+             "verbose": INT_POS, "fit_intercept": BOOL, "warm_start": BOOL}
+#: C = np.inf is no penalty (as scikit-learn's LogisticRegression(C=np.inf))
+C_BAD = [v for v in REAL_POS if v != "inf"]
 
 TABLE = {
     "solve": (_solve, {**SOLVER, "eps": REAL_POS, "link": CHOICE, "lam": REAL_NONNEG,
@@ -97,16 +99,32 @@ TABLE = {
                              "loss": ["None", "nan", "list", "str", "obj"]}),
     "SketchedLogisticRegression": (
         lambda **kw: _fit(sn.SketchedLogisticRegression, Y2, **kw),
-        {**ESTIMATOR, "C": REAL_POS, "class_weight": ["nan", "list", "str", "bool", "obj"],
+        {**ESTIMATOR, "C": C_BAD, "class_weight": ["nan", "list", "str", "bool", "obj"],
          "sample_weight": ["nan", "inf", "neg", "list", "str", "bool", "obj"]}),
     "SketchedLogisticRegression-multinomial": (
         lambda **kw: _fit(sn.SketchedLogisticRegression, Y3, **kw),
-        {"C": REAL_POS, "tol": REAL_POS, "fit_intercept": BOOL,
+        {"C": C_BAD, "tol": REAL_POS, "fit_intercept": BOOL,
          "sample_weight": ["nan", "inf", "neg", "list", "str", "bool", "obj"]}),
     "SketchedPoissonRegressor": (
         lambda **kw: _fit(sn.SketchedPoissonRegressor, COUNTS, **kw),
         {**ESTIMATOR, "alpha": REAL_NONNEG,
          "sample_weight": ["nan", "inf", "neg", "list", "str", "bool", "obj"]}),
+    "SketchedLogisticRegressionCV": (
+        lambda **kw: _fit(sn.SketchedLogisticRegressionCV, Y2, **{"cv": 2, **kw}),
+        {**{k: v for k, v in ESTIMATOR.items() if k != "warm_start"},
+         "Cs": ["None", "nan", "-inf", "neg", "str", "bool", "obj"], "refit": BOOL}),
+    "logistic_regression_path": (
+        lambda **kw: sn.logistic_regression_path(A, Y2, **kw),
+        {**{k: v for k, v in ESTIMATOR.items() if k != "warm_start"},
+         "Cs": ["None", "nan", "-inf", "neg", "str", "bool", "obj"],
+         "sample_weight": ["nan", "inf", "neg", "list", "str", "bool", "obj"]}),
+    "NormalizedRegressor": (
+        lambda **kw: _fit(sn.NormalizedRegressor, B, **kw),
+        {"link": CHOICE, "lam": REAL_NONNEG, "w": ["nan", "inf", "neg", "list", "str", "bool",
+                                                  "obj"],
+         "eps": REAL_POS, "method": CHOICE, "sketch": CHOICE, "sketch_size": INT_OPT,
+         "max_iter": INT_POS, "random_state": SEED, "verbose": INT_POS, "warm_start": BOOL,
+         "preconditioner": CHOICE}),
     "SoftmaxRegression": (
         lambda **kw: _fit(sn.SoftmaxRegression, B, **kw),
         {"link": CHOICE, "lam": REAL_NONNEG, "w": ["nan", "inf", "neg", "list", "str", "bool",
@@ -165,7 +183,7 @@ def _bad_value(entry, param, bad):
     length, a wrong-length list, a string."""
     value = BAD[bad]
     vector = param in ("w", "x0", "sample_weight", "weights", "scores") and not (
-        entry in ("SoftmaxRegression",) and param == "w")
+        entry in ("SoftmaxRegression", "NormalizedRegressor") and param == "w")
     if vector and bad in ("nan", "inf", "neg"):
         size = D if param == "x0" else N
         arr = np.ones(size)

@@ -1,0 +1,148 @@
+"""SketchedPoissonRegressor: the objective of scikit-learn's PoissonRegressor(alpha)."""
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import d2_tweedie_score
+from sklearn.utils.validation import check_is_fitted
+
+from .. import distributed
+from .._matrix import DataMatrix
+from .._validation import check_bool, check_real
+from ..losses import PoissonLoss
+from ._base import (
+    SolverParams,
+    drop_feature_names,
+    sample_weights,
+    validate,
+    weight_scale,
+)
+from ._coef_table import CoefTableMixin
+
+__all__ = ["SketchedPoissonRegressor"]
+
+
+class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, BaseEstimator):
+    """Poisson regression with the log link by sketched Newton.
+
+    Minimises ``1/(2 sum_i s_i) sum_i s_i deviance(y_i, exp(x_i^T coef + b)) +
+    alpha/2 ||coef||^2``, the objective of
+    ``sklearn.linear_model.PoissonRegressor(alpha)``; internally
+    :class:`~sketchnewton.losses.PoissonLoss` with ``lam = alpha sum_i s_i``
+    (same minimiser; docs/math.md section 4).
+
+    Parameters
+    ----------
+    alpha : float >= 0, default=1.0
+        L2 penalty strength (not on the intercept); 0 for no penalty.
+    fit_intercept : bool, default=True
+    tol : float > 0, default=1e-8
+        Relative objective accuracy by the Newton decrement (docs/math.md 7.2;
+        "Tolerances" in :mod:`sketchnewton.estimators`).
+    max_iter, method, sketch, sketch_size, preconditioner, random_state
+        As :class:`SketchedLogisticRegression`.
+    warm_start : bool, default=False
+        Start from the previous fit's ``coef_`` and ``intercept_`` when the
+        number of features matches (as scikit-learn's PoissonRegressor).
+    verbose : int, default=0
+        0 silent; 1 one line per Newton iteration; 2 also the method choice
+        and a summary line.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    n_iter_ : ndarray of shape (1,)
+    result_ : SolveResult
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string column names (a pandas DataFrame).
+
+    Notes
+    -----
+    Threads: see "Threads" in :mod:`sketchnewton.estimators`. Standard errors:
+    :meth:`coef_table`.
+    """
+
+    def __init__(self, alpha=1.0, fit_intercept=True, tol=1e-8, max_iter=100, method="auto",
+                 sketch="leverage", sketch_size=None, preconditioner="auto", warm_start=False,
+                 random_state=None, verbose=0):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.method = method
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.preconditioner = preconditioner
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.positive_only = True
+        return tags
+
+    def fit(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None
+            ) -> "SketchedPoissonRegressor":
+        """Fit the model to non-negative targets ``y`` (counts or rates); pandas DataFrames and
+        dask arrays accepted as for :meth:`SketchedLogisticRegression.fit`."""
+        alpha = check_real(self.alpha, "alpha", nonnegative=True)
+        check_bool(self.fit_intercept, "fit_intercept")
+        check_bool(self.warm_start, "warm_start")
+        options, tol = self._check_solver()
+        if distributed.is_dask_collection(X) or distributed.is_dask_collection(y):
+            sw_total = self._dask_weight_total(X, sample_weight)
+            loss = distributed.poisson_loss(X, y, lam=alpha * sw_total, sample_weight=sample_weight,
+                                            fit_intercept=self.fit_intercept)
+            self.n_features_in_ = loss.n_features
+            drop_feature_names(self)
+        else:
+            loss, _ = self._loss(*validate(self, X, y, accept_sparse="csr", order="C",
+                                                dtype=[np.float64, np.float32], y_numeric=True),
+                                 sample_weight, alpha)
+        d = loss.n_features
+        res = self._minimize(loss, options, self._warm_start(1, d), tol=tol)
+        self.coef_ = res.x[:d].copy()
+        self.intercept_ = float(res.x[d]) if self.fit_intercept else 0.0
+        return self
+
+    def _loss(self, X, y, sample_weight, alpha):
+        """``(loss, scale)`` of validated in-memory data (weights scaled into (0, 1])."""
+        if np.any(y < 0):
+            raise ValueError("Some value(s) of y are out of the valid range of the loss: "
+                             "the Poisson loss needs y >= 0")
+        sw, scale = weight_scale(sample_weights(sample_weight, X.shape[0]))
+        loss = PoissonLoss(DataMatrix(X, "X", check_finite=False), y, lam=alpha * sw.sum(),
+                           sample_weight=sw, fit_intercept=self.fit_intercept)
+        return loss, scale
+
+    def _training_loss(self, X, y, sample_weight):
+        """The fitted objective on the training data (for :meth:`coef_table`)."""
+        X, y = validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             order="C", y_numeric=True, reset=False)
+        return self._loss(X, y, sample_weight, check_real(self.alpha, "alpha", nonnegative=True))
+
+    @staticmethod
+    def _dask_weight_total(X, sample_weight):
+        """``sum_i s_i`` (``n`` without weights): a dask ``sample_weight`` is summed by dask, an
+        in-memory one (array or list) by numpy; its shape is checked when the blocks are built."""
+        if sample_weight is None:
+            return float(X.shape[0])
+        if distributed.is_dask_collection(sample_weight):
+            return float(sample_weight.sum().compute())
+        return float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted means ``exp(X coef_ + intercept_)``."""
+        check_is_fitted(self)
+        X = validate(self, X, accept_sparse="csr", reset=False)
+        return np.exp(np.asarray(X @ self.coef_).ravel() + self.intercept_)
+
+    def score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """D^2, the fraction of Poisson deviance explained (as scikit-learn's PoissonRegressor)."""
+        return d2_tweedie_score(y, self.predict(X), sample_weight=sample_weight, power=1)
