@@ -24,11 +24,14 @@ NEWTON_ITERS = 5
 
 
 def choose_method(loss, sketch_size=None):
-    """``(method, preconditioner)`` for ``method="auto"``: the cheapest of :func:`method_costs`."""
+    """``(method, preconditioner)`` for ``method="auto"``: the cheapest of :func:`method_costs`.
+
+    The preconditioner of ``"cg"`` is ``"auto"``: the driver keeps the Jacobi one when the
+    Hessian's diagonal is spread and drops it otherwise (``newton.JACOBI_MIN_SPREAD``).
+    """
     costs = method_costs(loss, sketch_size)
-    best = min(costs, key=costs.get)
-    method, _, preconditioner = best.partition(":")
-    return method, preconditioner or "diagonal"
+    method = min(costs, key=costs.get).partition(":")[0]
+    return method, "auto" if method == "cg" else None
 
 
 def _dual_possible(loss):
@@ -41,7 +44,7 @@ def _dual_possible(loss):
 
 
 def method_costs(loss, sketch_size=None):
-    """Estimated cost of a solve in passes, per feasible method (``"cg:<preconditioner>"``).
+    """Estimated cost of a solve in passes, per feasible method.
 
     * every Newton iteration pays ``c0 = 1 + 50 K n / nnz(A)``: the gradient
       pass plus the O(n K) element-wise work of the loss and the line search
@@ -60,7 +63,7 @@ def method_costs(loss, sketch_size=None):
       about one Newton iteration more, and pays once for the leverage scores
       of its preconditioner (``3 + 0.26 d^3 / nnz(A)`` plus the score
       estimator);
-    * Newton-CG with the diagonal preconditioner: ``CG_PER_NEWTON`` products
+    * Newton-CG (with or without the diagonal preconditioner): ``CG_PER_NEWTON`` products
       per iteration, two iterations more, no matrix of size p^2 (it is the only
       method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
 
@@ -87,7 +90,7 @@ def method_costs(loss, sketch_size=None):
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
-    costs["cg:diagonal"] = (iters + 2) * (c0 + CG_PER_NEWTON * product_passes(loss) + 0.5)
+    costs["cg"] = (iters + 2) * (c0 + CG_PER_NEWTON * product_passes(loss) + 0.5)
     return costs
 
 

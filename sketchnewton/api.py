@@ -152,6 +152,10 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         Method ``"cg"``: the Hessian's diagonal (per-feature K x K blocks for
         the multinomial loss), a randomized Nystrom approximation (rank
         doubling from 32 while CG is slow; docs/math.md 8.3), or none.
+        ``"auto"``: the diagonal when it is spread (its q90 / q10 above 10:
+        features on different scales, as one-hot or count data), else none
+        (as row-normalised tf-idf, where Jacobi scaling cost CG iterations);
+        the result's ``preconditioner`` says which.
     x0 : array of shape (n_params,), optional
         Starting point (default: the loss's own start).
     max_iter : int >= 0
@@ -212,10 +216,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     if x0 is not None:
         x0 = check_vector(x0, "x0", loss.n_params)
     if method == "auto":
-        method, chosen = choose_method(loss, sketch_size)
-        preconditioner = chosen if preconditioner == "auto" else preconditioner
-    elif preconditioner == "auto":
-        preconditioner = choose_method(loss, sketch_size)[1]
+        method = choose_method(loss, sketch_size)[0]
     _check_model_memory(loss, method)
     problem = Problem(loss, criterion, method, sketch, sketch_size, max_iter, rng, verbose, callback,
                       preconditioner)

@@ -67,6 +67,11 @@ NYSTROM_MAX_RANK = 512
 #: the Hessian has moved away from it. Rebuilding costs a sampled Gram and a factorization
 #: (p^3/3 flops: several passes for the multinomial loss), a CG iteration one pass.
 PCG_REFRESH = 8
+#: ``preconditioner="auto"`` of method "cg" keeps the Jacobi (diagonal) preconditioner when the
+#: diagonal's q90 / q10 exceeds this, else runs plain Newton-CG. Measured (C = 1, 100): one-hot
+#: and count features (a9a: spread 460-530, w8a: 180-200) need half the products with Jacobi;
+#: row-normalised tf-idf (spread 1.2-4.8) needed 1.5x more with it than without
+JACOBI_MIN_SPREAD = 10.0
 #: smallest forcing term: below this CG only fights rounding
 FORCING_MIN = 1e-6
 
@@ -181,6 +186,7 @@ class NewtonSolver(Reporting, Certification):
         size = pb.sketch_size if pb.sketch_size is not None else 20 * self.data.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(self.loss, sketch, self.sketch_size, pb.rng)
+        self.preconditioner = pb.preconditioner  # "auto" is resolved at the first build
         self._nystrom_history = []  # (rank, CG iterations) before each doubling of the rank
         self._nystrom_grows = True
         self.g0_norm = max(float(np.linalg.norm(state.grad)), np.finfo(float).tiny)
@@ -243,7 +249,7 @@ class NewtonSolver(Reporting, Certification):
                 and it.step_size == 1.0 and it.cg_iter <= PCG_REFRESH):
             return False
         pb = self.problem
-        rebuild = preconditioner_rebuild_passes(self.loss, pb.method, pb.preconditioner,
+        rebuild = preconditioner_rebuild_passes(self.loss, pb.method, self.preconditioner,
                                                 self.builder.rank)
         return it.last_dz <= MODEL_REUSE_DZ or rebuild > PCG_REFRESH * product_passes(self.loss)
 
@@ -255,7 +261,11 @@ class NewtonSolver(Reporting, Certification):
         cut the CG iterations by a third (beyond the effective dimension of the
         Hessian a larger rank buys nothing: Frangella, Tropp & Udell).
         """
-        it, builder, kind = self.it, self.builder, self.problem.preconditioner
+        it, builder, kind = self.it, self.builder, self.preconditioner
+        if kind == "auto":  # Jacobi when the features are unevenly scaled, else none
+            model = builder.diagonal(it.state)
+            self.preconditioner = "diagonal" if model.spread > JACOBI_MIN_SPREAD else "none"
+            return model if self.preconditioner == "diagonal" else builder.identity(it.state)
         if kind == "diagonal":
             return builder.diagonal(it.state)
         if kind == "none":
@@ -485,7 +495,7 @@ class NewtonSolver(Reporting, Certification):
             x=it.x, fun=it.fun, jac=it.grad, grad_norm=float(np.linalg.norm(it.grad)),
             error_bound=it.error_estimate, error_bound_kind="estimate", decrement=it.decrement,
             nit=self.nit, success=bool(success), status=self.status, message=self.message,
-            method=pb.method, preconditioner=pb.preconditioner if pb.method == "cg" else None,
+            method=pb.method, preconditioner=self.preconditioner if pb.method == "cg" else None,
             sketch=self.builder.sketch,
             sketch_size=self.sketch_size if self.builder.sketch != "exact" else 0,
             passes=(self.data.sweeps - self.sweeps0) / 2, time=time.perf_counter() - self.t0,

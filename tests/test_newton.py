@@ -9,8 +9,8 @@ import scipy.sparse as sp
 import sketchnewton as sn
 from sketchnewton import ConvergenceWarning, DomainError, InputError, NormalizedRegressionLoss
 from sketchnewton._reference import reference_solution
-from sketchnewton.datasets import make_regression_problem
-from sketchnewton.losses import LINKS
+from sketchnewton.datasets import make_classification_problem, make_regression_problem
+from sketchnewton.losses import LINKS, LogisticLoss
 from sketchnewton.newton import choose_method
 
 EPS = 1e-8
@@ -232,3 +232,17 @@ def test_auto_uses_cost_model():
     assert choose_method(NormalizedRegressionLoss(many.A, many.b))[0] == "pcg"
     res = sn.solve(few.A, few.b, 1e-6)
     assert res.method == "exact" and res.success
+
+
+def test_cg_auto_preconditioner_follows_the_spread_of_the_diagonal():
+    """``preconditioner="auto"`` of method "cg": Jacobi for features on different scales, none
+    for evenly scaled ones; the result names the one used and both reach the same minimiser."""
+
+    X, y, _ = make_classification_problem(2000, 300, nnz_per_row=10, random_state=4)
+    scales = np.logspace(-2, 2, 300)
+    for cols, expected in ((X, "none"), (X @ sp.diags(scales), "diagonal")):
+        loss = LogisticLoss(sp.csr_matrix(cols), y, lam=1.0, fit_intercept=True)
+        res = sn.minimize(loss, tol=1e-12, method="cg", random_state=0)
+        ref = sn.minimize(loss, tol=1e-12, method="exact")
+        assert res.success and res.preconditioner == expected
+        np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6 * np.abs(ref.x).max())

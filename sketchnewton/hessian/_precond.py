@@ -48,6 +48,11 @@ class DiagonalModel:
         self.kind = kind
         self.null_space = null_space
         self.curvature_scale = _max_diagonal(diag)
+        per_feature = diag if diag.ndim == 1 else np.trace(diag, axis1=1, axis2=2)
+        positive = per_feature[per_feature > 0]
+        lo, hi = np.quantile(positive, [0.1, 0.9]) if positive.size else (1.0, 1.0)
+        #: ``q90 / q10`` of the (per-feature) diagonal: how unevenly the features are scaled
+        self.spread = float(hi / lo)
         if diag.ndim == 1:
             top = max(float(np.abs(diag).max()), np.finfo(float).tiny)
             # a coordinate without curvature gets the smallest scaling, not none: its
