@@ -1,6 +1,7 @@
 """The Newton driver: accuracy against an independent reference, hard cases, API."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,11 @@ def test_auto_uses_cost_model():
     assert choose_method(NormalizedRegressionLoss(many.A, many.b))[0] == "pcg"
     res = sn.solve(few.A, few.b, 1e-6)
     assert res.method == "exact" and res.success
+
+
+def test_readme_says_nonconvex_success_is_local():
+    """Issue 18 (also found): eps-accuracy is to a local minimiser for cosh and sinh."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    promise = text.index("||x - x*|| <= eps")
+    local = text.index("a successful solve is a local answer")
+    assert 0 < local - promise < 300 and "`sinh`" in text[promise:local]
