@@ -41,11 +41,36 @@ class ErrorBound:
         if it.model is None:
             return False
         est = solver.error_estimate()
+        exact = fresh and it.model_fresh and not it.model.spectral_error
         if fresh and it.model_fresh:
             ok = est <= self.eps
         else:  # a model built at an earlier iterate judges only in the local regime
             ok = est <= self.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
+        if ok and not exact:  # a sketched or kept model: checked against the Hessian at x
+            est *= self._staleness(solver)
+            it.error_estimate = est
+            ok = est <= self.eps
         return ok and self._certified(solver, est)
+
+    @staticmethod
+    def _staleness(solver):
+        """How much a sketched model, or one built at an earlier iterate, overstates the
+        curvature at ``x``.
+
+        ``(y^T M y) / (y^T H y)`` along the model's step ``y = M^{-1} g`` (one
+        Hessian-vector product), at least 1; ``inf`` when ``H`` has no positive
+        curvature there. A model whose curvature the true Hessian has left behind
+        (the whole model shrinking along a ray where the infimum is not attained)
+        would otherwise certify a tiny error (issue 18 item 5).
+        """
+        it, loss = solver.it, solver.loss
+        y = it.model.solve(it.grad)
+        y_my = abs(float(it.grad @ y))
+        hy = loss.hessian_matmat(it.state, y[:, None], loss.hessian_kinds[0])[:, 0]
+        y_hy = float(y @ hy)
+        if not (y_hy > 0 and np.isfinite(y_hy)):
+            return np.inf if y_my > 0 else 1.0
+        return max(1.0, y_my / y_hy)
 
     def _certified(self, solver, est):
         """The estimate plus the attainable-accuracy floor (docs/math.md 7.3) must be <= eps;
@@ -129,10 +154,11 @@ class Decrement:
         if prev is not None and it.decrement > 0.25 * prev and it.model is not None:
             # no quadratic progress: is the decrement at the rounding floor of the gradient?
             floor = solver.rounding_floor()[1]
-            if 0.5 * it.decrement <= 5.0 * floor + 64 * np.finfo(float).eps * abs(it.fun):
+            limit = 5.0 * floor + 64 * np.finfo(float).eps * abs(it.fun)
+            if 0.5 * it.decrement <= limit:
                 solver.stop(0, "converged to the attainable accuracy: the Newton decrement "
-                               f"({0.5 * it.decrement:.3g}) is at the rounding floor of the "
-                               f"gradient ({0.5 * floor:.3g}); tol is below it")
+                               f"({0.5 * it.decrement:.3g}) is within the rounding floor of the "
+                               f"gradient and the objective ({limit:.3g}); tol is below it")
                 return True
         return False
 

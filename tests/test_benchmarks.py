@@ -38,11 +38,16 @@ def test_quick_mode_writes_csv_plot_and_summary(quick_run, study):
 
 
 def test_success_means_within_eps_of_the_reference(quick_run):
+    """The harness's ``success`` is ``error <= eps`` by definition; what is checked is the
+    error itself, ``||x - x_ref||`` against the independent reference (scipy trust-exact),
+    for every run of ours."""
     rows = _rows(quick_run / "results" / "scaling_n_quick.csv")
     for r in rows:
         assert (r["success"] == "True") == (float(r["error"]) <= 1e-8), r
     ours = [r for r in rows if r["solver"] in ("auto", "exact", "sketch", "pcg")]
-    assert ours and all(r["success"] == "True" for r in ours)
+    assert ours
+    for r in ours:
+        assert 0 <= float(r["error"]) <= 1e-8, r
 
 
 def test_memory_is_linear_in_n(quick_run):

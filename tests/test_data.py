@@ -17,8 +17,15 @@ from sketchnewton.losses import NormalizedRegressionLoss
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EPS = 1e-8
-# ||x - x_ref|| <= X_TOL * max(1, ||x_ref||) for a solve to eps = EPS
-X_TOL = 100 * EPS
+# a solve to eps = EPS promises ||x - x*|| <= EPS (absolute); the references are exact to
+# their last Newton step (< 1e-12)
+X_TOL = EPS + 1e-12
+# the classifiers stop on tol (relative objective), which bounds the coefficients' error only
+# to ~sqrt(tol * fun / lambda_min(H)): tol = 1e-14 gives this (scaled) accuracy
+COEF_TOL = 100 * EPS
+#: regenerated floats may differ from the committed ones in the last bits on another CPU
+#: (vectorised exp/log differ by an ulp): compared within a few units in the last place
+MAX_ULP = 8
 METHODS = ("exact", "sketch", "pcg", "auto")
 
 
@@ -93,7 +100,7 @@ def test_solve_matches_reference(name, method):
                 **_normalized_args(arrays, m))
     assert res.success, res.message
     err = _distance(res.x, x_ref, m["problem"]["link"])
-    assert err <= X_TOL * max(1.0, np.linalg.norm(x_ref)), (err, res.message)
+    assert err <= X_TOL, (err, res.message)
     # f(x) - f* ~ 1/2 e^T H e: negligible; what is left is rounding in the objective
     assert abs(res.fun - ref["fun"]) <= 1e-10 * ref["fun"] + 1e-12 * ref["fun_at_start"]
 
@@ -115,15 +122,17 @@ def test_classifier_matches_sklearn_reference(name, method):
     coef_ref, b_ref = arrays["coef_ref"], arrays["intercept_ref"]
     intercept = clf.intercept_ - (clf.intercept_.mean() if b_ref.size > 1 else 0.0)
     scale = max(1.0, np.linalg.norm(coef_ref), np.linalg.norm(b_ref))
-    assert np.linalg.norm(clf.coef_ - coef_ref) <= X_TOL * scale
-    assert np.linalg.norm(intercept - b_ref) <= X_TOL * scale
+    assert np.linalg.norm(clf.coef_ - coef_ref) <= COEF_TOL * scale
+    assert np.linalg.norm(intercept - b_ref) <= COEF_TOL * scale
     fun = _sklearn_objective(clf, X, y, C)
     assert abs(fun - m["reference"]["fun"]) <= 1e-10 * m["reference"]["fun"]
 
 
 @pytest.mark.parametrize("name", ["softmax_coherent", "resnet_illcond", "multinomial_k4"])
 def test_manifest_regenerates_instance(name):
-    """The generator call recorded in the manifest reproduces the committed arrays bit for bit."""
+    """The generator call recorded in the manifest reproduces the committed arrays: the integer
+    structure exactly, the floats within a few ulps (issue 18 item 15: bit-for-bit failed on
+    another CPU)."""
     A, arrays, m = load(name)
     gen = m["generator"]
     fn = getattr(datasets, gen["function"].rsplit(".", 1)[1])
@@ -134,7 +143,10 @@ def test_manifest_regenerates_instance(name):
     else:
         A2, pairs = out[0], [(out[1], arrays["y"]), (out[2], arrays["W_true"])]
     assert A2.shape == A.shape
-    for attr in ("indptr", "indices", "data"):
+    for attr in ("indptr", "indices"):
         np.testing.assert_array_equal(getattr(A2, attr), getattr(A, attr))
-    for new, old in pairs:
-        np.testing.assert_array_equal(new, old)
+    for new, old in [(A2.data, A.data)] + pairs:
+        if np.issubdtype(old.dtype, np.integer):
+            np.testing.assert_array_equal(new, old)
+        else:
+            np.testing.assert_array_max_ulp(new, old, maxulp=MAX_ULP)

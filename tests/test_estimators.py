@@ -285,3 +285,18 @@ def test_auto_never_builds_a_dense_model_that_does_not_fit():
     assert choose_method(loss)[0] in ("cg", "dual")
     with pytest.raises(ValueError, match="GiB"):
         SketchedLogisticRegression(method="exact").fit(X, y)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize("weight", [1e150, 1e200, 1e300])
+def test_huge_sample_weights_solve_the_weighted_objective(K, weight):
+    """Issue 18 item 4: weights of 1e200 used to overflow into an all-zero "converged" model.
+
+    ``sample_weight = w * ones`` with ``C = 1`` is the objective of ``C = w``: compared with
+    scikit-learn's fit at ``C = w`` (independent), for binary and multinomial alike.
+    """
+    X, y, _ = make_classification_problem(500, 5, n_classes=K, random_state=0)
+    clf = SketchedLogisticRegression(C=1.0).fit(X, y, sample_weight=np.full(500, weight))
+    ref = LogisticRegression(C=weight, tol=1e-12, max_iter=10000).fit(X, y)
+    assert np.abs(clf.coef_).max() > 0.1
+    assert _rel(clf.coef_, ref.coef_) <= 1e-6

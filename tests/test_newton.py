@@ -1,13 +1,19 @@
 """The Newton driver: accuracy against an independent reference, hard cases, API."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import sketchnewton as sn
-from sketchnewton import ConvergenceWarning, DomainError, InputError, NormalizedRegressionLoss
+from sketchnewton import (
+    ConvergenceWarning,
+    DomainError,
+    InputError,
+    NormalizedRegressionLoss,
+)
 from sketchnewton._reference import reference_solution
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
 from sketchnewton.losses import LINKS, LogisticLoss
@@ -38,8 +44,9 @@ def test_solution_matches_reference(link, noise, reg, method):
     assert res.success, res.message
     assert err <= EPS
     assert np.all(np.isfinite(res.x))
-    # the bound may be conservative but must not understate the error by > 10x
-    assert res.error_bound >= err / 10
+    # the bound is what success promises: it may be conservative, never below the error
+    # (up to the reference's own last step, < 1e-12)
+    assert err <= res.error_bound + 1e-12
     if noise == 0 and reg == "none":
         assert np.linalg.norm(res.x - np.sign(x_ref @ pb.x_true) * pb.x_true) <= EPS
 
@@ -144,6 +151,7 @@ def test_badly_scaled_columns():
                                  column_scale=(1e-3, 1e3), noise=0.1, random_state=3)
     loss = NormalizedRegressionLoss(pb.A, pb.b)
     x_ref, _ = reference_solution(loss, pb.x_true)
+    successes = []
     for method in ("exact", "sketch", "pcg"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -152,16 +160,37 @@ def test_badly_scaled_columns():
         assert np.all(np.isfinite(res.x))
         # converges, or says it did not: never a silent wrong answer
         assert (res.success and err <= 1e-6) or (not res.success and res.error_bound > 1e-6)
+        successes.append(res.success)
+    assert all(successes), successes  # a well-posed problem: every method must reach eps
 
 
 def test_exp_overflow_territory():
-    """z of several hundred: shifted exponentials keep every quantity finite."""
+    """z of several hundred: shifted exponentials keep every quantity finite, and a failure
+    is reported as one (the planted x_true is the exact minimiser: loss 0)."""
     pb = make_regression_problem(2000, 6, link="softmax", nnz_per_row=3, z_std=150.0,
                                  random_state=2)
-    res = sn.solve(pb.A, pb.b, 1e-6, link="softmax", method="exact", max_iter=300)
-    assert np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
-    if not res.success:
-        assert res.status in (1, 2) and "eps" in res.message
+    for method in ("exact", "pcg"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = sn.solve(pb.A, pb.b, 1e-6, link="softmax", method=method, max_iter=300)
+        assert np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
+        err = np.linalg.norm(res.x - pb.x_true)
+        assert res.success == (err <= 1e-6), (method, err, res.message)
+        if not res.success:
+            assert res.status in (1, 2) and "eps" in res.message
+
+
+@pytest.mark.xfail(strict=True, reason="open: noiseless softmax with z_std >= 20 (most b_i "
+                   "underflow) ends 25-200 away from x_true with every method, reported as failure")
+def test_exp_overflow_territory_is_solved():
+    """Fails if every method fails (issue 18 item 16): at least one must reach eps."""
+    pb = make_regression_problem(2000, 6, link="softmax", nnz_per_row=3, z_std=150.0,
+                                 random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ok = [sn.solve(pb.A, pb.b, 1e-6, link="softmax", method=m, max_iter=300).success
+              for m in ("exact", "pcg")]
+    assert any(ok)
 
 
 def test_resnet_start_with_alpha_near_zero():
@@ -246,3 +275,11 @@ def test_cg_auto_preconditioner_follows_the_spread_of_the_diagonal():
         ref = sn.minimize(loss, tol=1e-12, method="exact")
         assert res.success and res.preconditioner == expected
         np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6 * np.abs(ref.x).max())
+
+
+def test_readme_says_nonconvex_success_is_local():
+    """Issue 18 (also found): eps-accuracy is to a local minimiser for cosh and sinh."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    promise = text.index("||x - x*|| <= eps")
+    local = text.index("a successful solve is a local answer")
+    assert 0 < local - promise < 300 and "`sinh`" in text[promise:local]
