@@ -119,12 +119,12 @@ def resolve(item):
     return out
 
 
-def _max_abs(_block, item):
+def _max_abs(item):
     v = resolve(item)
     return float(np.abs(v).max()) if v.size else 0.0
 
 
-def _moments(_block, item):
+def _moments(item):
     v = resolve(item)
     return np.array([v.size, v.sum(), float((v * v).sum())])
 
@@ -194,12 +194,12 @@ class BlockVector:
 
     def max_abs(self):
         """``max |v_i|`` (one round of scalars)."""
-        parts = self.blocks.map(_max_abs, self.blocks.items(self))
+        parts = self.blocks.map(_max_abs, self.blocks.items(self), block=False)
         return max(self.blocks.gather(parts), default=0.0)
 
     def std(self):
         """Population standard deviation of all entries (one round of scalars)."""
-        m = self.blocks.sum(self.blocks.map(_moments, self.blocks.items(self)))
+        m = self.blocks.sum(self.blocks.map(_moments, self.blocks.items(self), block=False))
         mean = m[1] / m[0]
         return float(np.sqrt(max(m[2] / m[0] - mean * mean, 0.0)))
 
@@ -238,8 +238,13 @@ class RowBlocks(MatrixShape):
 
     eager_gradient = False
 
-    def map(self, fn, *per_block, args=()):
-        """Run ``fn(block_j, per_block[0][j], ..., *args)`` for every block; returns the handles."""
+    def map(self, fn, *per_block, args=(), block=True):
+        """Run ``fn(block_j, per_block[0][j], ..., *args)`` for every block; returns the handles.
+
+        ``block=False``: ``fn(per_block[0][j], ..., *args)``, for a task that reads only
+        per-block results (sums of a forward, pieces of an image): on a cluster it then
+        does not load the block, which may be spilled to disk.
+        """
         raise NotImplementedError
 
     def sum(self, handles, item=None, fresh=False):
@@ -270,6 +275,11 @@ class RowBlocks(MatrixShape):
     def constant(self, value, width=None):
         """An image equal to ``value`` on every row (``width`` columns), made without a pass."""
         raise NotImplementedError
+
+    @property
+    def indices(self):
+        """The blocks' ``index`` (seeds of per-block randomness), as a per-block item for :meth:`map`."""
+        return list(range(self.n_blocks))
 
     def row_nnz_squares(self):
         """``sum_i nnz_i^2``: the work of the exact Gram."""
@@ -313,8 +323,9 @@ class LocalBlocks(RowBlocks):
         """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T``."""
         return self.block.A.col_nnz_squares()
 
-    def map(self, fn, *per_block, args=()):
-        return [fn(self.block, *[items[0] for items in per_block], *args)]
+    def map(self, fn, *per_block, args=(), block=True):
+        items = [items[0] for items in per_block]
+        return [fn(self.block, *items, *args) if block else fn(*items, *args)]
 
     def sum(self, handles, item=None, fresh=False):
         value = handles[0] if item is None else handles[0][item]
@@ -338,3 +349,7 @@ class LocalBlocks(RowBlocks):
         out = np.empty((self.n,) if width is None else (self.n, width))
         out[...] = value
         return out
+
+    @property
+    def indices(self):
+        return [self.block.index]

@@ -134,9 +134,11 @@ class DaskBlocks(RowBlocks):
         keys = [f"{name}-{uuid.uuid4().hex}" for _ in range(m)]
         return self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False)
 
-    def map(self, fn, *per_block, args=()):
-        return self._map(_OnBlock(fn), fn.__name__.strip("_"), [self.blocks, *per_block],
-                         self._broadcast(args))
+    def map(self, fn, *per_block, args=(), block=True):
+        name = fn.__name__.strip("_")
+        if not block:  # no dependency on the block: a spilled block stays on disk
+            return self._map(fn, name, list(per_block), self._broadcast(args))
+        return self._map(_OnBlock(fn), name, [self.blocks, *per_block], self._broadcast(args))
 
     def sum(self, handles, item=None, fresh=False):
         if self.client is None:

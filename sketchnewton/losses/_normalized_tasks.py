@@ -58,7 +58,7 @@ def _forward_task(blk, item, x, code, m, normalize, partials):
     return _BlockForward(z, u, v, q, sums, P)
 
 
-def _small(_blk, st):
+def _small(st):
     """What the client needs of a block's forward: its sums (and partials)."""
     return st.sums if st.partials is None else (st.sums, st.partials)
 

@@ -74,7 +74,7 @@ def _forward_task(blk, item, x, family, width, with_grad):
     return _BlockState(Z, cache, fun, grad)
 
 
-def _small(_blk, st):
+def _small(st):
     fun = np.array(st.fun)
     return fun if st.grad is None else (fun, st.grad)
 
@@ -289,7 +289,7 @@ class SeparableLoss(LossBase):
         eager = blocks.eager_gradient
         handles = blocks.map(_forward_task, blocks.items(image),
                              args=(x, self.family, self.image_width, eager))
-        tot = blocks.sum(blocks.map(_small, handles))
+        tot = blocks.sum(blocks.map(_small, handles, block=False))
         fun, grad = (tot[0], tot[1]) if isinstance(tot, tuple) else (tot, None)
         fun = float(fun) + 0.5 * float(self.ridge @ (x * x))
         if not np.isfinite(fun):

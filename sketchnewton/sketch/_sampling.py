@@ -54,20 +54,20 @@ def _scores(weights, raw, mode):
     return weights * raw
 
 
-def _totals_task(_blk, weights, raw, mode):
+def _totals_task(weights, raw, mode):
     sc = _scores(weights, raw, mode)
     return np.array([sc.sum(), np.count_nonzero(sc > 0)], dtype=np.float64)
 
 
-def _saturation_task(_blk, weights, raw, mode, a, bconst, c):
+def _saturation_task(weights, raw, mode, a, bconst, c):
     return np.array(bernoulli_saturation(_scores(weights, raw, mode), a, bconst, c),
                     dtype=np.float64)
 
 
-def _draw_task(blk, weights, raw, mode, draw):
+def _draw_task(weights, raw, index, mode, draw):
     sc = _scores(weights, raw, mode)
     n = sc.shape[0]
-    u = block_seed_rng(draw.seed, blk.index).random(n, dtype=np.float32 if draw.float32
+    u = block_seed_rng(draw.seed, index).random(n, dtype=np.float32 if draw.float32
                                                      else np.float64)
     rows, row_weights = bernoulli_rows(sc, draw.a, draw.bconst, draw.c, u)
     S = RowSamplingOperator(n, rows, row_weights, None, "bernoulli", draw.sketch_size, draw.kind)
@@ -83,7 +83,7 @@ def _scale(blocks, weights, raw, mode, a, bconst, s, n_pos):
     c, prev = float(s), -1
     for _ in range(100):
         n_sat, p_sat = blocks.sum(blocks.map(_saturation_task, weights, raw,
-                                             args=(mode, a, bconst, c)))
+                                             args=(mode, a, bconst, c), block=False))
         if n_sat == prev or n_sat >= s or p_sat >= 1.0:
             break
         prev = n_sat
@@ -92,7 +92,7 @@ def _scale(blocks, weights, raw, mode, a, bconst, s, n_pos):
 
 
 def _constants(blocks, weights, raw, mode, sketch_size, uniform_mix):
-    tot = blocks.sum(blocks.map(_totals_task, weights, raw, args=(mode,)))
+    tot = blocks.sum(blocks.map(_totals_task, weights, raw, args=(mode,), block=False))
     if not tot[1] > 0:
         return None
     a, bconst = (1.0 - uniform_mix) / tot[0], uniform_mix / tot[1]
@@ -130,7 +130,7 @@ def draw_row_samplers(blocks, weights, raw, sketch_size, rng, kind="leverage",
     a, bconst, c, _ = consts
     draw = BernoulliDraw(a, bconst, c, int(rng.integers(2**63 - 1)), int(sketch_size), kind,
                          float32=bool(np.isinf(c) or c * bconst > _FLOAT32_FLOOR))
-    return blocks.map(_draw_task, weights, raw, args=(mode, draw))
+    return blocks.map(_draw_task, weights, raw, blocks.indices, args=(mode, draw), block=False)
 
 
 def bernoulli_inclusion_probabilities(probabilities, sketch_size):
