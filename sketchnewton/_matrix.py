@@ -121,10 +121,7 @@ class DataMatrix(MatrixShape):
             if check_finite:
                 check_array_values(csr.data, name)
             self.csr = csr
-            # kernels index with an unsigned view of the column indices: numba
-            # then skips the negative-index wraparound test (measured 1.4x on matvec)
-            unsigned = np.uint32 if csr.indices.dtype.itemsize == 4 else np.uint64
-            self.kernel_csr = (csr.indptr, csr.indices.view(unsigned), csr.data)
+            self.kernel_csr = _kernel_csr(csr)
             self.dense = None
             self.is_sparse = True
             self.shape = csr.shape
@@ -149,6 +146,15 @@ class DataMatrix(MatrixShape):
         n, d = self.shape
         if n == 0 or d == 0:
             raise InputError(f"{name} is empty (shape {self.shape})")
+
+    def __getstate__(self):
+        # ``kernel_csr`` views the indices: pickled (a Dask worker spilling a block to disk, a
+        # transfer) it would be a second copy of them, and unpickled a separate array
+        return {**self.__dict__, "kernel_csr": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.kernel_csr = None if self.csr is None else _kernel_csr(self.csr)
 
     def row_nnz(self):
         """Non-zeros per row, shape (n,)."""
@@ -322,6 +328,11 @@ class DataMatrix(MatrixShape):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
         return self.csr[rows] if self.is_sparse else self.dense[rows]
 
+
+def _kernel_csr(csr):
+    """The kernels' ``(indptr, unsigned view of indices, data)``: no wraparound test (1.4x)."""
+    unsigned = np.uint32 if csr.indices.dtype.itemsize == 4 else np.uint64
+    return csr.indptr, csr.indices.view(unsigned), csr.data
 
 
 def as_data_matrix(A, name="A"):
