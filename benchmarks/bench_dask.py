@@ -433,10 +433,16 @@ def _dask_setting(setting, limit, paths, x, args, mem):
             loss = normalized_loss(A, b, link="softmax")
             wait(loss.data.blocks)
             print(f"[{label}] {k} blocks persisted in {time.perf_counter() - t0:.1f} s", flush=True)
-            st = loss.evaluate(x)  # the first evaluation (two rounds), numba compilation
+            # the first evaluation (two rounds), numba compilation; as in a solve, the previous
+            # state stays alive while the next is evaluated (memory pressure out of core)
+            held = [loss.evaluate(x)]
+
+            def evaluate(r):
+                held[0] = loss.evaluate(xs[r])
+
             out = []
             for op, fn in (("image", lambda r: _settle(loss.image(xs[r]))),
-                           ("evaluate", lambda r: loss.evaluate(xs[r]))):
+                           ("evaluate", evaluate)):
                 counters = _Counters(client)
                 best, median = _timed(fn, R)
                 delta, now = counters.diff()
@@ -447,7 +453,7 @@ def _dask_setting(setting, limit, paths, x, args, mem):
                     disk_read_mib_per_op=round(delta.get("spill/disk-read/bytes", 0) / R / 2**20, 1),
                     spilled_mib_at_end=round(now["spilled_now_bytes"] / 2**20, 1),
                     peak_worker_rss_mib=round(counters.rss / 2**20, 1)))
-            del st
+            del held
             bd = _breakdown(client, loss, xs, label, args.tag, k)
             print(bd, flush=True)
             return out, bd, loss
