@@ -112,6 +112,7 @@ class DaskBlocks(RowBlocks):
         self._row_nnz_squares = float(info[:, 3].sum())
         self.is_sparse = bool(info[:, 4].all())
         self.sweeps = 0.0
+        self._backwards = False  # direction of the last round over the blocks
 
     def _submit(self, fn, *args, name=None):
         if self.client is None:
@@ -126,19 +127,28 @@ class DaskBlocks(RowBlocks):
                      if isinstance(a, np.ndarray) and a.nbytes > _SCATTER_BYTES else a
                      for a in args)
 
-    def _map(self, fn, name, iterables, args):
-        """One task per element of the iterables, submitted in one message (``client.map``)."""
+    def _map(self, fn, name, iterables, args, backwards=False):
+        """One task per element of the iterables, submitted in one message (``client.map``);
+        a worker runs them in submission order (``backwards``: last element first)."""
         if self.client is None:
             return [fn(*items, *args) for items in zip(*iterables)]
         m = len(iterables[0])
+        if backwards:
+            iterables = [list(it)[::-1] for it in iterables]
         keys = [f"{name}-{uuid.uuid4().hex}" for _ in range(m)]
-        return self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False)
+        out = self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False)
+        return out[::-1] if backwards else out
 
     def map(self, fn, *per_block, args=(), block=True):
         name = fn.__name__.strip("_")
-        if not block:  # no dependency on the block: a spilled block stays on disk
-            return self._map(fn, name, list(per_block), self._broadcast(args))
-        return self._map(_OnBlock(fn), name, [self.blocks, *per_block], self._broadcast(args))
+        if block:
+            # Rounds over the blocks alternate direction: Dask spills the least recently used
+            # data, so out of core a round in the same direction would find none of the blocks
+            # the previous round loaded still in memory; backwards it starts with them. Tasks
+            # that read only per-block results follow the round that made them.
+            self._backwards = not self._backwards
+            fn, per_block = _OnBlock(fn), (self.blocks, *per_block)
+        return self._map(fn, name, list(per_block), self._broadcast(args), self._backwards)
 
     def sum(self, handles, item=None, fresh=False):
         if self.client is None:
