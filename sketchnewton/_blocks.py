@@ -194,12 +194,11 @@ class BlockVector:
 
     def max_abs(self):
         """``max |v_i|`` (one round of scalars)."""
-        parts = self.blocks.map(_max_abs, self.blocks.items(self), block=False)
-        return max(self.blocks.gather(parts), default=0.0)
+        return max(self.blocks.map_gather(_max_abs, self.blocks.items(self)), default=0.0)
 
     def std(self):
         """Population standard deviation of all entries (one round of scalars)."""
-        m = self.blocks.sum(self.blocks.map(_moments, self.blocks.items(self), block=False))
+        m = self.blocks.map_sum(_moments, self.blocks.items(self))
         mean = m[1] / m[0]
         return float(np.sqrt(max(m[2] / m[0] - mean * mean, 0.0)))
 
@@ -254,6 +253,16 @@ class RowBlocks(MatrixShape):
         Hessian, not a cached array), so that a single block's result may be
         returned without a copy.
         """
+        raise NotImplementedError
+
+    def map_sum(self, fn, *per_block, args=()):
+        """``sum_j fn(per_block[0][j], ..., *args)`` as a new value, for an ``fn`` that reads only
+        per-block results (no block): on a cluster, evaluated inside the reduction's tasks
+        where those results are, without a task per block."""
+        raise NotImplementedError
+
+    def map_gather(self, fn, *per_block, args=()):
+        """``[fn(per_block[0][j], ..., *args) for each block j]`` (``fn`` as in :meth:`map_sum`)."""
         raise NotImplementedError
 
     def gather(self, handles):
@@ -330,6 +339,12 @@ class LocalBlocks(RowBlocks):
     def sum(self, handles, item=None, fresh=False):
         value = handles[0] if item is None else handles[0][item]
         return value if fresh else add_results(value)
+
+    def map_sum(self, fn, *per_block, args=()):
+        return add_results(fn(*[items[0] for items in per_block], *args))
+
+    def map_gather(self, fn, *per_block, args=()):
+        return [fn(*[items[0] for items in per_block], *args)]
 
     def gather(self, handles):
         return list(handles)

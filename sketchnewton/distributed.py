@@ -79,6 +79,25 @@ def _add_list(parts, item):
     return _add_group(item, *parts)
 
 
+def _apply(cols, fn, item, args):
+    """``[fn(*items_j, *args)[item] for the blocks j of cols]`` (``fn`` None: the item itself)."""
+    out = []
+    for items in zip(*cols):
+        v = items[0] if fn is None else fn(*items, *args)
+        out.append(v if item is None else v[item])
+    return out
+
+
+def _apply_add(cols, fn, item, args):
+    """The sum of :func:`_apply`'s list (one first-level reduction task)."""
+    return add_results(*_apply(cols, fn, item, args))
+
+
+def _add_collected(lists):
+    """The sum of the lists of :func:`_apply` from the workers sharing a group of blocks."""
+    return add_results(*[v for part in lists for v in part])
+
+
 def _info(blk):
     return blk.info()
 
@@ -93,13 +112,17 @@ class DaskBlocks(RowBlocks):
         Futures of the block objects (objects themselves without a client).
     expected : list of (rows, cols)
         The shape each block must have (from the dask arrays' chunks).
+    placement : list of int or None
+        The worker each block was placed on (an index; None: not known). Consecutive blocks
+        on one worker are reduced by one task there (:meth:`_pieces`).
     """
 
     eager_gradient = True
 
-    def __init__(self, client, blocks, expected):
+    def __init__(self, client, blocks, expected, placement=None):
         self.client = client
         self.blocks = blocks
+        self.placement = placement
         info = np.array(self.gather([self._submit(_info, b) for b in blocks]))
         for j, ((rows, cols), got) in enumerate(zip(expected, info)):
             if int(got[0]) != rows or int(got[1]) != cols:
@@ -150,15 +173,67 @@ class DaskBlocks(RowBlocks):
             fn, per_block = _OnBlock(fn), (self.blocks, *per_block)
         return self._map(fn, name, list(per_block), self._broadcast(args), self._backwards)
 
+    def _pieces(self):
+        """The groups of ``FAN_IN`` consecutive blocks (the reduction tree's first level), each
+        as its runs ``(lo, hi)`` of blocks placed on one worker (a block alone: not known)."""
+        groups = []
+        for lo in range(0, self.n_blocks, FAN_IN):
+            hi = min(lo + FAN_IN, self.n_blocks)
+            if self.placement is None:
+                groups.append([(j, j + 1) for j in range(lo, hi)])
+                continue
+            runs, start = [], lo
+            for j in range(lo + 1, hi):
+                if self.placement[j] != self.placement[start]:
+                    runs.append((start, j))
+                    start = j
+            groups.append(runs + [(start, hi)])
+        return groups
+
+    def _first_level(self, fn, per_block, args, item):
+        """Level one of the reduction of ``fn(per_block_j..., *args)[item]``: per group of blocks,
+        one task evaluating and adding them where they are; a group on several workers, one
+        task per worker (``collect``) and one adding their lists in block order."""
+        cols = [list(p) for p in per_block]
+        groups = self._pieces()
+        whole = [g[0] for g in groups if len(g) == 1]
+        split = [run for g in groups if len(g) > 1 for run in g]
+        sums = self._map(_apply_add, "sum", [[[c[lo:hi] for c in cols] for lo, hi in whole]],
+                         (fn, item, args)) if whole else []
+        collected = iter(self._map(_apply, "collect", [[[c[lo:hi] for c in cols]
+                                                        for lo, hi in split]], (fn, item, args))
+                         if split else [])
+        lists = [[next(collected) for _ in g] for g in groups if len(g) > 1]
+        joined = iter(self._map(_add_collected, "sum", [lists], ()) if lists else [])
+        sums = iter(sums)
+        return [next(sums) if len(g) == 1 else next(joined) for g in groups]
+
+    def _tree(self, level):
+        while len(level) > 1:
+            groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
+            level = self._map(_add_list, "sum", [groups], (None,))
+        return self.client.gather(level[0])
+
     def sum(self, handles, item=None, fresh=False):
         if self.client is None:
             return _add_group(item, *handles)
-        level = list(handles)
-        while len(level) > 1 or item is not None:
-            groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
-            level = self._map(_add_list, "sum", [groups], (item,))
-            item = None
-        return self.client.gather(level[0])
+        if item is None:  # small results: the tree's tasks fetch them
+            return self._tree(list(handles))
+        return self._tree(self._first_level(None, [handles], (), item))
+
+    def map_sum(self, fn, *per_block, args=()):
+        if self.client is None:
+            return add_results(*[fn(*items, *args) for items in zip(*per_block)])
+        return self._tree(self._first_level(fn, per_block, self._broadcast(args), None))
+
+    def map_gather(self, fn, *per_block, args=()):
+        if self.client is None:
+            return [fn(*items, *args) for items in zip(*per_block)]
+        cols = [list(p) for p in per_block]
+        runs = [run for g in self._pieces() for run in g]
+        lists = self._map(_apply, "collect", [[[c[lo:hi] for c in cols] for lo, hi in runs]],
+                          (fn, None, self._broadcast(args)))
+        return [v for part in self.client.gather(lists) for v in part]
 
     def gather(self, handles):
         return list(handles) if self.client is None else self.client.gather(list(handles))
@@ -273,9 +348,34 @@ def build_blocks(A, vectors, make, *, matrix="A", extra_cols=0, **kwargs):
     delayed = [dask.delayed(builder, pure=True)(delayed_A[j], *[c[j] for c in cols], index=i)
                for i, j in enumerate(keep)]
     client = _client()
-    blocks = client.compute(delayed) if client is not None else list(dask.compute(*delayed))
     expected = [(rows[j], A.shape[1] + extra_cols) for j in keep]
-    return DaskBlocks(client, blocks, expected)
+    if client is None:
+        return DaskBlocks(None, list(dask.compute(*delayed)), expected)
+    futures, placement = _compute_placed(client, delayed, [rows[j] for j in keep])
+    return DaskBlocks(client, futures, expected, placement)
+
+
+def _compute_placed(client, delayed, rows):
+    """Futures of the blocks, persisted in contiguous ranges of rows, one per worker (in
+    proportion to its threads): a group of consecutive blocks then lies on one worker, where
+    a reduction reads their results (``DaskBlocks._first_level``). The placement is loose: a
+    lost worker's blocks are recomputed anywhere. Returns ``(futures, placement)``."""
+    workers = client.scheduler_info()["workers"]
+    if not workers:  # none yet (an adaptive cluster): let the scheduler place them
+        return client.compute(delayed), None
+    names = sorted(workers)
+    share = np.cumsum([workers[w]["nthreads"] for w in names], dtype=np.float64)
+    mid = (np.cumsum(rows) - 0.5 * np.asarray(rows, dtype=np.float64)) / max(sum(rows), 1)
+    placement = np.minimum(np.searchsorted(share / share[-1], mid, side="right"), len(names) - 1)
+    futures = [None] * len(delayed)
+    for w, name in enumerate(names):
+        idx = np.flatnonzero(placement == w)
+        if idx.size:
+            got = client.compute([delayed[j] for j in idx], workers=[name],
+                                 allow_other_workers=True)
+            for j, f in zip(idx, got):
+                futures[j] = f
+    return futures, [int(p) for p in placement]
 
 
 def normalized_loss(A, b, *, link="resnet", lam=0.0, w=None):

@@ -289,7 +289,7 @@ class SeparableLoss(LossBase):
         eager = blocks.eager_gradient
         handles = blocks.map(_forward_task, blocks.items(image),
                              args=(x, self.family, self.image_width, eager))
-        tot = blocks.sum(blocks.map(_small, handles, block=False))
+        tot = blocks.map_sum(_small, handles)
         fun, grad = (tot[0], tot[1]) if isinstance(tot, tuple) else (tot, None)
         fun = float(fun) + 0.5 * float(self.ridge @ (x * x))
         if not np.isfinite(fun):

@@ -166,7 +166,7 @@ class NormalizedRegressionLoss(LossBase):
     def _round(self, x, items, m, normalize, partials):
         blocks = self.data
         handles = blocks.map(_forward_task, items, args=(x, self._code, m, normalize, partials))
-        return handles, blocks.sum(blocks.map(_small, handles, block=False))
+        return handles, blocks.map_sum(_small, handles)
 
     def forward(self, x, image=None):
         """Loss at ``x`` (one ``A @ x`` unless ``image = A @ x`` is given); O(n) given the image.
@@ -190,7 +190,7 @@ class NormalizedRegressionLoss(LossBase):
         if not single and m is None:
             # first evaluation: the blocks' own scales, then again at the common one
             handles = blocks.map(_forward_task, items, args=(x, self._code, None, False, False))
-            sums = np.array(blocks.gather(blocks.map(_small, handles, block=False)))
+            sums = np.array(blocks.map_gather(_small, handles))
             ms = sums[:, 8]
             m = float(ms.max())
             alpha = float(sums[:, 0] @ np.exp(ms - m))

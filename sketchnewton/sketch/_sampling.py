@@ -82,8 +82,7 @@ def _scale(blocks, weights, raw, mode, a, bconst, s, n_pos):
         return np.inf
     c, prev = float(s), -1
     for _ in range(100):
-        n_sat, p_sat = blocks.sum(blocks.map(_saturation_task, weights, raw,
-                                             args=(mode, a, bconst, c), block=False))
+        n_sat, p_sat = blocks.map_sum(_saturation_task, weights, raw, args=(mode, a, bconst, c))
         if n_sat == prev or n_sat >= s or p_sat >= 1.0:
             break
         prev = n_sat
@@ -92,7 +91,7 @@ def _scale(blocks, weights, raw, mode, a, bconst, s, n_pos):
 
 
 def _constants(blocks, weights, raw, mode, sketch_size, uniform_mix):
-    tot = blocks.sum(blocks.map(_totals_task, weights, raw, args=(mode,), block=False))
+    tot = blocks.map_sum(_totals_task, weights, raw, args=(mode,))
     if not tot[1] > 0:
         return None
     a, bconst = (1.0 - uniform_mix) / tot[0], uniform_mix / tot[1]
