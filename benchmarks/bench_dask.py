@@ -12,6 +12,11 @@ code then solves a slice that fits in memory, in memory.
 Run (under the shared lock)::
 
     flock /tmp/sketchnewton_bench.lock python benchmarks/bench_dask.py  # 120 blocks of 1e5 rows, 2.3 GiB; 2 x 1 GiB workers
+
+The pass-cost study (``--pass-cost``; ``--update`` writes ``dask_pass_cost.csv`` and
+``dask_pass_breakdown.csv`` into ``benchmarks/results``, else into ``benchmarks/out``)::
+
+    flock /tmp/sketchnewton_bench.lock python benchmarks/bench_dask.py --pass-cost --solves '' --update
 """
 
 import argparse
@@ -453,7 +458,7 @@ def _dask_setting(setting, limit, paths, x, args, mem):
                     disk_read_mib_per_op=round(delta.get("spill/disk-read/bytes", 0) / R / 2**20, 1),
                     spilled_mib_at_end=round(now["spilled_now_bytes"] / 2**20, 1),
                     peak_worker_rss_mib=round(counters.rss / 2**20, 1)))
-            del held
+            held.clear()  # the last state freed before the breakdown
             bd = _breakdown(client, loss, xs, label, args.tag, k)
             print(bd, flush=True)
             return out, bd, loss
@@ -470,12 +475,12 @@ def _dask_setting(setting, limit, paths, x, args, mem):
         small = normalized_loss(*_lazy_blocks(paths[:k_small], args.rows, args.d, k_small),
                                 link="softmax")
         _warm_up(lambda: NormalizedRegressionLoss.from_blocks(small.data, link="softmax"), args)
-        del small
+        small = None  # its blocks freed
         blocks = loss.data  # the persisted blocks; each solve starts from a fresh loss on them
         del loss
         rows_out += _solve_rows(lambda: NormalizedRegressionLoss.from_blocks(blocks, link="softmax"),
                                 args, args.tag, setting, n, n_blocks, limit, client)
-        del blocks
+        blocks = None
         if setting == "dask_memory":
             for k in [int(v) for v in args.scaling.split(",") if v]:
                 rows, bd, loss = measure(k, "dask_memory_blocks")
@@ -516,7 +521,7 @@ def pass_cost(args):
         rows += _memory_setting(paths, x, args)
         mem = {r["op"]: r["seconds"] for r in rows if r["op"] in ("image", "evaluate")}
     else:  # the in-memory reference of an earlier run on the same rows
-        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", PASS_CSV)
+        here = os.path.join(results_dir(args), PASS_CSV)
         mem = {r["op"]: float(r["seconds"]) for r in _read_csv(here) if r["setting"] == "memory"
                and r["op"] in ("image", "evaluate") and int(r["n"]) == args.rows * args.blocks}
     for setting, limit in (("dask_memory", args.persist_memory_limit),
@@ -525,8 +530,7 @@ def pass_cost(args):
             r, b = _dask_setting(setting, limit, paths, x, args, mem)
             rows += r
             breakdowns += b
-    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results, exist_ok=True)
+    results = results_dir(args)
     _merge_csv(os.path.join(results, PASS_CSV), rows, PASS_COLS)
     _merge_csv(os.path.join(results, BREAKDOWN_CSV), breakdowns, BREAKDOWN_COLS)
     print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
