@@ -172,14 +172,17 @@ def test_tasks_per_iteration_do_not_grow(client, method):
     # (loss, normaliser, gradient and low-rank columns: "forward_task"). "sum" tasks reduce;
     # what reads only per-block results (the forward's sums, max |A p|, the sampling totals)
     # runs in "collect" tasks, one per worker holding a group of blocks, not one per block.
-    # At the last iteration, the attainable-accuracy check adds one round ("noise_task").
+    # At the last iteration, the attainable-accuracy check adds one round ("noise_task") and
+    # the error bound's check one Hessian product along the step ("matmat_task").
     per_block = {"gram_task", "matvec_task", "forward_task", "hessp_task", "weights_task",
-                 "draw_task", "sampled_gram_task", "countsketch_task", "raw_task", "noise_task"}
+                 "draw_task", "sampled_gram_task", "countsketch_task", "raw_task", "noise_task",
+                 "matmat_task"}
     workers = len(client.scheduler_info()["workers"])
     per_iter = []
     for k, (c, d) in enumerate(_per_iteration(counts), start=1):
         h = res.history[k]
-        per_iter.append(c)
+        checks = (d["noise_task"] + d["matmat_task"]) // n  # rounds of the final checks
+        per_iter.append(c - checks * (n + 1))
         assert set(d) <= per_block | {"sum", "collect"}, (k, d)
         assert all(d[name] % n == 0 for name in per_block), (k, d)
         trials = d["forward_task"] // n
@@ -188,15 +191,15 @@ def test_tasks_per_iteration_do_not_grow(client, method):
         if method == "exact":
             assert d["matvec_task"] == n and d["hessp_task"] == 0
             if h["step_size"] == 1.0 and d["gram_task"] == n:
-                # Gram, A p, one forward: 3 n tasks and 2 reductions (and the noise round at
+                # Gram, A p, one forward: 3 n tasks and 2 reductions (and the checks' rounds at
                 # the end); max |A p| and the forward's sums: at most one "collect" task per
                 # worker each
-                last = d["noise_task"] > 0
-                assert trials == 1 and c == (3 + last) * n + 2 + last + d["collect"], (k, d)
+                assert trials == 1 and c == (3 + checks) * n + 2 + checks + d["collect"], (k, d)
                 assert d["collect"] <= 2 * workers, (k, d)
         else:
             assert d["hessp_task"] == h["cg_iter"] * n and d["matvec_task"] == 0, (k, d, h)
-    # late iterations cost no more than early ones: no graph grows with the iteration count
+    # late iterations cost no more than early ones (the final checks apart): no graph grows
+    # with the iteration count
     assert per_iter[-1] <= max(per_iter[:2])
 
 
