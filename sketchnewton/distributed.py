@@ -57,15 +57,29 @@ def is_dask_collection(x):
     return dask.is_dask_collection(x)
 
 
+def _worker_threads():
+    """The threads of the Dask worker running this task (None outside a worker)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        return getattr(get_worker(), "nthreads", None)
+    except ValueError:  # not in a worker
+        return None
+
+
 class _OnBlock:
-    """A task on one block: numba's workqueue layer needs kernel launches serialised across
-    the threads of a worker process (``kernel_threads`` holds that lock)."""
+    """A task on one block. Its kernels use the worker's threads, not every core: the worker
+    processes of a host share its cores (2 workers x 1 thread on 2 cores running kernels on 2
+    threads each made a pass 6x slower); numba's workqueue layer also needs kernel launches
+    serialised across the threads of a worker process (``kernel_threads`` holds that lock)."""
 
     def __init__(self, fn):
         self.fn = fn
 
     def __call__(self, blk, *args):
-        with kernel_threads(blk.A.nnz if blk.A is not None else 0):
+        with kernel_threads(blk.A.nnz if blk.A is not None else 0, _worker_threads()):
             return self.fn(blk, *args)
 
 

@@ -22,14 +22,17 @@ _LAUNCH_LOCK = threading.RLock()
 
 
 @contextmanager
-def kernel_threads(nnz):
-    """Run the enclosed kernels on one thread when ``nnz`` is small, else on all.
+def kernel_threads(nnz, limit=None):
+    """Run the enclosed kernels on one thread when ``nnz`` is small, else on all (at most
+    ``limit``: a Dask worker's share of the cores).
 
     Also serialises kernel launches across Python threads (see ``_LAUNCH_LOCK``).
     """
     with _LAUNCH_LOCK:
         previous = numba.get_num_threads()
         wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
+        if limit is not None:
+            wanted = max(1, min(wanted, int(limit)))
         if wanted == previous:
             yield
             return
