@@ -31,8 +31,9 @@ Data: LIBSVM ``a9a`` (n = 32,561, d = 123, binary, sparse; data/libsvm) and a pl
 per row, column scales log-uniform in ``[1e-1, 1e1]``). One thread everywhere (numba and BLAS):
 ``n_jobs=None`` for scikit-learn, ``NUMBA_NUM_THREADS=1`` for ours, so the times compare work.
 
-``python benchmarks/bench_path.py [--quick]`` writes ``benchmarks/results/path.csv``
-(``--quick``: the planted problem at n = 10,000 only, to ``benchmarks/out/path_quick.csv``).
+``python benchmarks/bench_path.py [--quick] [--out DIR | --update]`` writes ``results/path.csv``
+under ``benchmarks/out`` (``--update``: ``benchmarks/results/path.csv``)
+(``--quick``: the planted problem at n = 10,000 only, to ``path_quick.csv``).
 """
 
 import os
@@ -55,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import GAP, write_csv  # noqa: E402
+from benchmarks._common import GAP, add_output_options, results_dir, write_csv  # noqa: E402
 from benchmarks.real_data import load_libsvm  # noqa: E402
 from sketchnewton import SketchedLogisticRegression, SketchedLogisticRegressionCV  # noqa: E402
 from sketchnewton.datasets import make_classification_problem  # noqa: E402
@@ -156,6 +157,7 @@ def bench(name, X, y):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    add_output_options(ap)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     n = 10_000 if args.quick else 30_000
@@ -168,9 +170,7 @@ def main(argv=None):
     with threadpool_limits(limits=1):
         for name, X, y in datasets:
             rows += bench(name, X, y)
-    out = (ROOT / "benchmarks" / "out" / "path_quick.csv" if args.quick
-           else ROOT / "benchmarks" / "results" / "path.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_dir(args) / ("path_quick.csv" if args.quick else "path.csv")
     for r in rows:
         r.update(seconds=round(r["seconds"], 3), max_rel_gap=f"{r['max_rel_gap']:.1e}",
                  speedup_vs_ours_path=round(r["speedup_vs_ours_path"], 2))
