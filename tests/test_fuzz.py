@@ -110,7 +110,7 @@ def _check(A, b, link, method):
     assert gap <= EPS * 1.01 + 1e-12, (gap, res.error_bound, res.message)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_solve_fuzz(problem):
