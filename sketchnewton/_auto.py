@@ -7,7 +7,12 @@ non-zeros of ``A``. The constants below were measured on the 2-core machine of
 a fixed seed.
 """
 
-__all__ = ["choose_method", "method_costs", "preconditioner_rebuild_passes", "product_passes"]
+import numpy as np
+
+from .hessian import spread
+
+__all__ = ["choose_method", "method_costs", "preconditioner_rebuild_passes", "product_passes",
+           "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -15,9 +20,16 @@ DENSE_BYTES = 2 << 30
 #: numba kernels) that take as long as one pass per non-zero of ``A``: a pass costs 2-3 ns per
 #: non-zero on two threads, the Cholesky runs at 15-20 GFlop/s on one
 FLOPS_PER_PASS = 40.0
-#: CG iterations per Newton step with a matrix-free preconditioner: 18 (C = 1) to 53 (C = 100)
-#: measured on the code corpus (p = 32,776), 10-20 on planted problems
+#: CG iterations per Newton step with a matrix-free preconditioner: 21 (C = 1) to 40 (C = 100)
+#: on one-hot a9a with Jacobi, 18-53 on the multinomial code corpus (p = 32,776)
 CG_PER_NEWTON = 30
+#: the same with a ridge and evenly scaled features (spread below ``JACOBI_MIN_SPREAD``): 4-7 on
+#: the binary code corpus (n = 4,000-10,000, p = 128-16,384, C = 1)
+CG_PER_NEWTON_EVEN = 8
+#: the Jacobi preconditioner pays when the q90 / q10 of the Hessian's diagonal exceeds this;
+#: measured (C = 1, 100): one-hot and count features (a9a: spread 460-530, w8a: 180-200) need
+#: half the products with it; row-normalised tf-idf (spread 1.2-4.8) 1.5x more
+JACOBI_MIN_SPREAD = 10.0
 #: Newton iterations assumed by every method (exact and dual: this many; the inexact ones: one or
 #: two more)
 NEWTON_ITERS = 5
@@ -32,6 +44,18 @@ def choose_method(loss, sketch_size=None):
     costs = method_costs(loss, sketch_size)
     method = min(costs, key=costs.get).partition(":")[0]
     return method, "auto" if method == "cg" else None
+
+
+def _evenly_scaled(loss):
+    """A ridge and evenly scaled columns (``spread(||a_j||^2 + 4 lam) < JACOBI_MIN_SPREAD``,
+    4 lam: the ridge against the logistic curvature bound 1/4): CG needs few iterations. One
+    sweep over ``A``, in memory only (False otherwise)."""
+    lam = float(getattr(loss, "lam", 0.0) or 0.0)
+    data = loss.data
+    if lam <= 0.0 or getattr(data, "n_blocks", 1) != 1 or not hasattr(data, "block"):
+        return False
+    A = data.block.A
+    return spread(A.weighted_col_sq(np.ones(A.n)) + 4.0 * lam) < JACOBI_MIN_SPREAD
 
 
 def _dual_possible(loss):
@@ -64,8 +88,9 @@ def method_costs(loss, sketch_size=None):
       of its preconditioner (``3 + 0.26 d^3 / nnz(A)`` plus the score
       estimator);
     * Newton-CG (with or without the diagonal preconditioner): ``CG_PER_NEWTON`` products
-      per iteration, two iterations more, no matrix of size p^2 (it is the only
-      method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
+      per iteration (``CG_PER_NEWTON_EVEN`` with a ridge and evenly scaled
+      features, measured by one sweep), two iterations more, no matrix of size
+      p^2 (it is the only method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
 
     Exact Newton is also chosen when ``n`` is so small that a sketch would
     keep most rows anyway.
@@ -90,7 +115,8 @@ def method_costs(loss, sketch_size=None):
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
-    costs["cg"] = (iters + 2) * (c0 + CG_PER_NEWTON * product_passes(loss) + 0.5)
+    cg_iters = CG_PER_NEWTON_EVEN if _evenly_scaled(loss) else CG_PER_NEWTON
+    costs["cg"] = (iters + 2) * (c0 + cg_iters * product_passes(loss) + 0.5)
     return costs
 
 

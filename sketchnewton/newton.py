@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._auto import choose_method, preconditioner_rebuild_passes, product_passes
+from ._auto import (
+    JACOBI_MIN_SPREAD,
+    choose_method,
+    preconditioner_rebuild_passes,
+    product_passes,
+)
 from ._checks import Certification
 from ._report import Reporting
 from ._stopping import (
@@ -67,11 +72,6 @@ NYSTROM_MAX_RANK = 512
 #: the Hessian has moved away from it. Rebuilding costs a sampled Gram and a factorization
 #: (p^3/3 flops: several passes for the multinomial loss), a CG iteration one pass.
 PCG_REFRESH = 8
-#: ``preconditioner="auto"`` of method "cg" keeps the Jacobi (diagonal) preconditioner when the
-#: diagonal's q90 / q10 exceeds this, else runs plain Newton-CG. Measured (C = 1, 100): one-hot
-#: and count features (a9a: spread 460-530, w8a: 180-200) need half the products with Jacobi;
-#: row-normalised tf-idf (spread 1.2-4.8) needed 1.5x more with it than without
-JACOBI_MIN_SPREAD = 10.0
 #: smallest forcing term: below this CG only fights rounding
 FORCING_MIN = 1e-6
 

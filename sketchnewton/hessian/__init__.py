@@ -36,11 +36,12 @@ from ._precond import (
     JacobiScale,
     NystromModel,
     nystrom_model,
+    spread,
 )
 
 __all__ = [
     "NYSTROM_RANK", "PRECONDITIONERS", "ROW_SAMPLERS", "SKETCHES", "DiagonalModel", "DualModel",
     "HessianModel", "IdentityModel", "ModelBuilder", "NystromModel", "dual_supported", "factorize",
-    "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg",
+    "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg", "spread",
     "spectral_error_level",
 ]

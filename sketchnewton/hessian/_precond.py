@@ -18,7 +18,7 @@ the conjugate-gradient step instead).
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["DiagonalModel", "IdentityModel", "JacobiScale", "NystromModel", "nystrom_model"]
+__all__ = ["DiagonalModel", "IdentityModel", "JacobiScale", "NystromModel", "nystrom_model", "spread"]
 
 
 def _max_diagonal(diag):
@@ -28,6 +28,16 @@ def _max_diagonal(diag):
 
 def _project(null_space, g):
     return g if null_space is None else g - null_space @ (null_space.T @ g)
+
+
+def spread(diag):
+    """``q90 / q10`` of the positive entries of a (per-feature) diagonal: how unevenly the
+    features are scaled (1 when there are none)."""
+    positive = diag[diag > 0]
+    if positive.size == 0:
+        return 1.0
+    lo, hi = np.quantile(positive, [0.1, 0.9])
+    return float(hi / lo)
 
 
 class DiagonalModel:
@@ -48,11 +58,8 @@ class DiagonalModel:
         self.kind = kind
         self.null_space = null_space
         self.curvature_scale = _max_diagonal(diag)
-        per_feature = diag if diag.ndim == 1 else np.trace(diag, axis1=1, axis2=2)
-        positive = per_feature[per_feature > 0]
-        lo, hi = np.quantile(positive, [0.1, 0.9]) if positive.size else (1.0, 1.0)
         #: ``q90 / q10`` of the (per-feature) diagonal: how unevenly the features are scaled
-        self.spread = float(hi / lo)
+        self.spread = spread(diag if diag.ndim == 1 else np.trace(diag, axis1=1, axis2=2))
         if diag.ndim == 1:
             top = max(float(np.abs(diag).max()), np.finfo(float).tiny)
             # a coordinate without curvature gets the smallest scaling, not none: its
