@@ -6,7 +6,13 @@ import numpy as np
 
 from .._kernels import with_single_threaded_blas
 from .._matrix import as_data_matrix
-from .._validation import check_bool, check_choice, check_int, check_random_state, check_real
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_random_state,
+    check_real,
+)
 from ..exceptions import InputError
 from ._leverage import check_weights, leverage_scores, sampling_probabilities
 from ._operators import KINDS, SCHEMES, SketchOperator, check_sketch_size
