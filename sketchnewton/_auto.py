@@ -30,6 +30,12 @@ CG_PER_NEWTON_EVEN = 8
 #: measured (C = 1, 100): one-hot and count features (a9a: spread 460-530, w8a: 180-200) need
 #: half the products with it; row-normalised tf-idf (spread 1.2-4.8) 1.5x more
 JACOBI_MIN_SPREAD = 10.0
+#: seconds of one pass per non-zero (2-3 ns on two threads, calibration machine) and the fixed
+#: Python cost of a Newton iteration (line search, checks: ~1 ms) and of a CG iteration
+#: (~50 us), converted into passes: on tiny problems they decide, and favour few iterations
+PASS_SECONDS_PER_NNZ = 2.5e-9
+NEWTON_OVERHEAD_S = 1e-3
+CG_OVERHEAD_S = 5e-5
 #: Newton iterations assumed by every method (exact and dual: this many; the inexact ones: one or
 #: two more)
 NEWTON_ITERS = 5
@@ -72,7 +78,8 @@ def method_costs(loss, sketch_size=None):
 
     * every Newton iteration pays ``c0 = 1 + 50 K n / nnz(A)``: the gradient
       pass plus the O(n K) element-wise work of the loss and the line search
-      (``K`` the width of the linear predictor);
+      (``K`` the width of the linear predictor), plus its fixed Python cost
+      (``NEWTON_OVERHEAD_S``, and ``CG_OVERHEAD_S`` per CG iteration) in passes;
     * exact Newton adds ``G`` weighted Grams (``K (K+1)/2`` for the
       multinomial loss, else 1) of ``0.42 sum_i nnz_i^2 / nnz(A)`` passes each
       for sparse ``A`` and ``d / 14`` for dense ``A`` (blocked SYRK), plus the
@@ -107,6 +114,8 @@ def method_costs(loss, sketch_size=None):
     leverage = 3.0 + 0.26 * d ** 3 / nnz + (0.5 * work if data.is_sparse else 2.5)
     factor = p ** 3 / 3 / (FLOPS_PER_PASS * nnz)
     iters = NEWTON_ITERS
+    pass_s = PASS_SECONDS_PER_NNZ * (nnz + 4.0 * K * n)
+    c0 += NEWTON_OVERHEAD_S / pass_s
     costs = {}
     if 8.0 * p * p <= DENSE_BYTES:
         costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
@@ -116,7 +125,8 @@ def method_costs(loss, sketch_size=None):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
     cg_iters = CG_PER_NEWTON_EVEN if _evenly_scaled(loss) else CG_PER_NEWTON
-    costs["cg"] = (iters + 2) * (c0 + cg_iters * product_passes(loss) + 0.5)
+    costs["cg"] = (iters + 2) * (c0 + cg_iters * (product_passes(loss) + CG_OVERHEAD_S / pass_s)
+                                  + 0.5)
     return costs
 
 
