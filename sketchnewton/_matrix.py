@@ -38,7 +38,7 @@ __all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix"]
 
 
 class MatrixShape:
-    """``n``, ``d`` and ``passes`` (sweeps / 2) of a matrix object with ``shape`` and ``sweeps``."""
+    """``n``, ``d`` and the non-zero statistics of a matrix object with ``shape``."""
 
     @property
     def n(self):
@@ -47,11 +47,6 @@ class MatrixShape:
     @property
     def d(self):
         return self.shape[1]
-
-    @property
-    def passes(self):
-        """Sweeps over ``A`` so far divided by two (see ``sweeps``)."""
-        return self.sweeps / 2
 
     def row_nnz_squares(self):
         """``sum_i nnz_i^2``: the work of the exact Gram (float)."""
@@ -91,10 +86,6 @@ class DataMatrix(MatrixShape):
     is_sparse : bool
     nnz : int
         Stored non-zeros (``n * d`` for dense input).
-    sweeps : float
-        Number of sweeps over ``A`` made through this object so far (one per
-        ``A @ x`` or ``A.T @ Y``; a Gram of a row subset counts the fraction of
-        non-zeros it touches). A *pass* is two sweeps.
     """
 
     def __init__(self, A, name="A", check_finite=True):
@@ -142,7 +133,6 @@ class DataMatrix(MatrixShape):
             self.is_sparse = False
             self.shape = arr.shape
             self.nnz = int(arr.size)
-        self.sweeps = 0.0
         n, d = self.shape
         if n == 0 or d == 0:
             raise InputError(f"{name} is empty (shape {self.shape})")
@@ -176,7 +166,6 @@ class DataMatrix(MatrixShape):
         """Return ``A @ x``; ``x`` of shape (d,), result of shape (n,)."""
         if out is None:
             out = np.empty(self.n)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matvec(*self.kernel_csr, x, out)
@@ -186,7 +175,6 @@ class DataMatrix(MatrixShape):
     def matmat(self, X):
         """Return ``A @ X``; ``X`` of shape (d, k), result (n, k), in one sweep."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matmat(*self.kernel_csr, X, np.empty((self.n, X.shape[1])))
@@ -196,7 +184,6 @@ class DataMatrix(MatrixShape):
     def rmatmat(self, Y):
         """Return ``A.T @ Y``; ``Y`` of shape (n, k), result of shape (d, k)."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_rmatmat(*self.kernel_csr, Y, self.d, n_chunks())
@@ -205,7 +192,6 @@ class DataMatrix(MatrixShape):
 
     def rmatvec(self, y):
         """Return ``A.T @ y``; ``y`` of shape (n,), result of shape (d,)."""
-        self.sweeps += 1
         if self.is_sparse:
             y = np.ascontiguousarray(y, dtype=np.float64)
             with kernel_threads(self.nnz):
@@ -223,7 +209,6 @@ class DataMatrix(MatrixShape):
         non-negative weights), row blocks split over the kernel threads.
         """
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-        self.sweeps += 1 if rows is None else self.row_nnz()[rows].sum() / max(self.nnz, 1)
         if self.is_sparse:
             if rows is None:
                 rows = np.arange(self.n, dtype=np.int64)
@@ -244,7 +229,6 @@ class DataMatrix(MatrixShape):
         h = np.ascontiguousarray(h, dtype=np.float64)
         v = np.ascontiguousarray(v, dtype=np.float64)
         z = np.empty(self.n)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, n_chunks(), z), z
@@ -256,7 +240,6 @@ class DataMatrix(MatrixShape):
         ``ones=True``: of ``[A, 1]`` (length d + 1).
         """
         w = np.ascontiguousarray(w, dtype=np.float64)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_weighted_col_sq(*self.kernel_csr, w, ones, self.d, n_chunks())
@@ -267,7 +250,6 @@ class DataMatrix(MatrixShape):
         """``sum_i a_ij^2 sw_i (diag(p_i) - p_i p_i^T)`` per column: (d, K, K) (one sweep)."""
         P = np.ascontiguousarray(P, dtype=np.float64)
         sw = np.ascontiguousarray(sw, dtype=np.float64)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz * P.shape[1] ** 2):
                 return csr_class_blocks(*self.kernel_csr, P, sw, ones, self.d, n_chunks())
@@ -284,7 +266,6 @@ class DataMatrix(MatrixShape):
         copy of ``|A|``'s values). ``ones``: of ``[A, 1]``."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Y2 = Y[:, None] if Y.ndim == 1 else Y
-        self.sweeps += 1
         if self.is_sparse:
             indptr, indices, data = self.kernel_csr
             with kernel_threads(self.nnz):
@@ -304,7 +285,6 @@ class DataMatrix(MatrixShape):
         P = np.ascontiguousarray(P, dtype=np.float64)
         V = np.ascontiguousarray(V, dtype=np.float64)
         Zd = np.empty_like(P)
-        self.sweeps += 1
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_multinomial_hessp(*self.kernel_csr, P, sw, V, ones, self.d, n_chunks(),
@@ -318,7 +298,6 @@ class DataMatrix(MatrixShape):
 
     def outer_gram(self):
         """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only)."""
-        self.sweeps += 1
         if self.is_sparse:
             return np.asarray((self.csr @ self.csr.T).toarray())
         with blas_threads_for(self.dense.size):
@@ -435,7 +414,7 @@ class InterceptMatrix(MatrixShape):
     Exposes the products of :class:`DataMatrix` for the (n, d + 1) matrix;
     the last column is handled inside each product (``A x[:d] + x[d]``,
     ``[A^T y; sum(y)]``, ``gram(..., ones=True)``), so fitting an intercept
-    costs no copy of ``A``. Sweeps are counted on ``base``.
+    costs no copy of ``A``.
 
     Parameters
     ----------
@@ -447,14 +426,6 @@ class InterceptMatrix(MatrixShape):
         self.is_sparse = base.is_sparse
         self.shape = (base.n, base.d + 1)
         self.nnz = base.nnz + base.n
-
-    @property
-    def sweeps(self):
-        return self.base.sweeps
-
-    @sweeps.setter
-    def sweeps(self, value):
-        self.base.sweeps = value
 
     def row_nnz(self):
         return self.base.row_nnz() + 1

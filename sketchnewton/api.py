@@ -24,7 +24,7 @@ from ._validation import (
 from .exceptions import InputError
 from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
 from .losses import Loss, NormalizedRegressionLoss
-from .losses.normalized import LINK_CODES
+from ._links import LINK_CODES
 from .newton import (
     METHODS,
     Decrement,

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 import sketchnewton as sn
 from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss
-from sketchnewton._reference import reference_solution
+from _reference import reference_solution
 from sketchnewton.cli import main
 from sketchnewton.datasets import make_regression_problem
 

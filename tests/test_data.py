@@ -24,8 +24,9 @@ X_TOL = EPS + 1e-12
 # to ~sqrt(tol * fun / lambda_min(H)): tol = 1e-14 gives this (scaled) accuracy
 COEF_TOL = 100 * EPS
 #: regenerated floats may differ from the committed ones in the last bits on another CPU
-#: (vectorised exp/log differ by an ulp): compared within a few units in the last place
-MAX_ULP = 8
+#: (vectorised exp/log differ by an ulp, and the generators compose several of them: 14 ulps
+#: seen on one machine): compared within a few dozen units in the last place (1.4e-14 relative)
+MAX_ULP = 64
 METHODS = ("exact", "sketch", "pcg", "auto")
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import sketchnewton as sn
 from sketchnewton import ConvergenceWarning, NormalizedRegressionLoss
-from sketchnewton._reference import reference_solution
+from _reference import reference_solution
 from sketchnewton.exceptions import DomainError, InputError
 
 EPS = 1e-6

@@ -48,15 +48,6 @@ def test_duplicates_are_summed_without_touching_input():
     assert A.nnz == 3
 
 
-def test_sweeps_count_products():
-    M = DataMatrix(random_sparse(100, 5, 0.5, 1))
-    M.matvec(np.ones(5))
-    M.rmatvec(np.ones(100))
-    assert M.passes == 1.0
-    M.gram(np.ones(10), rows=np.arange(10))
-    assert 1.0 < M.passes < 1.2
-
-
 @pytest.mark.parametrize("A, match", [
     (np.zeros((0, 4)), "empty"), (sp.csr_matrix((3, 0)), "empty"),
     (np.full((2, 2), np.inf), "Inf"), (np.ones((2, 2), dtype=complex), "complex"),

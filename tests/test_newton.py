@@ -14,7 +14,7 @@ from sketchnewton import (
     InputError,
     NormalizedRegressionLoss,
 )
-from sketchnewton._reference import reference_solution
+from _reference import reference_solution
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
 from sketchnewton.losses import LINKS, LogisticLoss
 from sketchnewton.newton import choose_method

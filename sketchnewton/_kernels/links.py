@@ -1,10 +1,10 @@
 """Elementwise link kernels for the normalized regression family (docs/math.md section 2).
 
 The link ``phi`` and its derivatives are written once, in :func:`_link_scaled`
-(numba), with one numpy twin, :func:`link_numpy`, for reference code, the
-estimators' predictions and the tests. All values are *scaled* by ``exp(-m)``
-for a shift ``m`` chosen per link (:func:`link_shift`) so that no exponential
-overflows; everything the loss needs is a ratio of scaled quantities, so the
+(numba), with one numpy twin, :func:`sketchnewton._links.link_numpy`, for reference code,
+the estimators' predictions and the tests. All values are *scaled* by ``exp(-m)``
+for a shift ``m`` chosen per link (:func:`sketchnewton._links.link_shift`) so that no
+exponential overflows; everything the loss needs is a ratio of scaled quantities, so the
 scale cancels.
 
 A block of rows is evaluated in two kernels:
@@ -24,17 +24,14 @@ A block of rows is evaluated in two kernels:
 import numpy as np
 from numba import njit, prange
 
-RESNET, SOFTMAX, COSH, SINH = 0, 1, 2, 3
-LINK_CODES = {"resnet": RESNET, "softmax": SOFTMAX, "exp": SOFTMAX, "cosh": COSH, "sinh": SINH}
-#: the link names (``"exp"`` is accepted as an alias of ``"softmax"``)
-LINKS = ("resnet", "softmax", "cosh", "sinh")
+from .._links import COSH, RESNET, SINH, SOFTMAX
+
 #: modes of :func:`link_rmatmat`
 COMBINED, PARTIAL = 0, 1
 #: number of sums returned by :func:`link_values` (the last one is the scale ``m`` used)
 N_SUMS = 9
 
-__all__ = ["LINKS", "LINK_CODES", "COMBINED", "PARTIAL", "link_numpy", "link_shift", "link_values",
-           "link_weights", "link_rmatmat"]
+__all__ = ["COMBINED", "PARTIAL", "link_values", "link_weights", "link_rmatmat"]
 
 
 @njit(cache=True, inline="always")
@@ -53,37 +50,6 @@ def _link_scaled(zi, link, m, em):
     if link == COSH:
         return ch, sh, ch
     return sh, ch, sh
-
-
-def link_shift(z, link):
-    """The scale ``m`` for which ``exp(-m) phi(z)`` cannot overflow (numpy; ``link`` a name or code)."""
-    code = LINK_CODES[link] if isinstance(link, str) else link
-    if z.size == 0:
-        return 0.0
-    if code in (COSH, SINH):
-        return float(np.abs(z).max())
-    m = float(z.max())
-    return max(m, 0.0) if code == RESNET else m
-
-
-def link_numpy(z, link, m=None):
-    """``exp(-m) (phi(z), phi'(z), phi''(z))`` in plain numpy: the reference twin of the kernels.
-
-    ``m`` defaults to :func:`link_shift`; returns ``(u, v, q, m)``.
-    """
-    code = LINK_CODES[link] if isinstance(link, str) else link
-    z = np.asarray(z, dtype=np.float64)
-    m = link_shift(z, code) if m is None else float(m)
-    if code == SOFTMAX:
-        e = np.exp(z - m)
-        return e, e, e, m
-    if code == RESNET:
-        e = np.exp(z - m)
-        em = np.exp(-m)
-        return e + z * em, e + em, e, m
-    ep, en = np.exp(z - m), np.exp(-z - m)
-    ch, sh = 0.5 * (ep + en), 0.5 * (ep - en)
-    return (ch, sh, ch, m) if code == COSH else (sh, ch, sh, m)
 
 
 @njit(cache=True)

@@ -14,7 +14,7 @@ of the number of numba threads):
   data with labels sampled from a planted linear model.
 """
 
-from .._kernels.links import LINKS
+from .._links import LINKS
 from ._planted import (
     PlantedProblem,
     make_classification_problem,

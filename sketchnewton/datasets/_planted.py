@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels.links import LINKS, link_numpy
+from .._links import LINKS, link_numpy
 from .._validation import check_int, check_random_state, check_real
 from ..exceptions import InputError
 from ._sparse import SparseMatrixInfo, _column_scales, _make_sparse

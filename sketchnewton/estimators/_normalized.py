@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from .._kernels.links import LINK_CODES, link_numpy
+from .._links import LINK_CODES, link_numpy
 from .._validation import check_bool, check_choice, check_real
 from ..hessian import SKETCHES
 from ..losses import NormalizedRegressionLoss

@@ -135,12 +135,8 @@ class ModelBuilder:
         base = blocks.block.leverage_matrix
         if self._outer_gram is None:
             self._outer_gram = base.outer_gram()
-            blocks.sweeps += 1
-
-        def count_pass():
-            blocks.sweeps += 2
-
-        model = DualModel(base, self._outer_gram, factors, kind, count_pass)
+            blocks.count_sweeps(1)
+        model = DualModel(base, self._outer_gram, factors, kind, lambda: blocks.count_sweeps(2))
         self.timings["factorization"] = self.timings.get("factorization", 0.0) \
             + time.perf_counter() - t0
         return model

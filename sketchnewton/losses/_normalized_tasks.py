@@ -8,14 +8,8 @@ import numpy as np
 
 from .._blocks import resolve
 from .._kernels import n_chunks
-from .._kernels.links import (
-    COMBINED,
-    PARTIAL,
-    link_rmatmat,
-    link_shift,
-    link_values,
-    link_weights,
-)
+from .._kernels.links import COMBINED, PARTIAL, link_rmatmat, link_values, link_weights
+from .._links import link_shift
 
 
 class _BlockForward:

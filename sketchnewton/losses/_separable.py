@@ -284,18 +284,16 @@ class SeparableLoss(LossBase):
         """
         x = self._check_x(x)
         blocks = self.data
-        if image is None:
-            blocks.sweeps += 1
         eager = blocks.eager_gradient
         handles = blocks.map(_forward_task, blocks.items(image),
-                             args=(x, self.family, self.image_width, eager))
+                             args=(x, self.family, self.image_width, eager),
+                             sweeps=(image is None) + eager)
         tot = blocks.map_sum(_small, handles)
         fun, grad = (tot[0], tot[1]) if isinstance(tot, tuple) else (tot, None)
         fun = float(fun) + 0.5 * float(self.ridge @ (x * x))
         if not np.isfinite(fun):
             raise DomainError(f"loss is not finite ({fun}) at this x")
         if grad is not None:
-            blocks.sweeps += 1
             grad = grad + self.ridge * x
         return State(x, fun, blocks.vector(handles, key="Z", width=self._width()), handles, grad)
 
@@ -304,8 +302,8 @@ class SeparableLoss(LossBase):
         state = forward if forward is not None else self.forward(x)
         if state.grad is None:
             blocks = self.data
-            grad = blocks.sum(blocks.map(_grad_task, state.handles, args=(self.family,)), fresh=True)
-            blocks.sweeps += 1
+            grad = blocks.sum(blocks.map(_grad_task, state.handles, args=(self.family,), sweeps=1),
+                              fresh=True)
             state.grad = grad + self.ridge * state.x
         return state
 
@@ -315,9 +313,8 @@ class SeparableLoss(LossBase):
     def image(self, p):
         """``A p`` (``A W^T`` for the multinomial loss), one sweep."""
         blocks = self.data
-        blocks.sweeps += 1
         p = np.ascontiguousarray(p, dtype=np.float64)
-        return blocks.vector(blocks.map(_matvec_task, args=(p, self.image_width)),
+        return blocks.vector(blocks.map(_matvec_task, args=(p, self.image_width), sweeps=1),
                              width=self._width())
 
     def start(self, rng):
@@ -344,8 +341,8 @@ class SeparableLoss(LossBase):
         """``(H v, A v)``: one fused sweep over ``A`` (``K`` columns for the multinomial loss)."""
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
-        parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v))
-        blocks.sweeps += 1
+        parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v),
+                           sweeps=1)
         out = blocks.sum(parts, item=0)
         out += self.ridge * v
         return out, blocks.vector(parts, key=1, width=self._width())
@@ -353,8 +350,8 @@ class SeparableLoss(LossBase):
     def _hessian(self, state, kind="full"):
         self._check_kind(kind)
         blocks = self.data
-        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(self.family,)), fresh=True)
-        blocks.sweeps += self.hessian_grams
+        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(self.family,),
+                                  sweeps=self.hessian_grams), fresh=True)
         H[np.diag_indices_from(H)] += self.ridge
         return H
 
@@ -362,9 +359,9 @@ class SeparableLoss(LossBase):
         """``H V`` for ``V`` of shape (n_params, r): one pass of ``r`` columns (``K r``)."""
         blocks = self.data
         V = np.ascontiguousarray(V, dtype=np.float64)
+        # A read once each way, for all r columns
         out = blocks.sum(blocks.map(_hess_matmat_task, state.handles,
-                                    args=(self.family, self.image_width, V)), fresh=True)
-        blocks.sweeps += 2  # A read once each way, for all r columns
+                                    args=(self.family, self.image_width, V), sweeps=2), fresh=True)
         out += self.ridge[:, None] * V
         return out
 
@@ -372,8 +369,8 @@ class SeparableLoss(LossBase):
         """The Hessian's diagonal (n_params,), or for the multinomial loss its per-feature
         ``K x K`` blocks (d, K, K) (coordinates ``k * d + j``, ``j`` the feature): one sweep."""
         blocks = self.data
-        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(self.family,)), fresh=True)
-        blocks.sweeps += 1
+        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(self.family,), sweeps=1),
+                       fresh=True)
         if self.family != MULTINOMIAL:
             return D + self.ridge
         D[:, np.arange(self.image_width), np.arange(self.image_width)] += self._ridge_block[:, None]
@@ -391,8 +388,8 @@ class SeparableLoss(LossBase):
     def gradient_noise(self, state):
         """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (n_params,)."""
         blocks = self.data
-        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(self.family,)), fresh=True)
-        blocks.sweeps += 1
+        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(self.family,), sweeps=1),
+                           fresh=True)
         return np.finfo(float).eps * (noise + np.abs(self.ridge * state.x))
 
     def sampling_weights(self, state):
@@ -406,7 +403,7 @@ class SeparableLoss(LossBase):
         blocks = self.data
         G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
                                         args=(self.family,)))
-        blocks.sweeps += used[1] / max(blocks.nnz, 1) * self.hessian_grams
+        blocks.count_rows_read(used[1], times=self.hessian_grams)
         G[np.diag_indices_from(G)] += self.ridge
         return 0.5 * (G + G.T), int(used[0])
 

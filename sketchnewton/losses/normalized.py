@@ -18,12 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._blocks import Block
-from .._kernels.links import (
-    COSH,
-    LINK_CODES,
-    LINKS,
-    SINH,
-)
+from .._links import COSH, LINK_CODES, LINKS, SINH
 from .._matrix import as_data_matrix
 from .._validation import check_choice, check_real, check_vector
 from ..exceptions import DomainError
@@ -163,9 +158,10 @@ class NormalizedRegressionLoss(LossBase):
         return self.data.block["w2"]
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _round(self, x, items, m, normalize, partials):
+    def _round(self, x, items, m, normalize, partials, sweeps):
         blocks = self.data
-        handles = blocks.map(_forward_task, items, args=(x, self._code, m, normalize, partials))
+        handles = blocks.map(_forward_task, items, args=(x, self._code, m, normalize, partials),
+                             sweeps=sweeps)
         return handles, blocks.map_sum(_small, handles)
 
     def forward(self, x, image=None):
@@ -182,14 +178,15 @@ class NormalizedRegressionLoss(LossBase):
         x = self._check_x(x)
         blocks = self.data
         items = blocks.items(image)
-        if image is None:
-            blocks.sweeps += 1
+        product = image is None  # A @ x in the first round over the blocks
         single = blocks.n_blocks == 1
         partials = blocks.eager_gradient
         m = self._log_scale
         if not single and m is None:
             # first evaluation: the blocks' own scales, then again at the common one
-            handles = blocks.map(_forward_task, items, args=(x, self._code, None, False, False))
+            handles = blocks.map(_forward_task, items, args=(x, self._code, None, False, False),
+                                 sweeps=product)
+            product = False
             sums = np.array(blocks.map_gather(_small, handles))
             ms = sums[:, 8]
             m = float(ms.max())
@@ -197,10 +194,9 @@ class NormalizedRegressionLoss(LossBase):
             if alpha > 0:
                 m += np.log(alpha)
             items = blocks.items(blocks.vector(handles, key="z"))
-        handles, tot = self._round(x, items, m, single, partials)
+        # with partials: A^T Y while the block is in memory
+        handles, tot = self._round(x, items, m, single, partials, product + partials)
         sums, P = tot if isinstance(tot, tuple) else (tot, None)
-        if P is not None:
-            blocks.sweeps += 1  # A^T Y while the block is in memory
         S_u, S_uu, S_ur, S_ub, S_rr, S_rb, S_bb, wz = sums[:8]
         scale = sums[8] if single else m
         if not (S_u > 0 and np.isfinite(S_u)):
@@ -249,8 +245,7 @@ class NormalizedRegressionLoss(LossBase):
         single = blocks.n_blocks == 1
         n_cols = 4 if hessian else 1
         P = blocks.sum(blocks.map(_partials_task, state.handles,
-                                  args=(state.fc, single, n_cols)), fresh=True)
-        blocks.sweeps += 1
+                                  args=(state.fc, single, n_cols), sweeps=1), fresh=True)
         self._finish(state, P, single)
         return state
 
@@ -258,8 +253,7 @@ class NormalizedRegressionLoss(LossBase):
         """``A p`` (one sweep): an array in memory, a BlockVector on a cluster."""
         blocks = self.data
         p = np.ascontiguousarray(p, dtype=np.float64)
-        blocks.sweeps += 1
-        return blocks.vector(blocks.map(_matvec_task, args=(p,)))
+        return blocks.vector(blocks.map(_matvec_task, args=(p,), sweeps=1))
 
     def start(self, rng):
         """Default start: zero for ``resnet`` and ``softmax``.
@@ -275,8 +269,7 @@ class NormalizedRegressionLoss(LossBase):
             x0 = rng.standard_normal(d)
         elif self._code == SINH:
             blocks = self.data
-            blocks.sweeps += 1
-            x0 = blocks.sum(blocks.map(_column_sums_task))
+            x0 = blocks.sum(blocks.map(_column_sums_task, sweeps=1))
         else:
             return np.zeros(d), None
         z_std = float(self.image(x0).std())
@@ -294,8 +287,8 @@ class NormalizedRegressionLoss(LossBase):
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
         K, C = self._lowrank(state, kind)
-        parts = blocks.map(_hessp_task, state.handles, args=(state.rho, state.fc, kind, v))
-        blocks.sweeps += 1
+        parts = blocks.map(_hessp_task, state.handles, args=(state.rho, state.fc, kind, v),
+                           sweeps=1)
         out = blocks.sum(parts, item=0)
         out += K @ (C @ (K.T @ v))
         out += self.lam * v
@@ -305,9 +298,8 @@ class NormalizedRegressionLoss(LossBase):
         kind = self._check_kind(kind)
         blocks = self.data
         K, C = self._lowrank(state, kind)
-        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(state.rho, state.fc, kind)),
-                       fresh=True)
-        blocks.sweeps += 1
+        H = blocks.sum(blocks.map(_gram_task, state.handles, args=(state.rho, state.fc, kind),
+                                  sweeps=1), fresh=True)
         H += K @ C @ K.T
         H[np.diag_indices_from(H)] += self.lam
         return H
@@ -318,9 +310,9 @@ class NormalizedRegressionLoss(LossBase):
         blocks = self.data
         V = np.ascontiguousarray(V, dtype=np.float64)
         K, C = self._lowrank(state, kind)
+        # A read once each way, for all r columns
         out = blocks.sum(blocks.map(_matmat_task, state.handles,
-                                    args=(state.rho, state.fc, kind, V)), fresh=True)
-        blocks.sweeps += 2  # A read once each way, for all r columns
+                                    args=(state.rho, state.fc, kind, V), sweeps=2), fresh=True)
         out += K @ (C @ (K.T @ V))
         out += self.lam * V
         return out
@@ -330,17 +322,15 @@ class NormalizedRegressionLoss(LossBase):
         kind = self._check_kind(kind)
         blocks = self.data
         K, C = self._lowrank(state, kind)
-        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(state.rho, state.fc, kind)),
-                       fresh=True)
-        blocks.sweeps += 1
+        D = blocks.sum(blocks.map(_diag_task, state.handles, args=(state.rho, state.fc, kind),
+                                  sweeps=1), fresh=True)
         return D + np.einsum("ja,ab,jb->j", K, C, K) + self.lam
 
     def gradient_noise(self, state):
         """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (d,)."""
         blocks = self.data
-        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(state.rho, state.fc)),
-                           fresh=True)
-        blocks.sweeps += 1
+        noise = blocks.sum(blocks.map(_noise_task, state.handles, args=(state.rho, state.fc),
+                                      sweeps=1), fresh=True)
         return np.finfo(float).eps * (noise + np.abs(self.lam * state.x))
 
     def sampling_weights(self, state):
@@ -367,7 +357,7 @@ class NormalizedRegressionLoss(LossBase):
         k = state.K[:, 0].copy()
         G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
                                         args=(state.rho, state.fc, k, kind)))
-        blocks.sweeps += used[1] / max(blocks.nnz, 1)
+        blocks.count_rows_read(used[1])
         if kind == "full":
             Kf, Cf = lowrank_part(state.K, state.ff, state.fc, "full")
             Kg, Cg = lowrank_part(state.K, state.ff, state.fc, "gauss_newton")

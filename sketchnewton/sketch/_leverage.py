@@ -159,13 +159,12 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
         n_projections, "n_projections")
     check_choice(estimator, "estimator", ("auto", "jl", "quadratic"))
     SM = blocks.sum(blocks.map(_countsketch_task, weights,
-                               args=(s_cs, int(rng.integers(2**63 - 1)))), fresh=True)
+                               args=(s_cs, int(rng.integers(2**63 - 1))), sweeps=1), fresh=True)
     dl = SM.shape[1]  # columns of the leverage matrix (no intercept column)
     if s_cs < dl:
         raise InputError(f"sketch_size for approximate leverage scores must be >= d = {dl}, "
                          f"got {s_cs}")
     Rinv, cols = sketch_r_inverse(SM, rcond)
-    blocks.sweeps += 2  # the CountSketch of A and the per-row scores
     r = cols.shape[0]
     if estimator == "auto":
         estimator = _choose_estimator(blocks, k)
@@ -181,7 +180,7 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
     else:
         Z = np.zeros((dl, k))
         Z[cols] = Rinv @ (rng.standard_normal((r, k)) / np.sqrt(k))
-    return blocks.map(_raw_task, weights, args=(Z, K))
+    return blocks.map(_raw_task, weights, args=(Z, K), sweeps=1)  # the per-row scores
 
 
 def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,

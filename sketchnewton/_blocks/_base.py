@@ -6,7 +6,7 @@ lives; its result stays there as a *handle* (the value itself in memory, a
 future on a Dask cluster) and only small results (scalars, d-vectors,
 d x d matrices) are summed and brought back. :class:`LocalBlocks` is the
 in-memory case: one block, every task a plain function call. The
-distributed backend (``sketchnewton.distributed``) implements the same
+distributed backend (:class:`~sketchnewton._blocks.DaskBlocks`) implements the same
 interface over many blocks, so the losses, the sketch layer and the driver
 are written once.
 
@@ -21,8 +21,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._kernels import kernel_threads
-from ._matrix import InterceptMatrix, MatrixShape
+from .._kernels import kernel_threads
+from .._matrix import InterceptMatrix, MatrixShape
 
 __all__ = ["Block", "RowBlocks", "LocalBlocks", "BlockVector", "resolve", "add_results",
            "block_seed_rng"]
@@ -225,9 +225,11 @@ class RowBlocks(MatrixShape):
     is_sparse : bool
     n_blocks : int
     sweeps : float
-        Sweeps over ``A`` counted by the code that runs tasks (one per
-        ``A @ x`` or ``A.T @ Y``; a Gram of sampled rows counts the fraction
-        of non-zeros it reads). A *pass* is two sweeps.
+        Sweeps over ``A`` so far, counted here and only here: each
+        :meth:`map` declares the sweeps its tasks make over their blocks (one
+        per ``A @ x`` or ``A.T @ Y``), and a task that reads only some rows
+        reports the non-zeros it read (:meth:`count_rows_read`). A *pass* is
+        two sweeps.
     eager_gradient : bool
         True when a task is expensive compared with a sweep (a cluster round,
         out-of-core blocks): a loss then computes the gradient partials in the
@@ -237,14 +239,35 @@ class RowBlocks(MatrixShape):
 
     eager_gradient = False
 
-    def map(self, fn, *per_block, args=(), block=True):
+    def map(self, fn, *per_block, args=(), block=True, sweeps=0.0):
         """Run ``fn(block_j, per_block[0][j], ..., *args)`` for every block; returns the handles.
 
-        ``block=False``: ``fn(per_block[0][j], ..., *args)``, for a task that reads only
-        per-block results (sums of a forward, pieces of an image): on a cluster it then
-        does not load the block, which may be spilled to disk.
+        ``sweeps``: how many sweeps over its block's ``A`` each task makes (added to
+        :attr:`sweeps`). ``block=False``: ``fn(per_block[0][j], ..., *args)``, for a task
+        that reads only per-block results (sums of a forward, pieces of an image): on a
+        cluster it then does not load the block, which may be spilled to disk.
         """
+        self.count_sweeps(sweeps)
+        return self._run(fn, per_block, args, block)
+
+    def _run(self, fn, per_block, args, block):
+        """The backend's :meth:`map` (no counting)."""
         raise NotImplementedError
+
+    @property
+    def passes(self):
+        """Sweeps over ``A`` so far divided by two."""
+        return self.sweeps / 2
+
+    def count_sweeps(self, sweeps):
+        """Count ``sweeps`` sweeps over ``A`` made outside :meth:`map` (a product with the
+        in-memory block's matrix)."""
+        self.sweeps += sweeps
+
+    def count_rows_read(self, nnz, times=1.0):
+        """Count a read of ``nnz`` non-zeros of ``A`` (some rows only), ``times`` over: the
+        fraction ``nnz / nnz(A)`` of a sweep each time."""
+        self.count_sweeps(times * float(nnz) / max(float(self.nnz), 1.0))
 
     def sum(self, handles, item=None, fresh=False):
         """Sum of the results behind ``handles`` (or of their ``[item]``), as a new value.
@@ -332,7 +355,7 @@ class LocalBlocks(RowBlocks):
         """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T``."""
         return self.block.A.col_nnz_squares()
 
-    def map(self, fn, *per_block, args=(), block=True):
+    def _run(self, fn, per_block, args, block):
         items = [items[0] for items in per_block]
         return [fn(self.block, *items, *args) if block else fn(*items, *args)]
 
