@@ -15,7 +15,7 @@ from .estimators import (
 )
 from .exceptions import ConvergenceWarning, DomainError, InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
-from .newton import SolveResult
+from ._report import SolveResult
 
 __all__ = [
     "ConvergenceWarning", "DomainError", "InputError", "LogisticLoss", "MultinomialLoss",

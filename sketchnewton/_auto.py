@@ -11,8 +11,8 @@ import numpy as np
 
 from .hessian import spread
 
-__all__ = ["choose_method", "method_costs", "preconditioner_rebuild_passes", "product_passes",
-           "JACOBI_MIN_SPREAD"]
+__all__ = ["choose_method", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
+           "product_passes", "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -44,33 +44,35 @@ NEWTON_ITERS = 5
 def choose_method(loss, sketch_size=None):
     """``(method, preconditioner)`` for ``method="auto"``: the cheapest of :func:`method_costs`.
 
-    The preconditioner of ``"cg"`` is ``"auto"``: the driver keeps the Jacobi one when the
-    Hessian's diagonal is spread and drops it otherwise (``newton.JACOBI_MIN_SPREAD``).
+    The preconditioner of ``"cg"`` is ``"auto"``: the strategy keeps the Jacobi one when the
+    Hessian's diagonal is spread and drops it otherwise (``JACOBI_MIN_SPREAD``).
     """
     costs = method_costs(loss, sketch_size)
     method = min(costs, key=costs.get).partition(":")[0]
     return method, "auto" if method == "cg" else None
 
 
+def _has_ridge(loss):
+    """Every coefficient penalised, save at most one unpenalised intercept per class."""
+    return float(np.max(loss.ridge, initial=0.0)) > 0.0
+
+
 def _evenly_scaled(loss):
     """A ridge and evenly scaled columns (``spread(||a_j||^2 + 4 lam) < JACOBI_MIN_SPREAD``,
     4 lam: the ridge against the logistic curvature bound 1/4): CG needs few iterations. One
-    sweep over ``A``, in memory only (False otherwise)."""
-    lam = float(getattr(loss, "lam", 0.0) or 0.0)
-    data = loss.data
-    if lam <= 0.0 or getattr(data, "n_blocks", 1) != 1 or not hasattr(data, "block"):
+    sweep over ``A`` (counted)."""
+    if not _has_ridge(loss):
         return False
-    A = data.block.A
-    return spread(A.weighted_col_sq(np.ones(A.n)) + 4.0 * lam) < JACOBI_MIN_SPREAD
+    lam = float(np.max(loss.ridge))
+    return spread(loss.data.column_sq_norms() + 4.0 * lam) < JACOBI_MIN_SPREAD
 
 
 def _dual_possible(loss):
-    """The dual (n x n) form applies: in memory, one column per row (``K = 1``), a ridge."""
+    """The dual (n x n) form applies: in memory, one column per row with a diagonal row
+    curvature, a ridge, and an n x n system that fits."""
     data = loss.data
-    return (getattr(data, "n_blocks", 1) == 1 and hasattr(data, "col_nnz_squares")
-            and loss.image_width == 1 and hasattr(loss, "hessian_factors")
-            and float(getattr(loss, "lam", 0.0) or 0.0) > 0.0
-            and 3 * 8.0 * data.shape[0] ** 2 <= DENSE_BYTES)
+    return (data.in_memory and loss.image_width == 1 and loss.diagonal_curvature
+            and _has_ridge(loss) and 3 * 8.0 * data.shape[0] ** 2 <= DENSE_BYTES)
 
 
 def method_costs(loss, sketch_size=None):
@@ -135,21 +137,21 @@ def product_passes(loss):
     return 1.1 * (1 + loss.image_width) / 2
 
 
-def preconditioner_rebuild_passes(loss, method="pcg", preconditioner="diagonal", rank=32):
-    """Cost of rebuilding a preconditioner in passes.
-
-    A sketched (dense) one: its ``p^3 / 3``-flop Cholesky (``FLOPS_PER_PASS``
-    flops per non-zero and pass, as in :func:`method_costs`; the Gram of the
-    sampled rows is small next to it). The diagonal: one sweep. A Nystrom one
-    of rank ``r``: its block product of ``r`` columns, about ``r / 4``
-    products (a block product reads ``A`` once for all columns), and the
-    ``~4 p r^2`` flops of its QR and SVD.
-    """
+def factorization_passes(loss):
+    """Cost in passes of factorizing a dense (p x p) model: its ``p^3 / 3``-flop Cholesky
+    (``FLOPS_PER_PASS`` flops per non-zero and pass, as in :func:`method_costs`; the Gram of
+    the sampled rows is small next to it)."""
     nnz = max(float(loss.data.nnz), 1.0)
-    if method == "cg":
-        if preconditioner == "nystrom":
-            return (0.5 + rank / 4 * product_passes(loss)
-                    + 4.0 * loss.n_params * rank ** 2 / (FLOPS_PER_PASS * nnz))
-        return 0.5 if preconditioner == "diagonal" else 0.0
-    p = loss.n_params
-    return p ** 3 / 3 / (FLOPS_PER_PASS * nnz)
+    return loss.n_params ** 3 / 3 / (FLOPS_PER_PASS * nnz)
+
+
+def matrix_free_rebuild_passes(loss, preconditioner, rank=32):
+    """Cost in passes of rebuilding a matrix-free preconditioner: the diagonal, one sweep; a
+    Nystrom one of rank ``r``, its block product of ``r`` columns (about ``r / 4`` products:
+    a block product reads ``A`` once for all columns) and the ``~4 p r^2`` flops of its QR and
+    SVD; none, nothing."""
+    if preconditioner == "nystrom":
+        nnz = max(float(loss.data.nnz), 1.0)
+        return (0.5 + rank / 4 * product_passes(loss)
+                + 4.0 * loss.n_params * rank ** 2 / (FLOPS_PER_PASS * nnz))
+    return 0.5 if preconditioner == "diagonal" else 0.0

@@ -32,7 +32,7 @@ from ._validation import (
 )
 from .exceptions import InputError
 
-__all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix"]
+__all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix", "shifted_row_gram"]
 
 
 
@@ -306,6 +306,21 @@ class DataMatrix(MatrixShape):
     def take_rows(self, rows):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
         return self.csr[rows] if self.is_sparse else self.dense[rows]
+
+
+def shifted_row_gram(M, rows, weights, shift_weights, k, kk):
+    """``sum_r weights_r a_r a_r^T - u k^T - k u^T + kk k k^T`` over the rows ``rows`` of ``M``,
+    with ``u = sum_r shift_weights_r a_r``, (d, d), symmetric.
+
+    The Gram of sampled rows of a factor ``F = diag(s) M - f k^T`` (rank-one shift):
+    ``weights = w^2 s^2``, ``shift_weights = w^2 s f``, ``kk = sum w^2 f^2``. Reads the
+    kept rows only (``O(sum_r nnz_r^2)`` for sparse ``M``).
+    """
+    G = M.gram(weights, rows=rows)
+    u = np.asarray(M.take_rows(rows).T @ shift_weights, dtype=np.float64).ravel()
+    G -= np.outer(u, k) + np.outer(k, u)
+    G += kk * np.outer(k, k)
+    return 0.5 * (G + G.T)
 
 
 def _kernel_csr(csr):

@@ -1,14 +1,23 @@
-"""Stopping rules of the Newton driver and its result object (docs/math.md section 7).
+"""Stopping rules of the Newton driver (docs/math.md section 7): functions of their evidence.
 
 Two rules: :class:`ErrorBound` (``eps``, a bound on ``||x - x*||``, used by
 :func:`sketchnewton.solve`) and :class:`Decrement` (``tol``, a relative
-objective accuracy from the Newton decrement, used by the estimators).
+objective accuracy from the Newton decrement, used by the estimators). The
+driver gathers an :class:`Evidence` at four points of an iteration
+(:class:`Phase`) and asks the rule for a :class:`~sketchnewton._outcome.Verdict`;
+a rule changes nothing, and only the driver acts on the verdict.
 """
 
-import numpy as np
-from scipy.optimize import OptimizeResult
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 
-__all__ = ["ErrorBound", "Decrement", "SolveResult", "MODEL_REUSE_DZ", "FORCING_MAX", "HINT", "what_to_try"]
+import numpy as np
+
+from ._outcome import Reason, Verdict
+
+__all__ = ["Phase", "Evidence", "ErrorBound", "Decrement", "StoppingRule", "MODEL_REUSE_DZ",
+           "FORCING_MAX", "HINT", "what_to_try"]
 
 #: a model built before a unit step that moved no ``z_i`` by more than this still describes
 #: the Hessian within ~10% (curvature varies like ``exp(dz)``): it may judge convergence and
@@ -21,113 +30,179 @@ MODEL_REUSE_DZ = 0.1
 FORCING_MAX = 0.25
 
 
-# -- stopping rules -----------------------------------------------------------------------------
+class Phase(Enum):
+    """Where in an iteration the evidence was gathered."""
+
+    #: before a new model: the model (if any) was built at an earlier iterate
+    KEPT = "kept"
+    #: a model was just built at ``x``
+    MODEL = "model"
+    #: the step at ``x`` was just computed
+    STEP = "step"
+    #: no step along the Newton or gradient direction decreases the loss (beyond its noise)
+    STALLED = "stalled"
+    #: a zero gradient with no negative curvature
+    STATIONARY = "stationary"
+
+
+def _no_floor() -> tuple[float, float]:
+    return 0.0, 0.0
+
+
+def _no_staleness() -> float:
+    return 1.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a rule may look at. The two callables compute on demand (each costs a sweep or a
+    Hessian product) and change nothing.
+
+    Attributes
+    ----------
+    phase : Phase
+    fun, grad_norm, g0_norm : float
+        The loss and ``||g||`` at ``x``, and ``||g||`` at the start.
+    estimate : float
+        ``||x - x*||`` estimated by the model (``KEPT``, ``MODEL``, ``STALLED``) or by the
+        conjugate-gradient step (``STEP``, a matrix-free preconditioner); ``inf``: none.
+    exact_model : bool
+        The model is the exact Hessian (spectral error 0) built at ``x``.
+    fresh : bool
+        The model was built at ``x``.
+    local : bool
+        The last step was a unit step that moved no ``z_i`` by more than
+        ``MODEL_REUSE_DZ``: a model built before it still describes the Hessian.
+    unit_step : bool
+        The last accepted step was a unit step.
+    decrement : float
+        ``-g^T p``: of the last step taken (``KEPT``) or of the step at ``x``.
+    step_accuracy : float
+        Relative error of that step as a Newton step (spectral-error level, CG forcing).
+    previous_decrement : float or None
+        The decrement of the step before the last, when it was a unit step.
+    previous_exact : float or None
+        The exact model's previous estimate (the observed contraction).
+    matrix_free : bool
+        The estimate comes from a CG step whose preconditioner approximates nothing.
+    has_model : bool
+    noise_limited : bool
+        (``STALLED``) the line search stopped because the predicted decrease fell below the
+        loss's measured rounding noise, not because the directions fail.
+    floor : callable
+        ``() -> (error, decrement)`` that the gradient's rounding error allows
+        (docs/math.md 7.3).
+    staleness : callable
+        ``() -> factor >= 1``: how much the model overstates the curvature at ``x`` along its
+        step (one Hessian-vector product).
+    """
+
+    phase: Phase
+    fun: float
+    grad_norm: float
+    g0_norm: float
+    estimate: float = np.inf
+    exact_model: bool = False
+    fresh: bool = False
+    local: bool = False
+    unit_step: bool = False
+    decrement: float = np.inf
+    step_accuracy: float = 0.0
+    previous_decrement: float | None = None
+    previous_exact: float | None = None
+    matrix_free: bool = False
+    has_model: bool = False
+    noise_limited: bool = False
+    floor: Callable[[], tuple[float, float]] = _no_floor
+    staleness: Callable[[], float] = _no_staleness
+
+
+def _stalled(ev: Evidence, error_estimate: float | None) -> Verdict:
+    """The failure when no step decreases the loss and the rule does not hold."""
+    if ev.noise_limited:
+        return Verdict(Reason.NOISE_FLOOR, "stopped at the attainable accuracy: no step along the "
+                       "Newton or gradient direction decreases the loss or its gradient beyond "
+                       "their rounding noise", error_estimate)
+    return Verdict(Reason.NO_DECREASE, "no decrease possible along the Newton or gradient "
+                   "direction", error_estimate)
+
+
 class ErrorBound:
     """Stop when the estimated error ``||x - x*||`` is at most ``eps`` (docs/math.md 7.1).
 
     The estimate is ``||H~^{-1} g|| / (1 - e)`` with ``H~`` the current model
     and ``e`` a conservative level of its spectral error (0 exact,
-    ``min(0.9, 2 sqrt(p / s))`` for a sketch of ``s`` rows).
+    ``min(0.9, 2 sqrt(p / s))`` for a sketch of ``s`` rows); a sketched model,
+    or one built at an earlier iterate, is confirmed against the Hessian at
+    ``x`` along its step; the attainable-accuracy floor is added before
+    success.
     """
 
     name = "eps"
+    #: the history column of the rule's progress measure
     column = "error_estimate"
 
-    def __init__(self, eps):
+    def __init__(self, eps: float):
         self.eps = eps
-        self._prev = None  # the last exact estimate, for the observed contraction
 
-    def check(self, solver, fresh):
-        it = solver.it
-        if it.model is None:
-            return False
-        est = solver.error_estimate()
-        exact = fresh and it.model_fresh and not it.model.spectral_error
-        if exact:
-            est = self._nonlinearity(est)
-            it.error_estimate = est
-        if fresh and it.model_fresh:
-            ok = est <= self.eps
-        else:  # a model built at an earlier iterate judges only in the local regime
-            ok = est <= self.eps and it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ
-        if ok and not exact:  # a sketched or kept model: checked against the Hessian at x
-            est *= self._staleness(solver)
-            it.error_estimate = est
-            ok = est <= self.eps
-        return ok and self._certified(solver, est)
+    def judge(self, ev: Evidence) -> Verdict:
+        if ev.phase is Phase.STATIONARY:
+            return self._certify(ev, 0.0)
+        est = ev.estimate
+        if ev.phase is Phase.STALLED:
+            verdict = self._certify(ev, est) if np.isfinite(est) else Verdict.proceed(est)
+            return verdict if verdict.done else _stalled(ev, verdict.error_estimate)
+        if ev.phase is Phase.STEP:
+            if not ev.matrix_free:
+                return Verdict.proceed()
+            return self._certify(ev, est) if est <= self.eps else Verdict.proceed(est)
+        if ev.phase is Phase.MODEL and ev.exact_model:
+            est = self._nonlinearity(est, ev.previous_exact)
+            return self._certify(ev, est) if est <= self.eps else Verdict.proceed(est)
+        if not (est <= self.eps and (ev.fresh or ev.local)):
+            # a model built at an earlier iterate judges only in the local regime
+            return Verdict.proceed(est)
+        est *= ev.staleness()  # a sketched or kept model: checked against the Hessian at x
+        return self._certify(ev, est) if est <= self.eps else Verdict.proceed(est)
 
-    def _nonlinearity(self, est):
+    @staticmethod
+    def _nonlinearity(est: float, prev: float | None) -> float:
         """The exact Newton step estimates the error to first order; the rest is bounded by the
         observed contraction ``rho`` of successive estimates: ``e_k <= |p_k| + e_{k+1}`` and
         ``e_{k+1} <= rho e_k`` give ``e_k <= |p_k| / (1 - rho)`` (docs/math.md 7.1). Far from
         the quadratic regime (``rho`` near 1, found on small ill-conditioned problems: rho 0.45,
         true error 1.8x the step) the factor matters; near it, it is 1 + O(|p_k|)."""
-        prev, self._prev = self._prev, est
         if prev is None or not (prev > 0 and np.isfinite(prev)) or est == 0.0:
             return est
         rho = est / prev
         return est / (1.0 - rho) if rho < 1.0 else np.inf
 
-    @staticmethod
-    def _staleness(solver):
-        """How much a sketched model, or one built at an earlier iterate, overstates the
-        curvature at ``x``.
-
-        ``(y^T M y) / (y^T H y)`` along the model's step ``y = M^{-1} g`` (one
-        Hessian-vector product), at least 1; ``inf`` when ``H`` has no positive
-        curvature there. A model whose curvature the true Hessian has left behind
-        (the whole model shrinking along a ray where the infimum is not attained)
-        would otherwise certify a tiny error (issue 18 item 5).
-        """
-        it, loss = solver.it, solver.loss
-        y = it.model.solve(it.grad)
-        y_my = abs(float(it.grad @ y))
-        hy = loss.hessian_matmat(it.state, y[:, None], loss.hessian_kinds[0])[:, 0]
-        y_hy = float(y @ hy)
-        if not (y_hy > 0 and np.isfinite(y_hy)):
-            return np.inf if y_my > 0 else 1.0
-        return max(1.0, y_my / y_hy)
-
-    def _certified(self, solver, est):
+    def _certify(self, ev: Evidence, est: float) -> Verdict:
         """The estimate plus the attainable-accuracy floor (docs/math.md 7.3) must be <= eps;
         when the floor alone exceeds eps/2, iterating cannot help: the solve stops, failed."""
-        floor = solver.rounding_floor()[0]
-        solver.it.error_estimate = est + floor
-        if est + floor <= self.eps:
-            return True
+        floor = ev.floor()[0]
+        total = est + floor
+        if total <= self.eps:
+            return Verdict(Reason.CONVERGED, "converged: eps reached", total)
         if floor > 0.5 * self.eps:
-            solver.stop(2, f"eps = {self.eps:.3g} is below the attainable accuracy: the rounding "
-                           f"error of the gradient alone allows an error of {floor:.3g}")
-            return True
-        return False
+            return Verdict(Reason.BELOW_FLOOR, f"eps = {self.eps:.3g} is below the attainable "
+                           "accuracy: the rounding error of the gradient alone allows an error "
+                           f"of {floor:.3g}", total)
+        return Verdict.proceed(total)
 
-    def at_stationary_point(self, solver):
-        """A zero gradient with positive curvature: the error is the attainable accuracy."""
-        self._certified(solver, 0.0)
-        return True
-
-    def check_step(self, solver):
-        """With a preconditioner that is no Hessian model, the CG step gives the estimate."""
-        it = solver.it
-        return (it.model.spectral_error is None and it.error_estimate <= self.eps
-                and self._certified(solver, it.error_estimate))
-
-    def relax_forcing(self, eta, solver):
+    def forcing_floor(self, error_estimate: float) -> float:
         """The step need not be more accurate than the target: ``eta >= 0.1 eps / error``."""
-        est = solver.it.error_estimate
-        if np.isfinite(est) and est > 0:
-            eta = max(eta, min(FORCING_MAX, 0.1 * self.eps / est))
-        return eta
+        if np.isfinite(error_estimate) and error_estimate > 0:
+            return min(FORCING_MAX, 0.1 * self.eps / error_estimate)
+        return 0.0
 
-    def met(self, solver):
-        return solver.it.error_estimate <= self.eps
-
-    def shortfall(self, solver):
-        est = solver.it.error_estimate
-        if est <= self.eps:
-            return (f"estimated error {est:.3g} <= eps = {self.eps:.3g}, but not yet confirmed after "
-                    "a unit Newton step")
-        return f"estimated error {est:.3g} > eps = {self.eps:.3g}"
+    def shortfall(self, error_estimate: float, decrement: float, fun: float) -> str:
+        if error_estimate <= self.eps:
+            return (f"the estimated error {error_estimate:.3g} <= eps = {self.eps:.3g} is not "
+                    "confirmed: a sketched model, or one built at an earlier iterate, is "
+                    "confirmed against the Hessian only after a full Newton step; raise "
+                    "max_iter, or use method='exact' (a model built at every iterate)")
+        return f"estimated error {error_estimate:.3g} > eps = {self.eps:.3g}"
 
 
 class Decrement:
@@ -138,7 +213,9 @@ class Decrement:
     it (docs/math.md 7.2); or, after two unit steps with contracting
     decrements, when the extrapolated error ``dec_k/2 * dec_k / dec_{k-1}`` is
     below ``EXTRAPOLATION_SAFETY tol |f|`` (saves the last iteration); or when
-    ``||g|| <= 1e-3 tol ||g_0||``.
+    ``||g|| <= 1e-3 tol ||g_0||``. When no step can decrease the loss beyond
+    its rounding noise any more (``STALLED``), the decrement of the step at
+    ``x`` itself judges ``x``.
     """
 
     name = "tol"
@@ -146,69 +223,70 @@ class Decrement:
     #: share of ``tol |f|`` the extrapolated objective error must be under
     EXTRAPOLATION_SAFETY = 1e-3
 
-    def __init__(self, tol):
+    def __init__(self, tol: float):
         self.tol = tol
-        self._prev = None
 
-    def check(self, solver, fresh):
-        if fresh:
-            return False
-        it = solver.it
-        gnorm = float(np.linalg.norm(it.grad))
-        if gnorm <= 1e-3 * self.tol * solver.g0_norm:
-            return True
-        prev, self._prev = self._prev, None
-        if it.step is None or it.step_size != 1.0:
-            return False
-        self._prev = it.decrement
-        scale = self.tol * max(abs(it.fun), np.finfo(float).tiny)
-        if 0.5 * it.decrement <= scale:
-            return True
-        if prev is not None and it.decrement < 0.5 * prev:
-            if 0.5 * it.decrement * (it.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale:
-                return True
-        if prev is not None and it.decrement > 0.25 * prev and it.model is not None:
+    def judge(self, ev: Evidence) -> Verdict:
+        if ev.phase is Phase.STATIONARY:
+            return Verdict(Reason.CONVERGED, "converged: tol reached (zero gradient)")
+        scale = self.tol * max(abs(ev.fun), np.finfo(float).tiny)
+        if ev.phase is Phase.STALLED:
+            # the step at x could not be verified by the loss: its decrement measures x itself
+            half = 0.5 * ev.decrement / (1.0 - min(ev.step_accuracy, 0.5)) ** 2
+            if half <= scale:
+                return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton decrement "
+                               "at x; a further step's decrease is below the loss's rounding "
+                               "noise)")
+            return self._floor(ev, half, scale) or _stalled(ev, None)
+        if ev.phase is not Phase.KEPT:
+            return Verdict.proceed()
+        if ev.grad_norm <= 1e-3 * self.tol * ev.g0_norm:
+            return Verdict(Reason.CONVERGED, "converged: tol reached (gradient)")
+        if not ev.unit_step:
+            return Verdict.proceed()
+        half, prev = 0.5 * ev.decrement, ev.previous_decrement
+        if half <= scale:
+            return Verdict(Reason.CONVERGED, "converged: tol reached")
+        if prev is not None and ev.decrement < 0.5 * prev \
+                and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale:
+            return Verdict(Reason.CONVERGED, "converged: tol reached (extrapolated)")
+        if prev is not None and ev.decrement > 0.25 * prev and ev.has_model:
             # no quadratic progress: is the decrement at the rounding floor of the gradient?
-            floor = solver.rounding_floor()[1]
-            limit = 5.0 * floor + 64 * np.finfo(float).eps * abs(it.fun)
-            if 0.5 * it.decrement <= limit:
-                solver.stop(0, "converged to the attainable accuracy: the Newton decrement "
-                               f"({0.5 * it.decrement:.3g}) is within the rounding floor of the "
-                               f"gradient and the objective ({limit:.3g}); tol is below it")
-                return True
-        return False
+            return self._floor(ev, half, scale) or Verdict.proceed()
+        return Verdict.proceed()
 
-    def check_step(self, solver):
-        return False
+    @staticmethod
+    def _floor(ev: Evidence, half: float, scale: float) -> Verdict | None:
+        limit = 5.0 * ev.floor()[1] + 64 * np.finfo(float).eps * abs(ev.fun)
+        if half > limit:
+            return None
+        return Verdict(Reason.ATTAINABLE, "converged to the attainable accuracy: the Newton "
+                       f"decrement ({half:.3g}) is within the rounding floor of the gradient and "
+                       f"the objective ({limit:.3g}); tol is below it")
 
-    def at_stationary_point(self, solver):
-        return True
+    def forcing_floor(self, error_estimate: float) -> float:
+        return 0.0
 
-    def relax_forcing(self, eta, solver):
-        return eta
+    def shortfall(self, error_estimate: float, decrement: float, fun: float) -> str:
+        return (f"half Newton decrement {0.5 * decrement:.3g} > tol |f| = "
+                f"{self.tol * abs(fun):.3g}")
 
-    def met(self, solver):
-        it = solver.it
-        return 0.5 * it.decrement <= 1e3 * self.tol * max(abs(it.fun), 1e-300)
 
-    def shortfall(self, solver):
-        return f"half Newton decrement {0.5 * solver.it.decrement:.3g} > tol |f|"
-
+#: the type of a stopping rule
+StoppingRule = ErrorBound | Decrement
 
 #: separates a ConvergenceWarning's diagnosis from the advice of :func:`what_to_try`
 HINT = "; what to try: "
 
 
-def what_to_try(status, message, criterion, max_iter):
+def what_to_try(reason: Reason, rule: StoppingRule, max_iter: int) -> str:
     """The advice appended to a ConvergenceWarning: what the user can change.
 
     Parameters
     ----------
-    status : int
-        The solve's status (1 iteration limit, 2 no further progress).
-    message : str
-        The solve's message.
-    criterion : ErrorBound or Decrement
+    reason : Reason
+        Why the solve stopped without success.
+    rule : ErrorBound or Decrement
         The stopping rule (its ``name`` is the parameter the user gave).
     max_iter : int
         The iteration limit used.
@@ -217,78 +295,13 @@ def what_to_try(status, message, criterion, max_iter):
     -------
     str
     """
-    name = criterion.name
-    if "attainable accuracy" in message:
+    name = rule.name
+    if reason in (Reason.BELOW_FLOOR, Reason.NOISE_FLOOR, Reason.ATTAINABLE):
         return f"use a larger {name} (the data's rounding error allows no better)"
-    if "asymptote" in message:
+    if reason in (Reason.ASYMPTOTE, Reason.NOT_ATTAINED):
         return ("the minimiser may be at infinity (e.g. separable classes): add a ridge "
                 "(lam > 0, or a finite C in the estimators)")
-    if status == 1:
+    if reason is Reason.MAX_ITER:
         return f"increase max_iter (now {max_iter}) or use a larger {name}"
     return (f"try method='exact', a larger {name}, or rescale the columns of the data "
             "(e.g. sklearn.preprocessing.StandardScaler)")
-
-
-# -- the result ---------------------------------------------------------------------------------
-class SolveResult(OptimizeResult):
-    """Result of :func:`minimize` and :func:`sketchnewton.solve` (a ``scipy.optimize.OptimizeResult``).
-
-    Attributes
-    ----------
-    x : ndarray (n_params,)
-        The solution.
-    fun : float
-        Loss at ``x``.
-    jac : ndarray (n_params,)
-        Gradient at ``x``.
-    grad_norm : float
-        ``||jac||_2``.
-    error_bound : float
-        Estimate of ``||x - x*||_2`` (docs/math.md 7.1; ``inf`` when no model was built).
-    error_bound_kind : {"estimate"}
-    decrement : float
-        ``-g^T p`` of the last step ``p`` (``inf`` before the first).
-    nit : int
-        Newton iterations.
-    nfev, njev, nhev : int
-        Loss evaluations (line-search trials included), gradient evaluations,
-        Hessian-vector products.
-    success : bool
-        True when the stopping rule was met (``error_bound <= eps``, or the
-        decrement rule for ``tol``).
-    status : int
-        0 converged, 1 iteration limit, 2 no further progress possible
-        (line search failed at machine precision), 3 stopped by callback.
-    message : str
-    method : str
-        The method used (what ``"auto"`` chose).
-    preconditioner : str or None
-        The preconditioner of method ``"cg"`` (``"diagonal"``, ``"nystrom"``,
-        ``"none"``); None for the other methods.
-    sketch, sketch_size
-        The sketch of the model (``"exact"`` and 0 for exact Newton).
-    passes : float
-        Passes over ``A`` (one pass = one ``A @ x`` plus one ``A.T @ y``;
-        a Gram of sampled rows counts the fraction of non-zeros it reads;
-        the exact Gram counts one sweep although it costs ``O(sum nnz_i^2)``,
-        see ``timings``).
-    time : float
-        Wall-clock seconds.
-    timings : dict
-        Seconds spent in gradient, leverage scores, sketch, gram,
-        factorization, inner solve and line search.
-    history : list of dict
-        Per iteration: ``iter, loss, grad_norm, step_size, step_norm,
-        error_estimate, decrement, sketch_size, cg_iter, model, passes, seconds``.
-    """
-
-    def __repr__(self):
-        keys = ("success", "status", "message", "fun", "grad_norm", "error_bound", "nit",
-                "method", "passes", "time")
-        items = ", ".join(f"{k}={self[k]!r}" for k in keys if k in self)
-        return f"SolveResult({items}, x=<array of {np.size(self.get('x'))}>)"
-
-    def history_columns(self):
-        """The history as columns: ``{name: ndarray}`` (one entry per iteration)."""
-        rows = self.get("history", [])
-        return {k: np.array([r[k] for r in rows]) for k in (rows[0] if rows else {})}

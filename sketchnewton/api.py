@@ -16,7 +16,6 @@ from ._kernels import single_threaded_blas
 from ._validation import (
     check_choice,
     check_int,
-    check_memory,
     check_random_state,
     check_real,
     check_vector,
@@ -25,15 +24,11 @@ from .exceptions import InputError
 from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
 from .losses import Loss, NormalizedRegressionLoss
 from ._links import LINK_CODES
-from .newton import (
-    METHODS,
-    Decrement,
-    ErrorBound,
-    NewtonSolver,
-    Problem,
-    SolveResult,
-    choose_method,
-)
+from ._auto import choose_method
+from ._report import SolveResult
+from ._stopping import Decrement, ErrorBound
+from .newton import METHODS, NewtonSolver, Problem
+from .strategies import STRATEGIES, StrategySettings
 
 #: what ``random_state`` accepts
 RandomState = int | np.random.Generator | np.random.RandomState | None
@@ -143,7 +138,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         ``"pcg"``: conjugate gradients on exact Hessian-vector products,
         preconditioned by the sketched Hessian (n >> p). ``"cg"``: conjugate
         gradients preconditioned without a (p x p) matrix (``preconditioner``;
-        large p). ``"auto"``: :func:`~sketchnewton.newton.choose_method`
+        large p). ``"auto"``: :func:`~sketchnewton._auto.choose_method`
         (cost model; the choice is ``result.method``).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
     sketch_size : int, optional
@@ -215,26 +210,15 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     rng = check_random_state(random_state)
     if x0 is not None:
         x0 = check_vector(x0, "x0", loss.n_params)
-    if method == "auto":
-        method = choose_method(loss, sketch_size)[0]
-    _check_model_memory(loss, method)
-    problem = Problem(loss, criterion, method, sketch, sketch_size, max_iter, rng, verbose, callback,
-                      preconditioner)
+    sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
     with loss.data.threads(), single_threaded_blas():
+        if method == "auto":
+            method = choose_method(loss, sketch_size)[0]
+        strategy_class = STRATEGIES[method]
+        strategy_class.check_fits(loss)
+        strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng)
+        problem = Problem(loss, criterion, strategy, max_iter, verbose, callback, sweeps0)
         return NewtonSolver(problem).solve(x0)
-
-
-def _check_model_memory(loss, method):
-    """A dense (p x p) model (exact, sketch, pcg) or the dual (n x n) system must fit in memory
-    (the matrix, its factor and the factorization's workspace: three copies)."""
-    if method in ("exact", "sketch", "pcg"):
-        p = loss.n_params
-        check_memory(3 * 8 * p * p, f"method {method!r} (a dense {p:,} x {p:,} Hessian model)",
-                     "use method='cg' (no p x p matrix) or method='auto'")
-    elif method == "dual":
-        n = loss.data.n
-        check_memory(3 * 8 * n * n, f"method 'dual' (a dense {n:,} x {n:,} system)",
-                     "use method='cg' or method='auto'")
 
 
 def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam: float = 0.0,
@@ -272,7 +256,7 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
         inexact Newton, conjugate gradients on exact Hessian-vector products
         preconditioned by the sketched model. ``"cg"``: the same without a
         (d x d) matrix (``preconditioner``). ``"auto"``:
-        :func:`~sketchnewton.newton.choose_method` (cost model).
+        :func:`~sketchnewton._auto.choose_method` (cost model).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
         Sketch of the Hessian's diagonal part (methods ``sketch``, ``pcg``).
     sketch_size : int, optional

@@ -21,6 +21,15 @@ def test_layers_contract_is_kept(monkeypatch):
     assert cli.lint_imports(no_cache=True, no_logo=True) == cli.EXIT_STATUS_SUCCESS
 
 
+def test_driver_strategies_and_protocol_type_check(monkeypatch):
+    """mypy on the files ``[tool.mypy]`` in pyproject.toml lists (the driver, the strategies,
+    the stopping rules, the loss protocol)."""
+    api = pytest.importorskip("mypy.api")
+    monkeypatch.chdir(ROOT)
+    out, err, status = api.run([])
+    assert status == 0, out + err
+
+
 def _function_local_package_imports(path):
     tree = ast.parse(path.read_text())
     found = []

@@ -277,7 +277,7 @@ def test_auto_never_builds_a_dense_model_that_does_not_fit():
     """Many features (p = K d large): auto chooses a method without a (p x p) matrix, and an
     explicit dense method is refused with a clear error before any allocation."""
     from sketchnewton.losses import MultinomialLoss
-    from sketchnewton.newton import choose_method
+    from sketchnewton._auto import choose_method
 
     X, y, _ = make_classification_problem(300, 20_000, n_classes=4, nnz_per_row=5,
                                           random_state=6)

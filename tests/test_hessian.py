@@ -183,7 +183,7 @@ def test_dual_model_is_the_exact_inverse():
     loss = LogisticLoss(X, rng.integers(0, 2, 60), lam=0.3, fit_intercept=True)
     state = loss.evaluate(rng.normal(size=loss.n_params) * 0.1)
     g = rng.normal(size=loss.n_params)
-    model = ModelBuilder(loss, "exact", 0, rng).dual(state, "full")
+    model = ModelBuilder(loss, "exact", 0, rng).dual(state)
     np.testing.assert_allclose(loss.hessian(state) @ model.solve(g), g, rtol=1e-9, atol=1e-9)
     pb = make_regression_problem(80, 200, link="resnet", nnz_per_row=5, random_state=4)
     nloss = NormalizedRegressionLoss(pb.A, pb.b, lam=1e-4, w=0.01)

@@ -17,7 +17,7 @@ from sketchnewton import (
 from _reference import reference_solution
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
 from sketchnewton.losses import LINKS, LogisticLoss
-from sketchnewton.newton import choose_method
+from sketchnewton._auto import choose_method
 
 EPS = 1e-8
 REGS = {"none": {}, "lam": {"lam": 1e-6}, "w": {"w": 3e-5}}  # data term is ~1/n

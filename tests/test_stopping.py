@@ -11,7 +11,8 @@ import scipy.sparse as sp
 
 import sketchnewton as sn
 from sketchnewton import ConvergenceWarning, SketchedLogisticRegression
-from sketchnewton._stopping import Decrement, ErrorBound, what_to_try
+from sketchnewton._outcome import Reason
+from sketchnewton._stopping import Decrement, ErrorBound, Evidence, Phase, what_to_try
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
 
 
@@ -47,11 +48,94 @@ def test_scipy_fields():
 
 def test_what_to_try():
     eps, tol = ErrorBound(1e-8), Decrement(1e-8)
-    assert "increase max_iter (now 7) or use a larger eps" in what_to_try(1, "maximum", eps, 7)
-    assert "larger tol" in what_to_try(1, "maximum", tol, 7)
-    assert "larger eps" in what_to_try(2, "below the attainable accuracy", eps, 7)
-    assert "ridge" in what_to_try(2, "flat direction (an asymptote: ...)", tol, 7)
-    assert "method='exact'" in what_to_try(2, "no decrease possible", eps, 7)
+    assert "increase max_iter (now 7) or use a larger eps" in what_to_try(Reason.MAX_ITER, eps, 7)
+    assert "larger tol" in what_to_try(Reason.MAX_ITER, tol, 7)
+    assert "larger eps" in what_to_try(Reason.BELOW_FLOOR, eps, 7)
+    assert "larger eps" in what_to_try(Reason.NOISE_FLOOR, eps, 7)
+    assert "ridge" in what_to_try(Reason.ASYMPTOTE, tol, 7)
+    assert "method='exact'" in what_to_try(Reason.NO_DECREASE, eps, 7)
+
+
+# -- the rules as functions of their evidence ----------------------------------------------------
+def _ev(phase, **kw):
+    base = dict(fun=1.0, grad_norm=1e-3, g0_norm=1.0)
+    base.update(kw)
+    return Evidence(phase, **base)
+
+
+def _floor(err, dec=0.0):
+    return lambda: (err, dec)
+
+
+def test_error_bound_judges_a_fresh_exact_model_with_its_contraction():
+    rule = ErrorBound(1e-6)
+    # first estimate: taken as it is, plus the floor
+    v = rule.judge(_ev(Phase.MODEL, estimate=5e-7, exact_model=True, fresh=True,
+                       floor=_floor(1e-7)))
+    assert v.reason is Reason.CONVERGED and v.error_estimate == pytest.approx(6e-7)
+    # a slow contraction (rho = 0.625) multiplies the estimate by 1 / (1 - rho): above eps
+    v = rule.judge(_ev(Phase.MODEL, estimate=5e-7, exact_model=True, fresh=True,
+                       previous_exact=8e-7))
+    assert not v.done and v.error_estimate == pytest.approx(5e-7 / 0.375)
+
+
+def test_error_bound_confirms_a_kept_or_sketched_model_only_in_the_local_regime():
+    rule = ErrorBound(1e-6)
+    calls = []
+
+    def stale():
+        calls.append(1)
+        return 3.0
+
+    # a model from an earlier iterate, after a damped step: no verdict, no Hessian product
+    v = rule.judge(_ev(Phase.KEPT, estimate=1e-7, has_model=True, local=False, staleness=stale))
+    assert not v.done and calls == []
+    # after a unit step: confirmed against the Hessian (factor 3 -> 3e-7 <= eps)
+    v = rule.judge(_ev(Phase.KEPT, estimate=1e-7, has_model=True, local=True, staleness=stale))
+    assert v.reason is Reason.CONVERGED and v.error_estimate == pytest.approx(3e-7)
+    # the factor can withhold success
+    v = rule.judge(_ev(Phase.MODEL, estimate=5e-7, fresh=True, staleness=stale))
+    assert not v.done and v.error_estimate == pytest.approx(1.5e-6)
+
+
+def test_error_bound_below_the_floor_fails_and_a_stall_says_why():
+    rule = ErrorBound(1e-10)
+    v = rule.judge(_ev(Phase.MODEL, estimate=1e-12, exact_model=True, fresh=True,
+                       floor=_floor(1e-9)))
+    assert v.reason is Reason.BELOW_FLOOR and not v.success and v.status == 2
+    v = rule.judge(_ev(Phase.STALLED, estimate=1e-9, floor=_floor(1e-11), noise_limited=True))
+    assert v.reason is Reason.NOISE_FLOOR and v.status == 2
+    v = rule.judge(_ev(Phase.STALLED, estimate=1e-9, noise_limited=False))
+    assert v.reason is Reason.NO_DECREASE
+    v = rule.judge(_ev(Phase.STALLED, estimate=1e-11, noise_limited=True))
+    assert v.reason is Reason.CONVERGED and v.success
+    # the step of a matrix-free CG judges itself; any other step does not
+    assert rule.judge(_ev(Phase.STEP, estimate=1e-11, matrix_free=True)).success
+    assert not rule.judge(_ev(Phase.STEP, estimate=1e-11, matrix_free=False)).done
+
+
+def test_decrement_rule():
+    rule = Decrement(1e-8)
+    # only after a unit step
+    assert not rule.judge(_ev(Phase.KEPT, decrement=1e-12, unit_step=False)).done
+    assert rule.judge(_ev(Phase.KEPT, decrement=1e-12, unit_step=True)).success
+    # the gradient alone
+    assert rule.judge(_ev(Phase.KEPT, grad_norm=1e-12, decrement=1.0)).success
+    # extrapolation after two contracting unit steps
+    v = rule.judge(_ev(Phase.KEPT, decrement=1e-7, previous_decrement=1e-3, unit_step=True))
+    assert v.success and "extrapolated" in v.message
+    # no quadratic progress at the rounding floor: converged to the attainable accuracy
+    v = rule.judge(_ev(Phase.KEPT, decrement=1e-7, previous_decrement=2e-7, unit_step=True,
+                       has_model=True, floor=_floor(0.0, 1e-7)))
+    assert v.reason is Reason.ATTAINABLE and v.success
+    # issue 27: a step the loss cannot verify: the decrement at x judges x
+    v = rule.judge(_ev(Phase.STALLED, fun=1478.8, decrement=2e-11, noise_limited=True))
+    assert v.reason is Reason.CONVERGED
+    v = rule.judge(_ev(Phase.STALLED, decrement=1.0, noise_limited=True))
+    assert v.reason is Reason.NOISE_FLOOR and not v.success
+    # rules change nothing: the same evidence gives the same verdict
+    ev = _ev(Phase.KEPT, decrement=1e-7, previous_decrement=1e-3, unit_step=True)
+    assert rule.judge(ev) == rule.judge(ev)
 
 
 NUMBER = r"([0-9.e+-]+|inf|nan)"

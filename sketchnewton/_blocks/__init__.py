@@ -11,6 +11,7 @@ from ._base import (
     BlockVector,
     LocalBlocks,
     RowBlocks,
+    RowSample,
     add_results,
     block_seed_rng,
     resolve,
@@ -18,4 +19,4 @@ from ._base import (
 from ._dask import FAN_IN, DaskBlocks
 
 __all__ = ["Block", "BlockVector", "DaskBlocks", "FAN_IN", "LocalBlocks", "RowBlocks",
-           "add_results", "block_seed_rng", "resolve"]
+           "RowSample", "add_results", "block_seed_rng", "resolve"]

@@ -18,14 +18,15 @@ piece through :meth:`RowBlocks.items` and reads it with :func:`resolve`.
 
 import numbers
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._kernels import kernel_threads
 from .._matrix import InterceptMatrix, MatrixShape
 
-__all__ = ["Block", "RowBlocks", "LocalBlocks", "BlockVector", "resolve", "add_results",
-           "block_seed_rng"]
+__all__ = ["Block", "RowBlocks", "LocalBlocks", "BlockVector", "RowSample", "resolve",
+           "add_results", "block_seed_rng"]
 
 
 class Block:
@@ -68,6 +69,29 @@ class Block:
         else:
             total = dm.dense.nbytes
         return total + sum(v.nbytes for v in self.vectors.values()) + 256
+
+
+@dataclass(frozen=True)
+class RowSample:
+    """The rows of one block that a row sampler kept, and their weights.
+
+    What a loss needs to assemble a sampled Hessian model on its block
+    (``sum_r row_weights[r]^2 B_{rows[r]}``); the sketch layer draws it.
+
+    Attributes
+    ----------
+    rows : ndarray of int64, shape (m,)
+        Kept rows, sorted and distinct.
+    row_weights : ndarray of shape (m,)
+        ``1 / sqrt(pi_i)`` for inclusion probabilities ``pi_i``.
+    unsampled : ndarray of bool, shape (n_j,) or None
+        Rows the sampler can never draw (no curvature weight): a model must add their
+        share exactly where the loss's rows have a part independent of that weight.
+    """
+
+    rows: np.ndarray
+    row_weights: np.ndarray
+    unsampled: np.ndarray | None = None
 
 
 def block_seed_rng(seed, index):
@@ -237,7 +261,11 @@ class RowBlocks(MatrixShape):
         rejected.
     """
 
+    sweeps: float = 0.0
+    n_blocks: int = 1
     eager_gradient = False
+    #: all rows in one process (one block): products with the whole matrix are possible
+    in_memory = False
 
     def map(self, fn, *per_block, args=(), block=True, sweeps=0.0):
         """Run ``fn(block_j, per_block[0][j], ..., *args)`` for every block; returns the handles.
@@ -317,6 +345,24 @@ class RowBlocks(MatrixShape):
         """``sum_i nnz_i^2``: the work of the exact Gram."""
         return self._row_nnz_squares
 
+    def col_nnz_squares(self):
+        """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T`` (reads the
+        blocks' column indices, no values: not counted as a sweep)."""
+        c = self.sum(self.map(_col_nnz_task)).astype(np.float64)
+        return float(c @ c)
+
+    def column_sq_norms(self):
+        """``||a_j||^2`` for every column (one sweep): how unevenly the features are scaled."""
+        return self.sum(self.map(_col_sq_task, sweeps=1), fresh=True)
+
+
+def _col_nnz_task(blk):
+    return blk.A.col_nnz()
+
+
+def _col_sq_task(blk):
+    return blk.A.weighted_col_sq(np.ones(blk.A.n))
+
 
 class LocalBlocks(RowBlocks):
     """All rows in memory, as one block; a task is a function call.
@@ -327,6 +373,7 @@ class LocalBlocks(RowBlocks):
     """
 
     n_blocks = 1
+    in_memory = True
 
     def __init__(self, block):
         self.block = block
@@ -350,10 +397,6 @@ class LocalBlocks(RowBlocks):
         if self._row_nnz_squares is None:
             self._row_nnz_squares = self.block.A.row_nnz_squares()
         return self._row_nnz_squares
-
-    def col_nnz_squares(self):
-        """``sum_j nnz_j^2`` over the columns: the work of the outer Gram ``A A^T``."""
-        return self.block.A.col_nnz_squares()
 
     def _run(self, fn, per_block, args, block):
         items = [items[0] for items in per_block]

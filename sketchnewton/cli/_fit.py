@@ -16,6 +16,7 @@ from .._io import (
     load_vector,
     write_atomically,
 )
+from .._outcome import Reason
 from ..estimators import SketchedLogisticRegression
 from ..exceptions import InputError
 from ._options import UsageError, _input_error
@@ -180,8 +181,7 @@ def _fit(args):
         print(f"summary written to {args.json}")
     sys.stdout.flush()
     if not converged:
-        message = str(getattr(res, "message", "")).lower()
-        if "maximum number of iterations" in message:
+        if getattr(res, "reason", None) == Reason.MAX_ITER.value:
             hint = f"increase --max-iter (now {args.max_iter})"
         else:
             hint = "try --method exact, a larger --tol, a smaller --C, or scale the features"

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .._outcome import Reason
 from .._stopping import HINT
 from ..api import solve
 from ..exceptions import ConvergenceWarning
@@ -88,13 +89,15 @@ def _solve_quietly(*args, data=None, **kwargs):
 def _solve_hint(res, max_iter=None):
     """What to try when ``solve`` did not reach eps (``max_iter``: the --max-iter given;
     None for the demo, which has neither --max-iter, --lam nor input data)."""
-    message = str(getattr(res, "message", "")).lower()
+    reason = Reason(res.reason)
     if max_iter is None:
         return "try a larger --eps or another --method"
-    if res.nit >= max_iter or "maximum number of iterations" in message:
+    if reason is Reason.MAX_ITER:
         return f"increase --max-iter (now {max_iter}) or use a larger --eps"
-    if "flat direction" in message or "asymptote" in message:
+    if reason in (Reason.ASYMPTOTE, Reason.NOT_ATTAINED):
         return "the minimiser may be at infinity: add a ridge with --lam > 0"
+    if reason in (Reason.BELOW_FLOOR, Reason.NOISE_FLOOR):
+        return "use a larger --eps (the data's rounding error allows no better)"
     return "try --method exact or a larger --eps, or rescale A and b"
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..sketch import SketchSettings, block_leverage_raw, draw_row_samplers
-from ._dense import fix_invariances
+from ._dense import factorize, factorize_psd, fix_invariances
 from ._dual import DualModel
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
 
@@ -43,10 +43,10 @@ class ModelBuilder:
         if sketch != "exact" and sketch not in SKETCHES:
             raise InputError(f"unknown sketch {sketch!r}; expected one of {SKETCHES}")
         if sketch not in ROW_SAMPLERS + ("exact",):
-            if not getattr(loss, "oblivious_sketches", False):
+            if not loss.gauss_newton_root:
                 raise InputError(f"sketch {sketch!r} needs a square-root factor of the Hessian, "
                                  f"which this loss does not offer; use one of {ROW_SAMPLERS}")
-            if loss.data.n_blocks != 1:
+            if not loss.data.in_memory:
                 raise InputError(f"sketch {sketch!r} has no distributed implementation; use one "
                                  f"of {ROW_SAMPLERS} with dask inputs")
         self.loss = loss
@@ -56,7 +56,7 @@ class ModelBuilder:
         self._raw = None
         self._outer_gram = None
         self.rank = NYSTROM_RANK if rank is None else int(rank)
-        self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0}
+        self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0, "factorization": 0.0}
 
     def refresh(self):
         """Forget the leverage quantities: the next sketched model computes new ones."""
@@ -74,26 +74,60 @@ class ModelBuilder:
         loss, blocks = self.loss, self.loss.data
         s = min(self.sketch_size, blocks.n)
         t0 = time.perf_counter()
-        if self.sketch in ROW_SAMPLERS:
-            weights = loss.sampling_weights(state)
-            if self.sketch == "leverage" and self._raw is None:
-                t1 = time.perf_counter()
-                self._raw = block_leverage_raw(blocks, weights, self.rng)
-                self.timings["leverage"] += time.perf_counter() - t1
-                t0 += time.perf_counter() - t1  # disjoint timers
-            raw = self._raw if self.sketch == "leverage" else None
-            operators = draw_row_samplers(blocks, weights, raw, s, self.rng, kind=self.sketch)
-        else:
-            if kind != "gauss_newton":
-                raise InputError("a sketched full Hessian needs a row sampler")
-            if self.sketch == "srht":
-                s = min(s, 1 << max(0, int(np.ceil(np.log2(blocks.n)))))
-            operators = [SketchSettings(self.sketch, s).draw(self.rng, n=blocks.n)]
+        if self.sketch not in ROW_SAMPLERS:
+            return self._oblivious(state, kind, s, t0)
+        weights = loss.sampling_weights(state)
+        if self.sketch == "leverage" and self._raw is None:
+            t1 = time.perf_counter()
+            self._raw = block_leverage_raw(blocks, weights, self.rng)
+            self.timings["leverage"] += time.perf_counter() - t1
+            t0 += time.perf_counter() - t1  # disjoint timers
+        raw = self._raw if self.sketch == "leverage" else None
+        samples = draw_row_samplers(blocks, weights, raw, s, self.rng, kind=self.sketch)
         t1 = time.perf_counter()
         self.timings["sketch"] += t1 - t0
-        H, rows = loss.sampled_hessian(state, operators, kind)
+        H, rows = loss.sampled_hessian(state, samples, kind)
         self.timings["gram"] += time.perf_counter() - t1
         return fix_invariances(H, loss.null_space()), rows
+
+    def _oblivious(self, state, kind, s, t0):
+        """An oblivious sketch (CountSketch, SRHT, Gaussian) of the loss's Gauss-Newton factor:
+        ``(S J)^T (S J) + A^T diag(w^2) A + diag(ridge)`` (in memory)."""
+        if kind != "gauss_newton":
+            raise InputError("a sketched full Hessian needs a row sampler")
+        blocks = self.loss.data
+        if self.sketch == "srht":
+            s = min(s, 1 << max(0, int(np.ceil(np.log2(blocks.n)))))
+        S = SketchSettings(self.sketch, s).draw(self.rng, n=blocks.n)
+        t1 = time.perf_counter()
+        self.timings["sketch"] += t1 - t0
+        factors = self.loss.hessian_factors(state, "gauss_newton")
+        root = factors.root
+        H = S.gram(factors.A, row_scale=root.row_scale, shift=(root.shift, root.k),
+                   extra_diag=root.extra_diag)
+        blocks.count_sweeps(1 + (root.extra_diag is not None))  # every row (twice with w)
+        H[np.diag_indices_from(H)] += factors.lam
+        self.timings["gram"] += time.perf_counter() - t1
+        return fix_invariances(H, self.loss.null_space()), S.shape[0]
+
+    def factorized(self, state, sketched):
+        """The factorized dense model at ``state``: the exact (``sketched`` False) or sketched
+        Hessian of the first of the loss's kinds that is positive definite, else the
+        pseudo-inverse or damped model of the last kind (:func:`factorize_psd`)."""
+        kinds = list(self.loss.hessian_kinds)
+        if sketched and self.sketch not in ROW_SAMPLERS:
+            kinds = kinds[-1:]  # oblivious sketches: the Gauss-Newton factor
+        model = None
+        for kind in kinds:
+            H, s = self.sketched(state, kind) if sketched else self.exact(state, kind)
+            t0 = time.perf_counter()
+            model = factorize(H, kind, s)
+            if model is None and kind == kinds[-1]:
+                model = factorize_psd(H, kind, s)
+            self.timings["factorization"] += time.perf_counter() - t0
+            if model is not None:
+                break
+        return model
 
     # -- matrix-free preconditioners and the dual form -------------------------------------------
     def _preconditioner_kind(self):
@@ -124,10 +158,20 @@ class ModelBuilder:
         """No preconditioning (plain Newton-CG)."""
         return IdentityModel(self._preconditioner_kind(), self.loss.null_space())
 
-    def dual(self, state, kind):
-        """:class:`DualModel`: the exact Hessian inverse through the (n x n) dual system."""
+    def dual(self, state, kind=None):
+        """:class:`DualModel` of ``kind``, or of the first of the loss's kinds whose (n x n)
+        dual system is regular: the exact Hessian inverse (the Gauss-Newton one when the full
+        system is singular)."""
+        for kind in (kind,) if kind is not None else self.loss.hessian_kinds:
+            try:
+                return self._dual(state, kind)
+            except np.linalg.LinAlgError:
+                continue
+        raise np.linalg.LinAlgError("the dual Newton system is singular")
+
+    def _dual(self, state, kind):
         loss, blocks = self.loss, self.loss.data
-        if blocks.n_blocks != 1 or not hasattr(loss, "hessian_factors"):
+        if not (loss.diagonal_curvature and blocks.in_memory):
             raise InputError("method 'dual' needs in-memory data and a loss with a diagonal "
                              "row curvature (not the multinomial loss)")
         t0 = time.perf_counter()
@@ -136,7 +180,6 @@ class ModelBuilder:
         if self._outer_gram is None:
             self._outer_gram = base.outer_gram()
             blocks.count_sweeps(1)
-        model = DualModel(base, self._outer_gram, factors, kind, lambda: blocks.count_sweeps(2))
-        self.timings["factorization"] = self.timings.get("factorization", 0.0) \
-            + time.perf_counter() - t0
+        model = DualModel(base, self._outer_gram, factors, kind, blocks.count_sweeps)
+        self.timings["factorization"] += time.perf_counter() - t0
         return model

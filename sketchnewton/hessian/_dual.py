@@ -46,19 +46,20 @@ class DualModel:
     factors : HessianFactors
         ``A^T diag(D) A + K C K^T + diag(lam)``; ``A`` is ``base`` or ``[base, 1]``.
     kind : str
-    count_pass : callable
-        Called once per application (one pass over ``A``), for the solver's pass count.
+    count_sweeps : callable
+        ``count_sweeps(k)`` records ``k`` sweeps over ``A`` (two per application, one for the
+        intercept's column), for the solver's pass count.
     """
 
     spectral_error = 0.0
     sketch_size = 0
     null_vectors = None
 
-    def __init__(self, base, G, factors, kind, count_pass):
+    def __init__(self, base, G, factors, kind, count_sweeps):
         lam, why = dual_supported(factors)
         if lam is None:
             raise InputError(why)
-        self.base, self.lam, self.kind, self.count = base, lam, kind, count_pass
+        self.base, self.lam, self.kind, self.count = base, lam, kind, count_sweeps
         D = np.asarray(factors.diag, dtype=np.float64)
         self.curvature_scale = float(np.max(np.abs(D))) if D.size else 0.0
         self.intercept = factors.A.d == base.d + 1
@@ -77,6 +78,7 @@ class DualModel:
         self.K, self.C = factors.K, factors.C
         if self.intercept:  # H = [[S, u], [u^T, t0]]
             self.u = base.rmatvec(D)
+            self.count(1)
             self.Su = self._S_inv(self.u)
             self.schur = float(D.sum() - self.u @ self.Su)
         if self.K.shape[1]:  # (S + K C K^T)^{-1} by Woodbury
@@ -90,7 +92,7 @@ class DualModel:
 
     def _S_inv(self, Y):
         """``(lam I + base^T diag(D) base)^{-1} Y`` for Y (d,) or (d, m): one pass."""
-        self.count()
+        self.count(2)
         AY = self.base.matmat(Y) if Y.ndim == 2 else self.base.matvec(Y)
         s = self.s if Y.ndim == 1 else self.s[:, None]
         Z = s * self._solve_n(s * AY[self.rows])

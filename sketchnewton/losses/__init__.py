@@ -1,11 +1,11 @@
 """Loss families and the protocol the Newton driver uses (docs/math.md sections 2-4)."""
 
-from ._base import GaussNewtonRoot, HessianFactors, Loss, State
+from ._base import GaussNewtonRoot, HessianFactors, Loss, State, gradient_of
 from .cross_entropy import LogisticLoss, MultinomialLoss
 from .normalized import LINKS, NormalizedRegressionLoss, NormalizedState
 from .poisson import PoissonLoss
 
 __all__ = [
     "GaussNewtonRoot", "HessianFactors", "LINKS", "LogisticLoss", "Loss", "MultinomialLoss",
-    "NormalizedRegressionLoss", "NormalizedState", "PoissonLoss", "State",
+    "NormalizedRegressionLoss", "NormalizedState", "PoissonLoss", "State", "gradient_of",
 ]

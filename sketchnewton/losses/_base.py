@@ -6,6 +6,7 @@ Every loss minimised by :class:`sketchnewton.newton.NewtonSolver` implements
 every backend; the driver sees only this protocol.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,7 +18,7 @@ from .._matrix import DataMatrix, as_data_matrix
 from .._validation import check_vector
 from ..exceptions import InputError
 
-__all__ = ["Loss", "State", "GaussNewtonRoot", "HessianFactors", "LossBase"]
+__all__ = ["Loss", "State", "GaussNewtonRoot", "HessianFactors", "LossBase", "gradient_of"]
 
 
 @dataclass
@@ -43,9 +44,20 @@ class State:
     grad: np.ndarray | None = None
 
 
+def gradient_of(state: State) -> np.ndarray:
+    """The gradient of an evaluated state (``Loss.evaluate`` sets it)."""
+    if state.grad is None:
+        raise ValueError("the state has no gradient yet: complete it with Loss.evaluate")
+    return state.grad
+
+
 @runtime_checkable
 class Loss(Protocol):
     """The interface between a loss and the Newton driver (docs/math.md section 6).
+
+    Every capability a method may need is declared here, with its default in
+    :class:`LossBase`: the driver, the strategies and the cost model read these
+    attributes and never probe a loss for what it offers.
 
     Attributes
     ----------
@@ -63,13 +75,26 @@ class Loss(Protocol):
     hessian_grams : int
         Weighted Gram matrices an exact Hessian costs (``K (K + 1) / 2`` for
         the multinomial loss, else 1): the cost model reads it.
+    ridge : ndarray of shape (n_params,)
+        The ridge added to the Hessian's diagonal (0 on unpenalised coordinates).
+    diagonal_curvature : bool
+        The Hessian is ``A^T diag(D) A + K C K^T + diag(ridge)`` (one weight per
+        row plus a small low-rank part): :meth:`hessian_factors` gives it, in
+        memory (the dual Newton form needs it). False for K x K row blocks.
+    gauss_newton_root : bool
+        :meth:`hessian_factors` with ``kind="gauss_newton"`` carries a square-root
+        factor ``J`` (``H_GN = J^T J + ...``) that oblivious sketches (CountSketch,
+        SRHT, Gaussian) can apply; otherwise only row sampling applies.
     """
 
     n_params: int
     data: RowBlocks
-    hessian_kinds: tuple
+    hessian_kinds: tuple[str, ...]
     image_width: int
     hessian_grams: int
+    ridge: np.ndarray
+    diagonal_curvature: bool
+    gauss_newton_root: bool
 
     def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
@@ -88,7 +113,7 @@ class Loss(Protocol):
     def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
         """``(H v, A v)`` at ``state`` (one pass; ``A v`` lets CG accumulate ``A p`` for free)."""
 
-    def hessian(self, state: State, kind: str = "full") -> np.ndarray:
+    def hessian(self, x_or_state: Any, kind: str = "full") -> np.ndarray:
         """The exact (n_params, n_params) Hessian (or Gauss-Newton matrix) at ``state``."""
 
     def hessian_matmat(self, state: State, V: np.ndarray, kind: str = "full") -> np.ndarray:
@@ -100,6 +125,9 @@ class Loss(Protocol):
         a loss whose rows carry ``K x K`` weight blocks returns its per-feature blocks
         (d, K, K) instead."""
 
+    def hessian_factors(self, x_or_state: Any, kind: str = "full") -> "HessianFactors":
+        """The Hessian as :class:`HessianFactors` (in memory; only when ``diagonal_curvature``)."""
+
     def gradient_noise(self, state: State) -> np.ndarray:
         """Componentwise size of the rounding error of the computed gradient, (n_params,): the
         attainable-accuracy floor (docs/math.md 7.3). One sweep."""
@@ -108,9 +136,10 @@ class Loss(Protocol):
         """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
         the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""
 
-    def sampled_hessian(self, state: State, operators: list, kind: str = "full") -> tuple[np.ndarray, int]:
-        """``(H~, rows used, sweeps)``: the Hessian model from one drawn sketch operator per
-        block (``operators``: per-block handles from the sketch layer)."""
+    def sampled_hessian(self, state: State, samples: list, kind: str = "full") -> tuple[np.ndarray, int]:
+        """``(H~, rows used)``: the Hessian model from the rows kept in each block (``samples``:
+        per-block handles of a :class:`~sketchnewton._blocks.RowSample`), each row's
+        contribution reweighted by its ``row_weights ** 2``."""
 
     def null_space(self) -> np.ndarray | None:
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
@@ -199,7 +228,7 @@ def local_blocks(A, name="A", **vectors):
     return LocalBlocks(Block(as_data_matrix(A, name), 0, **vectors))
 
 
-class LossBase:
+class LossBase(ABC):
     """Conveniences shared by every loss: evaluation from ``x`` or from a :class:`State`.
 
     Subclasses set ``data`` (a RowBlocks) and ``n_params`` and implement the
@@ -207,6 +236,25 @@ class LossBase:
     """
 
     data: RowBlocks
+    n_params: int
+    diagonal_curvature: bool = False
+    gauss_newton_root: bool = False
+
+    @abstractmethod
+    def forward(self, x: ArrayLike, image: Any = None) -> State:
+        """See :meth:`Loss.forward`."""
+
+    @abstractmethod
+    def evaluate(self, x: ArrayLike | None = None, *, forward: State | None = None) -> State:
+        """See :meth:`Loss.evaluate`."""
+
+    @abstractmethod
+    def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
+        """See :meth:`Loss.hessp_with_image`."""
+
+    @abstractmethod
+    def _hessian(self, state: State, kind: str = "full") -> np.ndarray:
+        """The exact dense Hessian at an evaluated ``state``."""
 
     @property
     def A(self):
@@ -232,11 +280,11 @@ class LossBase:
     def loss_gradient(self, x: ArrayLike) -> tuple[float, np.ndarray]:
         """Return ``(L(x), grad L(x))``."""
         s = self.evaluate(x)
-        return s.fun, s.grad
+        return s.fun, gradient_of(s)
 
     def gradient(self, x: ArrayLike) -> np.ndarray:
         """Return ``grad L(x)``."""
-        return self.evaluate(x).grad
+        return gradient_of(self.evaluate(x))
 
     def hessp(self, x_or_state: ArrayLike | State, v: ArrayLike, kind: str = "full") -> np.ndarray:
         """Hessian-vector product ``H(x) @ v`` (never forms H)."""
@@ -246,6 +294,19 @@ class LossBase:
     def hessian(self, x_or_state: ArrayLike | State, kind: str = "full") -> np.ndarray:
         """Exact dense Hessian (``kind="gauss_newton"``: the Gauss-Newton matrix)."""
         return self._hessian(self._state(x_or_state), kind)
+
+    def hessian_factors(self, x_or_state, kind="full"):
+        """The Hessian as :class:`HessianFactors`: a loss with ``diagonal_curvature`` overrides
+        this default, which refuses."""
+        self._check_factors()
+
+    def _check_factors(self):
+        """Refuse :meth:`hessian_factors` without a diagonal row curvature or in-memory data."""
+        if not self.diagonal_curvature:
+            raise InputError(f"{type(self).__name__} has no diagonal row curvature (K x K blocks "
+                             "per row): its Hessian has no HessianFactors form")
+        if not self.data.in_memory:
+            raise InputError("HessianFactors need the data in memory (not on a Dask cluster)")
 
     def _check_kind(self, kind):
         if kind not in ("full", "gauss_newton"):

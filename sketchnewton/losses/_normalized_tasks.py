@@ -10,6 +10,7 @@ from .._blocks import resolve
 from .._kernels import n_chunks
 from .._kernels.links import COMBINED, PARTIAL, link_rmatmat, link_values, link_weights
 from .._links import link_shift
+from .._matrix import shifted_row_gram
 
 
 class _BlockForward:
@@ -113,27 +114,27 @@ def _weights_task(blk, st, rho):
     return va * va + w2 if w2.shape[0] > 0 else va * va
 
 
-def _sampled_gram_task(blk, st, S, rho, fc, k, kind):
-    """The block's share of the sketched model: the Gram of ``S J`` (and, for the full Hessian,
-    the residual curvature on the same rows)."""
-    va = rho * st.v
-    f = rho * st.u
+def _sampled_gram_task(blk, st, sample, rho, fc, k, kind):
+    """The block's share of the sampled model: the Gram of the kept rows of the Gauss-Newton
+    factor ``J = diag(va) A - f k^T`` (and, for the full Hessian, the residual curvature on the
+    same rows), reweighted by ``sample.row_weights^2``; ``(G, [rows, non-zeros read])``."""
+    rows, rw2 = sample.rows, sample.row_weights ** 2
+    va, f = rho * st.v[rows], rho * st.u[rows]
+    weights = rw2 * va * va
     w2 = blk["w2"]
-    extra = w2 if w2.shape[0] > 0 else None
+    if w2.shape[0] > 0:
+        weights += rw2 * w2[rows]
     if kind == "full":
-        res = (rho * st.q) * (f - blk["b"] - fc)
-        extra = res if extra is None else res + extra
-    G = S.gram(blk.A, row_scale=va, shift=(f, k), extra_diag=extra)
-    unsampled = getattr(S, "unsampled", None)
+        weights += rw2 * (rho * st.q[rows]) * (f - blk["b"][rows] - fc)
+    kk = float(rw2 @ (f * f))
+    unsampled = sample.unsampled
     if unsampled is not None and unsampled.any():
         # rows the sampler cannot draw (no curvature, or a_i = 0) still have the row -f_i k in
         # J: their exact share sum f_i^2 k k^T keeps the model unbiased (and PSD)
-        G += float(f[unsampled] @ f[unsampled]) * np.outer(k, k)
-    if hasattr(S, "row_weights"):  # a row sampler reads its rows only
-        used = np.array([S.rows.shape[0], blk.A.row_nnz()[S.rows].sum()], dtype=np.float64)
-    else:  # an oblivious sketch reads every row (twice with the w term)
-        used = np.array([S.shape[0], blk.A.nnz * (1 + (extra is not None))], dtype=np.float64)
-    return G, used
+        f_out = rho * st.u[unsampled]
+        kk += float(f_out @ f_out)
+    G = shifted_row_gram(blk.A, rows, weights, rw2 * va * f, k, kk)
+    return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
 
 
 def _assemble(P, rho, fc):

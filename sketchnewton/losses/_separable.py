@@ -155,8 +155,8 @@ def _gram_task(blk, st, family):
     return _class_blocks(blk.A, st.cache[0], blk["sw"])
 
 
-def _sampled_gram_task(blk, st, S, family):
-    rows, w2 = S.rows, S.row_weights ** 2
+def _sampled_gram_task(blk, st, sample, family):
+    rows, w2 = sample.rows, sample.row_weights ** 2
     if family != MULTINOMIAL:
         G = blk.A.gram(w2 * st.cache[1][rows], rows=rows)
     else:
@@ -221,9 +221,6 @@ class SeparableLoss(LossBase):
     """
 
     hessian_kinds = ("full",)
-    #: oblivious sketches (CountSketch, SRHT, Gaussian) need a square-root factor of the
-    #: Hessian; these losses offer row sampling only
-    oblivious_sketches = False
     family = None
 
     #: classes of the labels (logistic: 2; None for counts)
@@ -256,6 +253,7 @@ class SeparableLoss(LossBase):
         self._ridge_block = ridge
         self.ridge = np.tile(ridge, width)
         self.n_params = d * width
+        self.diagonal_curvature = width == 1  # the multinomial rows carry K x K blocks
 
     @classmethod
     def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
@@ -378,8 +376,7 @@ class SeparableLoss(LossBase):
 
     def hessian_factors(self, x_or_state, kind="full"):
         """``H = A^T diag(h) A + diag(ridge)`` as :class:`HessianFactors` (in-memory, K = 1)."""
-        if self.family == MULTINOMIAL:
-            raise InputError("the multinomial Hessian has K x K blocks per row, not a diagonal")
+        self._check_factors()
         s = self._state(x_or_state)
         d = self.n_params
         return HessianFactors(self.A, s.handles[0].cache[1], np.zeros((d, 0)), np.zeros((0, 0)),
@@ -397,11 +394,12 @@ class SeparableLoss(LossBase):
         (multinomial, an upper bound of the largest eigenvalue of the row's weight block)."""
         return self.data.map(_weights_task, state.handles, args=(self.family,))
 
-    def sampled_hessian(self, state, operators, kind="full"):
-        """Hessian of the rows kept by one row sampler per block, reweighted; ``(H~, rows)``."""
+    def sampled_hessian(self, state, samples, kind="full"):
+        """Hessian of the rows kept per block (``samples``: per-block handles of a
+        :class:`~sketchnewton._blocks.RowSample`), reweighted; ``(H~, rows)``."""
         self._check_kind(kind)
         blocks = self.data
-        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
+        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, samples,
                                         args=(self.family,)))
         blocks.count_rows_read(used[1], times=self.hessian_grams)
         G[np.diag_indices_from(G)] += self.ridge

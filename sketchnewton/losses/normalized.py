@@ -105,10 +105,12 @@ class NormalizedRegressionLoss(LossBase):
     """
 
     hessian_kinds = ("full", "gauss_newton")
-    #: the Gauss-Newton square-root factor J takes any sketch operator (in memory)
-    oblivious_sketches = True
     image_width = 1
     hessian_grams = 1
+    #: diagonal plus rank-2 row curvature (:meth:`hessian_factors`), and a Gauss-Newton
+    #: square-root factor ``J`` that any sketch operator can apply (in memory)
+    diagonal_curvature = True
+    gauss_newton_root = True
 
     def __init__(self, A: Any, b: ArrayLike, link: str = "resnet", lam: float = 0.0,
                  w: ArrayLike | float | None = None):
@@ -145,6 +147,7 @@ class NormalizedRegressionLoss(LossBase):
         self.link = "softmax" if link == "exp" else link
         self._code = LINK_CODES[link]
         self.lam = lam
+        self.ridge = np.full(blocks.d, float(lam))
         self.n_params = blocks.d
         self._log_scale = None  # log of the last normaliser: the reference scale of many blocks
 
@@ -337,12 +340,13 @@ class NormalizedRegressionLoss(LossBase):
         """Per block: ``va^2 + w^2``, the diagonal of the Gauss-Newton square-root factor's Gram."""
         return self.data.map(_weights_task, state.handles, args=(state.rho,))
 
-    def sampled_hessian(self, state, operators, kind="gauss_newton"):
-        """Model ``(S J)^T (S J) + A^T diag(w^2) A (sketched) + lam I`` from one operator per block.
+    def sampled_hessian(self, state, samples, kind="gauss_newton"):
+        """Model ``(S J)^T (S J) + A^T diag(w^2) A (sampled) + lam I`` from the rows kept per block.
 
-        ``kind="full"`` (row samplers only) adds the residual curvature
-        ``A^T diag(qa (c - <f,c>)) A`` estimated on the same rows and the exact
-        low-rank difference between the two Hessians (docs/math.md 5.6).
+        ``samples``: one per-block handle of a :class:`~sketchnewton._blocks.RowSample`.
+        ``kind="full"`` adds the residual curvature ``A^T diag(qa (c - <f,c>)) A``
+        estimated on the same rows and the exact low-rank difference between the
+        two Hessians (docs/math.md 5.6).
 
         Returns
         -------
@@ -355,9 +359,9 @@ class NormalizedRegressionLoss(LossBase):
         if state.K is None:
             state = self.evaluate(forward=state)
         k = state.K[:, 0].copy()
-        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, operators,
+        G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, samples,
                                         args=(state.rho, state.fc, k, kind)))
-        blocks.count_rows_read(used[1])
+        blocks.count_rows_read(used[1], times=2)  # the Gram and the shift's product
         if kind == "full":
             Kf, Cf = lowrank_part(state.K, state.ff, state.fc, "full")
             Kg, Cg = lowrank_part(state.K, state.ff, state.fc, "gauss_newton")
@@ -389,6 +393,7 @@ class NormalizedRegressionLoss(LossBase):
         HessianFactors
         """
         kind = self._check_kind(kind)
+        self._check_factors()
         s = self._state(x_or_state)
         A = self.A
         va, _, diag = _block_curvature(self.data.block, s.handles[0], s.rho, s.fc, kind)

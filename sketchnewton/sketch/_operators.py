@@ -26,7 +26,7 @@ from .._kernels.sketch import (
     fwht_inplace,
     fwht_inplace_parallel,
 )
-from .._matrix import DataMatrix
+from .._matrix import DataMatrix, shifted_row_gram
 from .._validation import check_int, check_vector
 from ..exceptions import InputError
 
@@ -384,14 +384,19 @@ class RowSamplingOperator(SketchOperator):
     probabilities : ndarray of shape (n,)
         The sampling distribution ``p`` (sums to 1).
     scheme : {"bernoulli", "replacement"}
+    unsampled : ndarray of bool (n,) or None
+        Rows with no chance of being drawn (see :class:`~sketchnewton._blocks.RowSample`:
+        the operator has that type's fields).
 
     ``m`` (= ``shape[0]``) is random for Bernoulli sampling, with mean
     ``sketch_size``. The Gram of sampled rows is assembled with
     :meth:`DataMatrix.gram` in ``O(sum_r nnz(a_{rows[r]})^2)``.
     """
 
-    def __init__(self, n, rows, row_weights, probabilities, scheme, sketch_size, kind):
+    def __init__(self, n, rows, row_weights, probabilities, scheme, sketch_size, kind,
+                 unsampled=None):
         super().__init__(n, len(rows))
+        self.unsampled = unsampled
         self.rows = np.ascontiguousarray(rows, dtype=np.int64)
         self.row_weights = np.ascontiguousarray(row_weights, dtype=np.float64)
         self.probabilities = probabilities
@@ -434,16 +439,12 @@ class RowSamplingOperator(SketchOperator):
         if extra_diag is not None:
             e = check_vector(extra_diag, "extra_diag", self.n)
             weights = weights + self.row_weights ** 2 * e[self.rows]
-        G = dm.gram(weights, rows=self.rows)
-        if shift is not None:
-            f, k = shift
-            f = check_vector(f, "f", self.n)
-            k = check_vector(k, "k", dm.d)
-            fw = f[self.rows] * self.row_weights
-            # u = (S diag(r) M)^T (S f)
-            if dm.is_sparse:
-                u = dm.csr[self.rows].T @ (w * fw)
-            else:
-                u = dm.dense[self.rows].T @ (w * fw)
-            G = G - np.outer(u, k) - np.outer(k, u) + (fw @ fw) * np.outer(k, k)
-        return 0.5 * (G + G.T)
+        if shift is None:
+            G = dm.gram(weights, rows=self.rows)
+            return 0.5 * (G + G.T)
+        f, k = shift
+        f = check_vector(f, "f", self.n)
+        k = check_vector(k, "k", dm.d)
+        fw = f[self.rows] * self.row_weights
+        # u = (S diag(r) M)^T (S f)
+        return shifted_row_gram(dm, self.rows, weights, w * fw, k, float(fw @ fw))

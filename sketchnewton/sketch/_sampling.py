@@ -70,9 +70,9 @@ def _draw_task(weights, raw, index, mode, draw):
     u = block_seed_rng(draw.seed, index).random(n, dtype=np.float32 if draw.float32
                                                      else np.float64)
     rows, row_weights = bernoulli_rows(sc, draw.a, draw.bconst, draw.c, u)
-    S = RowSamplingOperator(n, rows, row_weights, None, "bernoulli", draw.sketch_size, draw.kind)
-    S.unsampled = sc <= 0  # rows that can never be drawn: a model must account for them exactly
-    return S
+    # rows that can never be drawn: a model must account for them exactly
+    return RowSamplingOperator(n, rows, row_weights, None, "bernoulli", draw.sketch_size,
+                               draw.kind, unsampled=sc <= 0)
 
 
 def _scale(blocks, weights, raw, mode, a, bconst, s, n_pos):

@@ -1,0 +1,33 @@
+"""Newton strategies: one object per way of computing a step (docs/math.md sections 6-8).
+
+=========  ===================================================================
+``exact``  :class:`ExactNewton`: the exact Hessian, factorized at every iterate
+``dual``   :class:`DualNewton`: the exact step through the (n x n) dual system
+``sketch`` :class:`SketchedNewton`: a sketched Hessian, adaptive sketch size
+``pcg``    :class:`SketchPCG`: CG on exact products, sketched preconditioner
+``cg``     :class:`NewtonCG`: CG on exact products, matrix-free preconditioner
+=========  ===================================================================
+
+Adding a method means adding a :class:`Strategy` subclass and its entry in
+:data:`STRATEGIES`; the driver does not change.
+"""
+
+from ._base import Iterate, Step, Strategy, StrategySettings, descent_step, steepest_descent
+from ._direct import SKETCH_TARGET_RATE, DualNewton, ExactNewton, SketchedNewton
+from ._inexact import (
+    FORCING_MIN,
+    NYSTROM_MAX_RANK,
+    PCG_REFRESH,
+    InexactNewton,
+    NewtonCG,
+    SketchPCG,
+)
+
+#: the strategies by method name
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (ExactNewton, DualNewton, SketchedNewton, SketchPCG, NewtonCG)
+}
+
+__all__ = ["STRATEGIES", "Iterate", "Step", "Strategy", "StrategySettings", "descent_step", "steepest_descent",
+           "ExactNewton", "DualNewton", "SketchedNewton", "InexactNewton", "SketchPCG",
+           "NewtonCG", "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]

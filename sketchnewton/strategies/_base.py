@@ -1,0 +1,234 @@
+"""What every Newton strategy shares: the iterate it reads, the step it returns, its interface.
+
+A strategy is one way of computing a Newton step (scipy's trust-region
+subproblem classes and scikit-learn's ``NewtonSolver`` subclasses are the
+models): it owns building, keeping and refreshing its model of the Hessian,
+its inner solve, and the error estimate of its step. The driver
+(:class:`sketchnewton.newton.NewtonSolver`) only asks it to update its model
+at the current iterate and for a step.
+"""
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._validation import check_memory
+from ..hessian import ModelBuilder
+from ..hessian._model import Model
+from ..losses import Loss, State, gradient_of
+
+__all__ = ["Iterate", "Step", "StrategySettings", "Strategy", "descent_step", "steepest_descent"]
+
+
+@dataclass
+class Iterate:
+    """The changing state of a solve: the iterate, its loss state and its last step.
+
+    Attributes
+    ----------
+    x : ndarray (n_params,)
+    state : State
+        The loss's evaluation at ``x`` (value, gradient, per-block results).
+    g0_norm : float
+        ``||grad||`` at the start (the forcing terms are relative to it).
+    step : Step or None
+        The last step computed.
+    step_size : float
+        The line search's ``t`` of the last accepted step (0 before the first).
+    last_dz : float
+        ``max |A (x_k - x_{k-1})|``: how far the last step moved the linear predictor.
+    error_estimate : float
+        The latest estimate of ``||x - x*||`` (``inf`` before one exists).
+    decrement : float
+        ``-g^T p`` of the last step.
+    counts : dict
+        ``nfev``, ``njev``, ``nhev``: loss and gradient evaluations, Hessian products.
+    """
+
+    x: np.ndarray
+    state: State
+    g0_norm: float
+    step: "Step | None" = None
+    step_size: float = 0.0
+    last_dz: float = np.inf
+    error_estimate: float = np.inf
+    decrement: float = np.inf
+    counts: dict = field(default_factory=lambda: dict(nfev=1, njev=1, nhev=0))
+
+    @property
+    def fun(self) -> float:
+        return self.state.fun
+
+    @property
+    def grad(self) -> np.ndarray:
+        return gradient_of(self.state)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A Newton step at the current iterate.
+
+    Attributes
+    ----------
+    direction : ndarray (n_params,)
+        ``p``.
+    image : ndarray, BlockVector or None
+        ``A p`` when the inner solve computed it on the way (None: the line search does).
+    decrement : float
+        ``-g^T p``.
+    inner_iterations : int
+        Conjugate-gradient iterations (0 for a direct solve).
+    error_estimate : float
+        ``||x - x*||`` estimated from this step when the model gives none (conjugate
+        gradients preconditioned by a matrix-free model: ``||p|| / (1 - eta)``), else ``inf``.
+    accuracy : float
+        Relative error of ``p`` as a Newton step: the model's spectral-error level, or the
+        CG forcing term.
+    """
+
+    direction: np.ndarray
+    image: Any = None
+    decrement: float = np.inf
+    inner_iterations: int = 0
+    error_estimate: float = np.inf
+    accuracy: float = 0.0
+
+
+def steepest_descent(g: np.ndarray, like: np.ndarray | None = None) -> Step:
+    """The step ``-g`` scaled to ``||like||`` (to ``||g||`` when ``like`` is missing, zero or
+    not finite): the last resort when a Newton direction fails."""
+    gnorm = float(np.linalg.norm(g))
+    norm = float(np.linalg.norm(like)) if like is not None else 0.0
+    d = -g * (norm / gnorm) if (np.isfinite(norm) and norm > 0 and gnorm > 0) else -g
+    return Step(d, decrement=-float(g @ d))
+
+
+def descent_step(g: np.ndarray, p: np.ndarray, **fields: Any) -> Step:
+    """``p`` as a :class:`Step` when it descends (``g^T p < 0``), else
+    :func:`steepest_descent` scaled like ``p`` (``fields``: the step's other attributes)."""
+    if float(g @ p) < 0:
+        return Step(p, decrement=-float(g @ p), **fields)
+    fields.pop("image", None)
+    return replace(steepest_descent(g, p), **fields)
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """The user's choices a strategy reads.
+
+    Attributes
+    ----------
+    sketch : str
+        Sketch of the Hessian's diagonal part (``"leverage"``, ``"uniform"``,
+        ``"countsketch"``, ``"srht"``, ``"gaussian"``).
+    sketch_size : int or None
+        Rows of the sketch (None: ``20 d``, and adaptive where the strategy adapts it).
+    preconditioner : str
+        The matrix-free preconditioner of Newton-CG (``"auto"``, ``"diagonal"``,
+        ``"nystrom"``, ``"none"``).
+    """
+
+    sketch: str = "leverage"
+    sketch_size: int | None = None
+    preconditioner: str = "auto"
+
+
+class Strategy(ABC):
+    """One way of computing a Newton step (see the module docstring).
+
+    Parameters
+    ----------
+    loss : Loss
+    settings : StrategySettings
+    rng : numpy Generator
+
+    Attributes
+    ----------
+    model : Model or None
+        The current model of the Hessian (None before the first :meth:`update`).
+    fresh : bool
+        The model was built at the current iterate (not kept from an earlier one).
+    """
+
+    #: the method's name (``result.method``)
+    name: ClassVar[str]
+    #: the builder's sketch: ``"exact"`` or the settings' sketch
+    uses_sketch: ClassVar[bool] = False
+
+    def __init__(self, loss: Loss, settings: StrategySettings, rng: np.random.Generator):
+        self.loss, self.settings, self.rng = loss, settings, rng
+        size = settings.sketch_size if settings.sketch_size is not None else 20 * loss.data.d
+        self.sketch_size = int(size)
+        self.builder = ModelBuilder(loss, settings.sketch if self.uses_sketch else "exact",
+                                    self.sketch_size, rng)
+        self.model: Model | None = None
+        self.fresh = False
+        self._inner_seconds = 0.0
+
+    # -- what the driver calls ----------------------------------------------------------
+    @classmethod
+    def check_fits(cls, loss: Loss) -> None:
+        """Raise :class:`~sketchnewton.exceptions.InputError` when the strategy's model cannot
+        fit in memory for this loss (nothing to check by default)."""
+
+    @abstractmethod
+    def update(self, it: Iterate, contraction: float | None) -> None:
+        """Build (or keep) the model at ``it``; sets :attr:`model` and :attr:`fresh`.
+
+        ``contraction``: the ratio of the stopping rule's last two progress measures
+        (None before there are two), for strategies that adapt to it.
+        """
+
+    @abstractmethod
+    def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
+        """The Newton step at ``it`` (a descent direction). ``forcing_floor``: an inner solve
+        need not be more accurate than this relative residual (the stopping rule's target)."""
+
+    def estimate(self, it: Iterate) -> float:
+        """``||H~^{-1} g|| / (1 - e)``: the model's estimate of ``||x - x*||`` (docs/math.md
+        7.1). A preconditioner that is no approximation of the Hessian gives none: then the
+        last step's estimate stands (``it.error_estimate``)."""
+        model = self.model
+        if model is None:
+            return np.inf
+        if model.spectral_error is None:
+            return it.error_estimate
+        return float(np.linalg.norm(model.solve(it.grad))) / (1.0 - model.spectral_error)
+
+    def describe(self) -> dict:
+        """``method, preconditioner, sketch, sketch_size`` for the result."""
+        sketch = self.builder.sketch
+        return dict(method=self.name, preconditioner=None, sketch=sketch,
+                    sketch_size=self.sketch_size if sketch != "exact" else 0)
+
+    @property
+    def timings(self) -> dict:
+        """Seconds in the model's phases (leverage scores, sketch, Gram, factorization) and in
+        the inner solve."""
+        return dict(self.builder.timings, inner_solve=self._inner_seconds)
+
+    # -- shared by the strategies ---------------------------------------------------------
+    @property
+    def built(self) -> Model:
+        """The model, once :meth:`update` has built one."""
+        if self.model is None:
+            raise RuntimeError("no model yet: call update() first")
+        return self.model
+
+    def _timed(self, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self._inner_seconds += time.perf_counter() - t0
+
+
+def check_dense_model_fits(loss: Loss, name: str) -> None:
+    """A dense (p x p) model must fit: the matrix, its factor and the factorization's
+    workspace (three copies)."""
+    p = loss.n_params
+    check_memory(3 * 8 * p * p, f"method {name!r} (a dense {p:,} x {p:,} Hessian model)",
+                 "use method='cg' (no p x p matrix) or method='auto'")
