@@ -58,11 +58,8 @@ def test_memory_is_linear_in_n(quick_run):
 
 
 def test_summary_keeps_other_sections(tmp_path):
-    sys.path.insert(0, ROOT)
-    try:
-        from benchmarks.suite import update_summary
-    finally:
-        sys.path.remove(ROOT)
+    from benchmarks._suite import update_summary
+
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\n## Older section\n\nkept\n")
     update_summary(str(path), {"sketch": "sketch v1"}, "header")
