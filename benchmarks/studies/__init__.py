@@ -66,10 +66,13 @@ REGISTRY = {s.name: s for s in (
     Study("shortcut", suite=True),
     Study("memory", suite=True),
     # focused studies
+    Study("newton"),
+    Study("kernels"),
     # numba's OpenMP layer busy-waits after each parallel region and then fights OpenBLAS for
     # the cores: a pivoted QR of an 800 x 200 matrix took 2.3 s instead of 20 ms right after a
     # numba kernel; the workqueue layer does not.
     Study("sketch_layer", env={"NUMBA_THREADING_LAYER": "workqueue"}),
+    Study("path", env={"NUMBA_NUM_THREADS": "1"}),  # one thread everywhere: times compare work
 )}
 
 #: the default studies, in order
