@@ -25,7 +25,7 @@ __all__ = ["GAP", "BENCH", "ROOT", "Context", "add_shared_options", "output_root
            "add_output_options", "results_dir",
            "best_time", "pass_time", "random_csr", "markdown_table", "write_csv", "timed_fit",
            "emit_result", "study_command", "child_env", "watch_child", "run_child",
-           "spawn", "tol_ladder",
+           "add_equal_objective_options", "EqualObjective", "spawn", "tol_ladder",
            "equal_objective_rows", "print_table"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,11 +331,60 @@ def emit_result(out):
 
 # -- equal-objective comparison of estimators ---------------------------------------------------
 
-def spawn(script, options, cap, *, repeat=1, blas_threads=None, info=None):
-    """Run ``python script --one *options`` ``repeat`` times, each in a fresh process; the fastest
-    run, with every run's time in ``times``. A run over the cap is not repeated; it is returned
-    as ``time = inf, objective = nan, timed_out = True`` over the fields of ``info``."""
-    cmd = [sys.executable, str(script), "--one", *map(str, options)]
+def add_equal_objective_options(ap):
+    """The options of an equal-objective study (``estimators``, ``poisson``) but its cases:
+    size, time cap, repeats, BLAS threads, the CSV tag, and the hidden options of one child run
+    (``--one --case C --solver S --tol T``)."""
+    ap.add_argument("--n", type=int, default=None, help="rows (default 1e6, quick 20000)")
+    ap.add_argument("--cap", type=float, default=None,
+                    help="seconds per timed fit (default 600, quick 5)")
+    ap.add_argument("--tag", default="", help="suffix of the CSV file name")
+    ap.add_argument("--blas-threads", type=int, default=0,
+                    help="BLAS threads of every solver's process (0: library default)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="runs per solver, the fastest counts (default 2, quick 1)")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--solver", help=argparse.SUPPRESS)
+    ap.add_argument("--tol", type=float, default=1e-8, help=argparse.SUPPRESS)
+
+
+@dataclass(frozen=True)
+class EqualObjective:
+    """The parent side of an equal-objective study (``estimators``, ``poisson``): its settings
+    (:func:`add_equal_objective_options`) and the child runs of its solvers."""
+
+    study: str
+    n: int
+    cap: float
+    repeat: int
+    blas_threads: int | None = None
+    options: tuple = ()  # more options of every child run
+
+    @classmethod
+    def from_args(cls, study, ctx, args, options=()):
+        """The settings of ``args``; quick mode: n = 20000, cap 5 s, one run; full mode:
+        n = 1e6, cap 600 s, two runs."""
+        return cls(study, args.n or (20_000 if ctx.quick else 1_000_000),
+                   args.cap or (5.0 if ctx.quick else 600.0),
+                   args.repeat or (1 if ctx.quick else 2), args.blas_threads or None,
+                   tuple(options))
+
+    def run(self, case, solver, tol):
+        """``solver`` on ``case`` at ``tol``: :func:`spawn` of ``python -m benchmarks STUDY
+        --one --case ... --solver ... --tol ... --n ...``, the fastest of ``repeat`` runs."""
+        return spawn(self.study, ["--case", case, "--solver", solver, "--tol", repr(tol),
+                                  "--n", self.n, *self.options], self.cap, repeat=self.repeat,
+                     blas_threads=self.blas_threads,
+                     info=dict(case=case, solver=solver, tol=tol, method=solver))
+
+
+def spawn(study, options, cap, *, repeat=1, blas_threads=None, info=None):
+    """Run ``python -m benchmarks study --one *options`` ``repeat`` times, each in a fresh
+    process; the fastest run, with every run's time in ``times``. A run over the cap is not
+    repeated; it is returned as ``time = inf, objective = nan, timed_out = True`` over the fields
+    of ``info``."""
+    cmd = study_command(study, "--one", *options)
     best, times = None, []
     for _ in range(repeat):
         r = run_child(cmd, cap, env=child_env(blas_threads))

@@ -72,6 +72,8 @@ REGISTRY = {s.name: s for s in (
     # the cores: a pivoted QR of an 800 x 200 matrix took 2.3 s instead of 20 ms right after a
     # numba kernel; the workqueue layer does not.
     Study("sketch_layer", env={"NUMBA_THREADING_LAYER": "workqueue"}),
+    Study("estimators"),
+    Study("poisson"),
     Study("path", env={"NUMBA_NUM_THREADS": "1"}),  # one thread everywhere: times compare work
 )}
 
