@@ -22,7 +22,6 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["GAP", "BENCH", "ROOT", "Context", "add_shared_options", "output_root", "progress",
-           "add_output_options", "results_dir",
            "best_time", "pass_time", "random_csr", "markdown_table", "write_csv", "timed_fit",
            "emit_result", "study_command", "child_env", "watch_child", "run_child",
            "add_equal_objective_options", "EqualObjective", "spawn", "tol_ladder",
@@ -129,24 +128,6 @@ def progress(iterable, enabled=None, **kwargs):
         return iterable
     return tqdm(iterable, disable=None if enabled is None else False, dynamic_ncols=True,
                 **kwargs)
-
-
-# -- the standalone scripts' options (until they move into benchmarks/studies) -------------------
-
-def add_output_options(ap):
-    """``--out DIR`` and ``--update`` on a benchmark's argument parser."""
-    ap.add_argument("--out", default=None,
-                    help="output folder, with results/ and plots/ inside (default benchmarks/out)")
-    ap.add_argument("--update", action="store_true",
-                    help="write into benchmarks/ itself, replacing the committed results/, plots/ "
-                         "(and RESULTS.md sections for the suite)")
-
-
-def results_dir(args):
-    """``output_root(args) / "results"``, created."""
-    d = output_root(args) / "results"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def best_time(fn, repeats=5, min_time=0.0):

@@ -75,6 +75,9 @@ REGISTRY = {s.name: s for s in (
     Study("estimators"),
     Study("poisson"),
     Study("path", env={"NUMBA_NUM_THREADS": "1"}),  # one thread everywhere: times compare work
+    Study("real"),
+    Study("regime"),
+    Study("dask"),
 )}
 
 #: the default studies, in order
