@@ -1,8 +1,10 @@
 """Out-of-core solve on a Dask cluster: A on disk in row blocks, larger than the workers' memory.
 
 Does a solve go through when A is larger than the workers' combined memory, and what does a
-distributed pass cost (``--pass-cost``) in memory, persisted on workers and out of core? A planted softmax problem is written to ``/tmp/sketchnewton_dask_bench`` as
-one ``.npz`` per row block (random CSR rows from ``_common.random_csr``, seeded
+distributed pass cost (``--pass-cost``) in memory, persisted on workers and out of core?
+
+A planted softmax problem is written to ``/tmp/sketchnewton_dask_bench`` as one ``.npz`` per
+row block (random CSR rows from ``_common.random_csr``, seeded
 per block; ``b = phi(A x*) / alpha`` normalised over all blocks). The dask
 array is built lazily (``dask.delayed(load_npz)`` per block +
 ``da.from_delayed``); a ``LocalCluster`` of 2 worker processes with
@@ -12,7 +14,8 @@ code then solves a slice that fits in memory, in memory.
 
 Run (under the shared lock)::
 
-    flock /tmp/sketchnewton_bench.lock python -m benchmarks dask  # 120 blocks of 1e5 rows, 2.3 GiB; 2 x 1 GiB workers
+    # 120 blocks of 1e5 rows, 2.3 GiB; 2 x 1 GiB workers
+    flock /tmp/sketchnewton_bench.lock python -m benchmarks dask
 
 The pass-cost study (``--pass-cost``; ``--update`` writes ``dask_pass_cost.csv`` and
 ``dask_pass_breakdown.csv`` into ``benchmarks/results``, else into ``benchmarks/out``)::

@@ -1,6 +1,8 @@
 """SketchedLogisticRegression vs scikit-learn's LogisticRegression (newton-cholesky, lbfgs).
 
-How long does each solver take to the same objective, per data set and C? Cases: sparse ``d = 500`` (density 2%, 10 non-zeros per row) and dense
+How long does each solver take to the same objective, per data set and C?
+
+Cases: sparse ``d = 500`` (density 2%, 10 non-zeros per row) and dense
 ``d = 100``; binary and ``K = 5``; well-conditioned (standard features,
 ``C = 1``) and ill-conditioned (column scales log-uniform in ``[1e-2, 1e2]``,
 ``C = 1e3``). Data from ``make_classification_problem``.
@@ -8,7 +10,8 @@ How long does each solver take to the same objective, per data set and C? Cases:
 Every solver runs in its own subprocess (same seeded data, generation not
 timed) so a time cap can stop it; the cap covers the timed fit only, not the
 imports, the data or the warm-up (the protocol is in ``_common.py``, shared
-with the ``poisson`` study; a run is ``python -m benchmarks estimators --one ...``). Times are compared at equal accuracy: each
+with the ``poisson`` study; a run is ``python -m benchmarks estimators --one ...``).
+Times are compared at equal accuracy: each
 solver's final objective ``C sum loss + 1/2 ||W||^2`` is compared with the
 best objective any solver reached, ``gap = (f - f_best) / |f_best|``; a run
 counts only when ``gap <= 1e-8``. For scikit-learn's solvers ``tol`` is tried

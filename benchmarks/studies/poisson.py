@@ -45,20 +45,20 @@ and make the ill-conditioned cases easy; ``alpha = 0`` would leave the sparse on
 number 4e9 with barely identified coefficients.
 
 Protocol (as the ``estimators`` study, shared code in ``_common.py``): every run is a fresh
-process (``python -m benchmarks poisson --one ...``) (same seeded data, generation not timed) that first fits its solver on the first 5000
-rows, at most 5 iterations (ours: with the ``exact`` and ``pcg`` methods, every kernel ``auto``
-may use; not timed, recorded as ``warmup_s``), then the timed fit; a time cap (``--cap``)
-stops a fit that runs longer (the cap covers the timed fit only, not imports, data or
-warm-up). Each run is repeated ``--repeat`` times (default 2; quick 1), the fastest counts.
-Equal accuracy: ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest objective any run
-reached on the case; a run counts only when ``gap <= 1e-8``. Each peer is run with
-tolerances from loose to tight (newton-cholesky ``1e-6, 1e-8, 1e-10``; lbfgs ``1e-6 .. 1e-12``;
-glum ``gradient_tol`` ``1e-4 .. 1e-10``) and credited with the loosest one that reaches the gap.
-The speedup is (time of the fastest peer that reached the gap) / ours; when no peer reached it
-within the cap it is ``cap / ours``, a lower bound (marked ``>``). Quick mode: the two cases
-``sparse-d500-well`` and ``dense-d100-ill``, shorter ladders (newton-cholesky ``1e-6, 1e-8``,
-lbfgs ``1e-8, 1e-10``, glum ``1e-6, 1e-8``), one run each: about a minute, mostly the
-children's imports.
+process (``python -m benchmarks poisson --one ...``; same seeded data, generation not timed) that
+first fits its solver on the first 5000 rows, at most 5 iterations (ours: with the ``exact`` and
+``pcg`` methods, every kernel ``auto`` may use; not timed, recorded as ``warmup_s``), then the
+timed fit; a time cap (``--cap``) stops a fit that runs longer (the cap covers the timed fit only,
+not imports, data or warm-up). Each run is repeated ``--repeat`` times (default 2; quick 1), the
+fastest counts. Equal accuracy: ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest
+objective any run reached on the case; a run counts only when ``gap <= 1e-8``. Each peer is run
+with tolerances from loose to tight (newton-cholesky ``1e-6, 1e-8, 1e-10``; lbfgs
+``1e-6 .. 1e-12``; glum ``gradient_tol`` ``1e-4 .. 1e-10``) and credited with the loosest one that
+reaches the gap. The speedup is (time of the fastest peer that reached the gap) / ours; when no
+peer reached it within the cap it is ``cap / ours``, a lower bound (marked ``>``). Quick mode: the
+two cases ``sparse-d500-well`` and ``dense-d100-ill``, shorter ladders (newton-cholesky
+``1e-6, 1e-8``, lbfgs ``1e-8, 1e-10``, glum ``1e-6, 1e-8``), one run each: about a minute, mostly
+the children's imports.
 
     python -m benchmarks poisson --quick     # n = 20000, cap 5 s per fit: smoke test
     python -m benchmarks poisson             # n = 1e6, cap 600 s per fit

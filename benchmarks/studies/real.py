@@ -1,6 +1,8 @@
 """Real data: SketchedLogisticRegression against the solvers users pick, at equal objective.
 
-Is ``sn:auto`` faster than every peer on real sets and on wide text problems? Problems (``--problems``, comma-separated; defaults below):
+Is ``sn:auto`` faster than every peer on real sets and on wide text problems?
+
+Problems (``--problems``, comma-separated; defaults below):
 
 * ``a9a``, ``w8a``: the LIBSVM sets in ``data/libsvm/`` (binary, n >> d);
 * ``code-<bin|K<k>>-n<N>-p<P>[-w<W>]``: the code corpus of ``benchmarks/real_data.py``

@@ -1,6 +1,8 @@
 """The regime map: time to equal objective against p / n, every method and peer, ``auto`` marked.
 
-Which solver is fastest as features outgrow rows, and does ``auto`` pick it? One real data set at a fixed number of rows and a growing number of features: the code corpus of
+Which solver is fastest as features outgrow rows, and does ``auto`` pick it?
+
+One real data set at a fixed number of rows and a growing number of features: the code corpus of
 ``benchmarks/real_data.py`` (binary, 8 lines per document, ``n`` documents, hashed tf-idf with
 ``p = 2^7 ... 2^17`` features), so that ``p / n`` runs from far below 1 (where the dense methods
 and the row sketch win) to far above it (where only matrix-free Newton-CG and the dual form are
@@ -98,7 +100,8 @@ def add_arguments(ap):
     ap.add_argument("--C", default="1")
     ap.add_argument("--solvers", default=None,
                     help=f"default {','.join(SOLVERS)}; quick {','.join(QUICK_SOLVERS)}")
-    ap.add_argument("--cap", type=float, default=None, help="seconds per fit (default 60, quick 20)")
+    ap.add_argument("--cap", type=float, default=None,
+                    help="seconds per fit (default 60, quick 20)")
     ap.add_argument("--ladder", default=None, help="default 1e-6,1e-8,1e-10; quick 1e-4,1e-10")
     ap.add_argument("--plot-only", action="store_true", help="re-plot the existing CSV")
 
