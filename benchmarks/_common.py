@@ -1,8 +1,12 @@
-"""Shared helpers for the benchmarks: pass timing, fast random CSR generation, and the
-equal-objective comparison of estimators (one subprocess per solver run, a time cap on the
-timed fit, the fastest of ``repeat`` runs, peers credited with the loosest tolerance of a ladder
-that reaches the objective gap) used by ``bench_estimators.py`` and ``bench_poisson.py``."""
+"""Shared helpers of the benchmarks: the options every study shares and the :class:`Context`
+they make (where results go, quick or full sizes, progress bars), pass timing, fast random CSR
+generation, CSV writing, child processes (``python -m benchmarks STUDY ...`` with the repository
+root as working directory and on ``PYTHONPATH``), and the equal-objective comparison of
+estimators (one child process per solver run, a time cap on the timed fit, the fastest of
+``repeat`` runs, peers credited with the loosest tolerance of a ladder that reaches the objective
+gap) used by the ``estimators`` and ``poisson`` studies."""
 
+import argparse
 import csv
 import json
 import os
@@ -11,14 +15,17 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["GAP", "BENCH", "add_output_options", "output_root", "results_dir", "progress",
-           "best_time", "pass_time", "random_csr", "write_csv", "timed_fit", "emit_result",
-           "run_child", "spawn", "tol_ladder", "equal_objective_rows", "print_table"]
+__all__ = ["GAP", "BENCH", "ROOT", "Context", "add_shared_options", "output_root", "progress",
+           "best_time", "pass_time", "random_csr", "markdown_table", "write_csv", "timed_fit",
+           "emit_result", "study_command", "child_env", "watch_child", "run_child",
+           "add_equal_objective_options", "EqualObjective", "spawn", "tol_ladder",
+           "equal_objective_rows", "print_table"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the benchmarks folder: the committed ``results/``, ``plots/`` and ``RESULTS.md``
@@ -28,40 +35,99 @@ GAP = 1e-8
 START, STOP, RESULT = "START", "STOP", "RESULT "
 
 
-# -- where results go, progress ------------------------------------------------------------------
+# -- the shared options, where results go, progress ----------------------------------------------
 
-def add_output_options(ap):
-    """``--out DIR`` and ``--update`` on a benchmark's argument parser."""
-    ap.add_argument("--out", default=None,
-                    help="output folder, with results/ and plots/ inside (default benchmarks/out)")
-    ap.add_argument("--update", action="store_true",
-                    help="write into benchmarks/ itself, replacing the committed results/, plots/ "
-                         "(and RESULTS.md sections for the suite)")
+def add_shared_options(ap):
+    """The options every study shares, on parser ``ap`` (the one place they are defined):
+    ``--quick``, ``--out DIR`` / ``--update`` and ``--progress`` / ``--no-progress``."""
+    g = ap.add_argument_group("shared options (every study)")
+    g.add_argument("--quick", action="store_true",
+                   help="small sizes: seconds to a few minutes a study (full mode: the sizes of "
+                        "the committed results)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None, metavar="DIR",
+                       help="output folder, with results/ and plots/ inside (default "
+                            "benchmarks/out)")
+    where.add_argument("--update", action="store_true",
+                       help="write into benchmarks/ itself, replacing the committed results/, "
+                            "plots/ (and the suite's sections of RESULTS.md)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars with the time left (default: on a terminal only)")
 
 
 def output_root(args):
-    """The output folder of ``args`` (:func:`add_output_options`): ``benchmarks/`` with
+    """The output folder of ``args`` (:func:`add_shared_options`): ``benchmarks/`` with
     ``--update``, else ``--out``, else ``benchmarks/out`` (the committed results stay intact)."""
     if getattr(args, "update", False):
         return BENCH
     return Path(args.out) if getattr(args, "out", None) else BENCH / "out"
 
 
-def results_dir(args):
-    """``output_root(args) / "results"``, created."""
-    d = output_root(args) / "results"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+@dataclass(frozen=True)
+class Context:
+    """The shared options of one ``python -m benchmarks`` run, parsed once and handed to every
+    study's ``run(ctx, args)``: where to write (``root``), the size mode, progress bars."""
+
+    root: Path = BENCH / "out"
+    quick: bool = False
+    show_progress: bool | None = None  # None: on a terminal only
+
+    @classmethod
+    def from_args(cls, args):
+        """The context of parsed shared options (:func:`add_shared_options`)."""
+        return cls(output_root(args), bool(args.quick), args.progress)
+
+    @property
+    def mode(self):
+        """``"quick"`` or ``"full"``."""
+        return "quick" if self.quick else "full"
+
+    @property
+    def suffix(self):
+        """``"_quick"`` in quick mode, else ``""``: the suffix of most output names."""
+        return "_quick" if self.quick else ""
+
+    def folder(self, kind):
+        """``root / kind`` (``"results"``, ``"plots"``), created."""
+        d = Path(self.root) / kind
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def results(self):
+        """The folder of the CSVs, created."""
+        return self.folder("results")
+
+    @property
+    def plots(self):
+        """The folder of the PNGs, created."""
+        return self.folder("plots")
+
+    def path(self, kind, name, ext):
+        """``root / kind / name[_quick].ext`` (folder created)."""
+        return self.folder(kind) / f"{name}{self.suffix}.{ext}"
+
+    def rel(self, path):
+        """``path`` relative to the output root (as quoted in RESULTS.md)."""
+        return os.path.relpath(path, self.root)
+
+    def progress(self, iterable, **kwargs):
+        """:func:`progress` with this run's ``--progress`` setting."""
+        return progress(iterable, enabled=self.show_progress, **kwargs)
 
 
-def progress(iterable, **kwargs):
+def progress(iterable, enabled=None, **kwargs):
     """``tqdm(iterable)``: a progress bar with elapsed time and an estimate of the time left
-    (on a terminal; silent in logs and tests); the plain iterable without tqdm."""
+    (``enabled=None``: on a terminal only, silent in logs and tests); the plain iterable when
+    disabled or without tqdm."""
+    if enabled is False:
+        return iterable
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, disable=None, dynamic_ncols=True, **kwargs)
+    return tqdm(iterable, disable=None if enabled is None else False, dynamic_ncols=True,
+                **kwargs)
 
 
 def best_time(fn, repeats=5, min_time=0.0):
@@ -117,6 +183,14 @@ def random_csr(n, d, nnz_per_row, rng, *, dtype_index=np.int32):
     return sp.csr_matrix((data, indices, indptr), shape=(n, d))
 
 
+def markdown_table(header, rows):
+    """A markdown table (first column left-aligned, the others right-aligned)."""
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
 def write_csv(path, rows, columns):
     """Write ``rows`` (dicts) to ``path`` with the given column order (extra keys ignored)."""
     with open(path, "w", newline="") as fh:
@@ -125,12 +199,101 @@ def write_csv(path, rows, columns):
         wr.writerows(rows)
 
 
-# -- equal-objective comparison of estimators ---------------------------------------------------
-# Protocol between the parent and a child process (``python SCRIPT --one ...``): the child loads
-# its data and warms up (not timed, no cap but ``setup_timeout``), prints START, runs the timed
-# fit, prints STOP, evaluates the objective and prints one ``RESULT {json}`` line. The parent's
-# time cap covers only what lies between START and STOP: a loaded machine's slow imports or the
-# data generation never count as a timeout.
+# -- child processes ----------------------------------------------------------------------------
+# A child is ``python -m benchmarks STUDY <options>`` (see :func:`study_command`), started with the
+# repository root as working directory and first on ``PYTHONPATH``, so that it imports this
+# checkout's ``benchmarks`` and ``sketchnewton`` whatever the caller's directory.
+# Protocol of a timed child (``--one`` of the estimator studies, the memory study): the child
+# loads its data and warms up (not timed, no cap but ``setup_timeout``), prints START, runs the
+# timed fit, prints STOP, evaluates the objective and prints one ``RESULT {json}`` line. The
+# parent's time cap covers only what lies between START and STOP: a loaded machine's slow imports
+# or the data generation never count as a timeout.
+
+def study_command(study, *options):
+    """The command of a child process running ``study`` with ``options``."""
+    return [sys.executable, "-m", "benchmarks", study, *map(str, options)]
+
+
+def child_env(blas_threads=None, numba_threads=None, **extra):
+    """Environment of a child: the repository first on ``PYTHONPATH``; BLAS/OpenMP threads
+    capped at ``blas_threads`` and numba's at ``numba_threads`` when given (library defaults
+    otherwise); ``extra`` variables on top."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if blas_threads:
+        env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads),
+                   MKL_NUM_THREADS=str(blas_threads))
+    if numba_threads:
+        env.update(NUMBA_NUM_THREADS=str(numba_threads))
+    env.update(extra)
+    return env
+
+
+def watch_child(cmd, on_line, timeout, *, env=None):
+    """Run ``cmd`` in a fresh process (working directory the repository root, stdin closed,
+    environment ``env`` or :func:`child_env`) and hand each line of its standard output, without
+    the newline, to ``on_line``, which returns how many seconds the child may take from then on
+    (None: the deadline stays). The child is killed when the deadline passes (``timeout``
+    seconds from the start; None: no limit). Returns ``(returncode, killed, stderr)``."""
+    with open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env=child_env() if env is None else env, cwd=str(ROOT))
+    lines, err = queue.Queue(), []
+
+    def pump(stream, sink, eof):
+        for line in stream:
+            sink(line)
+        if eof:
+            sink(None)
+
+    threading.Thread(target=pump, args=(proc.stdout, lines.put, True), daemon=True).start()
+    err_thread = threading.Thread(target=pump, args=(proc.stderr, err.append, False), daemon=True)
+    err_thread.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    killed = False
+    while True:
+        try:
+            line = lines.get(timeout=None if deadline is None
+                             else max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            proc.kill()
+            killed = True
+            break
+        if line is None:
+            break
+        seconds = on_line(line.rstrip("\n"))
+        if seconds is not None:
+            deadline = time.monotonic() + seconds
+    proc.wait()
+    err_thread.join(timeout=5)
+    return proc.returncode, killed, "".join(err)
+
+
+def run_child(cmd, cap, *, env=None, setup_timeout=1800.0):
+    """Run ``cmd`` (one child); its ``RESULT`` value, or None when the timed fit exceeded ``cap``
+    seconds (the child is then killed). Raises RuntimeError when the child fails or its setup
+    (before START, or after STOP) takes longer than ``setup_timeout`` (None: no limit)."""
+    state = dict(in_fit=False, result=None)
+
+    def on_line(line):
+        if line == START:
+            state["in_fit"] = True
+            return cap
+        if line == STOP:
+            state["in_fit"] = False
+            return setup_timeout
+        if line.startswith(RESULT):
+            state["result"] = json.loads(line[len(RESULT):])
+        return None
+
+    returncode, killed, err = watch_child(cmd, on_line, setup_timeout, env=env)
+    if state["result"] is not None:
+        return state["result"]
+    if killed and state["in_fit"]:
+        return None  # killed during the timed fit: timed out
+    why = f"setup took more than {setup_timeout:g} s" if killed else f"exit code {returncode}"
+    raise RuntimeError(f"{cmd} failed ({why}):\n" + err[-3000:])
+
 
 def timed_fit(fit):
     """Child side: ``fit()`` between the START and STOP marks; returns its wall time (s)."""
@@ -147,66 +310,62 @@ def emit_result(out):
     print(RESULT + json.dumps(out), flush=True)
 
 
-def child_env(blas_threads=None):
-    """Environment of a child: the repository first on ``sys.path``; BLAS/OpenMP threads capped
-    at ``blas_threads`` when given (library defaults otherwise)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if blas_threads:
-        env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads),
-                   MKL_NUM_THREADS=str(blas_threads))
-    return env
+# -- equal-objective comparison of estimators ---------------------------------------------------
+
+def add_equal_objective_options(ap):
+    """The options of an equal-objective study (``estimators``, ``poisson``) but its cases:
+    size, time cap, repeats, BLAS threads, the CSV tag, and the hidden options of one child run
+    (``--one --case C --solver S --tol T``)."""
+    ap.add_argument("--n", type=int, default=None, help="rows (default 1e6, quick 20000)")
+    ap.add_argument("--cap", type=float, default=None,
+                    help="seconds per timed fit (default 600, quick 5)")
+    ap.add_argument("--tag", default="", help="suffix of the CSV file name")
+    ap.add_argument("--blas-threads", type=int, default=0,
+                    help="BLAS threads of every solver's process (0: library default)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="runs per solver, the fastest counts (default 2, quick 1)")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--solver", help=argparse.SUPPRESS)
+    ap.add_argument("--tol", type=float, default=1e-8, help=argparse.SUPPRESS)
 
 
-def run_child(cmd, cap, *, env=None, setup_timeout=1800.0):
-    """Run ``cmd`` (one child); its ``RESULT`` dict, or None when the timed fit exceeded ``cap``
-    seconds (the child is then killed). Raises RuntimeError when the child fails or its setup
-    (before START, or after STOP) takes longer than ``setup_timeout``."""
-    with open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(cmd, stdin=devnull, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
-    lines, err = queue.Queue(), []
+@dataclass(frozen=True)
+class EqualObjective:
+    """The parent side of an equal-objective study (``estimators``, ``poisson``): its settings
+    (:func:`add_equal_objective_options`) and the child runs of its solvers."""
 
-    def pump(stream, sink, eof):
-        for line in stream:
-            sink(line)
-        if eof:
-            sink(None)
+    study: str
+    n: int
+    cap: float
+    repeat: int
+    blas_threads: int | None = None
+    options: tuple = ()  # more options of every child run
 
-    threading.Thread(target=pump, args=(proc.stdout, lines.put, True), daemon=True).start()
-    err_thread = threading.Thread(target=pump, args=(proc.stderr, err.append, False), daemon=True)
-    err_thread.start()
-    deadline, in_fit, killed, result = time.monotonic() + setup_timeout, False, False, None
-    while True:
-        try:
-            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
-        except queue.Empty:
-            proc.kill()
-            killed = True
-            break
-        if line is None:
-            break
-        line = line.rstrip("\n")
-        if line == START:
-            in_fit, deadline = True, time.monotonic() + cap
-        elif line == STOP:
-            in_fit, deadline = False, time.monotonic() + setup_timeout
-        elif line.startswith(RESULT):
-            result = json.loads(line[len(RESULT):])
-    proc.wait()
-    err_thread.join(timeout=5)
-    if result is not None:
-        return result
-    if killed and in_fit:
-        return None  # killed during the timed fit: timed out
-    why = f"setup took more than {setup_timeout:g} s" if killed else f"exit code {proc.returncode}"
-    raise RuntimeError(f"{cmd} failed ({why}):\n" + "".join(err)[-3000:])
+    @classmethod
+    def from_args(cls, study, ctx, args, options=()):
+        """The settings of ``args``; quick mode: n = 20000, cap 5 s, one run; full mode:
+        n = 1e6, cap 600 s, two runs."""
+        return cls(study, args.n or (20_000 if ctx.quick else 1_000_000),
+                   args.cap or (5.0 if ctx.quick else 600.0),
+                   args.repeat or (1 if ctx.quick else 2), args.blas_threads or None,
+                   tuple(options))
+
+    def run(self, case, solver, tol):
+        """``solver`` on ``case`` at ``tol``: :func:`spawn` of ``python -m benchmarks STUDY
+        --one --case ... --solver ... --tol ... --n ...``, the fastest of ``repeat`` runs."""
+        return spawn(self.study, ["--case", case, "--solver", solver, "--tol", repr(tol),
+                                  "--n", self.n, *self.options], self.cap, repeat=self.repeat,
+                     blas_threads=self.blas_threads,
+                     info=dict(case=case, solver=solver, tol=tol, method=solver))
 
 
-def spawn(script, options, cap, *, repeat=1, blas_threads=None, info=None):
-    """Run ``python script --one *options`` ``repeat`` times, each in a fresh process; the fastest
-    run, with every run's time in ``times``. A run over the cap is not repeated; it is returned
-    as ``time = inf, objective = nan, timed_out = True`` over the fields of ``info``."""
-    cmd = [sys.executable, str(script), "--one", *map(str, options)]
+def spawn(study, options, cap, *, repeat=1, blas_threads=None, info=None):
+    """Run ``python -m benchmarks study --one *options`` ``repeat`` times, each in a fresh
+    process; the fastest run, with every run's time in ``times``. A run over the cap is not
+    repeated; it is returned as ``time = inf, objective = nan, timed_out = True`` over the fields
+    of ``info``."""
+    cmd = study_command(study, "--one", *options)
     best, times = None, []
     for _ in range(repeat):
         r = run_child(cmd, cap, env=child_env(blas_threads))

@@ -1,9 +1,12 @@
-"""The benchmark suite's quick mode runs end to end and writes what it claims."""
+"""The benchmark suite's quick mode runs end to end and writes what it claims; every study is
+registered behind ``python -m benchmarks`` with a docstring and a ``run``."""
 
 import csv
+import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,11 +61,8 @@ def test_memory_is_linear_in_n(quick_run):
 
 
 def test_summary_keeps_other_sections(tmp_path):
-    sys.path.insert(0, ROOT)
-    try:
-        from benchmarks.suite import update_summary
-    finally:
-        sys.path.remove(ROOT)
+    from benchmarks._suite import update_summary
+
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\n## Older section\n\nkept\n")
     update_summary(str(path), {"sketch": "sketch v1"}, "header")
@@ -91,3 +91,82 @@ def test_plots_only_redraws_every_plot_from_the_committed_csvs(tmp_path):
     assert names == ["accuracy.png", "estimators.png", "scaling_d.png", "scaling_n.png",
                      "shortcut.png", "sketch.png"]
     assert not (tmp_path / "results").exists()  # nothing rerun, nothing written beside the plots
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+def _bench(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_every_registered_study_imports_with_a_docstring_and_run():
+    from benchmarks._common import add_shared_options
+    from benchmarks.studies import REGISTRY, SUITE, study_parser
+
+    assert SUITE == ("scaling_n", "scaling_d", "sketch", "accuracy", "shortcut", "memory")
+    files = {p.stem for p in (Path(ROOT) / "benchmarks" / "studies").glob("*.py")
+             if not p.name.startswith("_")}
+    assert files == set(REGISTRY)  # every study module is registered, every entry has a module
+    for name, study in REGISTRY.items():
+        mod = study.module
+        assert mod.__name__ == f"benchmarks.studies.{name}"
+        assert study.description and study.description == mod.__doc__.strip().splitlines()[0]
+        assert f"python -m benchmarks {name}" in mod.__doc__, name  # says how to run it
+        assert list(inspect.signature(mod.run).parameters) == ["ctx", "args"], name
+        if hasattr(mod, "add_arguments"):  # add_arguments(parser)
+            assert len(inspect.signature(mod.add_arguments).parameters) == 1, name
+        # its own options do not clash with the shared ones, and parse with no arguments
+        study_parser(name, add_shared_options).parse_args([])
+
+
+def test_list_names_every_study_with_its_description():
+    from benchmarks.studies import REGISTRY
+
+    proc = _bench("--list")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(REGISTRY)
+    for line, (name, study) in zip(lines, REGISTRY.items()):
+        assert line.split()[0] == name and study.description in line
+
+
+def test_shared_options_are_parsed_once_and_study_options_after_the_names(monkeypatch):
+    from benchmarks.__main__ import parse
+
+    ctx, studies, _ = parse(["--quick", "newton", "kernels", "--cases", "big", "--out", "x"])
+    assert ctx.quick and ctx.root == Path("x") and ctx.suffix == "_quick"
+    assert [name for name, _ in studies] == ["newton", "kernels"]
+    newton_args = studies[0][1]
+    assert newton_args.cases == "big" and not hasattr(newton_args, "quick")
+    ctx, studies, _ = parse([])
+    assert [name for name, _ in studies] == ["scaling_n", "scaling_d", "sketch", "accuracy",
+                                             "shortcut", "memory"]
+    assert not ctx.quick and ctx.root.name == "out"
+    ctx, studies, _ = parse(["--studies", "scaling_n,memory", "--update"])
+    assert [name for name, _ in studies] == ["scaling_n", "memory"]
+    assert ctx.root == Path(ROOT) / "benchmarks"
+    for bad in (["nope"], ["newton", "--bogus"], ["newton", "kernels", "--bogus", "1"],
+                ["--out", "x", "--update"], ["path", "newton"]):
+        monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+        with pytest.raises(SystemExit):
+            parse(bad)
+
+
+def test_a_study_runs_through_the_entry_point(tmp_path):
+    """A focused study with its own options and a process environment of its own."""
+    proc = _bench("sketch_layer", "--part", "errors", "--seeds", "1", "--quick",
+                  "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _rows(tmp_path / "results" / "sketch_errors_quick.csv")
+    assert "| leverage |" in proc.stdout
+
+
+def test_no_path_manipulation_under_benchmarks():
+    bench = Path(ROOT) / "benchmarks"
+    skip = {"out", ".cache", "__pycache__"}
+    files = [p for p in bench.rglob("*")
+             if p.is_file() and not skip & set(p.relative_to(bench).parts)]
+    assert any(p.suffix == ".py" for p in files)
+    offenders = [str(p.relative_to(bench)) for p in files if b"sys.path" in p.read_bytes()]
+    assert not offenders

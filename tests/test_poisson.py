@@ -234,7 +234,7 @@ def test_wrong_shapes_are_rejected():
 
 # -- glum's alpha is scikit-learn's ------------------------------------------------------------
 def test_glum_alpha_is_sklearns_alpha():
-    """benchmarks/bench_poisson.py passes ``alpha`` to glum unchanged."""
+    """The poisson benchmark (benchmarks/studies/poisson.py) passes ``alpha`` to glum unchanged."""
     glum = pytest.importorskip("glum")
     _, X, y, sw, _ = PROBLEMS["generated-sparse-weighted"]
     X = X.toarray()
@@ -269,7 +269,7 @@ def test_dask_fit_accepts_in_memory_sample_weight_list():
 def test_benchmark_objective_is_sklearns():
     sys.path.insert(0, ROOT)
     try:
-        from benchmarks.bench_poisson import objective
+        from benchmarks.studies.poisson import objective
     finally:
         sys.path.remove(ROOT)
     _, X, y, _, _ = PROBLEMS["digits-centre"]
@@ -283,7 +283,7 @@ def test_benchmark_objective_is_sklearns():
 def test_benchmark_quick_mode_end_to_end(tmp_path):
     pytest.importorskip("glum")  # a peer of the benchmark (not a test dependency)
     out = tmp_path / "poisson_quick.csv"
-    proc = subprocess.run([sys.executable, "benchmarks/bench_poisson.py", "--quick", "--csv",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "poisson", "--quick", "--csv",
                            str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| case | solver |" in proc.stdout

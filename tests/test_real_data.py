@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.bench_real import Objective, parse_problem  # noqa: E402
+from benchmarks.studies.real import Objective, parse_problem  # noqa: E402
 from benchmarks.real_data import LIBSVM, libsvm_raw_bytes, load_libsvm, make_code_corpus  # noqa: E402
 
 MANIFEST_FIELDS = ("package_versions", "files_per_package", "n", "p", "nnz", "class_counts",
@@ -134,7 +134,7 @@ def test_problem_names_parse():
 
 def _run_bench(tmp_path, *extra):
     csv_path, md_path = tmp_path / "real.csv", tmp_path / "real.md"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_real", *extra,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "real", *extra,
                            "--csv", str(csv_path), "--md", str(md_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -163,7 +163,7 @@ class _FakeRunner:
 
 @pytest.mark.parametrize("reference", [(), ("sn:auto",)])
 def test_ladder_credits_the_loosest_tolerance_reaching_the_gap(reference):
-    from benchmarks.bench_real import LADDER, bench_problem
+    from benchmarks.studies.real import LADDER, bench_problem
 
     meta = dict(name="fake", n=10, d=2, K=2, p=2, nnz=20, data_sha256="0" * 64)
     runner = _FakeRunner({

@@ -1,6 +1,7 @@
 """SketchedPoissonRegressor vs scikit-learn's PoissonRegressor (newton-cholesky, lbfgs) and glum.
 
-Every solver minimises scikit-learn's ``PoissonRegressor(alpha)`` objective
+How long does each solver take to the same Poisson objective, well- and ill-conditioned? Every
+solver minimises scikit-learn's ``PoissonRegressor(alpha)`` objective
 
     f(coef, b) = 1/n sum_i (y_i log(y_i / mu_i) - y_i + mu_i) + alpha/2 ||coef||^2,
     mu_i = exp(x_i^T coef + b)
@@ -43,44 +44,38 @@ larger ``alpha`` (1e-2, or scikit-learn's default 1) would dominate those column
 and make the ill-conditioned cases easy; ``alpha = 0`` would leave the sparse one at condition
 number 4e9 with barely identified coefficients.
 
-Protocol (as ``bench_estimators.py``, shared code in ``_common.py``): every run is a fresh
-process (same seeded data, generation not timed) that first fits its solver on the first 5000
-rows, at most 5 iterations (ours: with the ``exact`` and ``pcg`` methods, every kernel ``auto``
-may use; not timed, recorded as ``warmup_s``), then the timed fit; a time cap (``--cap``)
-stops a fit that runs longer (the cap covers the timed fit only, not imports, data or
-warm-up). Each run is repeated ``--repeat`` times (default 2; quick 1), the fastest counts.
-Equal accuracy: ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest objective any run
-reached on the case; a run counts only when ``gap <= 1e-8``. Each peer is run with
-tolerances from loose to tight (newton-cholesky ``1e-6, 1e-8, 1e-10``; lbfgs ``1e-6 .. 1e-12``;
-glum ``gradient_tol`` ``1e-4 .. 1e-10``) and credited with the loosest one that reaches the gap.
-The speedup is (time of the fastest peer that reached the gap) / ours; when no peer reached it
-within the cap it is ``cap / ours``, a lower bound (marked ``>``). Quick mode: the two cases
-``sparse-d500-well`` and ``dense-d100-ill``, shorter ladders (newton-cholesky ``1e-6, 1e-8``,
-lbfgs ``1e-8, 1e-10``, glum ``1e-6, 1e-8``), one run each: about a minute, mostly the
-children's imports.
+Protocol (as the ``estimators`` study, shared code in ``_common.py``): every run is a fresh
+process (``python -m benchmarks poisson --one ...``; same seeded data, generation not timed) that
+first fits its solver on the first 5000 rows, at most 5 iterations (ours: with the ``exact`` and
+``pcg`` methods, every kernel ``auto`` may use; not timed, recorded as ``warmup_s``), then the
+timed fit; a time cap (``--cap``) stops a fit that runs longer (the cap covers the timed fit only,
+not imports, data or warm-up). Each run is repeated ``--repeat`` times (default 2; quick 1), the
+fastest counts. Equal accuracy: ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest
+objective any run reached on the case; a run counts only when ``gap <= 1e-8``. Each peer is run
+with tolerances from loose to tight (newton-cholesky ``1e-6, 1e-8, 1e-10``; lbfgs
+``1e-6 .. 1e-12``; glum ``gradient_tol`` ``1e-4 .. 1e-10``) and credited with the loosest one that
+reaches the gap. The speedup is (time of the fastest peer that reached the gap) / ours; when no
+peer reached it within the cap it is ``cap / ours``, a lower bound (marked ``>``). Quick mode: the
+two cases ``sparse-d500-well`` and ``dense-d100-ill``, shorter ladders (newton-cholesky
+``1e-6, 1e-8``, lbfgs ``1e-8, 1e-10``, glum ``1e-6, 1e-8``), one run each: about a minute, mostly
+the children's imports.
 
-    python benchmarks/bench_poisson.py --quick     # n = 20000, cap 5 s per fit: smoke test
-    python benchmarks/bench_poisson.py             # n = 1e6, cap 600 s per fit
+    python -m benchmarks poisson --quick     # n = 20000, cap 5 s per fit: smoke test
+    python -m benchmarks poisson             # n = 1e6, cap 600 s per fit
+    python -m benchmarks poisson --cap 60 --repeat 1
 
-Writes ``benchmarks/results/poisson_{quick,full}.csv`` and prints a markdown table.
+Writes ``results/poisson_{quick,full}<tag>.csv`` (``--csv`` elsewhere) and prints a markdown
+table.
 """
 
-import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import _common  # noqa: E402
-from benchmarks._common import (GAP, emit_result, equal_objective_rows, print_table,  # noqa: E402
-                                timed_fit, tol_ladder, write_csv)
+from .._common import (GAP, EqualObjective, add_equal_objective_options, emit_result,
+                       equal_objective_rows, print_table, timed_fit, tol_ladder, write_csv)
 
 WARMUP_ROWS = 5000
 WARMUP_ITER = 5
@@ -179,71 +174,47 @@ def run_one(args):
     emit_result(out)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="bench_poisson.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help=f"n = 20000, cap 5 s, cases {','.join(QUICK_CASES)}, short ladders")
-    ap.add_argument("--n", type=int, default=None)
-    ap.add_argument("--cap", type=float, default=None, help="seconds per timed fit")
+def add_arguments(ap):
     ap.add_argument("--cases", default=None,
-                    help=f"comma-separated subset of {','.join(c[0] for c in CASES)}")
+                    help=f"comma-separated subset of {','.join(c[0] for c in CASES)} (quick: "
+                         f"{','.join(QUICK_CASES)})")
     ap.add_argument("--alpha", type=float, default=ALPHA)
-    ap.add_argument("--tag", default="", help="suffix of the CSV file name")
-    _common.add_output_options(ap)
     ap.add_argument("--csv", default=None,
-                    help="CSV path (default results/poisson_{quick,full}<tag>.csv in the output folder)")
-    ap.add_argument("--blas-threads", type=int, default=0,
-                    help="BLAS threads of every solver's process (0: library default)")
-    ap.add_argument("--repeat", type=int, default=None,
-                    help="runs per solver, the fastest counts (default 2, quick 1)")
-    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--case", help=argparse.SUPPRESS)
-    ap.add_argument("--solver", help=argparse.SUPPRESS)
-    ap.add_argument("--tol", type=float, default=1e-8, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+                    help="CSV path (default results/poisson_{quick,full}<tag>.csv in the output "
+                         "folder)")
+    add_equal_objective_options(ap)
+
+
+def run(ctx, args):
     if args.one:
         return run_one(args)
-    blas_threads = args.blas_threads or None
-    repeat = args.repeat or (1 if args.quick else 2)
-    n = args.n or (20_000 if args.quick else 1_000_000)
-    cap = args.cap or (5.0 if args.quick else 600.0)
-    mode = "quick" if args.quick else "full"
+    eq = EqualObjective.from_args("poisson", ctx, args, ["--alpha", repr(args.alpha)])
+    n, cap, mode = eq.n, eq.cap, ctx.mode
     names = (args.cases.split(",") if args.cases
-             else list(QUICK_CASES) if args.quick else [c[0] for c in CASES])
+             else list(QUICK_CASES) if ctx.quick else [c[0] for c in CASES])
     unknown = sorted(set(names) - {c[0] for c in CASES})
     if unknown:
-        ap.error(f"unknown cases {unknown}")
-    peers = QUICK_PEERS if args.quick else PEERS
+        raise SystemExit(f"python -m benchmarks poisson: unknown cases {unknown}")
+    peers = QUICK_PEERS if ctx.quick else PEERS
 
-    def spawn(case, solver, tol):
-        r = _common.spawn(Path(__file__).resolve(),
-                          ["--case", case, "--solver", solver, "--tol", repr(tol), "--n", n,
-                           "--alpha", repr(args.alpha)],
-                          cap, repeat=repeat, blas_threads=blas_threads,
-                          info=dict(case=case, solver=solver, tol=tol, method=solver))
+    def run_solver(case, solver, tol):
+        r = eq.run(case, solver, tol)
         print(f"  {case} {solver} tol={tol:g}: {r['time']:.2f}s obj={r['objective']:.12e}",
               flush=True)
         return r
 
     rows = []
-    for name in names:
-        runs = [spawn(name, solver, 1e-8) for solver in OURS]
-        peer_runs = {solver: tol_ladder(lambda tol, s=solver: spawn(name, s, tol), tols, runs)
+    for name in ctx.progress(names, desc="cases"):
+        runs = [run_solver(name, solver, 1e-8) for solver in OURS]
+        peer_runs = {solver: tol_ladder(lambda tol, s=solver: run_solver(name, s, tol), tols, runs)
                      for solver, tols in peers.items()}
         rows += equal_objective_rows(dict(mode=mode, n=n, case=name, alpha=args.alpha), runs,
                                      peer_runs, cap)
-    out = (Path(args.csv) if args.csv
-           else _common.results_dir(args) / f"poisson_{mode}{args.tag}.csv")
+    out = Path(args.csv) if args.csv else ctx.results / f"poisson_{mode}{args.tag}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(out, rows, list(rows[0]))
     print_table(rows, cap, f"Poisson, alpha = {args.alpha:g}, n = {n}, cap {cap:g} s per fit, "
-                f"BLAS threads {blas_threads or 'default'}, fastest of {repeat} runs; gap = "
+                f"BLAS threads {eq.blas_threads or 'default'}, fastest of {eq.repeat} runs; gap = "
                 f"relative objective difference to the best objective reached (must be "
                 f"<= {GAP:g}); speedup = fastest peer that reached it / ours")
     print(f"\nwrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
-"""Kernel cost and structural claims of the loss families (issue: foundation).
+"""Kernel costs in passes and the regularisation that makes the full Hessian PSD.
 
-Usage::
+What do the fused loss kernels cost against one pass, and how much regularisation does each
+link need for its full Hessian to be positive semidefinite?
 
-    python benchmarks/bench_kernels.py [--quick]
+    python -m benchmarks kernels [--quick]
 
 1. Cost of the fused kernels in *passes* (one scipy ``A @ x`` plus one
    ``A.T @ y`` on the same CSR matrix, same process, best of several runs)
@@ -11,21 +12,17 @@ Usage::
    (ridge) for which the full Hessian was positive semidefinite on random
    instances, at random points and at x = 0.
 
-Writes ``benchmarks/results/kernels[_quick].csv`` and prints markdown tables.
+Writes ``results/kernels[_quick].csv`` and ``results/psd_thresholds[_quick].csv`` and prints
+markdown tables.
 """
-
-import argparse
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _common import add_output_options, best_time, pass_time, results_dir, write_csv  # noqa: E402
+from sketchnewton import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss
+from sketchnewton.datasets import make_regression_problem
+from sketchnewton.losses import LINKS
 
-from sketchnewton import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss  # noqa: E402
-from sketchnewton.datasets import make_regression_problem  # noqa: E402
-from sketchnewton.losses import LINKS  # noqa: E402
+from .._common import best_time, pass_time, write_csv
 
 
 def kernel_costs(n, d, k):
@@ -97,18 +94,14 @@ def psd_thresholds(n_instances, n, d):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    add_output_options(ap)
-    args = ap.parse_args()
-    n, d, k = (50_000, 50, 5) if args.quick else (1_000_000, 200, 10)
+def run(ctx, args):
+    n, d, k = (50_000, 50, 5) if ctx.quick else (1_000_000, 200, 10)
     tp, rows = kernel_costs(n, d, k)
     print(f"\n### Kernel cost, n = {n:,}, d = {d}, {k} non-zeros per row ({k / d:.0%} density)\n")
     print("| operation | seconds | passes |\n|---|---:|---:|")
     for name, t in rows:
         print(f"| {name} | {t:.4f} | {t / tp:.2f} |")
-    thr = psd_thresholds(5 if args.quick else 20, 500 if args.quick else 2000, 8)
+    thr = psd_thresholds(5 if ctx.quick else 20, 500 if ctx.quick else 2000, 8)
     print("\n### Full Hessian PSD: smallest regularisation that made it PSD (max over instances)\n")
     print(f"n = {thr[0]['n']}, d = {thr[0]['d']}, noisy b (noise 0.5), x = x_true + perturbation\n")
     print("| link | instances | indefinite without reg. | w needed | lam needed | lam / ||H|| |")
@@ -116,14 +109,8 @@ def main():
     for r in thr:
         print(f"| {r['link']} | {r['instances']} | {r['indefinite_at_zero_reg']} | {r['w_needed']:.3g} | "
               f"{r['lam_needed']:.3g} | {r['lam_needed_rel_to_norm_H']:.3g} |")
-    out = results_dir(args)
-    suffix = "_quick" if args.quick else ""
-    write_csv(os.path.join(out, f"kernels{suffix}.csv"),
+    write_csv(ctx.path("results", "kernels", "csv"),
               [dict(n=n, d=d, nnz_per_row=k, operation=name, seconds=f"{t:.6f}",
                     passes=f"{t / tp:.4f}") for name, t in rows],
               ["n", "d", "nnz_per_row", "operation", "seconds", "passes"])
-    write_csv(os.path.join(out, f"psd_thresholds{suffix}.csv"), thr, list(thr[0]))
-
-
-if __name__ == "__main__":
-    main()
+    write_csv(ctx.path("results", "psd_thresholds", "csv"), thr, list(thr[0]))

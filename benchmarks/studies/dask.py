@@ -1,7 +1,10 @@
 """Out-of-core solve on a Dask cluster: A on disk in row blocks, larger than the workers' memory.
 
-A planted softmax problem is written to ``/tmp/sketchnewton_dask_bench`` as
-one ``.npz`` per row block (random CSR rows from ``_common.random_csr``, seeded
+Does a solve go through when A is larger than the workers' combined memory, and what does a
+distributed pass cost (``--pass-cost``) in memory, persisted on workers and out of core?
+
+A planted softmax problem is written to ``/tmp/sketchnewton_dask_bench`` as one ``.npz`` per
+row block (random CSR rows from ``_common.random_csr``, seeded
 per block; ``b = phi(A x*) / alpha`` normalised over all blocks). The dask
 array is built lazily (``dask.delayed(load_npz)`` per block +
 ``da.from_delayed``); a ``LocalCluster`` of 2 worker processes with
@@ -11,28 +14,35 @@ code then solves a slice that fits in memory, in memory.
 
 Run (under the shared lock)::
 
-    flock /tmp/sketchnewton_bench.lock python benchmarks/bench_dask.py  # 120 blocks of 1e5 rows, 2.3 GiB; 2 x 1 GiB workers
+    # 120 blocks of 1e5 rows, 2.3 GiB; 2 x 1 GiB workers
+    flock /tmp/sketchnewton_bench.lock python -m benchmarks dask
 
 The pass-cost study (``--pass-cost``; ``--update`` writes ``dask_pass_cost.csv`` and
 ``dask_pass_breakdown.csv`` into ``benchmarks/results``, else into ``benchmarks/out``)::
 
-    flock /tmp/sketchnewton_bench.lock python benchmarks/bench_dask.py --pass-cost --solves '' --update
+    flock /tmp/sketchnewton_bench.lock python -m benchmarks dask --pass-cost --solves '' --update
+
+Writes ``results/dask_out_of_core.csv`` (``--pass-cost``: ``results/dask_pass_cost.csv`` and
+``results/dask_pass_breakdown.csv``). ``--quick``: 4 blocks of 20,000 rows in
+``/tmp/sketchnewton_dask_bench_quick``, a slice of 2 blocks, 2 timed passes, and ``_quick`` in
+the CSV names.
 """
 
 import argparse
 import collections
 import os
-import sys
 import threading
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _common import add_output_options, random_csr, results_dir, write_csv  # noqa: E402
+from .._common import random_csr, write_csv
 
 DATA = "/tmp/sketchnewton_dask_bench"
+#: sizes of ``--quick`` (options left at their defaults take these)
+QUICK = dict(blocks=4, rows=20_000, slice_blocks=2, data=DATA + "_quick", repeats=2,
+             disk_repeats=1, scaling="8")
 
 
 def write_blocks(n_blocks, rows, d, nnz_row, seed=0, folder=DATA):
@@ -52,8 +62,7 @@ def write_blocks(n_blocks, rows, d, nnz_row, seed=0, folder=DATA):
     return paths, x_true
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def add_arguments(ap):
     ap.add_argument("--blocks", type=int, default=120)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--d", type=int, default=50)
@@ -61,15 +70,31 @@ def main():
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--eps", type=float, default=1e-6)
     ap.add_argument("--slice-blocks", type=int, default=10)
-    add_output_options(ap)
     ap.add_argument("--data", default=DATA, help="folder of the row blocks")
     ap.add_argument("--pass-cost", action="store_true",
                     help="the pass-cost study (see pass_cost) instead of the out-of-core solve")
     add_pass_cost_arguments(ap)
-    args = ap.parse_args()
-    if args.pass_cost:
-        return pass_cost(args)
 
+
+def run(ctx, args):
+    if ctx.quick:  # the quick sizes, where an option was left at its default
+        defaults = vars(_defaults())
+        for key, value in QUICK.items():
+            if getattr(args, key) == defaults[key]:
+                setattr(args, key, value)
+    if args.pass_cost:
+        return pass_cost(ctx, args)
+    out_of_core(ctx, args)
+
+
+def _defaults():
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    return ap.parse_args([])
+
+
+def out_of_core(ctx, args):
+    """The out-of-core solve, then the in-memory solve of a slice that fits."""
     import dask
     import dask.array as da
     import psutil
@@ -143,7 +168,7 @@ def main():
                          error_bound=ref.error_bound, success=ref.success))
     cols = ["run", "n", "d", "gib_on_disk", "memory_limit_per_worker", "peak_worker_rss_mib",
             "seconds", "nit", "passes", "seconds_per_pass", "error_bound", "success"]
-    write_csv(os.path.join(results_dir(args), "dask_out_of_core.csv"), rows_out, cols)
+    write_csv(ctx.path("results", "dask_out_of_core", "csv"), rows_out, cols)
     for r in rows_out:
         print(r)
 
@@ -156,8 +181,8 @@ def main():
 # row blocks persisted in the memory of 2 worker processes, no spilling; (c) out of core,
 # the same 2 workers with --memory-limit each (Dask spills to disk).
 SPILL_DIR = "/tmp/sketchnewton_dask_spill"
-PASS_CSV = "dask_pass_cost.csv"
-BREAKDOWN_CSV = "dask_pass_breakdown.csv"
+PASS_CSV = "dask_pass_cost"
+BREAKDOWN_CSV = "dask_pass_breakdown"
 PASS_COLS = ["tag", "setting", "op", "n", "blocks", "memory_limit_per_worker", "repeats",
              "seconds", "median_seconds", "passes", "seconds_per_pass", "seconds_per_pass_per_1e6_rows",
              "ratio_to_memory", "nit", "success", "disk_write_mib_per_op", "disk_read_mib_per_op",
@@ -506,7 +531,7 @@ def _merge_csv(path, rows, cols):
     write_csv(path, old + rows, cols)
 
 
-def pass_cost(args):
+def pass_cost(ctx, args):
     """The pass-cost study: seconds per pass in memory, persisted on workers, out of core."""
     print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
     t0 = time.perf_counter()
@@ -521,7 +546,7 @@ def pass_cost(args):
         rows += _memory_setting(paths, x, args)
         mem = {r["op"]: r["seconds"] for r in rows if r["op"] in ("image", "evaluate")}
     else:  # the in-memory reference of an earlier run on the same rows
-        here = os.path.join(results_dir(args), PASS_CSV)
+        here = ctx.path("results", PASS_CSV, "csv")
         mem = {r["op"]: float(r["seconds"]) for r in _read_csv(here) if r["setting"] == "memory"
                and r["op"] in ("image", "evaluate") and int(r["n"]) == args.rows * args.blocks}
     for setting, limit in (("dask_memory", args.persist_memory_limit),
@@ -530,11 +555,6 @@ def pass_cost(args):
             r, b = _dask_setting(setting, limit, paths, x, args, mem)
             rows += r
             breakdowns += b
-    results = results_dir(args)
-    _merge_csv(os.path.join(results, PASS_CSV), rows, PASS_COLS)
-    _merge_csv(os.path.join(results, BREAKDOWN_CSV), breakdowns, BREAKDOWN_COLS)
+    _merge_csv(ctx.path("results", PASS_CSV, "csv"), rows, PASS_COLS)
+    _merge_csv(ctx.path("results", BREAKDOWN_CSV, "csv"), breakdowns, BREAKDOWN_COLS)
     print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
-
-
-if __name__ == "__main__":
-    main()

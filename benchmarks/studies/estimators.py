@@ -1,5 +1,7 @@
 """SketchedLogisticRegression vs scikit-learn's LogisticRegression (newton-cholesky, lbfgs).
 
+How long does each solver take to the same objective, per data set and C?
+
 Cases: sparse ``d = 500`` (density 2%, 10 non-zeros per row) and dense
 ``d = 100``; binary and ``K = 5``; well-conditioned (standard features,
 ``C = 1``) and ill-conditioned (column scales log-uniform in ``[1e-2, 1e2]``,
@@ -8,7 +10,8 @@ Cases: sparse ``d = 500`` (density 2%, 10 non-zeros per row) and dense
 Every solver runs in its own subprocess (same seeded data, generation not
 timed) so a time cap can stop it; the cap covers the timed fit only, not the
 imports, the data or the warm-up (the protocol is in ``_common.py``, shared
-with ``bench_poisson.py``). Times are compared at equal accuracy: each
+with the ``poisson`` study; a run is ``python -m benchmarks estimators --one ...``).
+Times are compared at equal accuracy: each
 solver's final objective ``C sum loss + 1/2 ||W||^2`` is compared with the
 best objective any solver reached, ``gap = (f - f_best) / |f_best|``; a run
 counts only when ``gap <= 1e-8``. For scikit-learn's solvers ``tol`` is tried
@@ -21,10 +24,10 @@ loaded before the clock starts; that warm-up time is recorded in the CSV
 (``warmup_time``), not counted. Our solver runs once with ``tol = 1e-8`` (default method ``"auto"``), plus
 the ``"exact"`` and ``"pcg"`` methods for reference.
 
-    python benchmarks/bench_estimators.py --quick       # n = 20000, cap 5 s per run (smoke test:
-                                                        # fixed costs dominate at this size)
-    python benchmarks/bench_estimators.py               # n = 1e6, cap 600 s per run
-    python benchmarks/bench_estimators.py --cap 120     # n = 1e6, cap 120 s per run
+    python -m benchmarks estimators --quick      # n = 20000, cap 5 s per run (smoke test:
+                                                 # fixed costs dominate at this size)
+    python -m benchmarks estimators              # n = 1e6, cap 600 s per run
+    python -m benchmarks estimators --cap 120    # n = 1e6, cap 120 s per run
 
 Every library runs with its default BLAS threads (``--blas-threads N`` caps
 all processes at N; earlier runs used 1, which slowed the dense products of
@@ -37,22 +40,13 @@ Writes ``results/estimators_{quick,full}.csv`` and ``plots/estimators[_quick].pn
 markdown table.
 """
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import _common  # noqa: E402
-from benchmarks.figures import plot_estimators, read_csv  # noqa: E402
-from benchmarks._common import (GAP, emit_result, equal_objective_rows, print_table,  # noqa: E402
-                                timed_fit, tol_ladder, write_csv)
+from .._common import (GAP, EqualObjective, add_equal_objective_options, emit_result,
+                       equal_objective_rows, print_table, timed_fit, tol_ladder, write_csv)
+from ..figures import plot_estimators, read_csv
 
 WARMUP_ROWS = 5000
 
@@ -133,77 +127,45 @@ def run_one(args):
     emit_result(out)
 
 
-BLAS_THREADS = None
-REPEAT = 2
+def add_arguments(ap):
+    ap.add_argument("--cases", default=None, help="comma-separated subset of "
+                    + ",".join(c[0] for c in CASES))
+    add_equal_objective_options(ap)
 
 
-def spawn(case, solver, tol, n, cap):
-    """Run one solver ``REPEAT`` times (each in a fresh process); the fastest run, all times in
-    ``times``."""
-    return _common.spawn(Path(__file__).resolve(),
-                         ["--case", case, "--solver", solver, "--tol", repr(tol), "--n", n], cap,
-                         repeat=REPEAT, blas_threads=BLAS_THREADS,
-                         info=dict(case=case, solver=solver, tol=tol, method=solver))
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--n", type=int, default=None)
-    ap.add_argument("--cap", type=float, default=None, help="seconds per peer run")
-    ap.add_argument("--cases", default=None, help="comma-separated case names")
-    ap.add_argument("--tag", default="", help="suffix of the CSV file name")
-    _common.add_output_options(ap)
-    ap.add_argument("--blas-threads", type=int, default=0,
-                    help="BLAS threads of every solver's process (0: library default)")
-    ap.add_argument("--repeat", type=int, default=None,
-                    help="runs per solver, the fastest counts (default 2, quick 1)")
-    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--case", help=argparse.SUPPRESS)
-    ap.add_argument("--solver", help=argparse.SUPPRESS)
-    ap.add_argument("--tol", type=float, default=1e-8, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+def run(ctx, args):
     if args.one:
         return run_one(args)
-    global BLAS_THREADS, REPEAT
-    BLAS_THREADS = args.blas_threads or None
-    REPEAT = args.repeat or (1 if args.quick else 2)
-
-    n = args.n or (20_000 if args.quick else 1_000_000)
-    cap = args.cap or (5.0 if args.quick else 600.0)
-    mode = "quick" if args.quick else "full"
+    eq = EqualObjective.from_args("estimators", ctx, args)
+    n, cap, mode = eq.n, eq.cap, ctx.mode
     cases = [c for c in CASES if args.cases is None or c[0] in args.cases.split(",")]
     rows = []
-    for name, sparse, K, ill in _common.progress(cases, desc="cases"):
+    for name, sparse, K, ill in ctx.progress(cases, desc="cases"):
         runs = []
         ours = ["sketchnewton:auto", "sketchnewton:exact", "sketchnewton:pcg"]
-        if not args.quick:  # save time at n = 1e6: "exact" only for binary (auto = pcg there)
+        if not ctx.quick:  # save time at n = 1e6: "exact" only for binary (auto = pcg there)
             ours = ["sketchnewton:auto"] + (["sketchnewton:exact"] if K == 2 else [])
         for solver in ours:
-            runs.append(spawn(name, solver, 1e-8, n, cap))
+            runs.append(eq.run(name, solver, 1e-8))
             print(f"  {name} {solver}: {runs[-1]['time']:.2f}s", flush=True)
         peers = {"newton-cholesky": (1e-6, 1e-8, 1e-10), "lbfgs": (1e-6, 1e-8, 1e-10, 1e-12)}
-        if args.quick:
+        if ctx.quick:
             peers = {"newton-cholesky": (1e-6, 1e-8), "lbfgs": (1e-6, 1e-8, 1e-10)}
         peer_runs = {}
         for solver, tols in peers.items():
-            def run(tol, solver=solver):
-                r = spawn(name, solver, tol, n, cap)
+            def run_peer(tol, solver=solver):
+                r = eq.run(name, solver, tol)
                 print(f"  {name} {solver} tol={tol:g}: {r['time']:.2f}s obj={r['objective']:.12e}",
                       flush=True)
                 return r
-            peer_runs[solver] = tol_ladder(run, tols, runs)
+            peer_runs[solver] = tol_ladder(run_peer, tols, runs)
         rows += equal_objective_rows(dict(mode=mode, n=n, case=name), runs, peer_runs, cap)
-    out = _common.results_dir(args) / f"estimators_{mode}{args.tag}.csv"
+    out = ctx.results / f"estimators_{mode}{args.tag}.csv"
     write_csv(out, rows, list(rows[0]))
-    png = _common.output_root(args) / "plots" / f"estimators{'_quick' if args.quick else ''}.png"
+    png = ctx.plots / f"estimators{ctx.suffix}.png"
     plot_estimators(read_csv(out), str(png), cap=cap)
     print_table(rows, cap, f"n = {n}, cap {cap:g} s per run, BLAS threads "
-                f"{BLAS_THREADS or 'default'}, fastest of {REPEAT} runs; "
+                f"{eq.blas_threads or 'default'}, fastest of {eq.repeat} runs; "
                 f"gap = relative objective difference to the best objective reached "
                 f"(must be <= {GAP:g}); speedup = fastest peer that reached it / ours")
     print(f"\nwrote {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,43 +1,32 @@
-"""Benchmarks of the sketching layer: spectral error, size formula, cost in passes.
+"""The sketching layer: spectral error of every sketch, the size formula, the cost in passes.
 
-Usage::
+Does a sketch of size s give a Hessian within eps, for which method, on which matrices, and what
+does it cost? Three parts (``--part``, default all):
 
-    python benchmarks/bench_sketch.py --quick          # seconds, all three parts, small
-    python benchmarks/bench_sketch.py                  # full: errors + eps check + passes
-    python benchmarks/bench_sketch.py --part errors    # one part only (errors | eps | passes)
-
-Prints markdown tables and writes CSV files to ``benchmarks/results/``.
-
-* errors: ``eps_hat = max |eig(H^{-1/2} H~ H^{-1/2}) - 1|`` for
-  ``H = A^T D A``, maximum over seeds, for each method and sketch size
-  ``s = 2d ... 50d``, on (a) well-spread random sparse matrices and (b)
-  coherent matrices (a few heavy rows with private columns, leverage 1).
+* errors: ``eps_hat = max |eig(H^{-1/2} H~ H^{-1/2}) - 1|`` for ``H = A^T D A``, maximum over
+  seeds, for each method and sketch size ``s = 2d ... 50d``, on (a) well-spread random sparse
+  matrices and (b) coherent matrices (a few heavy rows with private columns, leverage 1).
 * eps: with ``eps=`` given, the fraction of seeds with ``eps_hat <= eps``.
-* passes: wall time of building ``H~`` divided by the time of one pass
-  (scipy ``A @ x`` + ``A.T @ y``), best of several repeats.
+* passes: wall time of building ``H~`` divided by the time of one pass (scipy ``A @ x`` +
+  ``A.T @ y``), best of several repeats.
+
+    python -m benchmarks sketch_layer --quick          # seconds, all three parts, small
+    python -m benchmarks sketch_layer                  # full: errors + eps check + passes
+    python -m benchmarks sketch_layer --part errors    # one part only (errors | eps | passes)
+
+Runs with numba's workqueue threading layer (set by the registry before numba is imported: its
+OpenMP layer busy-waits after a parallel region and then fights OpenBLAS for the cores), so it
+runs on its own. Prints markdown tables and writes ``results/sketch_{errors,eps,passes}_{quick,
+full}.csv``. The suite's ``sketch`` study reuses :func:`run_errors`.
 """
 
-import argparse
-import os
-import sys
 import time
-
-# numba's OpenMP threading layer busy-waits after each parallel region and then
-# fights OpenBLAS for the 2 cores: a pivoted QR of an 800 x 200 matrix took
-# 2.3 s instead of 20 ms right after a numba kernel. The workqueue layer does
-# not have this problem. Must be set before numba is imported.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _common import add_output_options, best_time, pass_time, random_csr, results_dir  # noqa: E402
-
-from sketchnewton._matrix import DataMatrix  # noqa: E402
-from sketchnewton.sketch import (  # noqa: E402
+from sketchnewton._matrix import DataMatrix
+from sketchnewton.sketch import (
     SketchSettings,
     leverage_scores,
     sampling_probabilities,
@@ -45,8 +34,7 @@ from sketchnewton.sketch import (  # noqa: E402
     sketch_size_for_eps,
 )
 
-#: where write_csv puts its files (main sets it from --out / --update)
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "results")
+from .._common import best_time, markdown_table, pass_time, random_csr, write_csv
 
 
 # ---------------------------------------------------------------------------
@@ -185,11 +173,9 @@ def run_eps(n, d, eps_values, seeds, methods=("leverage", "srht", "countsketch",
 
 def print_eps(rows):
     print("\n### Size formula: seeds with eps_hat <= eps\n")
-    print("| kind | method | eps | s | s/d | ok / seeds | max eps_hat |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['kind']} | {r['method']} | {r['eps']} | {r['s']} | {r['s_over_d']:.1f} | "
-              f"{r['n_ok']}/{r['n_seeds']} | {r['max_err']:.2f} |")
+    print(markdown_table(["kind", "method", "eps", "s", "s/d", "ok / seeds", "max eps_hat"],
+                         [[r["kind"], r["method"], r["eps"], r["s"], f"{r['s_over_d']:.1f}",
+                           f"{r['n_ok']}/{r['n_seeds']}", f"{r['max_err']:.2f}"] for r in rows]))
 
 
 # ---------------------------------------------------------------------------
@@ -243,37 +229,26 @@ def run_passes(configs, repeats, scipy_gram=True):
 
 def print_passes(rows):
     print("\n### Cost in passes (best of repeats)\n")
-    print("| n | d | nnz/row | operation | seconds | passes |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['n']:.0e} | {r['d']} | {r['nnz_per_row']} | {r['what']} | "
-              f"{r['seconds']:.4f} | {r['passes']:.2f} |")
+    print(markdown_table(["n", "d", "nnz/row", "operation", "seconds", "passes"],
+                         [[f"{r['n']:.0e}", r["d"], r["nnz_per_row"], r["what"],
+                           f"{r['seconds']:.4f}", f"{r['passes']:.2f}"] for r in rows]))
 
 
-def write_csv(rows, name):
-    import csv
-
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, name)
-    with open(path, "w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
-        wr.writeheader()
-        wr.writerows(rows)
+def _write(ctx, rows, name):
+    path = ctx.results / name
+    write_csv(path, rows, list(rows[0]))
     print(f"\n(wrote {path})")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+def add_arguments(ap):
     ap.add_argument("--part", choices=["errors", "eps", "passes", "all"], default="all")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
-    add_output_options(ap)
-    args = ap.parse_args(argv)
-    global RESULTS
-    RESULTS = str(results_dir(args))
-    tag = "quick" if args.quick else "full"
-    if args.quick:
+
+
+def run(ctx, args):
+    tag = ctx.mode
+    if ctx.quick:
         n, d, seeds, mults = 4000, 20, args.seeds or 5, [2, 10, 30]
         eps_values = [0.5]
         pass_cfg = [(100_000, 50, 10)]
@@ -283,20 +258,16 @@ def main(argv=None):
         eps_values = [0.3, 0.5, 0.8]
         pass_cfg = [(1_000_000, 200, 10), (1_000_000, 500, 50)]
         repeats = args.repeats or 5
-    print(f"# bench_sketch ({tag}): spectral problems n={n}, d={d}, seeds={seeds}")
+    print(f"# sketch_layer ({tag}): spectral problems n={n}, d={d}, seeds={seeds}")
     if args.part in ("errors", "all"):
         rows = run_errors(n, d, mults, seeds)
         print_errors(rows, mults)
-        write_csv(rows, f"sketch_errors_{tag}.csv")
+        _write(ctx, rows, f"sketch_errors_{tag}.csv")
     if args.part in ("eps", "all"):
         rows = run_eps(n, d, eps_values, seeds)
         print_eps(rows)
-        write_csv(rows, f"sketch_eps_{tag}.csv")
+        _write(ctx, rows, f"sketch_eps_{tag}.csv")
     if args.part in ("passes", "all"):
         rows = run_passes(pass_cfg, repeats)
         print_passes(rows)
-        write_csv(rows, f"sketch_passes_{tag}.csv")
-
-
-if __name__ == "__main__":
-    main()
+        _write(ctx, rows, f"sketch_passes_{tag}.csv")

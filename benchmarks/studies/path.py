@@ -1,6 +1,7 @@
 """Regularisation path: SketchedLogisticRegressionCV vs scikit-learn's LogisticRegressionCV.
 
-Every solver minimises, for each ``C`` of the path and each training fold, scikit-learn's
+How much does the warm-started path save, and is it faster than scikit-learn's at the same
+objective? Every solver minimises, for each ``C`` of the path and each training fold, scikit-learn's
 ``LogisticRegression(C)`` objective
 
     f_C(coef, b) = C sum_i log(1 + exp(-y_i (x_i^T coef + b))) + 1/2 ||coef||^2
@@ -29,37 +30,29 @@ Solvers (the same ``StratifiedKFold(5, shuffle=True, random_state=0)`` folds, th
 Data: LIBSVM ``a9a`` (n = 32,561, d = 123, binary, sparse; data/libsvm) and a planted problem
 (:func:`sketchnewton.datasets.make_classification_problem`, n = 30,000, d = 100, 10 non-zeros
 per row, column scales log-uniform in ``[1e-1, 1e1]``). One thread everywhere (numba and BLAS):
-``n_jobs=None`` for scikit-learn, ``NUMBA_NUM_THREADS=1`` for ours, so the times compare work.
+``n_jobs=None`` for scikit-learn, ``NUMBA_NUM_THREADS=1`` for ours (set by the registry before
+numba is imported, so the study runs on its own), so the times compare work.
 
-``python benchmarks/bench_path.py [--quick] [--out DIR | --update]`` writes ``results/path.csv``
-under ``benchmarks/out`` (``--update``: ``benchmarks/results/path.csv``)
+    python -m benchmarks path [--quick] [--out DIR | --update]
+
+writes ``results/path.csv`` under ``benchmarks/out`` (``--update``: ``benchmarks/results/path.csv``)
 (``--quick``: the planted problem at n = 10,000 only, to ``path_quick.csv``).
 """
 
-import os
+import time
+import warnings
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
+import numpy as np
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+from sketchnewton import SketchedLogisticRegression, SketchedLogisticRegressionCV
+from sketchnewton.datasets import make_classification_problem
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegressionCV  # noqa: E402
-from sklearn.metrics import get_scorer  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks._common import GAP, add_output_options, results_dir, write_csv  # noqa: E402
-from benchmarks.real_data import load_libsvm  # noqa: E402
-from sketchnewton import SketchedLogisticRegression, SketchedLogisticRegressionCV  # noqa: E402
-from sketchnewton.datasets import make_classification_problem  # noqa: E402
+from .._common import GAP, write_csv
+from ..real_data import load_libsvm
 
 CS = np.logspace(-3, 3, 7)
 LADDER = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
@@ -154,23 +147,19 @@ def bench(name, X, y):
     return keep
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    add_output_options(ap)
-    args = ap.parse_args(argv)
+def run(ctx, args):
     rng = np.random.default_rng(0)
-    n = 10_000 if args.quick else 30_000
+    n = 10_000 if ctx.quick else 30_000
     Xp, yp, _ = make_classification_problem(n, 100, nnz_per_row=10, column_scale=(1e-1, 1e1),
                                             random_state=rng.integers(2**31))
     datasets = [("planted", Xp, yp)]
-    if not args.quick:
+    if not ctx.quick:
         datasets.insert(0, ("a9a", *load_libsvm("a9a")))
     rows = []
     with threadpool_limits(limits=1):
         for name, X, y in datasets:
             rows += bench(name, X, y)
-    out = results_dir(args) / ("path_quick.csv" if args.quick else "path.csv")
+    out = ctx.path("results", "path", "csv")
     for r in rows:
         r.update(seconds=round(r["seconds"], 3), max_rel_gap=f"{r['max_rel_gap']:.1e}",
                  speedup_vs_ours_path=round(r["speedup_vs_ours_path"], 2))
@@ -182,7 +171,3 @@ def main(argv=None):
               f"{r['iterations']:6d} {r['max_rel_gap']:>8} {'yes' if r['equal_objective'] else 'no':>3} "
               f"{r['C_']:7.3g} {r['speedup_vs_ours_path']:7.2f}")
     print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,37 +1,33 @@
 """The regime map: time to equal objective against p / n, every method and peer, ``auto`` marked.
 
+Which solver is fastest as features outgrow rows, and does ``auto`` pick it?
+
 One real data set at a fixed number of rows and a growing number of features: the code corpus of
 ``benchmarks/real_data.py`` (binary, 8 lines per document, ``n`` documents, hashed tf-idf with
 ``p = 2^7 ... 2^17`` features), so that ``p / n`` runs from far below 1 (where the dense methods
 and the row sketch win) to far above it (where only matrix-free Newton-CG and the dual form are
-possible). Each point is a run of ``benchmarks/bench_real.py`` (same protocol: fresh process per
+possible). Each point is a run of the ``real`` study (same protocol: fresh process per
 fit, warm-up, fastest of 2, loosest tolerance of the ladder reaching a relative objective gap of
 1e-8 to the best any solver found, a time cap and a memory limit), so the times are comparable
 across solvers; ``auto``'s choice is written beside its points.
 
-    python -m benchmarks.bench_regime                 # n = 10,000, C = 1 (about 40 minutes)
-    python -m benchmarks.bench_regime --n 2000 --cap 30 --powers 7,10,13
-    python -m benchmarks.bench_regime --plot-only     # re-plot the CSV
+    python -m benchmarks regime                 # n = 10,000, C = 1 (about 40 minutes)
+    python -m benchmarks regime --n 2000 --cap 30 --powers 7,10,13
+    python -m benchmarks regime --plot-only     # re-plot the CSV
+    python -m benchmarks regime --quick         # n = 1,000, p = 2^7, 2^9, cap 20 s, 3 solvers
 
-Writes ``results/regime.csv`` (and bench_real's ``regime_runs.csv``, ``regime_data.json``,
-``regime.md``) and ``plots/regime.png`` under ``benchmarks/out/`` (``--out DIR``; ``--update``:
-under ``benchmarks/``, replacing the committed ones).
+Writes ``results/regime[_quick].csv`` (and the real study's ``regime_runs.csv``,
+``regime_data.json``, ``regime.md``) and ``plots/regime[_quick].png`` under ``benchmarks/out/``
+(``--out DIR``; ``--update``: under ``benchmarks/``, replacing the committed ones).
 """
 
-import argparse
 import csv
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(HERE.parent))
-
-from benchmarks import bench_real  # noqa: E402
-from benchmarks._common import add_output_options, output_root, results_dir  # noqa: E402
+from . import parse_study_args, real
 
 SOLVERS = ("sn:auto", "sn:exact", "sn:dual", "sn:pcg", "sn:cg", "lbfgs", "newton-cholesky",
            "liblinear", "glum", "trust-ncg")
+QUICK_SOLVERS = ("sn:auto", "lbfgs", "trust-ncg")
 STYLE = {"sn:auto": ("k", "o", 3.0), "sn:exact": ("C0", "s", 1.2), "sn:dual": ("C1", "D", 1.2),
          "sn:pcg": ("C2", "^", 1.2), "sn:cg": ("C3", "v", 1.2), "lbfgs": ("C4", "x", 1.2),
          "newton-cholesky": ("C5", "P", 1.2), "liblinear": ("C6", "*", 1.2),
@@ -96,32 +92,33 @@ def plot(csv_path, png_path):
     plt.close(fig)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_regime", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000, help="documents (rows)")
-    ap.add_argument("--powers", default="7,9,11,13,15,17", help="p = 2^k features, k in ...")
+def add_arguments(ap):
+    ap.add_argument("--n", type=int, default=None, help="documents (rows; default 10000, "
+                    "quick 1000)")
+    ap.add_argument("--powers", default=None,
+                    help="p = 2^k features, k in ... (default 7,9,11,13,15,17; quick 7,9)")
     ap.add_argument("--C", default="1")
-    ap.add_argument("--solvers", default=",".join(SOLVERS))
-    ap.add_argument("--cap", type=float, default=60.0, help="seconds per fit")
-    ap.add_argument("--ladder", default="1e-6,1e-8,1e-10")
-    add_output_options(ap)
+    ap.add_argument("--solvers", default=None,
+                    help=f"default {','.join(SOLVERS)}; quick {','.join(QUICK_SOLVERS)}")
+    ap.add_argument("--cap", type=float, default=None,
+                    help="seconds per fit (default 60, quick 20)")
+    ap.add_argument("--ladder", default=None, help="default 1e-6,1e-8,1e-10; quick 1e-4,1e-10")
     ap.add_argument("--plot-only", action="store_true", help="re-plot the existing CSV")
-    args = ap.parse_args(argv)
-    csv_dir = results_dir(args)
-    png_dir = output_root(args) / "plots"
-    png_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, png_path = csv_dir / "regime.csv", png_dir / "regime.png"
+
+
+def run(ctx, args):
+    quick = ctx.quick
+    csv_path = ctx.path("results", "regime", "csv")
+    png_path = ctx.path("plots", "regime", "png")
     if not args.plot_only:
-        powers = [int(k) for k in args.powers.split(",")]
-        bench_real.main(["--problems", ",".join(problems(args.n, powers)), "--C", args.C,
-                         "--solvers", args.solvers, "--cap", str(args.cap),
-                         "--ladder", args.ladder, "--csv", str(csv_path),
-                         "--md", str(csv_dir / "regime.md")])
+        n = args.n or (1000 if quick else 10_000)
+        powers = [int(k) for k in (args.powers or ("7,9" if quick else "7,9,11,13,15,17"))
+                  .split(",")]
+        real.run(ctx, parse_study_args("real", [
+            "--problems", ",".join(problems(n, powers)), "--C", args.C,
+            "--solvers", args.solvers or ",".join(QUICK_SOLVERS if quick else SOLVERS),
+            "--cap", str(args.cap or (20.0 if quick else 60.0)),
+            "--ladder", args.ladder or ("1e-4,1e-10" if quick else "1e-6,1e-8,1e-10"),
+            "--csv", str(csv_path), "--md", str(csv_path.with_suffix(".md"))]))
     plot(csv_path, png_path)
     print(f"wrote {png_path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,8 @@
-"""The Newton driver against its peers on planted resnet problems (issue: driver).
+"""The Newton driver against scipy's peers on planted resnet problems.
 
-Usage::
+Is ``solve`` faster than scipy's methods driven by the same loss, and where does its time go?
 
-    python benchmarks/bench_newton.py [--quick] [--cases big,sparse10] [--no-eps-table]
+    python -m benchmarks newton [--quick] [--cases big,sparse10_well] [--no-eps-table] [--eps E]
 
 For every case, in one process and on the same problem: ``solve`` with
 ``method`` in auto / exact / sketch / pcg, and scipy's L-BFGS-B, Newton-CG and
@@ -15,20 +15,15 @@ callback ends them as soon as their iterate is within eps of x_true), which
 favours them. Times are also given in passes (time / time of one scipy
 ``A @ x`` + ``A.T @ y``).
 
-Writes ``benchmarks/results/newton[_quick].csv`` and ``newton_eps[_quick].csv``
-and prints markdown tables.
+Also iterations and passes against eps (``--no-eps-table``: not). Writes
+``results/newton[_quick].csv`` and ``results/newton_eps[_quick].csv`` and prints markdown
+tables.
 """
 
-import argparse
-import os
-import sys
+from sketchnewton.datasets import make_regression_problem
 
-
-sys.path.insert(0, os.path.dirname(__file__))
-from _common import add_output_options, pass_time, progress, results_dir, write_csv  # noqa: E402
-import _peers  # noqa: E402
-
-from sketchnewton.datasets import make_regression_problem  # noqa: E402
+from .. import _peers
+from .._common import pass_time, write_csv
 
 
 CASES = {
@@ -86,19 +81,17 @@ def eps_table(size, seed=0):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--cases", default=",".join(CASES))
+def add_arguments(ap):
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of "
+                    + ",".join(CASES))
     ap.add_argument("--no-eps-table", action="store_true")
     ap.add_argument("--eps", type=float, default=1e-8)
-    add_output_options(ap)
-    args = ap.parse_args()
-    sizes = QUICK if args.quick else CASES
-    suffix = "_quick" if args.quick else ""
-    out = results_dir(args)
+
+
+def run(ctx, args):
+    sizes = QUICK if ctx.quick else CASES
     all_rows = []
-    for name in progress(list(filter(None, args.cases.split(","))), desc="cases"):
+    for name in ctx.progress(list(filter(None, args.cases.split(","))), desc="cases"):
         _, tp, rows = bench_case(name, sizes[name], args.eps, ["auto", "exact", "sketch", "pcg"],
                                  ["L-BFGS-B", "Newton-CG", "trust-ncg"])
         all_rows += rows
@@ -129,11 +122,11 @@ def main():
                 ("gradient", "leverage", "sketch", "gram", "factorization", "inner_solve",
                  "line_search")) + " |")
     if all_rows:
-        write_csv(os.path.join(out, f"newton{suffix}.csv"), all_rows,
+        write_csv(ctx.path("results", "newton", "csv"), all_rows,
                   ["case", "method", "nit", "passes", "seconds", "pass_seconds", "error",
                    "success", "note"])
     if not args.no_eps_table:
-        size = (50_000, 50, 10, 1.5) if args.quick else (200_000, 200, 20, 1.5)
+        size = (50_000, 50, 10, 1.5) if ctx.quick else (200_000, 200, 20, 1.5)
         table = eps_table(size)
         print(f"\n### iterations and passes against eps (n = {size[0]:,}, d = {size[1]}, "
               f"{size[2]} per row, z std {size[3]})\n")
@@ -142,8 +135,4 @@ def main():
         for r in table:
             print(f"| {r['method']} | {r['eps']:.0e} | {r['nit']} | {r['passes']:.1f} | "
                   f"{r['error']:.1e} | {r['bound']:.1e} | {r['success']} |")
-        write_csv(os.path.join(out, f"newton_eps{suffix}.csv"), table, list(table[0]))
-
-
-if __name__ == "__main__":
-    main()
+        write_csv(ctx.path("results", "newton_eps", "csv"), table, list(table[0]))

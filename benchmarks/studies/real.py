@@ -1,5 +1,7 @@
 """Real data: SketchedLogisticRegression against the solvers users pick, at equal objective.
 
+Is ``sn:auto`` faster than every peer on real sets and on wide text problems?
+
 Problems (``--problems``, comma-separated; defaults below):
 
 * ``a9a``, ``w8a``: the LIBSVM sets in ``data/libsvm/`` (binary, n >> d);
@@ -50,7 +52,7 @@ Solvers (``--solvers``):
     plain Newton-CG: ``scipy.optimize.minimize(method="trust-ncg")`` from 0 on
     :class:`Objective` with exact Hessian-vector products; ``gtol = tol * ||grad f(0)||``.
 
-Protocol: every run is a fresh process (``python -m benchmarks.bench_real --one``) that loads
+Protocol: every run is a fresh process (``python -m benchmarks real --one``) that loads
 the problem, fits the solver on a seeded 3,000-row subset restricted to the first 50 columns
 (warm-up: numba kernels from their cache, lazy imports; ``sn:auto`` warms every method it
 chooses from, ``exact``, ``pcg``, ``cg`` and ``dual``; not timed, its time is recorded as ``warmup_s``), then runs
@@ -81,19 +83,16 @@ did, ``cap / sn:auto``, marked as a lower bound). Both CSVs are rewritten after 
 ``--quick``: a9a@2000 (binary) and code-K3-n1000-p2^8-w8 (multinomial), C = 1, ``sn:auto`` and
 the peers, ladder 1e-4, 1e-10, reference ``trust-ncg``, cap 20 s; about a minute.
 
-    python -m benchmarks.bench_real --quick                  # about a minute, tiny subsets
-    python -m benchmarks.bench_real                          # every default problem, C = 1, 100
-    python -m benchmarks.bench_real --problems a9a --C 1 --cap 60
+    python -m benchmarks real --quick                  # about a minute, tiny subsets
+    python -m benchmarks real                          # every default problem, C = 1, 100
+    python -m benchmarks real --problems a9a --C 1 --cap 60
 """
 
 import argparse
 import hashlib
 import json
 import os
-import queue
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -101,21 +100,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, logsumexp
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(ROOT))
+from .._common import BENCH, GAP, child_env, study_command, watch_child, write_csv
 
-from benchmarks._common import add_output_options, output_root, results_dir, write_csv  # noqa: E402
-
-GAP = 1e-8
 LADDER = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 OURS = ("sn:auto", "sn:exact", "sn:pcg", "sn:sketch", "sn:cg", "sn:dual")
 PEERS = ("lbfgs", "newton-cholesky", "liblinear", "glum", "trust-ncg")
 BINARY_ONLY = ("liblinear", "glum")
 AUTO_CHOICES = ("exact", "pcg", "cg", "dual")  # the methods ``auto`` may choose (warm-up)
 WARMUP_ROWS, WARMUP_COLS = 3000, 50
-PROBLEM_DIR = HERE / ".cache" / "problems"
+PROBLEM_DIR = BENCH / ".cache" / "problems"
 
 DEFAULT_PROBLEMS = (
     "a9a", "w8a",
@@ -300,7 +293,7 @@ def parse_problem(name):
 
 def build_problem(name, random_state=0):
     """``(X, y, meta)`` of a problem name (builds / reads the code corpus cache)."""
-    from benchmarks.real_data import load_libsvm, make_code_corpus
+    from ..real_data import load_libsvm, make_code_corpus
 
     spec = parse_problem(name)
     if spec["source"] == "libsvm":
@@ -422,7 +415,7 @@ def make_fitter(solver, C, tol, n, binary, liblinear_scaling=1e3):
 
 
 def run_one(cfg):
-    """Child process: warm up, fit twice, print ``FIT`` JSON lines (see :func:`spawn`)."""
+    """Child process: warm up, fit twice, print ``FIT`` JSON lines (read by :class:`Runner`)."""
     import resource
     import warnings
 
@@ -491,54 +484,29 @@ class Runner:
     def run(self, path, solver, C, tol):
         cfg = dict(path=str(path), solver=solver, C=C, tol=tol, repeat=self.repeat,
                    mem_bytes=self.mem_bytes, liblinear_scaling=self.liblinear_scaling)
-        cmd = [sys.executable, "-m", "benchmarks.bench_real", "--one", json.dumps(cfg)]
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        if self.blas_threads:
-            for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                      "NUMBA_NUM_THREADS"):
-                env[k] = str(self.blas_threads)
-        proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        lines = queue.Queue()
-        errbuf = []
+        fits, state = [], dict(in_fit=False, error=None, err_peak=float("nan"))
 
-        def pump(stream, sink, eof):
-            for line in stream:
-                sink(line)
-            if eof:
-                sink(None)
-
-        threading.Thread(target=pump, args=(proc.stdout, lines.put, True), daemon=True).start()
-        threading.Thread(target=pump, args=(proc.stderr, errbuf.append, False), daemon=True).start()
-        fits, error, timed_out, err_peak = [], None, False, float("nan")
-        in_fit = False
-        deadline = time.monotonic() + max(600.0, self.cap)  # load + warm-up
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                proc.kill()
-                if in_fit:
-                    timed_out = True
-                else:
-                    error = "setup (load / warm-up) took more than 600 s"
-                break
-            try:
-                line = lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
+        def on_line(line):
             if line.startswith("START "):
-                in_fit = True
-                deadline = time.monotonic() + self.cap
-            elif line.startswith("FIT "):
-                in_fit = False
+                state["in_fit"] = True
+                return self.cap
+            if line.startswith("FIT "):
+                state["in_fit"] = False
                 fits.append(json.loads(line[4:]))
-                deadline = time.monotonic() + 600.0
-            elif line.startswith("ERROR "):
+                return 600.0
+            if line.startswith("ERROR "):
                 err = json.loads(line[6:])
-                error, err_peak = err["error"], err.get("peak_rss_mb", float("nan"))
-        proc.wait()
+                state["error"], state["err_peak"] = err["error"], err.get("peak_rss_mb",
+                                                                          float("nan"))
+            return None
+
+        returncode, killed, stderr = watch_child(
+            study_command("real", "--one", json.dumps(cfg)), on_line, max(600.0, self.cap),
+            env=child_env(self.blas_threads, self.blas_threads))  # load + warm-up: 600 s
+        error, err_peak = state["error"], state["err_peak"]
+        timed_out = killed and state["in_fit"]
+        if killed and not state["in_fit"]:
+            error = "setup (load / warm-up) took more than 600 s"
         out = dict(solver=solver, C=C, tol=tol, timed_out=False, error=None)
         good = [f for f in fits if f["time"] <= self.cap]
         timed_out = timed_out or len(good) < len(fits)  # finished, but after the cap
@@ -549,9 +517,8 @@ class Runner:
         elif timed_out:
             out.update(timed_out=True, time=float("inf"), objective=float("nan"))
         else:
-            tail = "".join(errbuf)[-1500:]
             if error is None:
-                error = f"process exited with {proc.returncode}: {tail[-300:]}"
+                error = f"process exited with {returncode}: {stderr[-300:]}"
             out.update(error=error, time=float("nan"), objective=float("nan"), peak_rss_mb=err_peak)
         if self.verbose:
             what = ("timed out" if out["timed_out"] else out["error"] if out["error"]
@@ -718,10 +685,7 @@ def markdown(rows, solvers, cap, header=""):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_real", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny subsets, < 1 minute")
+def add_arguments(ap):
     ap.add_argument("--problems", default=None, help="comma-separated problem names")
     ap.add_argument("--C", default=None, help="comma-separated C values (default 1,100)")
     ap.add_argument("--solvers", default=None, help=f"subset of {','.join(OURS + PEERS)}")
@@ -739,31 +703,30 @@ def main(argv=None):
                     help="CSV path (default results/real[_quick].csv in the output folder)")
     ap.add_argument("--md", default=None,
                     help="Markdown path (default real[_quick].md in the output folder)")
-    add_output_options(ap)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+
+
+def run(ctx, args):
     if args.one is not None:
-        run_one(json.loads(args.one))
-        return 0
+        return run_one(json.loads(args.one))
     problems = (args.problems.split(",") if args.problems
-                else list(QUICK_PROBLEMS if args.quick else DEFAULT_PROBLEMS))
-    Cs = [float(c) for c in args.C.split(",")] if args.C else ([1.0] if args.quick else [1.0, 100.0])
+                else list(QUICK_PROBLEMS if ctx.quick else DEFAULT_PROBLEMS))
+    Cs = [float(c) for c in args.C.split(",")] if args.C else ([1.0] if ctx.quick else [1.0, 100.0])
     solvers = (args.solvers.split(",") if args.solvers
-               else list(QUICK_SOLVERS if args.quick else OURS + PEERS))
+               else list(QUICK_SOLVERS if ctx.quick else OURS + PEERS))
     reference = (tuple(args.reference.split(",")) if args.reference
-                 else QUICK_REFERENCE if args.quick else REFERENCE)
+                 else QUICK_REFERENCE if ctx.quick else REFERENCE)
     unknown = sorted(set(solvers) - set(OURS + PEERS))
     if unknown:
-        ap.error(f"unknown solvers {unknown}")
+        raise SystemExit(f"python -m benchmarks real: unknown solvers {unknown}")
     ladder = (tuple(float(t) for t in args.ladder.split(",")) if args.ladder
-              else QUICK_LADDER if args.quick else LADDER)
-    cap = args.cap or (20.0 if args.quick else 300.0)
+              else QUICK_LADDER if ctx.quick else LADDER)
+    cap = args.cap or (20.0 if ctx.quick else 300.0)
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     mem_bytes = int(args.mem_gb * 2**30) if args.mem_gb else int(0.6 * ram)
-    mode = "quick" if args.quick else "full"
-    suffix = "_quick" if args.quick else ""
-    csv_path = Path(args.csv) if args.csv else results_dir(args) / f"real{suffix}.csv"
-    md_path = Path(args.md) if args.md else output_root(args) / f"real{suffix}.md"
+    mode = ctx.mode
+    csv_path = Path(args.csv) if args.csv else ctx.results / f"real{ctx.suffix}.csv"
+    md_path = Path(args.md) if args.md else Path(ctx.root) / f"real{ctx.suffix}.md"
     runner = Runner(cap, args.repeat, mem_bytes, args.blas_threads, args.liblinear_scaling)
     header = (f"Real-data benchmark ({mode}): cap {cap:g} s per fit, fastest of {args.repeat} timed "
               f"fits, BLAS threads {args.blas_threads or 'default'}, address space <= "
@@ -773,7 +736,7 @@ def main(argv=None):
     runs_path = csv_path.with_name(csv_path.stem + "_runs.csv")
     manifests_path = csv_path.with_name(csv_path.stem + "_data.json")
     rows, all_runs, manifests = [], [], {}
-    for name in problems:
+    for name in ctx.progress(problems, desc="problems"):
         t0 = time.perf_counter()
         X, y, meta = build_problem(name)
         path = save_problem(name, X, y, meta)
@@ -799,8 +762,3 @@ def main(argv=None):
     md_path.write_text(table + "\n")
     print("\n" + table)
     print(f"\nwrote {csv_path}, {runs_path}, {manifests_path} and {md_path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
