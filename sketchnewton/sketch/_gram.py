@@ -67,7 +67,7 @@ def sketch_size_for_eps(eps, d, *, method="leverage", delta=0.05):
     The constants ``C`` (:data:`SIZE_CONSTANTS`) were calibrated so that the
     measured error is ``<= eps`` in at least 19 of 20 seeds for
     ``eps in {0.3, 0.5, 0.8}`` on well-spread and coherent sparse test
-    matrices (n = 20000, d = 40, ``benchmarks/bench_sketch.py --part eps``):
+    matrices (n = 20000, d = 40, ``python -m benchmarks sketch_layer --part eps``):
     the smallest passing ``C`` on a grid was 0.6 (Gaussian, eps 0.8/0.5),
     0.5-0.6 (SRHT), 0.6 (CountSketch), 0.9 (leverage, quadratic-form
     scores); the values used add ~15% margin. With the Gaussian sketch,

@@ -51,7 +51,7 @@ class SketchSettings:
         ``1/sqrt(s p_i)``. Bernoulli is the default because it never wastes
         samples on duplicates of dominant rows and has no variance on rows
         with ``pi_i = 1``; on the coherent test matrices its spectral error is
-        markedly lower (see ``benchmarks/bench_sketch.py --errors``).
+        markedly lower (see ``python -m benchmarks sketch_layer --part errors``).
 
     Examples
     --------
