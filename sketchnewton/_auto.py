@@ -98,8 +98,9 @@ def method_costs(loss, sketch_size=None):
       estimator);
     * Newton-CG (with or without the diagonal preconditioner): ``CG_PER_NEWTON`` products
       per iteration (``CG_PER_NEWTON_EVEN`` with a ridge and evenly scaled
-      features, measured by one sweep), two iterations more, no matrix of size
-      p^2 (it is the only method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
+      features, measured by one sweep, taken only when even that optimistic count could
+      make Newton-CG the cheapest), two iterations more, no matrix of size p^2 (it is the
+      only method once ``8 p^2`` bytes pass ``DENSE_BYTES``).
 
     Exact Newton is also chosen when ``n`` is so small that a sketch would
     keep most rows anyway.
@@ -126,9 +127,14 @@ def method_costs(loss, sketch_size=None):
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
-    cg_iters = CG_PER_NEWTON_EVEN if _evenly_scaled(loss) else CG_PER_NEWTON
-    costs["cg"] = (iters + 2) * (c0 + cg_iters * (product_passes(loss) + CG_OVERHEAD_S / pass_s)
-                                  + 0.5)
+    def cg_cost(cg_iters):
+        return (iters + 2) * (c0 + cg_iters * (product_passes(loss) + CG_OVERHEAD_S / pass_s)
+                              + 0.5)
+
+    # the sweep that measures the feature scaling is paid only when it can change the choice
+    even = cg_cost(CG_PER_NEWTON_EVEN) < min(costs.values(), default=np.inf) \
+        and _evenly_scaled(loss)
+    costs["cg"] = cg_cost(CG_PER_NEWTON_EVEN if even else CG_PER_NEWTON)
     return costs
 
 

@@ -27,8 +27,6 @@ class Reason(Enum):
     CONTINUE = "continue"
     #: the stopping rule holds (``eps`` certified, or the decrement below ``tol |f|``)
     CONVERGED = "converged"
-    #: ``tol`` is below what float64 can resolve here, and the decrement is at that floor
-    ATTAINABLE = "converged to the attainable accuracy"
     #: ``eps`` is below the attainable accuracy: iterating cannot certify it
     BELOW_FLOOR = "target below the attainable accuracy"
     #: neither the loss value nor the gradient can tell a better point apart (rounding noise)
@@ -52,11 +50,11 @@ class Reason(Enum):
 
     @property
     def success(self) -> bool:
-        return self in (Reason.CONVERGED, Reason.ATTAINABLE)
+        return self is Reason.CONVERGED
 
 
 _STATUS = {Reason.CONTINUE: Status.CONVERGED, Reason.CONVERGED: Status.CONVERGED,
-           Reason.ATTAINABLE: Status.CONVERGED, Reason.MAX_ITER: Status.MAX_ITER,
+           Reason.MAX_ITER: Status.MAX_ITER,
            Reason.CALLBACK: Status.CALLBACK}
 
 

@@ -89,6 +89,9 @@ class Evidence:
     noise_limited : bool
         (``STALLED``) the line search stopped because the predicted decrease fell below the
         loss's measured rounding noise, not because the directions fail.
+    verified : bool
+        The last step was accepted on the loss's decrease (False: the gradient judged it,
+        the decrease being below the loss's noise).
     floor : callable
         ``() -> (error, decrement)`` that the gradient's rounding error allows
         (docs/math.md 7.3).
@@ -113,6 +116,7 @@ class Evidence:
     matrix_free: bool = False
     has_model: bool = False
     noise_limited: bool = False
+    verified: bool = True
     floor: Callable[[], tuple[float, float]] = _no_floor
     staleness: Callable[[], float] = _no_staleness
 
@@ -159,6 +163,9 @@ class ErrorBound:
         if ev.phase is Phase.MODEL and ev.exact_model:
             est = self._nonlinearity(est, ev.previous_exact)
             return self._certify(ev, est) if est <= self.eps else Verdict.proceed(est)
+        if ev.phase is Phase.KEPT and not ev.verified and est > self.eps:
+            # progress is below the loss's noise: can the gradient still resolve eps at all?
+            return self._certify(ev, est)
         if not (est <= self.eps and (ev.fresh or ev.local)):
             # a model built at an earlier iterate judges only in the local regime
             return Verdict.proceed(est)
@@ -257,12 +264,14 @@ class Decrement:
 
     @staticmethod
     def _floor(ev: Evidence, half: float, scale: float) -> Verdict | None:
+        """A decrement above ``tol |f|`` but within the rounding floor of the gradient and the
+        objective: no iteration can resolve ``tol`` (a failure, said so)."""
         limit = 5.0 * ev.floor()[1] + 64 * np.finfo(float).eps * abs(ev.fun)
         if half > limit:
             return None
-        return Verdict(Reason.ATTAINABLE, "converged to the attainable accuracy: the Newton "
+        return Verdict(Reason.NOISE_FLOOR, "stopped at the attainable accuracy: the Newton "
                        f"decrement ({half:.3g}) is within the rounding floor of the gradient and "
-                       f"the objective ({limit:.3g}); tol is below it")
+                       f"the objective ({limit:.3g}), above tol |f| = {scale:.3g}")
 
     def forcing_floor(self, error_estimate: float) -> float:
         return 0.0
@@ -296,7 +305,7 @@ def what_to_try(reason: Reason, rule: StoppingRule, max_iter: int) -> str:
     str
     """
     name = rule.name
-    if reason in (Reason.BELOW_FLOOR, Reason.NOISE_FLOOR, Reason.ATTAINABLE):
+    if reason in (Reason.BELOW_FLOOR, Reason.NOISE_FLOOR):
         return f"use a larger {name} (the data's rounding error allows no better)"
     if reason in (Reason.ASYMPTOTE, Reason.NOT_ATTAINED):
         return ("the minimiser may be at infinity (e.g. separable classes): add a ridge "

@@ -17,7 +17,7 @@ from ..exceptions import InputError
 from ..hessian import PRECONDITIONERS, ROW_SAMPLERS
 from ..newton import METHODS
 
-__all__ = ["validate", "check_sparse_X", "weight_scale", "sample_weights", "SolverParams", "run_newton",
+__all__ = ["validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights", "SolverParams", "run_newton",
            "drop_feature_names"]
 
 
@@ -42,6 +42,19 @@ def weight_scale(sw):
     squares of the gradient and Hessian."""
     scale = float(sw.max())
     return (sw / scale, scale) if scale > 0 and scale != 1.0 else (sw, 1.0)
+
+
+def dask_weight_scale(sample_weight):
+    """``(sample_weight / s, s)`` with ``s = max(sample_weight)`` for a dask or in-memory
+    ``sample_weight`` of the distributed fits (None stays None, ``s = 1``): the weights in
+    (0, 1], as :func:`weight_scale` does in memory."""
+    if sample_weight is None:
+        return None, 1.0
+    top = sample_weight.max() if hasattr(sample_weight, "max") else np.max(sample_weight)
+    scale = float(top.compute() if hasattr(top, "compute") else top)
+    if not scale > 0 or scale == 1.0:
+        return sample_weight, 1.0
+    return sample_weight / scale, scale
 
 
 def sample_weights(sample_weight, n):

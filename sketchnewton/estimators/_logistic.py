@@ -18,6 +18,7 @@ from ..exceptions import InputError
 from ..losses import LogisticLoss, MultinomialLoss
 from ._base import (
     SolverParams,
+    dask_weight_scale,
     drop_feature_names,
     sample_weights,
     validate,
@@ -280,14 +281,7 @@ class SketchedLogisticRegression(LinearClassifier):
         self.classes_ = classes
         K = len(classes)
         codes = y.map_blocks(lambda blk: np.searchsorted(classes, blk), dtype=np.int64)
-        scale = 1.0
-        if sample_weight is not None:  # the weights scaled into (0, 1], as in memory
-            top = sample_weight.max() if hasattr(sample_weight, "max") else np.max(sample_weight)
-            scale = float(top.compute() if hasattr(top, "compute") else top)
-            if scale > 0:
-                sample_weight = sample_weight / scale
-            else:
-                scale = 1.0
+        sample_weight, scale = dask_weight_scale(sample_weight)
         kw = dict(lam=0.0 if np.isinf(C) else 1.0 / C / scale, sample_weight=sample_weight,
                   fit_intercept=self.fit_intercept)
         loss = (distributed.logistic_loss(X, codes, **kw) if K == 2

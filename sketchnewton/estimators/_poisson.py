@@ -14,6 +14,7 @@ from .._validation import check_bool, check_real
 from ..losses import PoissonLoss
 from ._base import (
     SolverParams,
+    dask_weight_scale,
     drop_feature_names,
     sample_weights,
     validate,
@@ -96,6 +97,7 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
         check_bool(self.warm_start, "warm_start")
         options, tol = self._check_solver()
         if distributed.is_dask_collection(X) or distributed.is_dask_collection(y):
+            sample_weight, scale = dask_weight_scale(sample_weight)  # into (0, 1], as in memory
             sw_total = self._dask_weight_total(X, sample_weight)
             loss = distributed.poisson_loss(X, y, lam=alpha * sw_total, sample_weight=sample_weight,
                                             fit_intercept=self.fit_intercept)

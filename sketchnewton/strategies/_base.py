@@ -44,6 +44,9 @@ class Iterate:
         The latest estimate of ``||x - x*||`` (``inf`` before one exists).
     decrement : float
         ``-g^T p`` of the last step.
+    verified : bool
+        The last step was accepted on the loss's decrease (False: its decrease was below the
+        loss's rounding noise and the gradient judged it).
     counts : dict
         ``nfev``, ``njev``, ``nhev``: loss and gradient evaluations, Hessian products.
     """
@@ -56,6 +59,7 @@ class Iterate:
     last_dz: float = np.inf
     error_estimate: float = np.inf
     decrement: float = np.inf
+    verified: bool = True
     counts: dict = field(default_factory=lambda: dict(nfev=1, njev=1, nhev=0))
 
     @property
