@@ -28,7 +28,7 @@ from .hessian._model import Model
 from .losses import Loss, State, gradient_of
 
 __all__ = ["rounding_floor", "staleness", "value_noise", "probe_stationary", "Stationary",
-           "certify", "N_PROBES", "VANISHED"]
+           "certify", "N_PROBES", "VANISHED", "VANISHED_CURVATURE", "FLAT_STATIONARY"]
 
 _EPS = np.finfo(float).eps
 _TINY = np.finfo(float).tiny
@@ -92,6 +92,15 @@ def value_noise(loss: Loss, state: State) -> float:
         except DomainError:
             return np.inf
     return noise
+
+
+#: the verdicts of a zero gradient that cannot be certified
+VANISHED_CURVATURE = Verdict(Reason.VANISHED, "the gradient and the curvature vanish at x (the "
+                             "scale of the data may be too small for float64: rescale it); a "
+                             "minimiser cannot be certified")
+FLAT_STATIONARY = Verdict(Reason.FLAT_STATIONARY, "stationary point whose only negative curvature "
+                          "is at the rounding level: the loss is flat at x and a minimiser cannot "
+                          "be certified")
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,15 @@ class History:
         The stopping rule's progress column (``"error_estimate"`` or ``"decrement"``).
     verbose : int
     callback : callable or None
+    t0 : float, optional
+        ``time.perf_counter()`` at the start of the solve (the rows' ``seconds``).
     """
 
-    def __init__(self, measure: str, verbose: int = 0, callback: Callable | None = None):
+    def __init__(self, measure: str, verbose: int = 0, callback: Callable | None = None,
+                 t0: float | None = None):
         self.rows: list[dict] = []
         self.measure, self.verbose, self.callback = measure, verbose, callback
-        self.t0 = time.perf_counter()
+        self.t0 = time.perf_counter() if t0 is None else t0
 
     def record(self, x: np.ndarray, grad: np.ndarray, **row) -> bool:
         """Append a row (``iter, loss, grad_norm, step_size, step_norm, error_estimate,

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import certify, probe_stationary, rounding_floor, staleness
+from ._checks import (
+    FLAT_STATIONARY,
+    VANISHED_CURVATURE,
+    certify,
+    probe_stationary,
+    rounding_floor,
+    staleness,
+)
 from ._outcome import Reason, Verdict
 from ._report import History, SolveResult
 from ._stopping import HINT, MODEL_REUSE_DZ, Evidence, Phase, StoppingRule, what_to_try
@@ -92,10 +99,8 @@ class NewtonSolver:
 
     def __init__(self, problem: Problem):
         self.problem, self.loss, self.rule = problem, problem.loss, problem.rule
-        self.strategy = problem.strategy
-        self.data = problem.loss.data
-        self.timings = dict(gradient=0.0, line_search=0.0)
-        self.nit = 0
+        self.strategy, self.data = problem.strategy, problem.loss.data
+        self.timings, self.nit = dict(gradient=0.0, line_search=0.0), 0
         self._exact_estimates: list[float] = []  # raw estimates of exact models (contraction)
         self._floor: tuple[object, object, tuple[float, float]] = (None, None, (0.0, 0.0))
 
@@ -122,11 +127,9 @@ class NewtonSolver:
             raise DomainError(f"the starting point is outside the domain of the loss: {exc}") from None
         self.timings["gradient"] += time.perf_counter() - self.t0
         g0 = max(float(np.linalg.norm(gradient_of(state))), np.finfo(float).tiny)
-        self.it = Iterate(state.x, state, g0)
-        self.x0 = state.x.copy()
+        self.it, self.x0 = Iterate(state.x, state, g0), state.x.copy()
         self.curvature0: float | None = None
-        self.history = History(self.rule.column, pb.verbose, pb.callback)
-        self.history.t0 = self.t0
+        self.history = History(self.rule.column, pb.verbose, pb.callback, self.t0)
 
     def iterate(self) -> Verdict | None:
         """One Newton iteration; a verdict ends the solve."""
@@ -163,9 +166,7 @@ class NewtonSolver:
         it = self.it
         probe = probe_stationary(self.loss, it.state, seed=self.nit)
         if probe.kind == "vanished":
-            return Verdict(Reason.VANISHED, "the gradient and the curvature vanish at x (the scale "
-                           "of the data may be too small for float64: rescale it); a minimiser "
-                           "cannot be certified")
+            return VANISHED_CURVATURE
         if probe.kind == "minimum":
             if self.strategy.model is None:
                 self.strategy.update(it, None)
@@ -178,9 +179,7 @@ class NewtonSolver:
             if self.line_search(step) and it.fun < f_before - NOISE_ULPS * _EPS * abs(f_before):
                 self.nit += 1
                 return Verdict.proceed()
-        return Verdict(Reason.FLAT_STATIONARY, "stationary point whose only negative curvature is "
-                       "at the rounding level: the loss is flat at x and a minimiser cannot be "
-                       "certified")
+        return FLAT_STATIONARY
 
     # -- evidence and verdicts ------------------------------------------------------------------
     def judge(self, phase: Phase, noise_limited: bool = False) -> Verdict:
