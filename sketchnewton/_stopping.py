@@ -154,6 +154,8 @@ class ErrorBound:
             return self._certify(ev, 0.0)
         est = ev.estimate
         if ev.phase is Phase.STALLED:
+            if est <= self.eps and not ev.exact_model:
+                est *= ev.staleness()  # an approximate model: checked against the Hessian at x
             verdict = self._certify(ev, est) if np.isfinite(est) else Verdict.proceed(est)
             return verdict if verdict.done else _stalled(ev, verdict.error_estimate)
         if ev.phase is Phase.STEP:
@@ -219,10 +221,12 @@ class Decrement:
     left was about ``-g^T p / 2`` before the step and quadratically less after
     it (docs/math.md 7.2); or, after two unit steps with contracting
     decrements, when the extrapolated error ``dec_k/2 * dec_k / dec_{k-1}`` is
-    below ``EXTRAPOLATION_SAFETY tol |f|`` (saves the last iteration); or when
-    ``||g|| <= 1e-3 tol ||g_0||``. When no step can decrease the loss beyond
-    its rounding noise any more (``STALLED``), the decrement of the step at
-    ``x`` itself judges ``x``.
+    below ``EXTRAPOLATION_SAFETY tol |f|`` (saves the last iteration). When no
+    step can decrease the loss beyond its rounding noise any more
+    (``STALLED``), the decrement of the step at ``x`` itself judges ``x``. A
+    small gradient alone is no evidence: without a bound on the curvature it
+    bounds nothing (an infimum approached at infinity has both gradient and
+    objective gap going to zero).
     """
 
     name = "tol"
@@ -247,8 +251,6 @@ class Decrement:
             return self._floor(ev, half, scale) or _stalled(ev, None)
         if ev.phase is not Phase.KEPT:
             return Verdict.proceed()
-        if ev.grad_norm <= 1e-3 * self.tol * ev.g0_norm:
-            return Verdict(Reason.CONVERGED, "converged: tol reached (gradient)")
         if not ev.unit_step:
             return Verdict.proceed()
         half, prev = 0.5 * ev.decrement, ev.previous_decrement

@@ -189,7 +189,8 @@ class NewtonSolver:
         step = it.step if phase in (Phase.STEP, Phase.STALLED) else None
         estimate = step.error_estimate if step is not None and phase is Phase.STEP \
             else strategy.estimate(it)
-        exact = phase is Phase.MODEL and model is not None and model.spectral_error == 0.0
+        exact = phase in (Phase.MODEL, Phase.STALLED) and strategy.fresh \
+            and model is not None and model.spectral_error == 0.0
         rows = self.history.rows
         previous = rows[-1] if phase is Phase.KEPT and len(rows) > 1 else None
         ev = Evidence(
@@ -206,7 +207,7 @@ class NewtonSolver:
             has_model=model is not None, noise_limited=noise_limited, verified=it.verified,
             floor=self.rounding_floor,
             staleness=lambda: staleness(self.loss, it.state, strategy.built))
-        if exact:
+        if exact and phase is Phase.MODEL:
             self._exact_estimates.append(estimate)
         verdict = self.rule.judge(ev)
         if verdict.error_estimate is not None:
