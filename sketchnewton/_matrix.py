@@ -6,6 +6,7 @@ exposes the few operations the losses, sketches and driver use. Sparse input
 is never densified.
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -307,6 +308,21 @@ class DataMatrix(MatrixShape):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
         return self.csr[rows] if self.is_sparse else self.dense[rows]
 
+    def reference_pass_seconds(self):
+        """Seconds of one *reference pass*: scipy's (or numpy's) ``A.T @ (A @ x)`` on this
+        matrix, the unit of ``time_passes`` (best of 3, measured once, then cached)."""
+        cached = self.__dict__.get("_reference_pass")
+        if cached is None:
+            M = self.csr if self.is_sparse else self.dense
+            x = np.ones(self.d, dtype=M.dtype)
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                M.T @ (M @ x)
+                times.append(time.perf_counter() - t0)
+            cached = self.__dict__["_reference_pass"] = min(times)
+        return cached
+
 
 def shifted_row_gram(M, rows, weights, shift_weights, k, kk):
     """``sum_r weights_r a_r a_r^T - u k^T - k u^T + kk k k^T`` over the rows ``rows`` of ``M``,
@@ -493,6 +509,9 @@ class InterceptMatrix(MatrixShape):
 
     def outer_gram(self):
         return self.base.outer_gram() + 1.0
+
+    def reference_pass_seconds(self):
+        return self.base.reference_pass_seconds()
 
     def take_rows(self, rows):
         R = self.base.take_rows(rows)

@@ -208,3 +208,17 @@ def test_tol_below_float64_stops_at_the_rounding_floor(tiny_class, tol):
     obj = -np.log(p[np.arange(y.size), y]).sum()
     obj_ref = -np.log(p_ref[np.arange(y.size), y]).sum()
     assert obj == pytest.approx(obj_ref, rel=1e-8)
+
+
+def test_time_account():
+    """The timings add up to the wall time (``other``: the driver's own work and the checks);
+    ``time_passes`` is the time over one reference pass, measured on demand and not pickled."""
+    import pickle
+
+    res = _result()
+    assert sum(res.timings.values()) == pytest.approx(res.time, rel=1e-9)
+    assert res.timings["other"] >= 0
+    assert 0 < res.reference_pass < res.time and res.time_passes == pytest.approx(
+        res.time / res.reference_pass)
+    again = pickle.loads(pickle.dumps(res))
+    assert again.nit == res.nit and np.isnan(again.time_passes)

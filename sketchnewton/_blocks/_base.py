@@ -351,6 +351,11 @@ class RowBlocks(MatrixShape):
         c = self.sum(self.map(_col_nnz_task)).astype(np.float64)
         return float(c @ c)
 
+    def reference_pass_seconds(self):
+        """Seconds of one scipy pass ``A.T @ (A @ x)`` over the data (the unit of a solve's
+        ``time_passes``), or None where no such pass exists (many blocks on a cluster)."""
+        return None
+
     def column_sq_norms(self):
         """``||a_j||^2`` for every column (one sweep): how unevenly the features are scaled."""
         return self.sum(self.map(_col_sq_task, sweeps=1), fresh=True)
@@ -425,6 +430,9 @@ class LocalBlocks(RowBlocks):
     def threads(self):
         with kernel_threads(self.nnz):
             yield
+
+    def reference_pass_seconds(self):
+        return self.block.A.reference_pass_seconds()
 
     def constant(self, value, width=None):
         out = np.empty((self.n,) if width is None else (self.n, width))
