@@ -32,10 +32,10 @@ from ._outcome import Reason, Verdict
 from ._report import History, SolveResult
 from ._stopping import HINT, MODEL_REUSE_DZ, Evidence, Phase, StoppingRule, what_to_try
 from .exceptions import ConvergenceWarning, DomainError, warn
-from .losses import Loss, gradient_of
-from .strategies import STRATEGIES, Iterate, Step, Strategy, steepest_descent
+from .losses import L1Penalty, Loss, gradient_of
+from .strategies import STRATEGIES, Iterate, Step, Strategy
 
-__all__ = ["NewtonSolver", "Problem", "METHODS", "ARMIJO", "MAX_HALVINGS", "MAX_DZ"]
+__all__ = ["NewtonSolver", "Problem", "Objective", "METHODS", "ARMIJO", "MAX_HALVINGS", "MAX_DZ"]
 
 #: the methods of :func:`sketchnewton.minimize`: ``"auto"`` and one per strategy
 METHODS = ("auto",) + tuple(STRATEGIES)
@@ -77,6 +77,9 @@ class Problem:
     callback : callable or None
     sweeps0 : float
         The data's sweep count before the solve's own work (``auto``'s statistics count).
+    penalty : L1Penalty or None
+        The non-smooth part ``P`` of a composite objective ``loss + P`` (the strategy must
+        handle it).
     """
 
     loss: Loss
@@ -86,6 +89,7 @@ class Problem:
     verbose: int = 0
     callback: Callable | None = None
     sweeps0: float | None = None
+    penalty: L1Penalty | None = None
 
 
 class NewtonSolver:
@@ -100,6 +104,7 @@ class NewtonSolver:
     def __init__(self, problem: Problem):
         self.problem, self.loss, self.rule = problem, problem.loss, problem.rule
         self.strategy, self.data = problem.strategy, problem.loss.data
+        self.objective = Objective(problem.loss, problem.penalty)
         self.timings, self.nit = dict(gradient=0.0, line_search=0.0), 0
         self._exact_estimates: list[float] = []  # raw estimates of exact models (contraction)
         self._floor: tuple[object, object, tuple[float, float]] = (None, None, (0.0, 0.0))
@@ -128,13 +133,14 @@ class NewtonSolver:
         self.timings["gradient"] += time.perf_counter() - self.t0
         g0 = max(float(np.linalg.norm(gradient_of(state))), np.finfo(float).tiny)
         self.it, self.x0 = Iterate(state.x, state, g0), state.x.copy()
+        self.it.penalty_value = self.objective.penalty_value(state.x)
         self.curvature0: float | None = None
         self.history = History(self.rule.column, pb.verbose, pb.callback, self.t0)
 
     def iterate(self) -> Verdict | None:
         """One Newton iteration; a verdict ends the solve."""
         it, strategy = self.it, self.strategy
-        if float(np.linalg.norm(it.grad)) == 0.0:
+        if self.objective.optimality(it) == 0.0:
             verdict = self.stationary()
         else:
             verdict = self.judge(Phase.KEPT)
@@ -153,8 +159,8 @@ class NewtonSolver:
         if (verdict := self.judge(Phase.STEP)).done:
             return verdict
         moved = self.line_search(it.step)
-        if moved is None:  # last resort: a steepest-descent step scaled like the Newton step
-            moved = self.line_search(steepest_descent(it.grad, it.step.direction))
+        if moved is None:  # last resort: steepest descent (or its proximal form)
+            moved = self.line_search(strategy.fallback_step(it))
         if not moved:
             return self.judge(Phase.STALLED, noise_limited=moved is False)
         self.nit += 1
@@ -194,7 +200,7 @@ class NewtonSolver:
         rows = self.history.rows
         previous = rows[-1] if phase is Phase.KEPT and len(rows) > 1 else None
         ev = Evidence(
-            phase, it.fun, float(np.linalg.norm(it.grad)), it.g0_norm, estimate=estimate,
+            phase, it.fun, self.objective.optimality(it), it.g0_norm, estimate=estimate,
             exact_model=exact, fresh=strategy.fresh,
             local=it.step_size == 1.0 and it.last_dz <= MODEL_REUSE_DZ,
             unit_step=it.step_size == 1.0,
@@ -254,7 +260,7 @@ class NewtonSolver:
         loss, it = self.loss, self.it
         f0, g, p = it.fun, it.grad, step.direction
         Ap = loss.image(p) if step.image is None else step.image
-        slope = float(g @ p)
+        slope = -step.decrement  # g^T p, plus P(x + p) - P(x) for a composite objective
         dz = float(np.abs(Ap).max()) if Ap.size else 0.0
         t = first = 1.0 if dz <= MAX_DZ else MAX_DZ / dz
         noise = _Noise(self, p, Ap, slope)
@@ -262,17 +268,18 @@ class NewtonSolver:
         for _ in range(MAX_HALVINGS):
             it.counts["nfev"] += 1
             try:
-                trial = loss.forward(it.x + t * p, it.state.image + t * Ap)
+                trial, f = self.objective.trial(it.x + t * p, it.state.image + t * Ap)
             except DomainError:
                 t *= 0.5
                 continue
-            if trial.fun - f0 <= ARMIJO * t * slope:
+            if f - f0 <= ARMIJO * t * slope:
                 accepted = trial
                 break
-            if noise.hides(abs(t * slope), t, trial.fun):
+            if noise.hides(abs(t * slope), t, f):
                 result = False
-                if t == first and trial.fun - f0 <= NOISE_FACTOR * noise.value:
-                    accepted, verified = self._judged_by_gradient(trial, g), False
+                if t == first and f - f0 <= NOISE_FACTOR * noise.value:
+                    accepted = self.objective.judged_by_gradient(trial, it, self.strategy.built)
+                    verified = False
                 break
             t *= 0.5
         self.timings["line_search"] += time.perf_counter() - t0
@@ -284,16 +291,8 @@ class NewtonSolver:
             it.counts["njev"] += 1
             self.timings["gradient"] += time.perf_counter() - t1
         it.x, it.state, it.step_size, it.last_dz = accepted.x, accepted, t, t * dz
-        it.verified = verified
+        it.verified, it.penalty_value = verified, self.objective.penalty_value(accepted.x)
         return True
-
-    def _judged_by_gradient(self, trial, g):
-        """The trial (with its gradient) when it decreases ``||H~^{-1} g||``, else None."""
-        state = self.loss.evaluate(forward=trial)
-        self.it.counts["njev"] += 1
-        model = self.strategy.built
-        better = np.linalg.norm(model.solve(gradient_of(state))) < np.linalg.norm(model.solve(g))
-        return state if better else None
 
     # -- the end --------------------------------------------------------------------------------
     def record(self) -> bool:
@@ -301,7 +300,7 @@ class NewtonSolver:
         it, model = self.it, self.strategy.model
         step = it.step
         return self.history.record(
-            it.x, it.grad, iter=self.nit, loss=it.fun, grad_norm=float(np.linalg.norm(it.grad)),
+            it.x, it.grad, iter=self.nit, loss=it.fun, grad_norm=self.objective.optimality(it),
             step_size=it.step_size,
             step_norm=float(np.linalg.norm(step.direction)) if step is not None else 0.0,
             error_estimate=it.error_estimate, decrement=it.decrement,
@@ -330,7 +329,7 @@ class NewtonSolver:
         timings = dict(self.timings, **strategy.timings)
         timings["other"] = max(elapsed - sum(timings.values()), 0.0)
         result = SolveResult(
-            x=it.x, fun=it.fun, jac=it.grad, grad_norm=float(np.linalg.norm(it.grad)),
+            x=it.x, fun=it.fun, jac=it.grad, grad_norm=self.objective.optimality(it),
             error_bound=it.error_estimate, error_bound_kind="estimate", decrement=it.decrement,
             nit=self.nit, success=verdict.success, status=int(verdict.status),
             reason=verdict.reason.value, message=message, **strategy.describe(),
@@ -338,6 +337,46 @@ class NewtonSolver:
             history=self.history.rows, **it.counts)
         result.__dict__["_reference"] = self.data.reference_pass_seconds  # measured on demand
         return result
+
+
+class Objective:
+    """What the driver minimises: the loss, plus the non-smooth ``penalty`` when there is one.
+
+    Parameters
+    ----------
+    loss : Loss
+    penalty : L1Penalty or None
+    """
+
+    def __init__(self, loss: Loss, penalty: L1Penalty | None):
+        self.loss, self.penalty = loss, penalty
+
+    def penalty_value(self, x: np.ndarray) -> float:
+        return 0.0 if self.penalty is None else self.penalty.value(x)
+
+    def trial(self, x: np.ndarray, image) -> tuple:
+        """``(state, F(x))`` of a line-search trial (its gradient not computed)."""
+        state = self.loss.forward(x, image)
+        return state, state.fun + self.penalty_value(x)
+
+    def optimality(self, it: Iterate) -> float:
+        """``||grad||``, or the norm of the minimum-norm subgradient of ``loss + penalty``."""
+        g = it.grad
+        return float(np.linalg.norm(g if self.penalty is None else
+                                    self.penalty.subgradient(it.x, g)))
+
+    def judged_by_gradient(self, trial, it: Iterate, model):
+        """The trial (with its gradient) when it strictly decreases the optimality measure
+        ``||H~^{-1} g||`` (the minimum-norm subgradient with a penalty), else None."""
+        state = self.loss.evaluate(forward=trial)
+        it.counts["njev"] += 1
+        g = gradient_of(state)
+        if self.penalty is None:
+            before, after = model.solve(it.grad), model.solve(g)
+        else:
+            before, after = (self.penalty.subgradient(it.x, it.grad),
+                             self.penalty.subgradient(state.x, g))
+        return state if np.linalg.norm(after) < np.linalg.norm(before) else None
 
 
 class _Noise:
@@ -370,14 +409,15 @@ class _Noise:
 
     def _along_step(self, t, fun):
         solver = self.solver
-        it, loss = solver.it, solver.loss
+        it = solver.it
         s = np.array([t, 0.5 * t, 0.25 * t])
         r = np.empty(3)
         r[0] = fun - it.fun - self.slope * t
         for k in (1, 2):
             it.counts["nfev"] += 1
             try:
-                r[k] = loss.forward(it.x + s[k] * self.p, it.state.image + s[k] * self.Ap).fun \
+                r[k] = solver.objective.trial(it.x + s[k] * self.p,
+                                              it.state.image + s[k] * self.Ap)[1] \
                     - it.fun - self.slope * s[k]
             except DomainError:
                 return np.inf

@@ -18,7 +18,8 @@ import numpy as np
 from .._validation import check_memory
 from ..hessian import ModelBuilder
 from ..hessian._model import Model
-from ..losses import Loss, State, gradient_of
+from ..exceptions import InputError
+from ..losses import L1Penalty, Loss, State, gradient_of
 
 __all__ = ["Iterate", "Step", "StrategySettings", "Strategy", "descent_step", "steepest_descent"]
 
@@ -47,6 +48,8 @@ class Iterate:
     verified : bool
         The last step was accepted on the loss's decrease (False: its decrease was below the
         loss's rounding noise and the gradient judged it).
+    penalty_value : float
+        ``P(x)`` of a composite objective (0 without a penalty).
     counts : dict
         ``nfev``, ``njev``, ``nhev``: loss and gradient evaluations, Hessian products.
     """
@@ -60,11 +63,13 @@ class Iterate:
     error_estimate: float = np.inf
     decrement: float = np.inf
     verified: bool = True
+    penalty_value: float = 0.0
     counts: dict = field(default_factory=lambda: dict(nfev=1, njev=1, nhev=0))
 
     @property
     def fun(self) -> float:
-        return self.state.fun
+        """The objective at ``x``: the loss, plus the penalty of a composite objective."""
+        return self.state.fun + self.penalty_value
 
     @property
     def grad(self) -> np.ndarray:
@@ -82,7 +87,8 @@ class Step:
     image : ndarray, BlockVector or None
         ``A p`` when the inner solve computed it on the way (None: the line search does).
     decrement : float
-        ``-g^T p``.
+        ``-g^T p`` (``-(g^T p + P(x + p) - P(x))`` for a composite objective ``L + P``): the
+        decrease the step's model predicts, the line search's slope.
     inner_iterations : int
         Conjugate-gradient iterations (0 for a direct solve).
     error_estimate : float
@@ -148,6 +154,8 @@ class Strategy(ABC):
     loss : Loss
     settings : StrategySettings
     rng : numpy Generator
+    penalty : L1Penalty, optional
+        The non-smooth part of a composite objective (strategies with ``handles_penalty``).
 
     Attributes
     ----------
@@ -159,11 +167,16 @@ class Strategy(ABC):
 
     #: the method's name (``result.method``)
     name: ClassVar[str]
+    #: the strategy can minimise a composite objective ``loss + penalty``
+    handles_penalty: ClassVar[bool] = False
     #: the builder's sketch: ``"exact"`` or the settings' sketch
     uses_sketch: ClassVar[bool] = False
 
-    def __init__(self, loss: Loss, settings: StrategySettings, rng: np.random.Generator):
-        self.loss, self.settings, self.rng = loss, settings, rng
+    def __init__(self, loss: Loss, settings: StrategySettings, rng: np.random.Generator,
+                 penalty: L1Penalty | None = None):
+        if penalty is not None and not self.handles_penalty:
+            raise InputError(f"method {self.name!r} cannot minimise a penalised (L1) objective")
+        self.loss, self.settings, self.rng, self.penalty = loss, settings, rng, penalty
         size = settings.sketch_size if settings.sketch_size is not None else 20 * loss.data.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(loss, settings.sketch if self.uses_sketch else "exact",
@@ -190,6 +203,12 @@ class Strategy(ABC):
     def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
         """The Newton step at ``it`` (a descent direction). ``forcing_floor``: an inner solve
         need not be more accurate than this relative residual (the stopping rule's target)."""
+
+    def fallback_step(self, it: Iterate) -> Step:
+        """The last resort when the line search fails along :meth:`step`'s direction: steepest
+        descent scaled like that step (a composite strategy overrides it with its proximal
+        gradient step)."""
+        return steepest_descent(it.grad, it.step.direction if it.step is not None else None)
 
     def estimate(self, it: Iterate) -> float:
         """``||H~^{-1} g|| / (1 - e)``: the model's estimate of ``||x - x*||`` (docs/math.md
