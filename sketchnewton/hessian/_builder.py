@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..sketch import SketchSettings, block_leverage_raw, draw_row_samplers
-from ._dense import factorize, factorize_psd, fix_invariances
+from ._dense import HessianModel, factorize, factorize_psd, fix_invariances
 from ._dual import DualModel
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
 
@@ -20,6 +20,10 @@ ROW_SAMPLERS = ("leverage", "uniform")
 PRECONDITIONERS = ("diagonal", "nystrom", "none")
 #: first rank of the Nystrom preconditioner; it doubles while CG stays slow
 NYSTROM_RANK = 32
+#: a sketched model with eigenvalues below this share of its largest has those directions
+#: checked against the Hessian (one block product): sampling noise may have lifted an exact
+#: invariance of the loss
+NULL_CHECK = 1e-8
 
 
 class ModelBuilder:
@@ -113,7 +117,9 @@ class ModelBuilder:
     def factorized(self, state, sketched):
         """The factorized dense model at ``state``: the exact (``sketched`` False) or sketched
         Hessian of the first of the loss's kinds that is positive definite, else the
-        pseudo-inverse or damped model of the last kind (:func:`factorize_psd`)."""
+        pseudo-inverse or damped model of the last kind (:func:`factorize_psd`). A sketched
+        model's nearly null directions are checked against the Hessian
+        (:meth:`_exact_null_directions`)."""
         kinds = list(self.loss.hessian_kinds)
         if sketched and self.sketch not in ROW_SAMPLERS:
             kinds = kinds[-1:]  # oblivious sketches: the Gauss-Newton factor
@@ -127,7 +133,37 @@ class ModelBuilder:
             self.timings["factorization"] += time.perf_counter() - t0
             if model is not None:
                 break
+        if sketched and model is not None and model.cho is not None:
+            model = self._exact_null_directions(state, model)
         return model
+
+    def _exact_null_directions(self, state, model):
+        """Exact invariances of the Hessian that sampling lifted (docs/math.md 5.6).
+
+        A direction the Hessian does not curve at all (the softmax link's shift when a
+        combination of columns is constant) has, in a sampled model, the small curvature of
+        the sampling noise, which Cholesky accepts; the model's inverse then blows the
+        gradient's rounding error up along it (a floor of 2.6e-6 where the exact model's is
+        1e-15). When the model is that ill-conditioned (``NULL_CHECK``), its weakest
+        directions are checked with one block product of the Hessian; those with no curvature
+        at the rounding level become null directions of a pseudo-inverse model (the
+        certification later checks that the loss is invariant along them).
+        """
+        values, V = np.linalg.eigh(model.matrix)
+        top = max(float(values[-1]), np.finfo(float).tiny)
+        weak = np.flatnonzero(values < NULL_CHECK * top)
+        if weak.size == 0:
+            return model
+        loss = self.loss
+        HV = loss.hessian_matmat(state, V[:, weak], loss.hessian_kinds[0])
+        curvature = np.abs(np.einsum("ij,ij->j", V[:, weak], HV))
+        null = weak[curvature <= V.shape[0] * np.finfo(float).eps * top]
+        if null.size == 0:
+            return model
+        inv = 1.0 / np.maximum(values, np.finfo(float).tiny)
+        inv[null] = 0.0
+        return HessianModel(model.matrix, model.kind, eig=(V, inv), sketch_size=model.sketch_size,
+                            null_vectors=V[:, null])
 
     # -- matrix-free preconditioners and the dual form -------------------------------------------
     def _preconditioner_kind(self):
