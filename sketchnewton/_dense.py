@@ -104,6 +104,36 @@ def _blocks(M, lo, hi, dtype=None, step=None):
         yield a, b, blk
 
 
+#: rows of a tile of a Fortran-ordered matrix: each of its columns is one contiguous run
+_F_TILE_ROWS = 1 << 15
+
+
+def _tiles(M, lo, hi):
+    """``(a, b, j, k, tile)`` covering rows ``[lo, hi)`` of ``M``, each tile ``M[a:b, j:k]``
+    copied into one reused float64 buffer of about 2 MiB.
+
+    C order: full-width row blocks (``j, k = 0, d``). Fortran order: tall narrow
+    tiles (up to :data:`_F_TILE_ROWS` rows; 2 MiB / (8 rows) columns), so that
+    each column of a tile is a long contiguous run of ``M`` (full-width row
+    blocks of a Fortran array are ``d`` short strided runs).
+    """
+    d = M.shape[1]
+    if not _fortran(M):
+        for a, b, blk in _blocks(M, lo, hi, np.float64):
+            yield a, b, 0, d, blk
+        return
+    mb = max(1, min(hi - lo, _F_TILE_ROWS))
+    cb = max(1, min(d, _ROW_BLOCK_BYTES // (8 * mb)))
+    flat = np.empty(mb * cb)
+    for a in range(lo, hi, mb):
+        b = min(hi, a + mb)
+        for j in range(0, d, cb):
+            k = min(d, j + cb)
+            tile = flat[:(b - a) * (k - j)].reshape((b - a, k - j), order="F")
+            np.copyto(tile, M[a:b, j:k], casting="same_kind")
+            yield a, b, j, k, tile
+
+
 def _f32(x):
     return np.asarray(x, dtype=np.float32)
 
@@ -113,8 +143,11 @@ def matvec(M, x, out, precise=True):
     """``M @ x`` written to ``out`` (float64, shape (n,))."""
     if _upcast(M, precise):
         def chunk(lo, hi):
-            for a, b, blk in _blocks(M, lo, hi, np.float64):
-                np.dot(blk, x, out=out[a:b])
+            for a, b, j, k, tile in _tiles(M, lo, hi):
+                if j == 0:
+                    np.dot(tile, x[:k], out=out[a:b])
+                else:
+                    out[a:b] += tile @ x[j:k]
 
         over_row_ranges(M, chunk)
         return out
@@ -130,8 +163,8 @@ def rmatvec(M, y, precise=True):
     if _upcast(M, precise):
         def chunk(lo, hi):
             acc = np.zeros(M.shape[1])
-            for a, b, blk in _blocks(M, lo, hi, np.float64):
-                acc += blk.T @ y[a:b]
+            for a, b, j, k, tile in _tiles(M, lo, hi):
+                acc[j:k] += tile.T @ y[a:b]
             return acc
 
         return sum(over_row_ranges(M, chunk))
@@ -147,8 +180,11 @@ def matmat(M, X, precise=True):
         out = np.empty((M.shape[0], X.shape[1]))
 
         def chunk(lo, hi):
-            for a, b, blk in _blocks(M, lo, hi, np.float64):
-                np.matmul(blk, X, out=out[a:b])
+            for a, b, j, k, tile in _tiles(M, lo, hi):
+                if j == 0:
+                    np.matmul(tile, X[:k], out=out[a:b])
+                else:
+                    out[a:b] += tile @ X[j:k]
 
         over_row_ranges(M, chunk)
         return out
@@ -163,8 +199,8 @@ def rmatmat(M, Y, precise=True):
     if _upcast(M, precise):
         def chunk(lo, hi):
             acc = np.zeros((M.shape[1], Y.shape[1]))
-            for a, b, blk in _blocks(M, lo, hi, np.float64):
-                acc += blk.T @ Y[a:b]
+            for a, b, j, k, tile in _tiles(M, lo, hi):
+                acc[j:k] += tile.T @ Y[a:b]
             return acc
 
         return sum(over_row_ranges(M, chunk))
@@ -263,9 +299,9 @@ def weighted_col_sq(M, w, ones):
     squared row blocks in a float64 buffer."""
     def chunk(lo, hi):
         acc = np.zeros(M.shape[1])
-        for a, b, blk in _blocks(M, lo, hi, np.float64):
-            np.square(blk, out=blk)
-            acc += w[a:b] @ blk
+        for a, b, j, k, tile in _tiles(M, lo, hi):
+            np.square(tile, out=tile)
+            acc[j:k] += w[a:b] @ tile
         return acc
 
     out = sum(over_row_ranges(M, chunk))
@@ -279,11 +315,14 @@ def class_blocks(M, P, sw, ones):
 
     def chunk(lo, hi):
         diag, outer = np.zeros((d, K)), np.zeros((d, K * K))
-        for a, b, blk in _blocks(M, lo, hi, np.float64):
-            np.square(blk, out=blk)
-            Pw = P[a:b] * sw[a:b, None]
-            diag += blk.T @ Pw
-            outer += blk.T @ (Pw[:, :, None] * P[a:b, None, :]).reshape(b - a, K * K)
+        weights = None
+        for a, b, j, k, tile in _tiles(M, lo, hi):
+            if j == 0:  # the weights of rows a:b, for all their tiles
+                Pw = P[a:b] * sw[a:b, None]
+                weights = (Pw, (Pw[:, :, None] * P[a:b, None, :]).reshape(b - a, K * K))
+            np.square(tile, out=tile)
+            diag[j:k] += tile.T @ weights[0]
+            outer[j:k] += tile.T @ weights[1]
         return diag, outer
 
     parts = over_row_ranges(M, chunk)
@@ -300,9 +339,9 @@ def abs_rmatmat(M, Y2):
     """``|M|^T Y2`` for ``Y2`` (n, k), float64 (d, k): blocks of ``|M|`` in a float64 buffer."""
     def chunk(lo, hi):
         acc = np.zeros((M.shape[1], Y2.shape[1]))
-        for a, b, blk in _blocks(M, lo, hi, np.float64):
-            np.abs(blk, out=blk)
-            acc += blk.T @ Y2[a:b]
+        for a, b, j, k, tile in _tiles(M, lo, hi):
+            np.abs(tile, out=tile)
+            acc[j:k] += tile.T @ Y2[a:b]
         return acc
 
     return sum(over_row_ranges(M, chunk))
