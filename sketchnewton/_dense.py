@@ -108,21 +108,25 @@ def _blocks(M, lo, hi, dtype=None, step=None):
 _F_TILE_ROWS = 1 << 15
 
 
-def _tiles(M, lo, hi):
+def _tiles(M, lo, hi, row_width=1):
     """``(a, b, j, k, tile)`` covering rows ``[lo, hi)`` of ``M``, each tile ``M[a:b, j:k]``
     copied into one reused float64 buffer of about 2 MiB.
 
     C order: full-width row blocks (``j, k = 0, d``). Fortran order: tall narrow
     tiles (up to :data:`_F_TILE_ROWS` rows; 2 MiB / (8 rows) columns), so that
     each column of a tile is a long contiguous run of ``M`` (full-width row
-    blocks of a Fortran array are ``d`` short strided runs).
+    blocks of a Fortran array are ``d`` short strided runs). ``row_width``: the
+    float64 numbers per row the caller keeps for a tile (``k`` for an (n, k)
+    operand or product): tiles get at most 2 MiB / (8 row_width) rows, so that
+    these stay cache-sized too.
     """
     d = M.shape[1]
     if not _fortran(M):
         for a, b, blk in _blocks(M, lo, hi, np.float64):
             yield a, b, 0, d, blk
         return
-    mb = max(1, min(hi - lo, _F_TILE_ROWS))
+    rows_cap = max(256, _ROW_BLOCK_BYTES // (8 * max(row_width, 1)))
+    mb = max(1, min(hi - lo, _F_TILE_ROWS, rows_cap))
     cb = max(1, min(d, _ROW_BLOCK_BYTES // (8 * mb)))
     flat = np.empty(mb * cb)
     for a in range(lo, hi, mb):
@@ -180,7 +184,7 @@ def matmat(M, X, precise=True):
         out = np.empty((M.shape[0], X.shape[1]))
 
         def chunk(lo, hi):
-            for a, b, j, k, tile in _tiles(M, lo, hi):
+            for a, b, j, k, tile in _tiles(M, lo, hi, X.shape[1]):
                 if j == 0:
                     np.matmul(tile, X[:k], out=out[a:b])
                 else:
@@ -199,7 +203,7 @@ def rmatmat(M, Y, precise=True):
     if _upcast(M, precise):
         def chunk(lo, hi):
             acc = np.zeros((M.shape[1], Y.shape[1]))
-            for a, b, j, k, tile in _tiles(M, lo, hi):
+            for a, b, j, k, tile in _tiles(M, lo, hi, Y.shape[1]):
                 acc[j:k] += tile.T @ Y[a:b]
             return acc
 
@@ -316,7 +320,7 @@ def class_blocks(M, P, sw, ones):
     def chunk(lo, hi):
         diag, outer = np.zeros((d, K)), np.zeros((d, K * K))
         weights = None
-        for a, b, j, k, tile in _tiles(M, lo, hi):
+        for a, b, j, k, tile in _tiles(M, lo, hi, 2 * K * (K + 1)):
             if j == 0:  # the weights of rows a:b, for all their tiles
                 Pw = P[a:b] * sw[a:b, None]
                 weights = (Pw, (Pw[:, :, None] * P[a:b, None, :]).reshape(b - a, K * K))
@@ -339,7 +343,7 @@ def abs_rmatmat(M, Y2):
     """``|M|^T Y2`` for ``Y2`` (n, k), float64 (d, k): blocks of ``|M|`` in a float64 buffer."""
     def chunk(lo, hi):
         acc = np.zeros((M.shape[1], Y2.shape[1]))
-        for a, b, j, k, tile in _tiles(M, lo, hi):
+        for a, b, j, k, tile in _tiles(M, lo, hi, Y2.shape[1]):
             np.abs(tile, out=tile)
             acc[j:k] += tile.T @ Y2[a:b]
         return acc
