@@ -172,10 +172,10 @@ def rmatvec(M, y, precise=True):
             return acc
 
         return sum(over_row_ranges(M, chunk))
-    with blas_threads_for(M.size):
-        if M.dtype == np.float64:
+    if M.dtype == np.float64:
+        with blas_threads_for(M.size):
             return M.T @ y
-        return (M.T @ _f32(y)).astype(np.float64)
+    return _fast_rmatmat(M, _f32(y))
 
 
 def matmat(M, X, precise=True):
@@ -208,21 +208,52 @@ def rmatmat(M, Y, precise=True):
             return acc
 
         return sum(over_row_ranges(M, chunk))
-    with blas_threads_for(M.size):
-        if M.dtype == np.float64:
+    if M.dtype == np.float64:
+        with blas_threads_for(M.size):
             return M.T @ Y
-        return (M.T @ _f32(Y)).astype(np.float64)
+    return _fast_rmatmat(M, _f32(Y))
+
+
+#: rows of the float32 products ``M[a:b].T @ Y[a:b]`` whose results are summed in float64
+_FAST_ROWS = 1 << 13
+
+
+def _fast_rmatmat(M, Y32):
+    """``M.T @ Y32`` for float32 ``M`` and ``Y32`` ((n,) or (n, k)): sgemv/sgemm on blocks of
+    :data:`_FAST_ROWS` rows (views, no copy), their results summed in float64. Measured at
+    n = 1e5, d = 1000 against one sgemv of all rows: as fast (23 vs 43 ms, C order, loaded
+    machine) and 3x more accurate (relative error 6e-7 vs 2e-6: float32 sums over 8192 rows
+    instead of 1e5)."""
+    def chunk(lo, hi):
+        acc = np.zeros((M.shape[1],) + Y32.shape[1:])
+        for a in range(lo, hi, _FAST_ROWS):
+            b = min(hi, a + _FAST_ROWS)
+            acc += M[a:b].T @ Y32[a:b]
+        return acc
+
+    return sum(over_row_ranges(M, chunk))
 
 
 def normal_matvec(M, h, v, ones, z, precise=True):
     """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``.
 
-    Each block is read once for both products. Blocks are split over the
-    kernel threads (:func:`over_row_ranges`): 0.082 s on one thread, 0.045 s
-    on two at n = 1e6, d = 100 (float64).
+    C order: each block is read once for both products. Blocks are split over
+    the kernel threads (:func:`over_row_ranges`): 0.082 s on one thread, 0.045 s
+    on two at n = 1e6, d = 100 (float64). Fortran order: two sweeps,
+    :func:`matvec` then :func:`rmatvec` (row blocks of a Fortran array are
+    strided: fused, 337 ms float64 and 308 ms float32 against 231 and 266 ms for
+    two sweeps at n = 1e5, d = 1000; bands of rows read twice from cache, 411
+    and 406 ms).
     """
     n, d = M.shape
     e = d + 1 if ones else d
+    if _fortran(M):
+        matvec(M, v[:d], z, precise)
+        if ones:
+            z += v[d]
+        t = h * z
+        out = rmatvec(M, t, precise)
+        return np.append(out, t.sum()) if ones else out
     fast = _fast32(M, precise)
     w = _f32(v[:d]) if fast else v[:d]
     buf = np.float64 if _upcast(M, precise) else None
