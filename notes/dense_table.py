@@ -19,9 +19,9 @@ Two tables (run from the repository root with ``PYTHONPATH=$PWD``):
     subprocess: ``ru_maxrss`` after the data are built (built by row blocks, so
     this is the data plus the interpreter) and after the fit; the extra is the
     fit's own. ``--base REV`` also runs the fits with the code of commit REV
-    (``git archive`` into a temporary folder) for comparison. The coefficients
-    of the float32 fits are compared with those of the float64 fit of the same
-    values.
+    (``git archive`` into a temporary folder) for comparison. Every matrix holds
+    the same float32-rounded values, so the coefficients of the float32 fits are
+    compared with those of the float64 fit of the same problem.
 
 Usage::
 
@@ -127,7 +127,8 @@ _FIT = textwrap.dedent(r'''
     y = np.empty(n, dtype=np.int64)
     for a in range(0, n, 5000):  # by row blocks: no full-size temporary
         Z = rng.standard_normal((min(5000, n - a), p0))
-        X[a:a + len(Z)] = np.sqrt(2.0 / d) * np.cos(Z @ W + b)
+        # the same float32 values for every dtype: the fits then solve one problem
+        X[a:a + len(Z)] = (np.sqrt(2.0 / d) * np.cos(Z @ W + b)).astype(np.float32)
         s = Z @ B if classes > 2 else Z @ B[:, :1] @ np.ones((1, 1))
         if classes > 2:
             y[a:a + len(Z)] = np.argmax(s + rng.gumbel(size=s.shape), axis=1)

@@ -18,9 +18,12 @@ is float64. Two precisions:
     gradients, a preconditioner, a sketch). For a float64 matrix the same as
     ``precise=True``.
 
-Row blocks of a Fortran-ordered matrix are strided; they are copied into a
-Fortran-ordered buffer (one contiguous run per column), and whole-matrix
-products hand BLAS the array or its transpose, whichever is contiguous.
+Memory order: whole-matrix BLAS calls take a C- or Fortran-ordered array as
+it is (no copy). Row blocks of a Fortran-ordered matrix are ``d`` short
+strided runs, so its upcast products read tall narrow tiles instead (each
+column of a tile one long contiguous run), its fused Hessian-vector product
+is two sweeps, and its Gram blocks are copied into a Fortran-ordered buffer.
+``notes/dense_table.py`` measures every product in both orders.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +34,9 @@ from scipy.linalg.blas import dsyrk, ssyrk
 from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, n_chunks
 from ._validation import check_array_values, dense_storage_dtype
 
-__all__ = ["as_dense", "matvec", "rmatvec", "matmat", "rmatmat", "gram", "normal_matvec",
-           "weighted_col_sq", "class_blocks", "abs_rmatmat", "outer_gram", "over_row_ranges",
-           "row_block_size"]
+__all__ = ["as_dense", "product", "rproduct", "matvec", "rmatvec", "matmat", "rmatmat", "gram",
+           "normal_matvec", "weighted_col_sq", "class_blocks", "abs_rmatmat", "outer_gram",
+           "over_row_ranges", "row_block_size"]
 
 _ROW_BLOCK_BYTES = 1 << 21  # dense row blocks of ~2 MiB stay in cache between the products on them
 
@@ -143,48 +146,16 @@ def _f32(x):
 
 
 # -- products with a vector or a few columns -----------------------------------------------------
-def matvec(M, x, out, precise=True):
-    """``M @ x`` written to ``out`` (float64, shape (n,))."""
+def _width(X):
+    return X.shape[1] if X.ndim == 2 else 1
+
+
+def product(M, X, out, precise=True):
+    """``M @ X`` for ``X`` (d,) or (d, k), written to ``out`` (float64, (n,) or (n, k)): one sweep
+    (BLAS-3 for many columns: one GEMM per block, not k GEMVs)."""
     if _upcast(M, precise):
         def chunk(lo, hi):
-            for a, b, j, k, tile in _tiles(M, lo, hi):
-                if j == 0:
-                    np.dot(tile, x[:k], out=out[a:b])
-                else:
-                    out[a:b] += tile @ x[j:k]
-
-        over_row_ranges(M, chunk)
-        return out
-    with blas_threads_for(M.size):
-        if M.dtype == np.float64:
-            return np.dot(M, x, out=out)
-        out[:] = M @ _f32(x)
-    return out
-
-
-def rmatvec(M, y, precise=True):
-    """``M.T @ y`` (float64, shape (d,))."""
-    if _upcast(M, precise):
-        def chunk(lo, hi):
-            acc = np.zeros(M.shape[1])
-            for a, b, j, k, tile in _tiles(M, lo, hi):
-                acc[j:k] += tile.T @ y[a:b]
-            return acc
-
-        return sum(over_row_ranges(M, chunk))
-    if M.dtype == np.float64:
-        with blas_threads_for(M.size):
-            return M.T @ y
-    return _fast_rmatmat(M, _f32(y))
-
-
-def matmat(M, X, precise=True):
-    """``M @ X`` for ``X`` (d, k): one sweep of BLAS-3 products, float64 (n, k)."""
-    if _upcast(M, precise):
-        out = np.empty((M.shape[0], X.shape[1]))
-
-        def chunk(lo, hi):
-            for a, b, j, k, tile in _tiles(M, lo, hi, X.shape[1]):
+            for a, b, j, k, tile in _tiles(M, lo, hi, _width(X)):
                 if j == 0:
                     np.matmul(tile, X[:k], out=out[a:b])
                 else:
@@ -194,16 +165,17 @@ def matmat(M, X, precise=True):
         return out
     with blas_threads_for(M.size):
         if M.dtype == np.float64:
-            return M @ X
-        return (M @ _f32(X)).astype(np.float64)
+            return np.matmul(M, X, out=out)
+        out[...] = M @ _f32(X)
+    return out
 
 
-def rmatmat(M, Y, precise=True):
-    """``M.T @ Y`` for ``Y`` (n, k): one sweep of BLAS-3 products, float64 (d, k)."""
+def rproduct(M, Y, precise=True):
+    """``M.T @ Y`` for ``Y`` (n,) or (n, k): float64 (d,) or (d, k), one sweep."""
     if _upcast(M, precise):
         def chunk(lo, hi):
-            acc = np.zeros((M.shape[1], Y.shape[1]))
-            for a, b, j, k, tile in _tiles(M, lo, hi, Y.shape[1]):
+            acc = np.zeros((M.shape[1],) + Y.shape[1:])
+            for a, b, j, k, tile in _tiles(M, lo, hi, _width(Y)):
                 acc[j:k] += tile.T @ Y[a:b]
             return acc
 
@@ -212,6 +184,26 @@ def rmatmat(M, Y, precise=True):
         with blas_threads_for(M.size):
             return M.T @ Y
     return _fast_rmatmat(M, _f32(Y))
+
+
+def matvec(M, x, out, precise=True):
+    """``M @ x`` written to ``out`` (float64, shape (n,))."""
+    return product(M, x, out, precise)
+
+
+def rmatvec(M, y, precise=True):
+    """``M.T @ y`` (float64, shape (d,))."""
+    return rproduct(M, y, precise)
+
+
+def matmat(M, X, precise=True):
+    """``M @ X`` for ``X`` (d, k): float64 (n, k)."""
+    return product(M, X, np.empty((M.shape[0], X.shape[1])), precise)
+
+
+def rmatmat(M, Y, precise=True):
+    """``M.T @ Y`` for ``Y`` (n, k): float64 (d, k)."""
+    return rproduct(M, Y, precise)
 
 
 #: rows of the float32 products ``M[a:b].T @ Y[a:b]`` whose results are summed in float64

@@ -199,6 +199,21 @@ def test_float32_fit_equals_float64_fit(make, target, order):
     np.testing.assert_allclose(e32.predict(X32), e64.predict(X32.astype(np.float64)), rtol=1e-10)
 
 
+@pytest.mark.parametrize("method,n,d", [("exact", 800, 30), ("pcg", 3000, 30), ("cg", 3000, 30),
+                                         ("sketch", 3000, 30), ("dual", 150, 400)])
+def test_float32_logistic_methods_equal_float64(method, n, d):
+    """Each Newton method (the dual one through ``outer_gram``) on float32 Fortran-ordered data."""
+    X32 = _matrix(n, d, np.float32, "F", seed=7)
+    y = X32[:, 0] + X32[:, 1] > 0
+    kw = dict(C=1.0, tol=1e-11, method=method, random_state=0, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the sketch method's linear rate may stop at max_iter
+        e32 = sn.SketchedLogisticRegression(**kw).fit(X32, y)
+        e64 = sn.SketchedLogisticRegression(**kw).fit(X32.astype(np.float64), y)
+    assert e32.result_.method == method
+    assert _rel(e32.coef_, e64.coef_) < 1e-8
+
+
 @pytest.mark.parametrize("method", ["exact", "pcg", "cg", "sketch"])
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_float32_solve_within_eps_of_float64(method, order):
