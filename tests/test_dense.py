@@ -283,8 +283,8 @@ def _products(M, o, precise):
 BLOCKINGS = {
     "default": {},
     # many row blocks and Fortran tiles narrower than the matrix, over two row ranges
-    "small-blocks": {"_ROW_BLOCK_BYTES": 8 * 7 * 13, "_F_TILE_ROWS": 50, "_FAST_ROWS": 64,
-                     "PARALLEL_MIN_NNZ": 0},
+    "small-blocks": {"_ROW_BLOCK_BYTES": 8 * 7 * 13, "_F_TILE_ROWS": 50, "_F_TILE_MIN_COLS": 4,
+                     "_FAST_ROWS": 64, "PARALLEL_MIN_NNZ": 0},
 }
 
 
