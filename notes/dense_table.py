@@ -86,6 +86,7 @@ def _products(n, d, reps, full_gram):
             "err f32 C", "err fast C", "err fast F")
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
+    print("\n".join(lines), flush=True)
     with single_threaded_blas():
         for name, fn in products.items():
             ref = fn(dms["f64 C"], True)
@@ -167,6 +168,7 @@ def _memory(n, d, base_rev, cases):
     head = ("code", "X", "classes", "data MB", "RSS after data MB", "peak MB", "fit extra MB",
             "extra / data", "fit s", "method, nit", "coef diff vs f64")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    print("\n".join(lines), flush=True)
     for label, code in codes:
         ref = {}
         for dtype, order, classes in cases:
