@@ -1,19 +1,20 @@
 """The data matrix ``A``: validation and the products every layer needs.
 
 :class:`DataMatrix` holds ``A`` once, as CSR (float64 data, sorted indices)
-for sparse input or as a C-contiguous float64 array for dense input, and
+for sparse input or, for dense input, as the caller's float32 or float64,
+C- or Fortran-ordered array itself (no copy; :mod:`sketchnewton._dense`), and
 exposes the few operations the losses, sketches and driver use. Sparse input
 is never densified.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import dsyrk
 
-from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads, n_chunks
+from . import _dense
+from ._dense import over_row_ranges, row_block_size
+from ._kernels import kernel_threads, n_chunks
 from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
     csr_class_blocks,
@@ -33,9 +34,8 @@ from ._validation import (
 )
 from .exceptions import InputError
 
-__all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix", "shifted_row_gram"]
-
-
+__all__ = ["DataMatrix", "InterceptMatrix", "as_data_matrix", "shifted_row_gram", "over_row_ranges",
+           "row_block_size"]
 
 
 class MatrixShape:
@@ -71,8 +71,12 @@ class DataMatrix(MatrixShape):
     Parameters
     ----------
     A : sparse matrix/array (CSR, CSC, COO, ...) or array-like of shape (n, d)
-        Integer, boolean, float32 and float64 input are accepted; values are
-        stored as float64. Complex, non-numeric, empty or non-finite input
+        Integer, boolean, float32 and float64 input are accepted. Sparse
+        values are stored as float64. A dense float32 or float64 array that is
+        C- or Fortran-contiguous is kept as given (``dense`` is a view of it:
+        no copy, no upcast); other dense layouts are copied in their own
+        precision (C order), and integer, boolean and other float dtypes are
+        converted to float64. Complex, non-numeric, empty or non-finite input
         raises :class:`~sketchnewton.exceptions.InputError`.
     name : str
         Name used in error messages.
@@ -85,8 +89,19 @@ class DataMatrix(MatrixShape):
     ----------
     shape : tuple (n, d)
     is_sparse : bool
+    dtype : numpy dtype
+        Of the stored values: float64 for sparse input, float32 or float64 for dense.
     nnz : int
         Stored non-zeros (``n * d`` for dense input).
+
+    Notes
+    -----
+    Every product returns float64. With ``precise=True`` (the default) it is
+    the float64 product even for float32 data (row blocks upcast on the fly):
+    the loss, the gradient and the line search use these. ``precise=False``
+    lets float32 data use float32 BLAS (about 1e-7 relative error: Hessian
+    products for conjugate gradients, preconditioners, sketches); it changes
+    nothing for float64 or sparse data.
     """
 
     def __init__(self, A, name="A", check_finite=True):
@@ -116,6 +131,7 @@ class DataMatrix(MatrixShape):
             self.kernel_csr = _kernel_csr(csr)
             self.dense = None
             self.is_sparse = True
+            self.dtype = csr.dtype
             self.shape = csr.shape
             self.nnz = int(csr.nnz)
         else:
@@ -125,13 +141,12 @@ class DataMatrix(MatrixShape):
             check_dtype(arr.dtype, name)
             if arr.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got shape {arr.shape}")
-            arr = np.ascontiguousarray(arr, dtype=np.float64)
-            if check_finite:
-                check_array_values(arr, name)
+            arr = _dense.as_dense(arr, name, check_finite)
             self.csr = None
             self.kernel_csr = None
             self.dense = arr
             self.is_sparse = False
+            self.dtype = arr.dtype
             self.shape = arr.shape
             self.nnz = int(arr.size)
         n, d = self.shape
@@ -163,51 +178,55 @@ class DataMatrix(MatrixShape):
         """Return ``A.T @ 1``, shape (d,) (one sweep)."""
         return self.rmatvec(np.ones(self.n))
 
-    def matvec(self, x, out=None):
-        """Return ``A @ x``; ``x`` of shape (d,), result of shape (n,)."""
+    def matvec(self, x, out=None, precise=True):
+        """Return ``A @ x``; ``x`` of shape (d,), result of shape (n,).
+
+        ``precise=False``: float32 BLAS for float32 data (see the class notes).
+        """
         if out is None:
             out = np.empty(self.n)
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matvec(*self.kernel_csr, x, out)
-        with blas_threads_for(self.dense.size):
-            return np.dot(self.dense, x, out=out)
+        return _dense.matvec(self.dense, np.asarray(x, dtype=np.float64), out, precise)
 
-    def matmat(self, X):
-        """Return ``A @ X``; ``X`` of shape (d, k), result (n, k), in one sweep."""
+    def matmat(self, X, precise=True):
+        """Return ``A @ X``; ``X`` of shape (d, k), result (n, k), in one sweep (BLAS-3 on
+        dense row blocks). ``precise=False``: float32 BLAS for float32 data."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_matmat(*self.kernel_csr, X, np.empty((self.n, X.shape[1])))
-        with blas_threads_for(self.dense.size):
-            return self.dense @ X
+        return _dense.matmat(self.dense, X, precise)
 
-    def rmatmat(self, Y):
-        """Return ``A.T @ Y``; ``Y`` of shape (n, k), result of shape (d, k)."""
+    def rmatmat(self, Y, precise=True):
+        """Return ``A.T @ Y``; ``Y`` of shape (n, k), result of shape (d, k). ``precise=False``:
+        float32 BLAS for float32 data."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_rmatmat(*self.kernel_csr, Y, self.d, n_chunks())
-        with blas_threads_for(self.dense.size):
-            return self.dense.T @ Y
+        return _dense.rmatmat(self.dense, Y, precise)
 
-    def rmatvec(self, y):
-        """Return ``A.T @ y``; ``y`` of shape (n,), result of shape (d,)."""
+    def rmatvec(self, y, precise=True):
+        """Return ``A.T @ y``; ``y`` of shape (n,), result of shape (d,). ``precise=False``:
+        float32 BLAS for float32 data."""
         if self.is_sparse:
             y = np.ascontiguousarray(y, dtype=np.float64)
             with kernel_threads(self.nnz):
                 return csr_rmatvec(*self.kernel_csr, y, self.d, n_chunks())
-        with blas_threads_for(self.dense.size):
-            return self.dense.T @ y
+        return _dense.rmatvec(self.dense, np.asarray(y, dtype=np.float64), precise)
 
-    def gram(self, weights, rows=None, ones=False):
+    def gram(self, weights, rows=None, ones=False, precise=True):
         """Return ``sum_r weights[r] a_{rows[r]} a_{rows[r]}^T`` (d x d, dense).
 
         ``rows=None`` means all rows (then this is ``A.T @ diag(weights) @ A``).
         ``ones=True``: the Gram of ``[A, 1]`` (an intercept column appended
         without copying ``A``), shape (d + 1, d + 1).
         Sparse cost is ``O(sum_r nnz_r^2)``; dense input uses BLAS (SYRK for
-        non-negative weights), row blocks split over the kernel threads.
+        non-negative weights), row blocks (the sampled rows gathered block by
+        block) split over the kernel threads. ``precise=False``: float32 SYRK
+        on the blocks of float32 data, their sums in float64.
         """
         weights = np.ascontiguousarray(weights, dtype=np.float64)
         if self.is_sparse:
@@ -216,16 +235,18 @@ class DataMatrix(MatrixShape):
             rows = np.ascontiguousarray(rows, dtype=np.int64)
             with kernel_threads(self.nnz):
                 return csr_gram(*self.kernel_csr, rows, weights, self.d, n_chunks(), ones)
-        M = self.dense if rows is None else self.dense[rows]
-        return _dense_gram(M, weights, ones)
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.intp)
+        return _dense.gram(self.dense, weights, ones, rows, precise)
 
-    def normal_matvec(self, h, v, ones=False):
+    def normal_matvec(self, h, v, ones=False, precise=True):
         """Return ``(A.T @ (h * (A @ v)), A @ v)`` in one sweep over ``A``.
 
         The Hessian-vector product of a loss with per-row curvature ``h``;
         each row (or block of rows, dense) is read once for both products.
         ``ones=True``: products of ``[A, 1]`` (``v`` and the first result of
-        length d + 1).
+        length d + 1). ``precise=False``: float32 BLAS for float32 data (both
+        results then carry about 1e-7 relative error).
         """
         h = np.ascontiguousarray(h, dtype=np.float64)
         v = np.ascontiguousarray(v, dtype=np.float64)
@@ -233,7 +254,7 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_normal_matvec(*self.kernel_csr, h, v, ones, self.d, n_chunks(), z), z
-        return _dense_normal_matvec(self.dense, h, v, ones, z), z
+        return _dense.normal_matvec(self.dense, h, v, ones, z, precise), z
 
     def weighted_col_sq(self, w, ones=False):
         """``sum_i w_i a_ij^2`` per column: the diagonal of ``A^T diag(w) A`` (one sweep).
@@ -244,8 +265,7 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             with kernel_threads(self.nnz):
                 return csr_weighted_col_sq(*self.kernel_csr, w, ones, self.d, n_chunks())
-        out = np.einsum("ij,ij,i->j", self.dense, self.dense, w)
-        return np.append(out, w.sum()) if ones else out
+        return _dense.weighted_col_sq(self.dense, w, ones)
 
     def class_blocks(self, P, sw, ones=False):
         """``sum_i a_ij^2 sw_i (diag(p_i) - p_i p_i^T)`` per column: (d, K, K) (one sweep)."""
@@ -254,17 +274,11 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             with kernel_threads(self.nnz * P.shape[1] ** 2):
                 return csr_class_blocks(*self.kernel_csr, P, sw, ones, self.d, n_chunks())
-        M2 = self.dense * self.dense
-        blocks = np.einsum("ij,ik,i->jk", M2, P, sw)[:, :, None] * np.eye(P.shape[1])
-        blocks -= np.einsum("ij,ik,il,i->jkl", M2, P, P, sw)
-        if ones:
-            last = np.diag(P.T @ sw) - (P * sw[:, None]).T @ P
-            blocks = np.concatenate([blocks, last[None]])
-        return blocks
+        return _dense.class_blocks(self.dense, P, sw, ones)
 
     def abs_rmatmat(self, Y, ones=False):
-        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; a temporary
-        copy of ``|A|``'s values). ``ones``: of ``[A, 1]``."""
+        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; sparse: a
+        temporary copy of ``|A|``'s values, dense: of a row block). ``ones``: of ``[A, 1]``."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Y2 = Y[:, None] if Y.ndim == 1 else Y
         if self.is_sparse:
@@ -272,16 +286,17 @@ class DataMatrix(MatrixShape):
             with kernel_threads(self.nnz):
                 out = csr_rmatmat(indptr, indices, np.abs(data), Y2, self.d, n_chunks())
         else:
-            out = np.abs(self.dense).T @ Y2
+            out = _dense.abs_rmatmat(self.dense, Y2)
         if ones:
             out = np.vstack([out, Y2.sum(axis=0)[None, :]])
         return out[:, 0] if Y.ndim == 1 else out
 
-    def multinomial_hessp(self, P, sw, V, ones=False):
+    def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
-        The multinomial Hessian-vector product in one sweep (sparse); ``ones``:
-        of ``[A, 1]`` (``V`` and the result with d + 1 rows).
+        The multinomial Hessian-vector product in one sweep (sparse; dense: two
+        BLAS-3 sweeps); ``ones``: of ``[A, 1]`` (``V`` and the result with d + 1
+        rows). ``precise=False``: float32 BLAS for float32 data.
         """
         P = np.ascontiguousarray(P, dtype=np.float64)
         V = np.ascontiguousarray(V, dtype=np.float64)
@@ -290,19 +305,19 @@ class DataMatrix(MatrixShape):
             with kernel_threads(self.nnz):
                 return csr_multinomial_hessp(*self.kernel_csr, P, sw, V, ones, self.d, n_chunks(),
                                              Zd), Zd
-        Zd = self.matmat(V[:self.d])
+        Zd = self.matmat(V[:self.d], precise=precise)
         if ones:
             Zd += V[self.d]
         M = multinomial_hess_weights(P, sw, Zd, np.empty_like(Zd))
-        out = self.rmatmat(M)
+        out = self.rmatmat(M, precise=precise)
         return (np.vstack([out, M.sum(axis=0)]) if ones else out), Zd
 
-    def outer_gram(self):
-        """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only)."""
+    def outer_gram(self, precise=True):
+        """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only).
+        ``precise=False``: float32 BLAS for float32 data."""
         if self.is_sparse:
             return np.asarray((self.csr @ self.csr.T).toarray())
-        with blas_threads_for(self.dense.size):
-            return self.dense @ self.dense.T
+        return _dense.outer_gram(self.dense, precise)
 
     def take_rows(self, rows):
         """Rows ``rows`` of A as a scipy CSR matrix or dense array."""
@@ -350,95 +365,6 @@ def as_data_matrix(A, name="A"):
     return A if isinstance(A, (DataMatrix, InterceptMatrix)) else DataMatrix(A, name)
 
 
-_ROW_BLOCK_BYTES = 1 << 21  # dense row blocks of ~2 MiB stay in cache between the products on them
-
-
-def row_block_size(n_cols):
-    """Rows of a ~2 MiB block of a dense float64 matrix with ``n_cols`` columns."""
-    return max(1, _ROW_BLOCK_BYTES // (8 * max(n_cols, 1)))
-
-
-def over_row_ranges(M, chunk):
-    """``[chunk(lo, hi), ...]`` over contiguous row ranges of the dense ``M``, one per kernel thread.
-
-    The ranges run in Python threads (NumPy's BLAS calls release the GIL; one
-    BLAS thread each) when ``M`` is large, else as one range.
-    """
-    n, d = M.shape
-    n_threads = n_chunks() if n * d >= PARALLEL_MIN_NNZ else 1
-    if n_threads == 1:
-        return [chunk(0, n)]
-    bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(n_threads) as pool:
-        return list(pool.map(chunk, bounds[:-1], bounds[1:]))
-
-
-def _dense_gram(M, weights, ones):
-    """``[M, 1]^T diag(weights) [M, 1]`` (``1`` only when ``ones``) by blocks of rows.
-
-    Non-negative weights: SYRK on ``sqrt(w) [M, 1]`` (half the flops of a
-    GEMM), upper triangle mirrored at the end. Blocks are split over the
-    kernel threads (one BLAS thread each; BLAS releases the GIL).
-    """
-    n, d = M.shape
-    e = d + 1 if ones else d
-    nonneg = n == 0 or float(weights.min()) >= 0.0
-    root = np.sqrt(weights) if nonneg else None
-    step = row_block_size(e)
-
-    def chunk(lo, hi):
-        buf = np.empty((min(step, hi - lo), e))
-        C = np.zeros((e, e), order="F")
-        for a in range(lo, hi, step):
-            b = min(hi, a + step)
-            blk = buf[:b - a]
-            if nonneg:
-                np.multiply(M[a:b], root[a:b, None], out=blk[:, :d])
-                if ones:
-                    blk[:, d] = root[a:b]
-                C = dsyrk(1.0, blk.T, beta=1.0, c=C, trans=0, lower=0, overwrite_c=1)
-            else:
-                blk[:, :d] = M[a:b]
-                if ones:
-                    blk[:, d] = 1.0
-                C += blk.T @ (blk * weights[a:b, None])
-        return C
-
-    G = np.ascontiguousarray(sum(over_row_ranges(M, chunk)))
-    if nonneg:
-        lower = np.tril_indices(e, -1)
-        G[lower] = G.T[lower]
-    return G
-
-
-def _dense_normal_matvec(M, h, v, ones, z):
-    """``[M, 1]^T (h * ([M, 1] v))`` by cache-sized row blocks; ``[M, 1] v`` written to ``z``.
-
-    Blocks are split over the kernel threads (:func:`over_row_ranges`): 0.082 s
-    on one thread, 0.045 s on two at n = 1e6, d = 100.
-    """
-    n, d = M.shape
-    e = d + 1 if ones else d
-    w = v[:d]
-    step = row_block_size(d)
-
-    def chunk(lo, hi):
-        out = np.zeros(e)
-        for a in range(lo, hi, step):
-            b = min(hi, a + step)
-            blk = M[a:b]
-            zb = np.dot(blk, w, out=z[a:b])
-            if ones:
-                zb += v[d]
-            t = h[a:b] * zb
-            out[:d] += t @ blk
-            if ones:
-                out[d] += t.sum()
-        return out
-
-    return sum(over_row_ranges(M, chunk))
-
-
 class InterceptMatrix(MatrixShape):
     """``[A, 1]``: a :class:`DataMatrix` with a column of ones appended, never copied.
 
@@ -455,6 +381,7 @@ class InterceptMatrix(MatrixShape):
     def __init__(self, base):
         self.base = base
         self.is_sparse = base.is_sparse
+        self.dtype = base.dtype
         self.shape = (base.n, base.d + 1)
         self.nnz = base.nnz + base.n
 
@@ -468,32 +395,32 @@ class InterceptMatrix(MatrixShape):
         """Return ``[A.T @ 1; n]``, shape (d + 1,) (one sweep)."""
         return np.append(self.base.column_sums(), float(self.n))
 
-    def matvec(self, x, out=None):
+    def matvec(self, x, out=None, precise=True):
         x = np.asarray(x, dtype=np.float64)
-        out = self.base.matvec(np.ascontiguousarray(x[:-1]), out=out)
+        out = self.base.matvec(np.ascontiguousarray(x[:-1]), out=out, precise=precise)
         out += x[-1]
         return out
 
-    def matmat(self, X):
+    def matmat(self, X, precise=True):
         X = np.asarray(X, dtype=np.float64)
-        out = self.base.matmat(X[:-1])
+        out = self.base.matmat(X[:-1], precise=precise)
         out += X[-1]
         return out
 
-    def rmatvec(self, y):
+    def rmatvec(self, y, precise=True):
         y = np.asarray(y, dtype=np.float64)
-        return np.append(self.base.rmatvec(y), y.sum())
+        return np.append(self.base.rmatvec(y, precise=precise), y.sum())
 
-    def rmatmat(self, Y):
+    def rmatmat(self, Y, precise=True):
         Y = np.asarray(Y, dtype=np.float64)
         # column sums by BLAS: Y.sum(axis=0) on an (n, K) array is 4x slower
-        return np.vstack([self.base.rmatmat(Y), (Y.T @ np.ones(self.n))[None, :]])
+        return np.vstack([self.base.rmatmat(Y, precise=precise), (Y.T @ np.ones(self.n))[None, :]])
 
-    def gram(self, weights, rows=None):
-        return self.base.gram(weights, rows=rows, ones=True)
+    def gram(self, weights, rows=None, precise=True):
+        return self.base.gram(weights, rows=rows, ones=True, precise=precise)
 
-    def normal_matvec(self, h, v):
-        return self.base.normal_matvec(h, v, ones=True)
+    def normal_matvec(self, h, v, precise=True):
+        return self.base.normal_matvec(h, v, ones=True, precise=precise)
 
     def weighted_col_sq(self, w):
         return self.base.weighted_col_sq(w, ones=True)
@@ -501,14 +428,14 @@ class InterceptMatrix(MatrixShape):
     def class_blocks(self, P, sw):
         return self.base.class_blocks(P, sw, ones=True)
 
-    def multinomial_hessp(self, P, sw, V):
-        return self.base.multinomial_hessp(P, sw, V, ones=True)
+    def multinomial_hessp(self, P, sw, V, precise=True):
+        return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
 
     def abs_rmatmat(self, Y):
         return self.base.abs_rmatmat(Y, ones=True)
 
-    def outer_gram(self):
-        return self.base.outer_gram() + 1.0
+    def outer_gram(self, precise=True):
+        return self.base.outer_gram(precise=precise) + 1.0
 
     def reference_pass_seconds(self):
         return self.base.reference_pass_seconds()

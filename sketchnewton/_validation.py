@@ -16,7 +16,7 @@ from .exceptions import InputError
 
 __all__ = [
     "available_memory", "check_array_values", "check_memory", "check_bool", "check_choice", "check_int", "check_random_state",
-    "check_real", "check_sparse_structure", "check_vector", "describe",
+    "check_real", "dense_storage_dtype", "check_sparse_structure", "check_vector", "describe",
 ]
 
 
@@ -37,11 +37,37 @@ def check_dtype(dtype, name):
         raise InputError(f"{name} has non-numeric dtype {dtype}")
 
 
+def dense_storage_dtype(dtype, name):
+    """The dtype a dense matrix is kept in: float32 and float64 as they are (native byte
+    order), every other accepted dtype (integers, booleans, float16, long double) as float64.
+    Refuses complex and non-numeric dtypes (:func:`check_dtype`)."""
+    check_dtype(dtype, name)
+    dtype = np.dtype(dtype)
+    if dtype.type in (np.float32, np.float64):
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float64)
+
+
+#: entries scanned at a time by :func:`check_array_values` (a 256 KiB boolean temporary)
+_FINITE_CHUNK = 1 << 18
+
+
 def check_array_values(values, name):
-    """Raise :class:`InputError` if ``values`` holds NaN or Inf."""
-    if not np.all(np.isfinite(values)):
-        n_nan = int(np.isnan(values).sum())
-        n_inf = int(np.isinf(values).sum())
+    """Raise :class:`InputError` if ``values`` holds NaN or Inf.
+
+    Integer and boolean values are finite. A C- or Fortran-contiguous float
+    array is scanned in its memory order by chunks of :data:`_FINITE_CHUNK`
+    entries: no temporary the size of ``values`` (a sum would not do: finite
+    values can overflow it).
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        return
+    flat = values.ravel(order="K")  # a view when values is contiguous in either order
+    chunks = [flat[a:a + _FINITE_CHUNK] for a in range(0, flat.size, _FINITE_CHUNK)]
+    if not all(bool(np.isfinite(c).all()) for c in chunks):
+        n_nan = sum(int(np.isnan(c).sum()) for c in chunks)
+        n_inf = sum(int(np.isinf(c).sum()) for c in chunks)
         raise InputError(f"{name} contains non-finite values ({n_nan} NaN, {n_inf} Inf)")
 
 

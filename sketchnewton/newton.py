@@ -15,6 +15,7 @@ and 7.
 """
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -107,7 +108,7 @@ class NewtonSolver:
         self.objective = Objective(problem.loss, problem.penalty)
         self.timings, self.nit = dict(gradient=0.0, line_search=0.0), 0
         self._exact_estimates: list[float] = []  # raw estimates of exact models (contraction)
-        self._floor: tuple[object, object, tuple[float, float]] = (None, None, (0.0, 0.0))
+        self._floor: tuple = (_dead, _dead, (0.0, 0.0))  # (state, model, value): weak refs
 
     # -- the loop -----------------------------------------------------------------------------
     def solve(self, x0: np.ndarray | None = None) -> SolveResult:
@@ -224,12 +225,13 @@ class NewtonSolver:
         """The attainable accuracy at ``x`` with the current model (cached per state and model)."""
         it, model = self.it, self.strategy.built
         state, cached_model, value = self._floor
-        if state is not it.state or cached_model is not model:
+        if state() is not it.state or cached_model() is not model:
             step = it.step
             value = rounding_floor(self.loss, it.state, model,
                                    float(np.linalg.norm(step.direction)) if step else 0.0,
                                    it.decrement)
-            self._floor = (it.state, model, value)
+            # weak references: the cache must not keep an old model (p x p) alive
+            self._floor = (weakref.ref(it.state), weakref.ref(model), value)
         return value
 
     def note_curvature(self) -> None:
@@ -337,6 +339,11 @@ class NewtonSolver:
             history=self.history.rows, **it.counts)
         result.__dict__["_reference"] = self.data.reference_pass_seconds  # measured on demand
         return result
+
+
+def _dead():
+    """A weak reference that has died (the empty cache of :meth:`NewtonSolver.rounding_floor`)."""
+    return None
 
 
 class Objective:

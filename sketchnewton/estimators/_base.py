@@ -5,6 +5,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
 from .._auto import choose_method, method_costs
+from .._matrix import DataMatrix
 from .._validation import (
     check_choice,
     check_int,
@@ -17,8 +18,14 @@ from ..exceptions import InputError
 from ..hessian import PRECONDITIONERS, ROW_SAMPLERS
 from ..newton import METHODS
 
-__all__ = ["validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights", "SolverParams", "run_newton",
-           "drop_feature_names"]
+__all__ = ["validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights",
+           "SolverParams", "run_newton", "drop_feature_names", "FLOAT_DTYPES", "linear_predictor"]
+
+#: ``validate_data``'s ``dtype``: float32 and float64 ``X`` are kept as given (no upcast; with
+#: no ``order`` and ``copy=False``, C- and Fortran-ordered arrays are not copied either: the
+#: solver's :class:`~sketchnewton._matrix.DataMatrix` uses them as they are); integers and
+#: booleans become float64.
+FLOAT_DTYPES = [np.float64, np.float32]
 
 
 def check_sparse_X(X):
@@ -34,6 +41,17 @@ def validate(estimator, X, *args, **kwargs):
     decision_function of every estimator go through it)."""
     check_sparse_X(X)
     return validate_data(estimator, X, *args, **kwargs)
+
+
+def linear_predictor(X, coef):
+    """``X @ coef`` in float64 for a validated ``X`` (``coef`` (d,) or (d, k)): a dense float32
+    ``X`` through :class:`DataMatrix` (float64 accumulation by row blocks, no float64 copy of
+    ``X``), sparse ``X`` by scipy."""
+    coef = np.asarray(coef, dtype=np.float64)
+    if sp.issparse(X):
+        return np.asarray(X @ coef)
+    M = DataMatrix(X, "X", check_finite=False)
+    return M.matvec(coef) if coef.ndim == 1 else M.matmat(coef)
 
 
 def weight_scale(sw):

@@ -17,9 +17,11 @@ from .._validation import check_bool, check_real
 from ..exceptions import InputError
 from ..losses import LogisticLoss, MultinomialLoss
 from ._base import (
+    FLOAT_DTYPES,
     SolverParams,
     dask_weight_scale,
     drop_feature_names,
+    linear_predictor,
     sample_weights,
     validate,
     weight_scale,
@@ -66,7 +68,8 @@ def prepare_classification(X, y, sample_weight, class_weight):
                          f"data contains only one class: {classes[0]!r}")
     sw = _class_weighted(sample_weights(sample_weight, X.shape[0]), class_weight, classes, y, codes,
                          sample_weight)
-    # validate_data has checked the values: wrap X once (as float64), without a second scan
+    # validate_data has checked the values: wrap X as it is (float32 or float64, C or F order;
+    # no copy), without a second scan
     return DataMatrix(X, "X", check_finite=False), codes, classes, sw
 
 
@@ -94,8 +97,7 @@ class LinearClassifier(SolverParams, CoefTableMixin, ClassifierMixin, BaseEstima
 
     def _training_loss(self, X, y, sample_weight):
         """The fitted objective on the training data (for :meth:`coef_table`)."""
-        X, y = validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C", reset=False)
+        X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False)
         codes = np.searchsorted(self.classes_, y)
         K = len(self.classes_)
         if np.any(codes >= K) or np.any(self.classes_[np.minimum(codes, K - 1)] != y):
@@ -108,8 +110,8 @@ class LinearClassifier(SolverParams, CoefTableMixin, ClassifierMixin, BaseEstima
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores ``X coef_^T + intercept_``: shape (n,) for two classes, (n, n_classes) else."""
         check_is_fitted(self)
-        X = validate(self, X, accept_sparse="csr", reset=False)
-        scores = np.asarray(X @ self.coef_.T) + self.intercept_
+        X = validate(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False)
+        scores = linear_predictor(X, self.coef_.T) + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X: Any) -> np.ndarray:
@@ -253,8 +255,7 @@ class SketchedLogisticRegression(LinearClassifier):
         C, options, tol = self._check_params()
         if distributed.is_dask_collection(X) or distributed.is_dask_collection(y):
             return self._fit_dask(X, y, sample_weight, C, options, tol)
-        X, y = validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C")
+        X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES)
         X64, codes, self.classes_, sw = prepare_classification(X, y, sample_weight,
                                                                self.class_weight)
         loss, _ = logistic_loss(X64, codes, len(self.classes_), C, sw, self.fit_intercept)

@@ -15,7 +15,7 @@ from .._links import LINK_CODES, link_numpy
 from .._validation import check_bool, check_choice, check_real
 from ..hessian import SKETCHES
 from ..losses import NormalizedRegressionLoss
-from ._base import SolverParams, validate
+from ._base import FLOAT_DTYPES, SolverParams, linear_predictor, validate
 
 __all__ = ["NormalizedRegressor", "SoftmaxRegression", "NORMALIZED_REGRESSOR_EXPECTED_FAILED_CHECKS",
            "SOFTMAX_REGRESSION_EXPECTED_FAILED_CHECKS"]
@@ -190,7 +190,7 @@ class NormalizedRegressor(SolverParams, RegressorMixin, BaseEstimator):
         check_bool(self.warm_start, "warm_start")
         options = self._solver_options()
         refuse_labels = check_labels(y, type(self).__name__)
-        A, b = validate(self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=True)
+        A, b = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES, y_numeric=True)
         refuse_labels()
         b = normalized_target(b, type(self).__name__)
         loss = NormalizedRegressionLoss(A, b, link=link, lam=lam, w=self.w)
@@ -202,8 +202,8 @@ class NormalizedRegressor(SolverParams, RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """``phi(X coef_) / sum_i phi(X coef_)_i``, normalised over the rows of ``X``."""
         check_is_fitted(self)
-        A = validate(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
-        u = link_numpy(np.asarray(A @ self.coef_).ravel(), self.link)[0]
+        A = validate(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False)
+        u = link_numpy(linear_predictor(A, self.coef_).ravel(), self.link)[0]
         return u / u.sum()
 
     def score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:

@@ -18,7 +18,7 @@ from sklearn.utils import check_X_y
 from .._matrix import DataMatrix
 from .._validation import check_bool, check_int
 from ..exceptions import InputError
-from ._base import check_sparse_X, run_newton, sample_weights, validate
+from ._base import FLOAT_DTYPES, check_sparse_X, run_newton, sample_weights, validate
 from ._logistic import (
     LinearClassifier,
     SketchedLogisticRegression,
@@ -104,7 +104,7 @@ def logistic_regression_path(X: Any, y: ArrayLike, Cs=10, *, fit_intercept=True,
     _, options, tol = est._check_params()
     Cs = check_Cs(Cs)
     check_sparse_X(X)
-    X, y = check_X_y(X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C")
+    X, y = check_X_y(X, y, accept_sparse="csr", dtype=FLOAT_DTYPES)
     X64, codes, classes, sw = prepare_classification(X, y, sample_weight, class_weight)
     W, n_iter = fit_path(X64, codes, len(classes), sw, Cs, fit_intercept, options, tol,
                          "logistic_regression_path")
@@ -196,8 +196,7 @@ class SketchedLogisticRegressionCV(LinearClassifier):
         check_bool(self.refit, "refit")
         options, tol = self._check_solver()
         self.Cs_ = Cs = check_Cs(self.Cs)
-        X, y = validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C")
+        X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES)
         X64, codes, self.classes_, sw = prepare_classification(X, y, sample_weight,
                                                                self.class_weight)
         K, d = len(self.classes_), X.shape[1]

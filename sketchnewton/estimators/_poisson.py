@@ -13,9 +13,11 @@ from .._matrix import DataMatrix
 from .._validation import check_bool, check_real
 from ..losses import PoissonLoss
 from ._base import (
+    FLOAT_DTYPES,
     SolverParams,
     dask_weight_scale,
     drop_feature_names,
+    linear_predictor,
     sample_weights,
     validate,
     weight_scale,
@@ -104,8 +106,8 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
             self.n_features_in_ = loss.n_features
             drop_feature_names(self)
         else:
-            loss, _ = self._loss(*validate(self, X, y, accept_sparse="csr", order="C",
-                                                dtype=[np.float64, np.float32], y_numeric=True),
+            loss, _ = self._loss(*validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES,
+                                           y_numeric=True),
                                  sample_weight, alpha)
         d = loss.n_features
         res = self._minimize(loss, options, self._warm_start(1, d), tol=tol)
@@ -125,8 +127,8 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
 
     def _training_loss(self, X, y, sample_weight):
         """The fitted objective on the training data (for :meth:`coef_table`)."""
-        X, y = validate(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C", y_numeric=True, reset=False)
+        X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES, y_numeric=True,
+                        reset=False)
         return self._loss(X, y, sample_weight, check_real(self.alpha, "alpha", nonnegative=True))
 
     @staticmethod
@@ -142,8 +144,8 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
     def predict(self, X: Any) -> np.ndarray:
         """Predicted means ``exp(X coef_ + intercept_)``."""
         check_is_fitted(self)
-        X = validate(self, X, accept_sparse="csr", reset=False)
-        return np.exp(np.asarray(X @ self.coef_).ravel() + self.intercept_)
+        X = validate(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False)
+        return np.exp(linear_predictor(X, self.coef_).ravel() + self.intercept_)
 
     def score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """D^2, the fraction of Poisson deviance explained (as scikit-learn's PoissonRegressor)."""

@@ -225,7 +225,7 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
     rcond = check_real(rcond, "rcond", positive=True, allow_none=True)
     if method == "exact":
         sw = np.sqrt(w)
-        M = dm.csr.toarray() if dm.is_sparse else dm.dense.copy()
+        M = dm.csr.toarray() if dm.is_sparse else np.array(dm.dense, dtype=np.float64)
         M *= sw[:, None]
         Q, R, _ = sla.qr(M, mode="economic", pivoting=True)
         r = _rank_from_pivoted_r(R, _default_rcond(M.shape) if rcond is None else rcond)
