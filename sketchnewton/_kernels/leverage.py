@@ -1,0 +1,207 @@
+"""Kernels of the leverage-score pipeline: the CountSketch of ``diag(sqrt(w)) A`` and the
+score sweep ``||a_i^T Z||^2``.
+
+Adapted from :mod:`sketchnewton._kernels.sketch` (``countsketch_csr``,
+``countsketch_dense``, ``csr_projected_rownorms``) for the sizes the pipeline
+meets (a ``4d x d`` sketch of up to 1e8 non-zeros), measured against one
+scipy ``A.T @ (A @ x)`` (``notes/leverage_table.py``):
+
+* the CountSketch's hash comes as one integer per row, ``code = 2 bucket +
+  sign bit``, and the row scale as the weight ``w_i`` (its square root taken
+  per row): no ``(n,)`` temporaries of buckets, signs and scales;
+* offsets into the sketch and into ``Z`` are unsigned (no negative-index
+  wraparound branch per non-zero);
+* the quadratic estimator reads ``K`` flattened, at unsigned offsets (1.5-2x
+  ``csr_row_quadforms``);
+* the score sweep keeps eight columns of ``a_i^T Z`` in scalar accumulators
+  (registers) and writes one number per row;
+* the dense CountSketch sorts the rows by bucket once and adds each bucket's
+  rows while its row of the sketch stays in cache, buckets in parallel (no
+  private copies of the sketch).
+
+Randomness is drawn in Python and passed in (the codes), as everywhere in
+:mod:`sketchnewton._kernels`.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted",
+           "csr_projected_rownorms_flat", "csr_row_quadforms_flat"]
+
+
+@njit(parallel=True, cache=True)
+def countsketch_csr_codes(indptr, indices, data, weights, codes, out, extra):
+    """``out += S diag(sqrt(weights)) A`` for the (s, d) C-contiguous ``out``, one sweep over ``A``.
+
+    Column ``i`` of the CountSketch ``S`` has its non-zero in row
+    ``codes[i] >> 1``, with value ``+1`` (``codes[i]`` even) or ``-1`` (odd).
+    Rows with ``weights[i] == 0`` are skipped. ``indices`` should be an
+    unsigned view (``DataMatrix.kernel_csr``). The rows are split into
+    ``1 + extra.shape[0]`` contiguous ranges: the first is summed into
+    ``out``, the others into the zeroed buffers ``extra`` (m, s * d), added to
+    ``out`` at the end (in parallel over rows of ``out``). The caller
+    allocates ``out`` and ``extra`` with NumPy: its large allocations get huge
+    pages, and faulting in a few MB of small pages (numba's allocator) took
+    as long as half the sweep.
+    """
+    n = indptr.shape[0] - 1
+    s, d = out.shape
+    flat = out.reshape(s * d)
+    n_chunks = extra.shape[0] + 1
+    step = (n + n_chunks - 1) // n_chunks
+    ud = np.uint64(d)
+    for c in prange(n_chunks):
+        B = flat if c == 0 else extra[c - 1]
+        for i in range(c * step, min(n, (c + 1) * step)):
+            wi = weights[i]
+            if wi == 0.0:
+                continue
+            code = np.uint64(codes[i])
+            a = np.sqrt(wi)
+            if code & np.uint64(1):
+                a = -a
+            base = (code >> np.uint64(1)) * ud
+            for p in range(indptr[i], indptr[i + 1]):
+                B[base + np.uint64(indices[p])] += a * data[p]
+    if n_chunks > 1:
+        for r in prange(s):
+            lo = r * d
+            for m in range(n_chunks - 1):
+                for j in range(d):
+                    flat[lo + j] += extra[m, lo + j]
+    return out
+
+
+@njit(cache=True)
+def bucket_order(weights, codes, s):
+    """The rows with ``weights[i] > 0`` sorted by bucket ``codes[i] >> 1`` (counting sort).
+
+    Returns ``(starts, order)``: bucket ``b`` holds rows
+    ``order[starts[b]:starts[b + 1]]``, in increasing order.
+    """
+    n = codes.shape[0]
+    starts = np.zeros(s + 1, np.int64)
+    for i in range(n):
+        if weights[i] != 0.0:
+            starts[(codes[i] >> 1) + 1] += 1
+    for b in range(s):
+        starts[b + 1] += starts[b]
+    fill = starts[:s].copy()
+    order = np.empty(starts[s], np.int64)
+    for i in range(n):
+        if weights[i] != 0.0:
+            b = codes[i] >> 1
+            order[fill[b]] = i
+            fill[b] += 1
+    return starts, order
+
+
+@njit(parallel=True, cache=True)
+def countsketch_dense_sorted(M, weights, codes, starts, order, out):
+    """``out += S diag(sqrt(weights)) M`` for a dense (n, d) ``M`` and (s, d) ``out`` (allocated
+    by the caller: see :func:`countsketch_csr_codes`); ``starts, order`` from
+    :func:`bucket_order`.
+
+    Each bucket's row of the sketch is written once, after adding its rows of
+    ``M`` while it stays in cache; buckets are split over the threads (no
+    private copies of the sketch). ``M``'s rows are read in bucket order, each
+    row contiguous.
+    """
+    s = starts.shape[0] - 1
+    d = M.shape[1]
+    for b in prange(s):
+        row = out[b]
+        for t in range(starts[b], starts[b + 1]):
+            i = order[t]
+            a = np.sqrt(weights[i])
+            if codes[i] & 1:
+                a = -a
+            for j in range(d):
+                row[j] += a * M[i, j]
+    return out
+
+
+@njit(inline="always")
+def _cap(h, w):
+    """``min(h, 1 / w)`` (``h`` itself when ``w <= 0``)."""
+    return 1.0 / w if w * h > 1.0 else h
+
+
+@njit(inline="always")
+def _row_times_z8(indptr, indices, data, Zf, i, uk, ut):
+    """``||a_i^T Z[:, t:t + 8]||^2`` (``uk = k``, ``ut = t`` as unsigned)."""
+    u1 = np.uint64(1)
+    u2 = np.uint64(2)
+    u3 = np.uint64(3)
+    u4 = np.uint64(4)
+    u5 = np.uint64(5)
+    u6 = np.uint64(6)
+    u7 = np.uint64(7)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for p in range(indptr[i], indptr[i + 1]):
+        a = data[p]
+        o = np.uint64(indices[p]) * uk + ut
+        s0 += a * Zf[o]
+        s1 += a * Zf[o + u1]
+        s2 += a * Zf[o + u2]
+        s3 += a * Zf[o + u3]
+        s4 += a * Zf[o + u4]
+        s5 += a * Zf[o + u5]
+        s6 += a * Zf[o + u6]
+        s7 += a * Zf[o + u7]
+    return s0 * s0 + s1 * s1 + s2 * s2 + s3 * s3 + s4 * s4 + s5 * s5 + s6 * s6 + s7 * s7
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def csr_projected_rownorms_flat(indptr, indices, data, Zf, k, weights, out):
+    """``out[i] = min(||a_i^T Z||^2, 1 / weights[i])`` for every row, one sweep; ``A Z`` is
+    never stored (the cap: a leverage score ``weights[i] out[i]`` is at most 1).
+
+    ``Zf`` is the (d, k) matrix ``Z`` flattened in C order, ``k`` a multiple
+    of 8 (pad with zero columns). Eight columns at a time are kept in scalar
+    accumulators; offsets are unsigned (``indices`` an unsigned view). ``k = 8``
+    (the default JL dimension) has its own loop: the stride is then a constant
+    (1.3x faster than the general loop, measured).
+    """
+    n = indptr.shape[0] - 1
+    if k == 8:
+        u8 = np.uint64(8)
+        u0 = np.uint64(0)
+        for i in prange(n):
+            out[i] = _cap(_row_times_z8(indptr, indices, data, Zf, i, u8, u0), weights[i])
+        return out
+    uk = np.uint64(k)
+    for i in prange(n):
+        tot = 0.0
+        for t0 in range(0, k, 8):
+            tot += _row_times_z8(indptr, indices, data, Zf, i, uk, np.uint64(t0))
+        out[i] = _cap(tot, weights[i])
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def csr_row_quadforms_flat(indptr, indices, data, Kf, d, weights, out):
+    """``out[i] = min(a_i^T K a_i, 1 / weights[i])`` for every row, one sweep; ``Kf`` the
+    symmetric (d, d) ``K`` flattened in C order.
+
+    Only entries ``K[j_p, j_q]`` with ``j_p <= j_q`` are read (column indices
+    sorted within rows, ``indices`` an unsigned view): ``nnz_i (nnz_i + 1) / 2``
+    reads of ``K`` per row.
+    """
+    n = indptr.shape[0] - 1
+    ud = np.uint64(d)
+    for i in prange(n):
+        start = indptr[i]
+        stop = indptr[i + 1]
+        tot = 0.0
+        for p in range(start, stop):
+            jp = np.uint64(indices[p])
+            ap = data[p]
+            row = jp * ud
+            acc = 0.5 * ap * Kf[row + jp]
+            for q in range(p + 1, stop):
+                acc += data[q] * Kf[row + np.uint64(indices[q])]
+            tot += ap * acc
+        out[i] = _cap(2.0 * tot, weights[i])
+    return out
