@@ -31,28 +31,26 @@ __all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted",
 
 
 @njit(parallel=True, cache=True)
-def countsketch_csr_codes(indptr, indices, data, weights, codes, out, extra):
-    """``out += S diag(sqrt(weights)) A`` for the (s, d) C-contiguous ``out``, one sweep over ``A``.
+def countsketch_csr_codes(indptr, indices, data, weights, codes, d, buffers):
+    """``buffers[c] += S diag(sqrt(weights)) A`` over the ``c``-th of ``m`` contiguous row ranges,
+    one sweep over ``A`` (``buffers`` (m, s * d): each range's (s, d) sketch in C order; their
+    sum is the sketch).
 
     Column ``i`` of the CountSketch ``S`` has its non-zero in row
     ``codes[i] >> 1``, with value ``+1`` (``codes[i]`` even) or ``-1`` (odd).
     Rows with ``weights[i] == 0`` are skipped. ``indices`` should be an
-    unsigned view (``DataMatrix.kernel_csr``). The rows are split into
-    ``1 + extra.shape[0]`` contiguous ranges: the first is summed into
-    ``out``, the others into the zeroed buffers ``extra`` (m, s * d), added to
-    ``out`` at the end (in parallel over rows of ``out``). The caller
-    allocates ``out`` and ``extra`` with NumPy: its large allocations get huge
-    pages, and faulting in a few MB of small pages (numba's allocator) took
-    as long as half the sweep.
+    unsigned view (``DataMatrix.kernel_csr``). The caller allocates the
+    buffers with NumPy (its large allocations get huge pages: faulting in a
+    few MB of small pages, numba's allocator, took as long as half the
+    sweep) and adds them up (a second parallel region cost more than that
+    addition on a busy machine).
     """
     n = indptr.shape[0] - 1
-    s, d = out.shape
-    flat = out.reshape(s * d)
-    n_chunks = extra.shape[0] + 1
+    n_chunks = buffers.shape[0]
     step = (n + n_chunks - 1) // n_chunks
     ud = np.uint64(d)
     for c in prange(n_chunks):
-        B = flat if c == 0 else extra[c - 1]
+        B = buffers[c]
         for i in range(c * step, min(n, (c + 1) * step)):
             wi = weights[i]
             if wi == 0.0:
@@ -64,13 +62,7 @@ def countsketch_csr_codes(indptr, indices, data, weights, codes, out, extra):
             base = (code >> np.uint64(1)) * ud
             for p in range(indptr[i], indptr[i + 1]):
                 B[base + np.uint64(indices[p])] += a * data[p]
-    if n_chunks > 1:
-        for r in prange(s):
-            lo = r * d
-            for m in range(n_chunks - 1):
-                for j in range(d):
-                    flat[lo + j] += extra[m, lo + j]
-    return out
+    return buffers
 
 
 @njit(cache=True)

@@ -164,13 +164,16 @@ def _countsketch_task(blk, weights, s_cs, seed):
     # one draw per row: bucket = code >> 1, sign = code & 1
     codes = block_seed_rng(seed, blk.index).integers(0, 2 * s_cs, M.n)
     w = np.ascontiguousarray(weights, dtype=np.float64)
-    out = np.zeros((s_cs, M.d))
     if M.is_sparse:
         indptr, indices, data = M.kernel_csr
-        extra = np.zeros((n_chunks() - 1, s_cs * M.d))  # the other threads' private sketches
-        return countsketch_csr_codes(indptr, indices, data, w, codes, out, extra)
+        parts = countsketch_csr_codes(indptr, indices, data, w, codes, M.d,
+                                      np.zeros((n_chunks(), s_cs * M.d)))  # one per thread
+        out = parts[0]
+        for part in parts[1:]:
+            out += part
+        return out.reshape(s_cs, M.d)
     starts, order = bucket_order(w, codes, s_cs)
-    return countsketch_dense_sorted(M.dense, w, codes, starts, order, out)
+    return countsketch_dense_sorted(M.dense, w, codes, starts, order, np.zeros((s_cs, M.d)))
 
 
 def _raw_task(blk, weights, Z, K):
