@@ -60,7 +60,7 @@ def countsketch_csr_codes(indptr, indices, data, weights, codes, d, buffers):
             if code & np.uint64(1):
                 a = -a
             base = (code >> np.uint64(1)) * ud
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 B[base + np.uint64(indices[p])] += a * data[p]
     return buffers
 
@@ -131,7 +131,7 @@ def _row_times_z8(indptr, indices, data, Zf, i, uk, ut):
     u6 = np.uint64(6)
     u7 = np.uint64(7)
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for p in range(indptr[i], indptr[i + 1]):
+    for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
         a = data[p]
         o = np.uint64(indices[p]) * uk + ut
         s0 += a * Zf[o]
