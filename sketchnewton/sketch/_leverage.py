@@ -37,13 +37,13 @@ LEVERAGE_SKETCH_FACTOR = 4
 LEVERAGE_N_PROJECTIONS = 8
 #: the price of one entry ``K[j_p, j_q]`` of the quadratic estimator in multiply-adds of the JL
 #: sweep (a read at a random place of the d x d ``K`` against a streamed product with a row of
-#: ``Z`` in cache), while ``K`` fits a core's 1 MiB L2 cache and beyond. Measured on one thread,
-#: 4e5 rows of 2 to 16 non-zeros: 2.1 to 4.6 for d = 15 to 250, 10 to 23 at d = 1000
-QUADRATIC_ENTRY_COST = (3.0, 10.0)
+#: ``Z`` in cache), while ``K`` fits a core's 1 MiB L2 cache and beyond. Measured on one thread
+#: (load 6), 4e5 rows of 2 to 16 non-zeros: 3.8 to 7.4 for d = 15 to 250, 2.9 to 13 at d = 1000
+QUADRATIC_ENTRY_COST = (4.0, 8.0)
 #: ``"auto"`` takes the quadratic estimator unless its estimated cost is above this multiple of
-#: the JL sweep's: where the two cost about the same (rows of at most ~7 non-zeros), the exact
-#: form is worth its price (JL's scores carry a relative s.d. of 0.5 at k = 8)
-QUADRATIC_COST_MARGIN = 1.5
+#: the JL sweep's: over short rows (at most ~7 non-zeros) both sweeps are cheap and the exact
+#: form is worth up to twice the price (JL's scores carry a relative s.d. of 0.5 at k = 8)
+QUADRATIC_COST_MARGIN = 2.0
 #: the sketch's ``R`` comes from a Cholesky factorization of its Gram (half the flops of a
 #: Householder QR, all of them BLAS-3) when ``R``'s estimated condition number, columns scaled to
 #: unit norm, is at most this: the Gram's rounding then moves the scores by a relative
