@@ -5,6 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 from sketchnewton._blocks import Block, DaskBlocks, LocalBlocks
+from sketchnewton._kernels.leverage import (bucket_order, countsketch_csr_codes,
+                                            countsketch_dense_sorted)
 from sketchnewton._matrix import DataMatrix
 from sketchnewton.datasets import make_sparse_matrix
 from sketchnewton.exceptions import InputError
@@ -274,3 +276,23 @@ def test_sweeps_counted_are_the_sweeps_made(monkeypatch, layout, estimator):
     sc = np.concatenate(raw) * w
     ex = leverage_scores(A, w, method="exact")
     assert 0.5 * ex.sum() < sc.sum() < 2 * ex.sum()
+
+
+def test_countsketch_kernels_match_the_definition():
+    """``S diag(sqrt(w)) A`` from the codes (bucket ``code >> 1``, sign bit ``code & 1``): the
+    sparse kernel with 1, 2 and 3 private sketches and the dense kernel in bucket order equal the
+    product with the explicit ``S``."""
+    A, w = _problem(n=500, d=7)
+    w[::7] = 0.0
+    s = 11
+    codes = np.random.default_rng(0).integers(0, 2 * s, 500).astype(np.uint16)
+    S = np.zeros((s, 500))
+    S[codes >> 1, np.arange(500)] = 1.0 - 2.0 * (codes & 1)
+    expected = S @ (np.sqrt(w)[:, None] * A.toarray())
+    dm = DataMatrix(A)
+    for m in (1, 2, 3):
+        parts = countsketch_csr_codes(*dm.kernel_csr, w, codes, 7, np.zeros((m, s * 7)))
+        np.testing.assert_allclose(parts.sum(axis=0).reshape(s, 7), expected, atol=1e-12)
+    starts, order = bucket_order(w, codes, s)
+    np.testing.assert_allclose(countsketch_dense_sorted(A.toarray(), w, codes, starts, order,
+                                                        np.zeros((s, 7))), expected, atol=1e-12)

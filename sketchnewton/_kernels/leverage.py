@@ -32,11 +32,28 @@ __all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted",
            "csr_projected_rownorms_flat", "csr_row_quadforms_flat"]
 
 
+@njit(cache=True)
+def _countsketch_rows(indptr, indices, data, weights, codes, d, lo, hi, B):
+    """``B += S diag(sqrt(weights)) A`` over rows ``lo:hi`` (``B`` the flat (s * d) sketch)."""
+    ud = np.uint64(d)
+    for i in range(lo, hi):
+        wi = weights[i]
+        if wi == 0.0:
+            continue
+        code = np.uint64(codes[i])
+        a = np.sqrt(wi)
+        if code & np.uint64(1):
+            a = -a
+        base = (code >> np.uint64(1)) * ud
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            B[base + np.uint64(indices[p])] += a * data[p]
+
+
 @njit(parallel=True, cache=True)
 def countsketch_csr_codes(indptr, indices, data, weights, codes, d, buffers):
     """``buffers[c] += S diag(sqrt(weights)) A`` over the ``c``-th of ``m`` contiguous row ranges,
     one sweep over ``A`` (``buffers`` (m, s * d): each range's (s, d) sketch in C order; their
-    sum is the sketch).
+    sum is the sketch). ``m = 1`` runs on the calling thread (no parallel region).
 
     Column ``i`` of the CountSketch ``S`` has its non-zero in row
     ``codes[i] >> 1``, with value ``+1`` (``codes[i]`` even) or ``-1`` (odd).
@@ -49,21 +66,13 @@ def countsketch_csr_codes(indptr, indices, data, weights, codes, d, buffers):
     """
     n = indptr.shape[0] - 1
     n_chunks = buffers.shape[0]
+    if n_chunks == 1:
+        _countsketch_rows(indptr, indices, data, weights, codes, d, 0, n, buffers[0])
+        return buffers
     step = (n + n_chunks - 1) // n_chunks
-    ud = np.uint64(d)
     for c in prange(n_chunks):
-        B = buffers[c]
-        for i in range(c * step, min(n, (c + 1) * step)):
-            wi = weights[i]
-            if wi == 0.0:
-                continue
-            code = np.uint64(codes[i])
-            a = np.sqrt(wi)
-            if code & np.uint64(1):
-                a = -a
-            base = (code >> np.uint64(1)) * ud
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                B[base + np.uint64(indices[p])] += a * data[p]
+        _countsketch_rows(indptr, indices, data, weights, codes, d, c * step,
+                          min(n, (c + 1) * step), buffers[c])
     return buffers
 
 

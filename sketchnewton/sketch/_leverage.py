@@ -44,6 +44,11 @@ QUADRATIC_ENTRY_COST = (4.0, 8.0)
 #: the JL sweep's: over short rows (at most ~7 non-zeros) both sweeps are cheap and the exact
 #: form is worth up to twice the price (JL's scores carry a relative s.d. of 0.5 at k = 8)
 QUADRATIC_COST_MARGIN = 2.0
+#: the sparse CountSketch runs on one thread when the sketch is larger than this: each thread
+#: sums into a private sketch, and two private 8 MB sketches (d = 500) made the sweep slower
+#: than one thread (n = 4e5, 50 non-zeros a row, load 5: 1.1-1.7 against 0.7-1.0 time-passes;
+#: at d = 200, 1.3 MB sketches, two threads were as fast or faster)
+PRIVATE_SKETCH_MAX_BYTES = 4 << 20
 #: the sketch's ``R`` comes from a Cholesky factorization of its Gram (half the flops of a
 #: Householder QR, all of them BLAS-3) when ``R``'s estimated condition number, columns scaled to
 #: unit norm, is at most this: the Gram's rounding then moves the scores by a relative
@@ -175,8 +180,10 @@ def _countsketch_task(blk, weights, s_cs, seed):
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if M.is_sparse:
         indptr, indices, data = M.kernel_csr
+        size = s_cs * M.d
+        threads = n_chunks() if 8 * size <= PRIVATE_SKETCH_MAX_BYTES else 1
         parts = countsketch_csr_codes(indptr, indices, data, w, codes, M.d,
-                                      np.zeros((n_chunks(), s_cs * M.d)))  # one per thread
+                                      np.zeros((threads, size)))  # one sketch per thread
         out = parts[0]
         for part in parts[1:]:
             out += part
