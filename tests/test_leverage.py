@@ -261,8 +261,8 @@ def test_sweeps_counted_are_the_sweeps_made(monkeypatch, layout, estimator):
             return fn(first, *args)
         return wrapper
 
-    for name in ("countsketch_csr_codes", "countsketch_dense_sorted", "csr_projected_rownorms_flat",
-                 "csr_row_quadforms_flat", "_dense_row_norms"):
+    for name in ("countsketch_csr_codes", "countsketch_dense_sorted", "csr_row_scores",
+                 "_dense_row_norms"):
         monkeypatch.setattr(_leverage, name, counting(getattr(_leverage, name)))
     if layout.endswith("blocks"):
         blocks, weights = _split_blocks(A, w, 3)

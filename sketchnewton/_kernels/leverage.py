@@ -32,8 +32,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted",
-           "csr_projected_rownorms_flat", "csr_row_quadforms_flat"]
+__all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted", "csr_row_scores"]
 
 
 @njit(cache=True)
@@ -186,49 +185,51 @@ def _row_times_z8(typingctx, data, indices, Zf, start, stop, offset, k):
     return sig, codegen
 
 
-@njit(parallel=True, cache=True)
-def csr_projected_rownorms_flat(indptr, indices, data, Zf, k, weights, out):
-    """``out[i] = min(||a_i^T Z||^2, 1 / weights[i])`` for every row, one sweep; ``A Z`` is
-    never stored (the cap: a leverage score ``weights[i] out[i]`` is at most 1).
-
-    ``Zf`` is the (d, k) matrix ``Z`` flattened in C order, ``k`` a multiple
-    of 8 (pad with zero columns), taken eight columns at a time
-    (:func:`_row_times_z8`); ``indices`` an unsigned view.
-    """
-    n = indptr.shape[0] - 1
-    uk = np.uint64(k)
-    for i in prange(n):
-        start = np.uint64(indptr[i])
-        stop = np.uint64(indptr[i + 1])
-        tot = 0.0
-        for t0 in range(0, k, 8):
-            tot += _row_times_z8(data, indices, Zf, start, stop, np.uint64(t0), uk)
-        out[i] = _cap(tot, weights[i])
-    return out
+@njit(inline="always")
+def _row_projection(data, indices, Zf, start, stop, k):
+    """``||a_i^T Z||^2`` for the row ``start:stop``, eight columns at a time
+    (:func:`_row_times_z8`)."""
+    tot = 0.0
+    for t0 in range(0, k, 8):
+        tot += _row_times_z8(data, indices, Zf, start, stop, np.uint64(t0), np.uint64(k))
+    return tot
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def csr_row_quadforms_flat(indptr, indices, data, Kf, d, weights, out):
-    """``out[i] = min(a_i^T K a_i, 1 / weights[i])`` for every row, one sweep; ``Kf`` the
-    symmetric (d, d) ``K`` flattened in C order.
-
-    Only entries ``K[j_p, j_q]`` with ``j_p <= j_q`` are read (column indices
-    sorted within rows, ``indices`` an unsigned view): ``nnz_i (nnz_i + 1) / 2``
-    reads of ``K`` per row.
-    """
-    n = indptr.shape[0] - 1
+@njit(inline="always")
+def _row_quadform(data, indices, Kf, start, stop, d):
+    """``a_i^T K a_i`` for the row ``start:stop``: ``K[j_p, j_q]`` for ``j_p <= j_q`` only."""
     ud = np.uint64(d)
+    tot = 0.0
+    for p in range(start, stop):
+        jp = np.uint64(indices[p])
+        ap = data[p]
+        row = jp * ud
+        acc = 0.5 * ap * Kf[row + jp]
+        for q in range(p + np.uint64(1), stop):
+            acc += data[q] * Kf[row + np.uint64(indices[q])]
+        tot += ap * acc
+    return 2.0 * tot
+
+
+@njit(parallel=True, cache=True)
+def csr_row_scores(indptr, indices, data, Mf, m, quadratic, weights, out):
+    """``out[i] = min(h_i, 1 / weights[i])`` for every row, one sweep (the cap: a leverage score
+    ``weights[i] h_i`` is at most 1); ``indices`` an unsigned view.
+
+    ``quadratic``: ``h_i = a_i^T K a_i`` with ``Mf`` the symmetric (m, m) ``K``
+    flattened in C order, reading only ``K[j_p, j_q]`` with ``j_p <= j_q``
+    (column indices sorted within rows): ``nnz_i (nnz_i + 1) / 2`` reads at
+    random places of ``K``. Else ``h_i = ||a_i^T Z||^2`` with ``Mf`` the
+    (d, m) ``Z`` flattened in C order, ``m`` a multiple of 8 (pad with zero
+    columns): ``m nnz_i`` multiply-adds, ``A Z`` never stored.
+    """
+    n = indptr.shape[0] - 1
     for i in prange(n):
         start = np.uint64(indptr[i])
         stop = np.uint64(indptr[i + 1])
-        tot = 0.0
-        for p in range(start, stop):
-            jp = np.uint64(indices[p])
-            ap = data[p]
-            row = jp * ud
-            acc = 0.5 * ap * Kf[row + jp]
-            for q in range(p + np.uint64(1), stop):
-                acc += data[q] * Kf[row + np.uint64(indices[q])]
-            tot += ap * acc
-        out[i] = _cap(2.0 * tot, weights[i])
+        if quadratic:
+            h = _row_quadform(data, indices, Mf, start, stop, m)
+        else:
+            h = _row_projection(data, indices, Mf, start, stop, m)
+        out[i] = _cap(h, weights[i])
     return out

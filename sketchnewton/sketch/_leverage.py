@@ -17,8 +17,7 @@ from .._kernels.leverage import (
     bucket_order,
     countsketch_csr_codes,
     countsketch_dense_sorted,
-    csr_projected_rownorms_flat,
-    csr_row_quadforms_flat,
+    csr_row_scores,
 )
 from .._matrix import as_data_matrix, over_row_ranges, row_block_size
 from .._validation import check_choice, check_random_state, check_real, check_vector
@@ -159,8 +158,7 @@ def _sparse_row_norms(M, Z, w):
     kp = -(-k // 8) * 8  # the kernel takes eight columns at a time
     Zp = np.zeros((Z.shape[0], kp))
     Zp[:, :k] = Z
-    indptr, indices, data = M.kernel_csr
-    return csr_projected_rownorms_flat(indptr, indices, data, Zp.ravel(), kp, w, np.empty(M.n))
+    return csr_row_scores(*M.kernel_csr, Zp.ravel(), kp, False, w, np.empty(M.n))
 
 
 def _code_type(s_cs):
@@ -199,9 +197,7 @@ def _raw_task(blk, weights, Z, K):
     M = blk.leverage_matrix
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if K is not None:
-        indptr, indices, data = M.kernel_csr
-        return csr_row_quadforms_flat(indptr, indices, data, K.ravel(), K.shape[0], w,
-                                      np.empty(M.n))
+        return csr_row_scores(*M.kernel_csr, K.ravel(), K.shape[0], True, w, np.empty(M.n))
     if M.is_sparse:
         return _sparse_row_norms(M, Z, w)
     return _dense_row_norms(M.dense, Z, w)
