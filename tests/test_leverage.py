@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sketchnewton._blocks import Block, DaskBlocks, LocalBlocks
+from sketchnewton._kernels.leverage import (bucket_order, countsketch_csr_codes,
+                                            countsketch_dense_sorted)
+from sketchnewton._matrix import DataMatrix
+from sketchnewton.datasets import make_sparse_matrix
 from sketchnewton.exceptions import InputError
-from sketchnewton.sketch import leverage_scores, sampling_probabilities
+from sketchnewton.sketch import _leverage, leverage_scores, sampling_probabilities
+from sketchnewton.sketch._leverage import _choose_estimator, _cholesky_r, _r_inverse, sketch_factor
 
 
 def _problem(n=2000, d=15, seed=0):
@@ -131,3 +137,163 @@ def test_validation():
         leverage_scores(A, np.full(100, np.nan))
     with pytest.raises(InputError, match=">= d"):
         leverage_scores(A, w, sketch_size=3)
+
+
+# -- the pipeline of block_leverage_raw: accuracy on coherent and spread matrices, its sweeps ---
+def _accuracy_matrices(seed):
+    rng = np.random.default_rng(seed)
+    near = rng.standard_normal((2000, 20))
+    near[:, -1] = near[:, 0] + 1e-9 * rng.standard_normal(2000)  # cond ~ 1e9: the QR path
+    return {
+        "spread": make_sparse_matrix(3000, 40, nnz_per_row=8, random_state=seed),
+        # 5 rows of leverage exactly 1 (private columns), norm 1e3 times the others'
+        "coherent": make_sparse_matrix(3000, 40, nnz_per_row=8, coherence=1.0, n_heavy=5,
+                                       random_state=seed),
+        # columns eight decades apart: the Cholesky path, after scaling the columns
+        "column scales": rng.standard_normal((2000, 30)) * np.logspace(-4, 4, 30),
+        "near collinear": near,
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_approx_within_stated_factor_of_exact(seed):
+    """Approximate / exact scores, every row with a positive score, five seeds (the bounds:
+    measured over 30 seeds, with a margin):
+
+    * exact given ``R`` (``estimator="quadratic"``): within ``[1/2, 4]`` (the 4d-row
+      CountSketch's distortion, largest at d = 20, 80 rows: measured [0.69, 3.03]; the scores are
+      biased up by about ``s / (s - d) = 4/3``, which sampling normalises away);
+    * default JL, k = 8 (relative s.d. 0.5): 95% of the rows within ``[1/5, 5]`` (measured at
+      least 96.2%), all within ``[1/40, 15]`` (measured [0.039, 8.3]);
+    * coherent rows (exact leverage 1) are found: at least 1/2 exact given ``R``.
+    """
+    for name, A in _accuracy_matrices(seed).items():
+        w = np.random.default_rng(seed).uniform(0.1, 2.0, A.shape[0])
+        ex = leverage_scores(A, w, method="exact")
+        pos = ex > 1e-12
+        quad = leverage_scores(A, w, estimator="quadratic", random_state=seed)
+        jl = leverage_scores(A, w, random_state=seed)
+        for sc in (quad, jl):
+            assert np.all(sc[~pos] == 0) and np.all((sc >= 0) & (sc <= 1)), name
+        rq, rj = quad[pos] / ex[pos], jl[pos] / ex[pos]
+        assert 0.5 < rq.min() and rq.max() < 4.0, (name, rq.min(), rq.max())
+        assert np.mean((rj > 0.2) & (rj < 5.0)) > 0.95, name
+        assert 1 / 40 < rj.min() and rj.max() < 15, (name, rj.min(), rj.max())
+        heavy = ex > 0.999
+        if name == "coherent":
+            assert heavy.sum() == 5 and np.all(quad[heavy] > 0.5), quad[heavy]
+
+
+def test_two_heavy_rows_in_one_bucket_are_not_inflated():
+    """Two rows of leverage 1 hashed to the same CountSketch bucket leave ``S M`` rank-deficient
+    and were estimated ~6000 times too high (a score sum of 13,000 for rank 40: every other row's
+    share of a sample shrank 300-fold); the estimate is capped at ``l_i <= 1``."""
+    A = make_sparse_matrix(3000, 40, nnz_per_row=8, coherence=1.0, n_heavy=5, random_state=2)
+    w = np.random.default_rng(2).uniform(0.1, 2.0, 3000)
+    ex = leverage_scores(A, w, method="exact")
+    for est in ("quadratic", "jl"):
+        sc = leverage_scores(A, w, estimator=est, random_state=2)  # this seed: a collision
+        assert sc.max() <= 1.0
+        assert sc.sum() < 1.6 * ex.sum()
+
+
+def test_cholesky_and_qr_give_the_same_r():
+    """The sketch's ``R`` by Cholesky of the column-scaled Gram equals Householder QR's up to
+    rounding (the scores' metric ``diag(1/c) R^{-1} R^{-T} diag(1/c)``); an ill-conditioned
+    sketch falls back to QR and a rank-deficient one to the pivoted QR."""
+    rng = np.random.default_rng(0)
+    SM = rng.standard_normal((200, 50)) * np.logspace(-5, 5, 50)
+    R, c, cols = sketch_factor(SM)
+    assert _cholesky_r(SM) is not None and np.array_equal(cols, np.arange(50))
+    Q = SM @ _r_inverse(R, c)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(50), atol=1e-8)
+    near = rng.standard_normal((200, 10))
+    near[:, -1] = near[:, 0] + 1e-9 * rng.standard_normal(200)
+    assert _cholesky_r(near) is None
+    R, c, cols = sketch_factor(near)
+    assert cols.size == 10 and np.all(c == 1)
+    Q = near @ _r_inverse(R, c)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(10), atol=1e-5)
+    deficient = np.column_stack([near[:, :9], near[:, 0] + near[:, 1]])
+    assert sketch_factor(deficient)[2].size == 9
+
+
+def test_auto_estimator_by_cost():
+    """``"auto"`` scores short rows by the exact quadratic form and long rows by JL (the
+    quadratic form's cost grows with ``nnz_i^2``, measured 4-34x JL's at 10-50 non-zeros)."""
+    def choice(n, d, nnz):
+        A = make_sparse_matrix(n, d, nnz_per_row=nnz, random_state=0)
+        return _choose_estimator(LocalBlocks(Block(DataMatrix(A))), 8)
+
+    assert choice(20000, 50, 2) == "quadratic"
+    assert choice(20000, 50, 4) == "quadratic"
+    assert choice(20000, 200, 10) == "jl"
+    assert choice(20000, 500, 50) == "jl"
+    assert choice(20000, 500, 2) == "jl"  # K (500 x 500) costs more than the sweep saves
+    assert _choose_estimator(LocalBlocks(Block(DataMatrix(np.ones((10, 3))))), 8) == "quadratic"
+    assert _choose_estimator(LocalBlocks(Block(DataMatrix(np.ones((10, 30))))), 8) == "jl"
+
+
+def _split_blocks(A, w, n_blocks):
+    """In-process DaskBlocks (no client) of ``A``'s rows in ``n_blocks`` blocks."""
+
+    bounds = np.linspace(0, A.shape[0], n_blocks + 1).astype(int)
+    blocks = [Block(DataMatrix(A[lo:hi]), index=j) for j, (lo, hi)
+              in enumerate(zip(bounds[:-1], bounds[1:]))]
+    return (DaskBlocks(None, blocks, [(hi - lo, A.shape[1]) for lo, hi
+                                      in zip(bounds[:-1], bounds[1:])]),
+            [w[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+@pytest.mark.parametrize("layout", ["sparse", "dense", "sparse blocks", "dense blocks"])
+@pytest.mark.parametrize("estimator", ["jl", "quadratic"])
+def test_sweeps_counted_are_the_sweeps_made(monkeypatch, layout, estimator):
+    """``block_leverage_raw`` from scratch reads ``A`` twice (one pass, the issue's budget is 3):
+    one CountSketch sweep and one score sweep. Every kernel that reads the matrix is wrapped to
+    count the entries it reads; their total equals the sweeps the maps declare."""
+    A, w = _problem(n=1500, d=12)
+    if layout.startswith("dense"):
+        A = A.toarray()
+    read = []
+
+    def counting(fn):
+        def wrapper(first, *args):  # the dense matrix (n d entries) or CSR's indptr (nnz at -1)
+            read.append(first.size if first.ndim == 2 else first[-1])
+            return fn(first, *args)
+        return wrapper
+
+    for name in ("countsketch_csr_codes", "countsketch_dense_sorted", "csr_row_scores",
+                 "_dense_row_norms"):
+        monkeypatch.setattr(_leverage, name, counting(getattr(_leverage, name)))
+    if layout.endswith("blocks"):
+        blocks, weights = _split_blocks(A, w, 3)
+    else:
+        blocks, weights = LocalBlocks(Block(DataMatrix(A))), [w]
+    raw = blocks.gather(_leverage.block_leverage_raw(blocks, weights, np.random.default_rng(0),
+                                                     estimator=estimator))
+    entries = A.size if isinstance(A, np.ndarray) else A.nnz
+    assert sum(read) / entries == blocks.sweeps == 2.0
+    assert blocks.passes == 1.0 <= 3
+    sc = np.concatenate(raw) * w
+    ex = leverage_scores(A, w, method="exact")
+    assert 0.5 * ex.sum() < sc.sum() < 2 * ex.sum()
+
+
+def test_countsketch_kernels_match_the_definition():
+    """``S diag(sqrt(w)) A`` from the codes (bucket ``code >> 1``, sign bit ``code & 1``): the
+    sparse kernel with 1, 2 and 3 private sketches and the dense kernel in bucket order equal the
+    product with the explicit ``S``."""
+    A, w = _problem(n=500, d=7)
+    w[::7] = 0.0
+    s = 11
+    codes = np.random.default_rng(0).integers(0, 2 * s, 500).astype(np.uint16)
+    S = np.zeros((s, 500))
+    S[codes >> 1, np.arange(500)] = 1.0 - 2.0 * (codes & 1)
+    expected = S @ (np.sqrt(w)[:, None] * A.toarray())
+    dm = DataMatrix(A)
+    for m in (1, 2, 3):
+        parts = countsketch_csr_codes(*dm.kernel_csr, w, codes, 7, np.zeros((m, s * 7)))
+        np.testing.assert_allclose(parts.sum(axis=0).reshape(s, 7), expected, atol=1e-12)
+    starts, order = bucket_order(w, codes, s)
+    np.testing.assert_allclose(countsketch_dense_sorted(A.toarray(), w, codes, starts, order,
+                                                        np.zeros((s, 7))), expected, atol=1e-12)

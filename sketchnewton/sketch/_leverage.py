@@ -8,15 +8,21 @@ have score exactly 0.
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dpotrf, dtrcon
 
 from .._blocks import Block, LocalBlocks, block_seed_rng
 from .._kernels import n_chunks, with_single_threaded_blas
-from .._kernels.sketch import csr_projected_rownorms, csr_row_quadforms
+from .._kernels.leverage import (
+    bucket_order,
+    countsketch_csr_codes,
+    countsketch_dense_sorted,
+    csr_row_scores,
+)
 from .._matrix import as_data_matrix, over_row_ranges, row_block_size
 from .._validation import check_choice, check_random_state, check_real, check_vector
 from ..exceptions import InputError
 from ._operators import check_sketch_size
-from ._settings import SketchSettings
 
 __all__ = ["leverage_scores", "sampling_probabilities", "check_weights", "block_leverage_raw",
            "LEVERAGE_N_PROJECTIONS", "LEVERAGE_SKETCH_FACTOR"]
@@ -28,6 +34,25 @@ LEVERAGE_SKETCH_FACTOR = 4
 #: only up to a constant factor (k = 8: relative s.d. 0.5 per score, tempered by the 10%
 #: uniform mix); rows short enough are scored exactly instead (``estimator="auto"``)
 LEVERAGE_N_PROJECTIONS = 8
+#: the price of one entry ``K[j_p, j_q]`` of the quadratic estimator in multiply-adds of the JL
+#: sweep (a read at a random place of the d x d ``K`` against a streamed product with a row of
+#: ``Z`` in cache), while ``K`` fits a core's 1 MiB L2 cache and beyond. Measured on one thread
+#: (load 6), 4e5 rows of 2 to 16 non-zeros: 3.8 to 7.4 for d = 15 to 250, 2.9 to 13 at d = 1000
+QUADRATIC_ENTRY_COST = (4.0, 8.0)
+#: ``"auto"`` takes the quadratic estimator unless its estimated cost is above this multiple of
+#: the JL sweep's: over short rows (at most ~7 non-zeros) both sweeps are cheap and the exact
+#: form is worth up to twice the price (JL's scores carry a relative s.d. of 0.5 at k = 8)
+QUADRATIC_COST_MARGIN = 2.0
+#: the sparse CountSketch runs on one thread when the sketch is larger than this: each thread
+#: sums into a private sketch, and two private 8 MB sketches (d = 500) made the sweep slower
+#: than one thread (n = 4e5, 50 non-zeros a row, load 5: 1.1-1.7 against 0.7-1.0 time-passes;
+#: at d = 200, 1.3 MB sketches, two threads were as fast or faster)
+PRIVATE_SKETCH_MAX_BYTES = 4 << 20
+#: the sketch's ``R`` comes from a Cholesky factorization of its Gram (half the flops of a
+#: Householder QR, all of them BLAS-3) when ``R``'s estimated condition number, columns scaled to
+#: unit norm, is at most this: the Gram's rounding then moves the scores by a relative
+#: ``~ d eps cond^2 <= 1e-3``; worse conditioned sketches take the QR
+CHOLESKY_MAX_COND = 1e5
 
 
 def check_weights(weights, n, name="weights"):
@@ -53,16 +78,40 @@ def _default_rcond(shape):
     return max(shape) * np.finfo(np.float64).eps
 
 
-@with_single_threaded_blas
-def sketch_r_inverse(SM, rcond=None):
-    """``R^{-1}`` of the QR of a sketch ``S M`` (s, d), restricted to its numerical rank.
+def _cholesky_r(SM):
+    """``(R, c)`` with ``R^T R = C^{-1} (S M)^T (S M) C^{-1}``, ``C = diag(c)`` the column norms of
+    ``S M``, when that is well conditioned (:data:`CHOLESKY_MAX_COND`); else None."""
+    G = dsyrk(1.0, SM.T, trans=0, lower=0)  # SM is C-ordered: SM.T is Fortran-ordered, no copy
+    c = np.sqrt(np.diag(G))
+    if not c.min() > 0.0:
+        return None
+    G /= c[:, None]
+    G /= c[None, :]
+    R, info = dpotrf(G, lower=0, clean=1, overwrite_a=1)
+    if info != 0:
+        return None
+    rc, info = dtrcon(R, norm="1", uplo="U", diag="N")
+    if info != 0 or not rc * CHOLESKY_MAX_COND >= 1.0:
+        return None
+    return R, c
 
-    Returns ``(Rinv, cols)``: ``Rinv`` (r, r) and the ``r`` pivoted columns it
-    belongs to (``r = 0`` when ``S M`` vanishes). An unpivoted Householder QR
-    is tried first; column pivoting (LAPACK geqp3, several times slower) only
-    when ``R`` looks numerically singular.
+
+@with_single_threaded_blas
+def sketch_factor(SM, rcond=None):
+    """``R`` of the sketch ``S M`` (s, d), restricted to its numerical rank: ``(R, c, cols)``.
+
+    ``M[:, cols] diag(1/c) R^{-1}`` has nearly orthonormal columns: ``R`` is
+    (r, r) upper triangular, ``cols`` the ``r`` columns it belongs to, ``c``
+    (r,) their scales (``r = 0`` when ``S M`` vanishes). In order of cost:
+    Cholesky of the Gram of ``S M`` with unit columns (:data:`CHOLESKY_MAX_COND`;
+    leverage scores do not depend on the columns' scales), an unpivoted
+    Householder QR, and column pivoting (LAPACK geqp3) only when ``R`` looks
+    numerically singular.
     """
     d = SM.shape[1]
+    chol = _cholesky_r(SM)
+    if chol is not None:
+        return chol[0], chol[1], np.arange(d)
     tol = _default_rcond(SM.shape) if rcond is None else rcond
     R = sla.qr(SM, mode="r", check_finite=False)[0][:d]
     diag = np.abs(np.diag(R))
@@ -72,58 +121,107 @@ def sketch_r_inverse(SM, rcond=None):
     else:
         _, R, perm = sla.qr(SM, mode="economic", pivoting=True, check_finite=False)
         r = _rank_from_pivoted_r(R, tol)
-    if r == 0:
-        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-    return sla.solve_triangular(R[:r, :r], np.eye(r), lower=False), perm[:r]
+    return R[:r, :r], np.ones(r), perm[:r]
 
 
-def projected_row_norms(dm, w, Z):
-    """``w_i ||a_i^T Z||^2`` for every row of the DataMatrix ``dm``, without storing ``A Z``.
+def _r_inverse(R, c):
+    """``diag(1/c) R^{-1}`` (the scores' metric is its Gram)."""
+    Rinv = sla.solve_triangular(R, np.eye(R.shape[0]), lower=False, check_finite=False)
+    return Rinv / c[:, None]
 
-    ``w`` (n,) non-negative weights, ``Z`` (d, k). O(nnz k) for sparse ``dm``.
-    """
-    n = dm.shape[0]
-    if dm.is_sparse:
-        c = dm.csr
-        return csr_projected_rownorms(c.indptr, c.indices, c.data, np.sqrt(w), np.ascontiguousarray(Z),
-                                      n_chunks())
+
+def _dense_row_norms(X, Z, w):
+    """``min(||x_i^T Z||^2, 1 / w_i)`` for every row of the dense ``X``, by cache-sized blocks of
+    rows."""
+    n = X.shape[0]
     out = np.empty(n)
-    step = row_block_size(dm.shape[1])
+    step = row_block_size(X.shape[1])
 
     def chunk(lo, hi):
         for a in range(lo, hi, step):
             b = min(hi, a + step)
-            Y = dm.dense[a:b] @ Z
-            out[a:b] = w[a:b] * np.einsum("ij,ij->i", Y, Y)
+            Y = X[a:b] @ Z
+            h = np.einsum("ij,ij->i", Y, Y)
+            wb = w[a:b]
+            over = wb * h > 1.0
+            h[over] = 1.0 / wb[over]
+            out[a:b] = h
 
-    over_row_ranges(dm.dense, chunk)
+    over_row_ranges(X, chunk)
     return out
 
 
+def _sparse_row_norms(M, Z, w):
+    """``min(||a_i^T Z||^2, 1 / w_i)`` for every row of the sparse DataMatrix ``M``: one sweep,
+    no ``A Z``."""
+    k = Z.shape[1]
+    kp = -(-k // 8) * 8  # the kernel takes eight columns at a time
+    Zp = np.zeros((Z.shape[0], kp))
+    Zp[:, :k] = Z
+    return csr_row_scores(*M.kernel_csr, Zp.ravel(), kp, False, w, np.empty(M.n))
+
+
+def _code_type(s_cs):
+    """The narrowest unsigned integer type holding the CountSketch codes ``< 2 s_cs``."""
+    for t in (np.uint16, np.uint32):
+        if 2 * s_cs <= np.iinfo(t).max + 1:
+            return t
+    return np.uint64
+
+
 def _countsketch_task(blk, weights, s_cs, seed):
+    """``S diag(sqrt(w)) A`` of the block, with its own CountSketch (one sweep)."""
     M = blk.leverage_matrix
-    S = SketchSettings("countsketch", s_cs).draw(block_seed_rng(seed, blk.index), n=M.n)
-    return S.apply(M, row_scale=np.sqrt(weights))
+    # one draw per row: bucket = code >> 1, sign = code & 1 (the narrowest type: uint16 draws
+    # in 2/3 of int64's time)
+    codes = block_seed_rng(seed, blk.index).integers(0, 2 * s_cs, M.n, dtype=_code_type(s_cs))
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if M.is_sparse:
+        indptr, indices, data = M.kernel_csr
+        size = s_cs * M.d
+        threads = n_chunks() if 8 * size <= PRIVATE_SKETCH_MAX_BYTES else 1
+        parts = countsketch_csr_codes(indptr, indices, data, w, codes, M.d,
+                                      np.zeros((threads, size)))  # one sketch per thread
+        out = parts[0]
+        for part in parts[1:]:
+            out += part
+        return out.reshape(s_cs, M.d)
+    starts, order = bucket_order(w, codes, s_cs)
+    return countsketch_dense_sorted(M.dense, w, codes, starts, order, np.zeros((s_cs, M.d)))
 
 
 def _raw_task(blk, weights, Z, K):
-    """``h_i = l_i / D_i`` of the block's rows: ``a_i^T K a_i`` (exact quadratic form) or
-    ``||a_i^T Z||^2`` (JL projection)."""
+    """``h_i = l_i / D_i`` of the block's rows (one sweep): ``a_i^T K a_i`` (exact quadratic
+    form) or ``||a_i^T Z||^2`` (JL projection), at most ``1 / D_i`` (a leverage score is at most
+    1). Kept for rows with ``D_i = 0`` too: their weight may turn positive later."""
     M = blk.leverage_matrix
+    w = np.ascontiguousarray(weights, dtype=np.float64)
     if K is not None:
-        c = M.csr
-        quad = csr_row_quadforms(c.indptr, c.indices, c.data, np.ones(M.n), K)
-    else:
-        quad = projected_row_norms(M, np.ones(M.n), Z)
-    return quad  # kept for rows with D_i = 0 too: their weight may turn positive later
+        return csr_row_scores(*M.kernel_csr, K.ravel(), K.shape[0], True, w, np.empty(M.n))
+    if M.is_sparse:
+        return _sparse_row_norms(M, Z, w)
+    return _dense_row_norms(M.dense, Z, w)
 
 
 def _choose_estimator(blocks, k):
-    """``"quadratic"`` when reading ``nnz_i^2 / 2`` entries of a d x d matrix per row costs no
-    more than the ``k nnz_i`` of the JL projection, else ``"jl"``."""
-    if blocks.is_sparse:
-        return "quadratic" if blocks.row_nnz_squares() <= 2 * k * blocks.nnz else "jl"
-    return "quadratic" if blocks.d <= k else "jl"
+    """``"quadratic"`` when its sweep (``nnz_i (nnz_i + 1) / 2`` entries of ``K`` per row at
+    :data:`QUADRATIC_ENTRY_COST` each) and the ``d^3 / 3`` multiply-adds of ``K`` cost at most
+    :data:`QUADRATIC_COST_MARGIN` times the JL sweep's ``k nnz_i`` multiply-adds (``k`` rounded
+    up to the kernel's eight), else ``"jl"``."""
+    d = blocks.d
+    if not blocks.is_sparse:
+        return "quadratic" if d <= k else "jl"
+    entry = QUADRATIC_ENTRY_COST[0 if 8 * d * d <= 1 << 20 else 1]
+    budget = QUADRATIC_COST_MARGIN * -(-k // 8) * 8 * blocks.nnz
+
+    def quadratic(squares):
+        return entry * (squares + blocks.nnz) / 2 + d ** 3 / 3
+
+    # sum_i nnz_i^2 >= nnz^2 / n: rows of many non-zeros on average are decided without the
+    # sum (a sweep over the row pointers, 0.2 time-passes at n = 1e6, 10 non-zeros a row)
+    if quadratic(float(blocks.nnz) ** 2 / blocks.n) > budget:
+        return "jl"
+    return "quadratic" if quadratic(blocks.row_nnz_squares()) <= budget else "jl"
 
 
 def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=None,
@@ -133,15 +231,21 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
     The leverage score of row ``i`` of ``D^{1/2} A`` is ``l_i = D_i h_i``;
     ``h`` changes only by a bounded factor when ``D`` does, so a sampler can
     reuse it across Newton iterations with the current weights (docs/math.md
-    section 5.4). Drineas, Magdon-Ismail, Mahoney & Woodruff (2012):
+    section 5.4). Drineas, Magdon-Ismail, Mahoney & Woodruff (2012), in two
+    sweeps over ``A`` (one pass):
 
     1. CountSketch ``S D^{1/2} A`` with ``sketch_size`` rows (default
        ``4 d``), summed over the blocks (each block hashes its own rows);
-    2. ``R`` from the QR of the sketch, restricted to its numerical rank;
+    2. ``R`` with ``R^T R = (S D^{1/2} A)^T (S D^{1/2} A)``, restricted to its
+       numerical rank (:func:`sketch_factor`; no sweep);
     3. per row, ``a_i^T R^{-1} R^{-T} a_i`` (``estimator="quadratic"``, exact
        given ``R``) or ``||a_i^T R^{-1} G||^2`` with a Gaussian ``G`` of
-       ``n_projections`` columns (``"jl"``; relative s.d. ``sqrt(2/k)``).
-       ``"auto"``: the cheaper of the two for the rows' lengths.
+       ``n_projections`` columns (``"jl"``; relative s.d. ``sqrt(2/k)``),
+       at most ``1 / D_i``: ``l_i <= 1``, and a larger estimate is certainly
+       wrong (two rows of leverage ~1 hashed to the same bucket are estimated
+       thousands of times too high, which would shrink every other row's
+       share of a sample). ``"auto"``: the cheaper of the two for the rows'
+       lengths (:func:`_choose_estimator`).
 
     Parameters
     ----------
@@ -164,7 +268,7 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
     if s_cs < dl:
         raise InputError(f"sketch_size for approximate leverage scores must be >= d = {dl}, "
                          f"got {s_cs}")
-    Rinv, cols = sketch_r_inverse(SM, rcond)
+    R, c, cols = sketch_factor(SM, rcond)
     r = cols.shape[0]
     if estimator == "auto":
         estimator = _choose_estimator(blocks, k)
@@ -172,14 +276,16 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
     if r == 0:
         Z = np.zeros((dl, 1))
     elif estimator == "quadratic" and blocks.is_sparse:
+        Rinv = _r_inverse(R, c)
         K = np.zeros((dl, dl))
         K[np.ix_(cols, cols)] = Rinv @ Rinv.T
     elif estimator == "quadratic":
         Z = np.zeros((dl, r))
-        Z[cols] = Rinv
+        Z[cols] = _r_inverse(R, c)
     else:
+        G = rng.standard_normal((r, k)) / np.sqrt(k)
         Z = np.zeros((dl, k))
-        Z[cols] = Rinv @ (rng.standard_normal((r, k)) / np.sqrt(k))
+        Z[cols] = sla.solve_triangular(R, G, lower=False, check_finite=False) / c[:, None]
     return blocks.map(_raw_task, weights, args=(Z, K), sweeps=1)  # the per-row scores
 
 
@@ -215,8 +321,9 @@ def leverage_scores(A, weights=None, *, method="approx", sketch_size=None,
     Returns
     -------
     scores : ndarray of shape (n,)
-        In ``[0, 1]`` for the exact method (approximate scores may exceed 1
-        slightly). Zero for rows with ``D_i = 0`` or no non-zeros.
+        In ``[0, 1]`` (approximate scores above 1 are lowered to 1: they are
+        certainly overestimated). Zero for rows with ``D_i = 0`` or no
+        non-zeros.
     """
     dm = as_data_matrix(A)
     w = check_weights(weights, dm.n)

@@ -1,0 +1,175 @@
+"""Leverage scores from scratch, phase by phase, in time-passes and counted passes.
+
+A *time-pass* is wall time divided by the time of one ``A.T @ (A @ x)``
+(scipy for sparse ``A``, numpy for dense) on the same matrix in the same
+process: the best of the three measured right before each run (of either
+version). Each version's phases and total come from its run with the best
+total time of ``--repeat`` runs; "sum of the phases' bests" adds each phase's
+best over the runs (the machine's load moves between phases). Counted passes
+are the block layer's ``sweeps / 2``.
+
+Phases are timed from outside, so the script measures whatever the pipeline
+does: ``sketch`` is the first ``blocks.map`` (CountSketch tasks), ``factor``
+everything between the two maps (sum of the sketches, ``R``, the projection
+matrix), ``scores`` the second map. ``block_leverage_raw`` runs as the Newton
+driver runs it: inside ``blocks.threads()`` and ``single_threaded_blas()``.
+
+``--before REV`` also runs ``sketchnewton/sketch/_leverage.py`` as of the git
+revision ``REV`` (with today's kernels and block layer), alternating with the
+current one, so both columns see the same machine load.
+
+    cd /work/wt/leverage && PYTHONPATH=$PWD python notes/leverage_table.py --before 2439b13
+"""
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+
+from sketchnewton._blocks import Block, LocalBlocks
+from sketchnewton._kernels import single_threaded_blas
+from sketchnewton._matrix import DataMatrix
+from sketchnewton.datasets import make_regression_problem
+from sketchnewton.sketch import _leverage
+
+CASES = {
+    "sparse 4e5 x 500, 50/row": dict(n=400_000, d=500, nnz=50),
+    "sparse 1e6 x 200, 10/row": dict(n=1_000_000, d=200, nnz=10),
+    "sparse 1e6 x 500, 50/row": dict(n=1_000_000, d=500, nnz=50),
+    "dense 1e5 x 1000 (random features)": dict(n=100_000, d=1000, nnz=None),
+}
+SHORT = dict(zip(["s4e5", "s1e6_200", "s1e6_500", "dense"], CASES))
+
+
+class TimedBlocks(LocalBlocks):
+    """LocalBlocks recording the wall time and the sweeps counted by each map."""
+
+    def __init__(self, block):
+        super().__init__(block)
+        self.log = []
+
+    def _run(self, fn, per_block, args, block):
+        t0 = time.perf_counter()
+        out = super()._run(fn, per_block, args, block)
+        self.log.append((fn.__name__, time.perf_counter() - t0, self.sweeps))
+        return out
+
+
+def load_revision(rev):
+    """``sketchnewton/sketch/_leverage.py`` at git revision ``rev``, as a module of the package."""
+    src = subprocess.run(["git", "show", f"{rev}:sketchnewton/sketch/_leverage.py"],
+                         capture_output=True, text=True, check=True).stdout
+    name = "sketchnewton.sketch._leverage_" + rev
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "sketchnewton.sketch"
+    exec(compile(src, f"<{rev}:_leverage.py>", "exec"), mod.__dict__)
+    sys.modules[name] = mod
+    return mod
+
+
+def make_matrix(case, seed=0):
+    c = CASES[case]
+    if c["nnz"] is None:  # random Fourier features cos(X W + b) of 20 latent dimensions
+        rng = np.random.default_rng(seed)
+        A = rng.standard_normal((c["n"], 20)) @ (rng.standard_normal((20, c["d"])) / 2.0)
+        A += rng.uniform(0, 2 * np.pi, c["d"])
+        np.cos(A, out=A)
+        A *= np.sqrt(2.0 / c["d"])
+        return A
+    return make_regression_problem(c["n"], c["d"], nnz_per_row=c["nnz"], random_state=seed).A
+
+
+def pass_time(A, x, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        A.T @ (A @ x)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def one_run(mod, dm, w, seed, estimator):
+    blocks = TimedBlocks(Block(dm))
+    with blocks.threads(), single_threaded_blas():
+        t0 = time.perf_counter()
+        mod.block_leverage_raw(blocks, [w], np.random.default_rng(seed), estimator=estimator)
+        total = time.perf_counter() - t0
+    (_, t1, s1), (_, t2, s2) = blocks.log
+    return dict(sketch=t1, factor=total - t1 - t2, scores=t2, total=total, sweeps_sketch=s1,
+                sweeps_scores=s2 - s1)
+
+
+def run_case(case, modules, repeat, estimator):
+    A = make_matrix(case)
+    dm = DataMatrix(A)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, dm.n)
+    x = np.random.default_rng(1).standard_normal(dm.d)
+    runs = {label: [] for label in modules}
+    for rep in range(repeat):
+        for label, mod in modules.items():  # alternate: the same load for every version
+            tp = pass_time(A, x)
+            r = one_run(mod, dm, w, rep, estimator)
+            r.update(pass_s=tp, load=os.getloadavg()[0])
+            runs[label].append(r)
+    # the yardstick: the best pass of the case (measured before every run of either version);
+    # each version's figures: its run with the best total time
+    tp = min(r["pass_s"] for rs in runs.values() for r in rs)
+    out = {}
+    for label, mod in modules.items():
+        best = dict(min(runs[label], key=lambda r: r["total"]))
+        for phase in ("sketch", "factor", "scores"):
+            best["best_" + phase] = min(r[phase] for r in runs[label])
+        est = estimator
+        if est == "auto":
+            est = mod._choose_estimator(LocalBlocks(Block(dm)), mod.LEVERAGE_N_PROJECTIONS)
+        out[label] = dict(best, estimator=est, pass_s=tp)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--cases", default=",".join(SHORT), help=f"comma-separated of {list(SHORT)}")
+    p.add_argument("--estimator", default="auto", choices=["auto", "jl", "quadratic"])
+    p.add_argument("--before", default=None, help="git revision of the old _leverage.py")
+    p.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
+    a = p.parse_args(argv)
+    if a.threads:
+        numba.set_num_threads(a.threads)
+    modules = {}
+    if a.before:
+        modules[f"before ({a.before})"] = load_revision(a.before)
+    modules["after"] = _leverage
+    small = make_regression_problem(2000, 50, nnz_per_row=5, random_state=0).A
+    for mod in modules.values():  # compile the kernels
+        for M in (small, small.toarray()):
+            for est in ("jl", "quadratic"):
+                mod.block_leverage_raw(LocalBlocks(Block(DataMatrix(M))), [np.ones(2000)],
+                                       np.random.default_rng(0), estimator=est)
+    print(f"numba threads: {numba.get_num_threads()}; time-passes (best of {a.repeat} runs); "
+          f"load = 1-minute load average on {os.cpu_count()} cores")
+    print()
+    print("| case | version | estimator | one pass (ms) | sketch | factor | scores | total "
+          "| sum of the phases' bests | counted passes (sketch + scores) | load |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key in a.cases.split(","):
+        case = SHORT.get(key, key)
+        for label, r in run_case(case, modules, a.repeat, a.estimator).items():
+            tp = r["pass_s"]
+            phases = sum(r["best_" + p] for p in ("sketch", "factor", "scores"))
+            print(f"| {case} | {label} | {r['estimator']} | {1e3 * tp:.1f} | "
+                  f"{r['sketch'] / tp:.2f} | {r['factor'] / tp:.2f} | {r['scores'] / tp:.2f} | "
+                  f"**{r['total'] / tp:.2f}** | {phases / tp:.2f} | "
+                  f"{(r['sweeps_sketch'] + r['sweeps_scores']) / 2:g} "
+                  f"({r['sweeps_sketch'] / 2:g} + {r['sweeps_scores'] / 2:g}) | {r['load']:.1f} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
