@@ -98,6 +98,10 @@ class Evidence:
     staleness : callable
         ``() -> factor >= 1``: how much the model overstates the curvature at ``x`` along its
         step (one Hessian-vector product).
+    confirm : callable or None
+        ``() -> g^T H^{-1} g`` at ``x``, computed accurately (a conjugate-gradient solve to
+        a tight residual): given when the steps are inexact, whose ``-g^T p`` may miss most of
+        the decrement on an ill-conditioned problem.
     """
 
     phase: Phase
@@ -119,6 +123,7 @@ class Evidence:
     verified: bool = True
     floor: Callable[[], tuple[float, float]] = _no_floor
     staleness: Callable[[], float] = _no_staleness
+    confirm: Callable[[], float] | None = None
 
 
 def _stalled(ev: Evidence, error_estimate: float | None) -> Verdict:
@@ -244,7 +249,7 @@ class Decrement:
         if ev.phase is Phase.STALLED:
             # the step at x could not be verified by the loss: its decrement measures x itself
             half = 0.5 * ev.decrement / (1.0 - min(ev.step_accuracy, 0.5)) ** 2
-            if half <= scale:
+            if half <= scale and self._confirmed(ev, scale):
                 return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton decrement "
                                "at x; a further step's decrease is below the loss's rounding "
                                "noise)")
@@ -254,15 +259,23 @@ class Decrement:
         if not ev.unit_step:
             return Verdict.proceed()
         half, prev = 0.5 * ev.decrement, ev.previous_decrement
-        if half <= scale:
+        if half <= scale and self._confirmed(ev, scale):
             return Verdict(Reason.CONVERGED, "converged: tol reached")
         if prev is not None and ev.decrement < 0.5 * prev \
-                and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale:
+                and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale \
+                and self._confirmed(ev, scale):
             return Verdict(Reason.CONVERGED, "converged: tol reached (extrapolated)")
         if prev is not None and ev.decrement > 0.25 * prev and ev.has_model:
             # no quadratic progress: is the decrement at the rounding floor of the gradient?
             return self._floor(ev, half, scale) or Verdict.proceed()
         return Verdict.proceed()
+
+    @staticmethod
+    def _confirmed(ev: Evidence, scale: float) -> bool:
+        """Inexact steps: the decrement at ``x`` itself, solved accurately, is below the target
+        (it is, after the step the rule judges, quadratically smaller when that step was
+        good)."""
+        return ev.confirm is None or 0.5 * ev.confirm() <= scale
 
     @staticmethod
     def _floor(ev: Evidence, half: float, scale: float) -> Verdict | None:

@@ -213,7 +213,10 @@ class NewtonSolver:
             matrix_free=model is not None and model.spectral_error is None,
             has_model=model is not None, noise_limited=noise_limited, verified=it.verified,
             floor=self.rounding_floor,
-            staleness=lambda: staleness(self.loss, it.state, strategy.built))
+            staleness=lambda: staleness(self.loss, it.state, strategy.built),
+            # an inexact (CG) step's -g^T p may miss most of the decrement: confirm it
+            confirm=(lambda: strategy.decrement(it)) if it.step and it.step.inner_iterations
+            else None)
         if exact and phase is Phase.MODEL:
             self._exact_estimates.append(estimate)
         verdict = self.rule.judge(ev)
@@ -236,10 +239,9 @@ class NewtonSolver:
 
     def note_curvature(self) -> None:
         """Remember the first model's curvature scale (the reference of :func:`certify`)."""
-        model = self.strategy.model
-        if self.curvature0 is None and model is not None:
-            c = model.curvature_scale
-            self.curvature0 = c if np.isfinite(c) and c > 0 else None
+        c = self.strategy.model.curvature_scale if self.strategy.model is not None else np.nan
+        if self.curvature0 is None and np.isfinite(c) and c > 0:
+            self.curvature0 = c
 
     # -- the line search -------------------------------------------------------------------------
     def line_search(self, step: Step) -> bool | None:

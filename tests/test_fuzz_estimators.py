@@ -247,15 +247,12 @@ FUZZ_SETTINGS = dict(deadline=None, derandomize=True, database=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-#: what the fuzz test finds on today's code (notes/issue27_diagnosis.md, section 6): success far
-#: from the optimum with sample weights of 1e200 (the Dask Poisson path does not scale them; a
-#: ridge of 1/(C 1e200) leaves a separable problem that the rounding-floor stop calls converged)
-#: and when the objective is near 0 (near-separable classes, large C)
-FOUND = ("issue 27: the estimator fuzz test finds dishonest successes today (huge weights, Dask "
-         "Poisson weights not scaled, objective near 0)")
-
-
-@pytest.mark.xfail(strict=False, reason=FOUND)
+# What the fuzz test found before issue 27 was fixed (all fixed, each with its own regression
+# test): successes far from the optimum with sample weights of 1e200 (the Dask Poisson fit did not
+# scale them; a ridge of 1/(C 1e200) left a separable problem that the rounding-floor stop called
+# converged), when the objective is near 0 (near-separable classes, C = inf: a small gradient
+# was taken as convergence), and with an inexact (CG) step whose decrement missed most of the
+# objective gap on an ill-conditioned problem.
 @settings(max_examples=25, **FUZZ_SETTINGS)
 @given(fits())
 def test_estimator_fuzz(spec):
@@ -263,7 +260,6 @@ def test_estimator_fuzz(spec):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=FOUND)
 @settings(max_examples=300, **FUZZ_SETTINGS)
 @given(fits(max_n=300, max_d=10))
 def test_estimator_fuzz_large(spec):

@@ -50,9 +50,9 @@ class CountingMatrix(DataMatrix):
         csr = self.__dict__["_csr"]
         return np.diff(csr.indptr)[rows].sum() / max(self.nnz, 1)
 
-    def gram(self, weights, rows=None, ones=False):
+    def gram(self, weights, rows=None, ones=False, **kwargs):
         sweeps = 1.0 if rows is None else self._fraction(rows)
-        return self._counted(sweeps, super().gram, weights, rows=rows, ones=ones)
+        return self._counted(sweeps, super().gram, weights, rows=rows, ones=ones, **kwargs)
 
     def take_rows(self, rows):
         return self._counted(self._fraction(rows), super().take_rows, rows)

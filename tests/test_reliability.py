@@ -167,8 +167,11 @@ def test_stall_at_the_optimum(poisson_1e8, method, tol):
     # the loss is within 1e-9 |f*| (the noise is ~5e-10 |f*|) after a few iterations; then the
     # solve must end within a few more, on the truth
     after = iterations_after_reaching(res, f_star, 1e-9)
-    assert after <= 3, (f"{after} Newton iterations after reaching the optimum's loss "
-                        f"({res.nit} in all): {res.message}")
+    # "sketch" contracts linearly (at most 0.3 per iteration), the others quadratically: from
+    # 1e-9 to 1e-12 it may take ~6 iterations; before the fix every method ran to max_iter
+    assert after <= (8 if method == "sketch" else 3), (
+        f"{after} Newton iterations after reaching the optimum's loss ({res.nit} in all): "
+        f"{res.message}")
     check_honest(loss, res, tol, x_ref)
 
 

@@ -68,7 +68,9 @@ def dask_weight_scale(sample_weight):
     (0, 1], as :func:`weight_scale` does in memory."""
     if sample_weight is None:
         return None, 1.0
-    top = sample_weight.max() if hasattr(sample_weight, "max") else np.max(sample_weight)
+    if not hasattr(sample_weight, "compute"):  # in memory: an array (or a list) of weights
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    top = sample_weight.max()
     scale = float(top.compute() if hasattr(top, "compute") else top)
     if not scale > 0 or scale == 1.0:
         return sample_weight, 1.0

@@ -210,6 +210,13 @@ class Strategy(ABC):
         gradient step)."""
         return steepest_descent(it.grad, it.step.direction if it.step is not None else None)
 
+    def decrement(self, it: Iterate) -> float:
+        """A reliable Newton decrement ``g^T H~^{-1} g`` at ``it`` (to certify ``tol``): the
+        model's own (a direct strategy's step is its exact solve)."""
+        if self.model is None:
+            self.update(it, None)
+        return abs(float(it.grad @ self.built.solve(it.grad)))
+
     def estimate(self, it: Iterate) -> float:
         """``||H~^{-1} g|| / (1 - e)``: the model's estimate of ``||x - x*||`` (docs/math.md
         7.1). A preconditioner that is no approximation of the Hessian gives none: then the

@@ -17,7 +17,7 @@ from ..hessian._model import Model
 from ..losses import Loss
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
-__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN",
+__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN", "CONFIRM_FORCING",
            "NYSTROM_MAX_RANK"]
 
 #: CG iterations beyond which the preconditioner is rebuilt (with fresh leverage scores): a
@@ -27,6 +27,9 @@ __all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN
 PCG_REFRESH = 8
 #: smallest forcing term: below this CG only fights rounding
 FORCING_MIN = 1e-6
+#: the forcing term of a decrement that certifies ``tol``: its missing part is below
+#: ``1e-6`` times the preconditioned condition number
+CONFIRM_FORCING = 1e-3
 #: largest rank of the Nystrom preconditioner (r p numbers; its build costs a block product
 #: of r columns and an r x r Cholesky and SVD of a p x r matrix)
 NYSTROM_MAX_RANK = 512
@@ -80,6 +83,17 @@ class InexactNewton(Strategy):
 
     def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
         return self._timed(self._cg_step, it, forcing_floor)
+
+    def decrement(self, it: Iterate) -> float:
+        """``g^T H^{-1} g`` at ``it`` from CG solved to ``CONFIRM_FORCING``: an inexact step's
+        ``-g^T p`` misses ``r^T H^{-1} r`` (``r`` its residual), up to ``eta^2`` times the
+        (preconditioned) condition number of the decrement, so a decrement that is to certify
+        ``tol`` is computed this accurately (docs/math.md 7.2)."""
+        if self.model is None:
+            self.update(it, None)
+        p, _, iters, ok = self._timed(self._pcg, it, self.loss.hessian_kinds[-1], it.grad,
+                                      CONFIRM_FORCING)
+        return -float(it.grad @ p) if ok else np.inf
 
     def _cg_step(self, it: Iterate, forcing_floor: float) -> Step:
         g, loss, model = it.grad, self.loss, self.built
