@@ -78,6 +78,8 @@ REGISTRY = {s.name: s for s in (
     Study("real"),
     Study("regime"),
     Study("dask"),
+    Study("timepass"),
+    Study("ladder"),
 )}
 
 #: the default studies, in order
