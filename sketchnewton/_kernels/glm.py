@@ -8,6 +8,8 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
+from . import BUFFER_RATIO, csr_plan, owns, part_buffer, row_part, sum_chunks
+
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
            "multinomial_curvature", "csr_multinomial_hessp"]
 
@@ -115,48 +117,58 @@ def multinomial_curvature(P, sw, out):
 
 
 @njit(parallel=True, cache=True)
-def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd):
-    """One sweep of the multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
+def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd, ratio=BUFFER_RATIO):
+    """The multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
 
     ``B_i = sw_i (diag(p_i) - p_i p_i^T)``; ``V`` (d, K) the direction per
-    class (``(d + 1, K)`` with the intercept column, ``ones``). Row ``i`` is
-    read once: ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then
-    ``a_i m^T`` is accumulated. Returns (d, K) or (d + 1, K).
+    class (``(d + 1, K)`` with the intercept column, ``ones``). Buffered plan
+    (:func:`~sketchnewton._kernels.scatter_plan`): one sweep, row ``i`` read
+    once: ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then
+    ``a_i m^T`` is accumulated. Column split: ``Zd`` first (row-parallel), then
+    the scatter (``m`` recomputed from ``Zd[i]``: no (n, K) temporary).
+    Returns (d, K) or (d + 1, K).
     """
     n, K = P.shape
     e = d + 1 if ones else d
-    buf = np.zeros((n_chunks, e, K))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
-        z = np.empty(K)
-        for i in range(lo, hi):
-            start = indptr[i]
-            stop = indptr[i + 1]
-            for k in range(K):
-                z[k] = V[d, k] if ones else 0.0
-            for p in range(start, stop):
-                a = data[p]
-                j = indices[p]
-                for k in range(K):
-                    z[k] += a * V[j, k]
+    nb, plan = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    split = nb < plan.shape[0]
+    if split:
+        for i in prange(n):
+            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd[i])
+    buf = np.zeros((nb, e, K))
+    for c in prange(plan.shape[0]):
+        acc = part_buffer(buf, c)
+        last = owns(plan, c, d)
+        m = np.empty(K)
+        for i in range(plan[c, 0], plan[c, 1]):
+            z = Zd[i]
+            if not split:
+                _multinomial_forward(indptr, indices, data, V, ones, d, i, z)
             s = 0.0
             for k in range(K):
-                Zd[i, k] = z[k]
                 s += P[i, k] * z[k]
             for k in range(K):
-                z[k] = sw[i] * P[i, k] * (z[k] - s)
+                m[k] = sw[i] * P[i, k] * (z[k] - s)
+            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
             for p in range(start, stop):
                 a = data[p]
                 j = indices[p]
                 for k in range(K):
-                    acc[j, k] += a * z[k]
-            if ones:
+                    acc[j, k] += a * m[k]
+            if ones and last:
                 for k in range(K):
-                    acc[d, k] += z[k]
-    out = np.zeros((e, K))
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+                    acc[d, k] += m[k]
+    return sum_chunks(buf)
+
+
+@njit(cache=True, inline="always")
+def _multinomial_forward(indptr, indices, data, V, ones, d, i, z):
+    """``z[:] = a_i^T V`` (plus ``V[d]`` with the intercept column)."""
+    K = z.shape[0]
+    for k in range(K):
+        z[k] = V[d, k] if ones else 0.0
+    for p in range(indptr[i], indptr[i + 1]):
+        a = data[p]
+        j = indices[p]
+        for k in range(K):
+            z[k] += a * V[j, k]

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._links import COSH, RESNET, SINH, SOFTMAX
+from . import BUFFER_RATIO, chunk_range, csr_plan, part_buffer, row_part, sum_chunks
 
 #: modes of :func:`link_rmatmat`
 COMBINED, PARTIAL = 0, 1
@@ -50,13 +51,6 @@ def _link_scaled(zi, link, m, em):
     if link == COSH:
         return ch, sh, ch
     return sh, ch, sh
-
-
-@njit(cache=True)
-def _chunk(c, n, n_chunks):
-    step = (n + n_chunks - 1) // n_chunks
-    lo = c * step
-    return lo, min(n, lo + step)
 
 
 @njit(parallel=True, cache=True)
@@ -85,7 +79,7 @@ def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
     inv = 1.0
     if normalize:
         for c in prange(n_chunks):
-            lo, hi = _chunk(c, n, n_chunks)
+            lo, hi = chunk_range(c, n, n_chunks)
             mc = -np.inf
             if link == COSH or link == SINH:
                 for i in range(lo, hi):
@@ -94,16 +88,14 @@ def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
                 for i in range(lo, hi):
                     mc = max(mc, z[i])
             part[c, 0] = mc
-        m = part[0, 0]
-        for c in range(1, n_chunks):
-            m = max(m, part[c, 0])
+        m = part[:, 0].max()
         if link == RESNET:
             m = max(m, 0.0)
         if n == 0:
             m = 0.0
     em = np.exp(-m)
     for c in prange(n_chunks):
-        lo, hi = _chunk(c, n, n_chunks)
+        lo, hi = chunk_range(c, n, n_chunks)
         acc = 0.0
         for i in range(lo, hi):
             ui, vi, qi = _link_scaled(z[i], link, m, em)
@@ -113,9 +105,7 @@ def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
             acc += ui
         part[c, 0] = acc
     if normalize:
-        alpha = 0.0
-        for c in range(n_chunks):
-            alpha += part[c, 0]
+        alpha = part[:, 0].sum()
         if not (alpha > 0.0):
             out[0] = alpha
             out[8] = m
@@ -124,7 +114,7 @@ def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
         m = m + np.log(alpha)
     has_w = w2.shape[0] > 0
     for c in prange(n_chunks):
-        lo, hi = _chunk(c, n, n_chunks)
+        lo, hi = chunk_range(c, n, n_chunks)
         s_u = 0.0
         s_uu = 0.0
         s_ur = 0.0
@@ -159,9 +149,7 @@ def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
         part[c, 5] = s_rb
         part[c, 6] = s_bb
         part[c, 7] = s_wz
-    for c in range(n_chunks):
-        for t in range(8):
-            out[t] += part[c, t]
+    out[:8] = sum_chunks(part)
     if normalize:
         out[0] = 1.0  # u sums to one by construction; rho = 1 exactly
     out[8] = m
@@ -196,32 +184,31 @@ def link_weights(z, b, w2, u, v, fc, mode, out):
 
 
 @njit(parallel=True, cache=True)
-def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_chunks):
+def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_chunks, ratio=BUFFER_RATIO):
     """``A.T @ Y`` for the first ``n_cols`` (1, 3 or 4) row weights of :func:`_row_weights`, fused.
 
     The weights are computed row by row inside the kernel, so the (n, 4)
-    array ``Y`` is never written or read. Returns (d, n_cols).
+    array ``Y`` is never written or read. Returns (d, n_cols). The work is
+    split by :func:`~sketchnewton._kernels.scatter_plan` (``ratio``).
     """
-    n = indptr.shape[0] - 1
-    buf = np.zeros((n_chunks, d, n_cols))
-    step = (n + n_chunks - 1) // n_chunks
+    nb, plan = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    buf = np.zeros((nb, d, n_cols))
     has_w = w2.shape[0] > 0
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
-        for i in range(lo, hi):
+    for c in prange(plan.shape[0]):
+        acc = part_buffer(buf, c)
+        for i in range(plan[c, 0], plan[c, 1]):
             y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                a = data[p]
-                acc[j, 0] += a * y0
-                if n_cols > 1:
+            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
+            if n_cols == 1:
+                for p in range(start, stop):
+                    acc[indices[p], 0] += data[p] * y0
+            else:
+                for p in range(start, stop):
+                    j = indices[p]
+                    a = data[p]
+                    acc[j, 0] += a * y0
                     acc[j, 1] += a * y1
                     acc[j, 2] += a * y2
-                if n_cols > 3:
-                    acc[j, 3] += a * y3
-    out = np.zeros((d, n_cols))
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+                    if n_cols > 3:
+                        acc[j, 3] += a * y3
+    return sum_chunks(buf)

@@ -8,6 +8,8 @@ Python and passed in as arrays.
 import numpy as np
 from numba import njit, prange
 
+from . import BUFFER_RATIO, chunk_range, part_buffer, row_part, scatter_plan, sum_chunks
+
 __all__ = [
     "countsketch_csr",
     "countsketch_dense",
@@ -22,54 +24,45 @@ __all__ = [
 
 
 @njit(parallel=True, cache=True)
-def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_chunks):
+def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ A`` as a dense (s, d) array, O(nnz).
 
     ``S`` is the CountSketch with one non-zero per column: column ``i`` has
-    value ``signs[i]`` in row ``buckets[i]``. Rows are split into
-    ``n_chunks`` contiguous blocks with private (s, d) buffers.
+    value ``signs[i]`` in row ``buckets[i]``. The work is split by
+    :func:`~sketchnewton._kernels.scatter_plan`: row chunks with private (s, d)
+    buffers while they are small against the non-zeros, else column ranges.
     """
-    n = indptr.shape[0] - 1
-    buf = np.zeros((n_chunks, s, d))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        B = buf[c]
-        for i in range(lo, hi):
+    nb, plan = scatter_plan(indptr.shape[0] - 1, indices, d, d, s * d, indices.shape[0], n_chunks, ratio)
+    buf = np.zeros((nb, s, d))
+    for c in prange(plan.shape[0]):
+        B = part_buffer(buf, c)
+        for i in range(plan[c, 0], plan[c, 1]):
             a = signs[i] * row_scale[i]
             if a == 0.0:
                 continue
             b = buckets[i]
-            for p in range(indptr[i], indptr[i + 1]):
+            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
+            for p in range(start, stop):
                 B[b, indices[p]] += a * data[p]
-    out = buf[0].copy() if n_chunks > 0 else np.zeros((s, d))
-    for c in range(1, n_chunks):
-        out += buf[c]
-    return out
+    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
-def countsketch_dense(M, row_scale, buckets, signs, s, n_chunks):
+def countsketch_dense(M, row_scale, buckets, signs, s, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ M`` for a dense (n, k) ``M`` (CountSketch ``S``)."""
     n, k = M.shape
-    buf = np.zeros((n_chunks, s, k))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        B = buf[c]
-        for i in range(lo, hi):
+    nb, plan = scatter_plan(n, np.arange(k), k, k, s * k, n * k, n_chunks, ratio)
+    buf = np.zeros((nb, s, k))
+    for c in prange(plan.shape[0]):
+        B = part_buffer(buf, c)
+        for i in range(plan[c, 0], plan[c, 1]):
             a = signs[i] * row_scale[i]
             if a == 0.0:
                 continue
             b = buckets[i]
-            for j in range(k):
+            for j in range(plan[c, 2], plan[c, 3]):
                 B[b, j] += a * M[i, j]
-    out = buf[0].copy()
-    for c in range(1, n_chunks):
-        out += buf[c]
-    return out
+    return sum_chunks(buf)
 
 
 @njit(cache=True)
@@ -140,10 +133,8 @@ def csr_projected_rownorms(indptr, indices, data, row_scale, Z, n_chunks):
     n = indptr.shape[0] - 1
     k = Z.shape[1]
     out = np.zeros(n)
-    step = (n + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
+        lo, hi = chunk_range(c, n, n_chunks)
         acc = np.empty(k)
         for i in range(lo, hi):
             w = row_scale[i]
