@@ -38,17 +38,22 @@ from sketchnewton._links import RESNET
 CACHE = "/tmp/kernel_table_cache"
 
 
+#: the clock: wall time, or (``KT_CLOCK=thread``) the calling thread's CPU time, which a
+#: descheduled one-thread kernel does not accrue (use with NUMBA_NUM_THREADS=1 only)
+CLOCK = time.thread_time if os.environ.get("KT_CLOCK") == "thread" else time.perf_counter
+
+
 def round_robin(named, repeats):
-    """``{name: best wall time}`` over ``repeats`` rounds, each round running every ``fn`` once
+    """``{name: best time}`` over ``repeats`` rounds, each round running every ``fn`` once
     in turn (so that all see the same spells of load from other processes)."""
     for _, fn in named:
         fn()  # warm-up (compilation, first-touch of outputs)
     times = {name: float("inf") for name, _ in named}
     for _ in range(repeats):
         for name, fn in named:
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
-            times[name] = min(times[name], time.perf_counter() - t0)
+            times[name] = min(times[name], CLOCK() - t0)
     return times
 
 
@@ -201,7 +206,7 @@ def main():
     ap.add_argument("--csv", default=None)
     args = ap.parse_args()
     load_avg = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    print(f"threads={numba.config.NUMBA_NUM_THREADS} layer={os.environ.get('NUMBA_THREADING_LAYER', 'default')} "
+    print(f"clock={CLOCK.__name__} threads={numba.config.NUMBA_NUM_THREADS} layer={os.environ.get('NUMBA_THREADING_LAYER', 'default')} "
           f"repeats={args.repeats}; start: {load_avg}")
     lines = []
     for key in args.only.split(","):

@@ -58,8 +58,10 @@ def n_chunks():
 # the buffers are summed (:func:`sum_chunks`), or, when those buffers would be large against
 # the work (p = 1e6 features and ~9e6 non-zeros: 8 MB per thread, zeroed, page-faulted and
 # summed on every sweep), the threads split the *columns*: each reads every row's part in its
-# column range (two binary searches in the sorted row) and writes its own slice of one
-# output. :func:`scatter_plan` chooses; a kernel loops over the plan's parts.
+# column range and writes its own slice of one output. The parts' row boundaries are found
+# first (binary searches in the sorted rows, :func:`_column_cuts`): a search loop inside the
+# scatter loop made numba's scatter 1.6x slower (measured). :func:`scatter_plan` chooses; a
+# kernel loops over the plan's parts, each row's range given by :func:`part_cuts`.
 
 #: a thread gets a private buffer of the output's size only while the buffers beyond the
 #: first hold at most ``1 / BUFFER_RATIO`` of the work (non-zeros x output columns)
@@ -93,7 +95,7 @@ def _column_bounds(indices, d, n_parts):
     """
     nnz = indices.shape[0]
     stride = max(1, nnz // 16384)
-    n_bins = min(4096, d)
+    n_bins = max(1, min(4096, d))
     width = (d + n_bins - 1) // n_bins
     hist = np.zeros(n_bins, np.int64)
     total = 0
@@ -115,49 +117,6 @@ def _column_bounds(indices, d, n_parts):
     return bounds
 
 
-@njit(cache=True)
-def scatter_plan(n, indices, d, e, size, work, n_chunks, ratio):
-    """How a transposed product over ``n`` CSR rows splits among ``n_chunks`` threads.
-
-    ``indices``: the column indices of ``A`` (a sample balances a column split); ``d``
-    columns of ``A``; ``e`` columns of the output (``d + 1`` with an intercept column: the
-    last part owns it); ``size`` entries of one output buffer; ``work`` the entries updated
-    (non-zeros x output width). Returns ``(n_buffers, plan)``: ``plan[c] = [row_lo, row_hi,
-    col_lo, col_hi]`` for each part ``c`` (one per thread), which accumulates rows
-    ``row_lo:row_hi`` restricted to columns ``col_lo:col_hi`` into its buffer
-    (:func:`part_buffer`):
-
-    * buffered (``n_buffers == n_chunks``): contiguous row chunks, every column;
-    * column split (``n_buffers == 1``, more than one part): every row, disjoint column
-      ranges, one shared output (no per-thread buffers).
-    """
-    nb = buffer_count(n_chunks, size, work, ratio)
-    plan = np.empty((n_chunks, 4), np.int64)
-    if nb == n_chunks:
-        for c in range(n_chunks):
-            lo, hi = chunk_range(c, n, n_chunks)
-            plan[c, 0] = lo
-            plan[c, 1] = hi
-            plan[c, 2] = 0
-            plan[c, 3] = e
-        return nb, plan
-    bounds = _column_bounds(indices, d, n_chunks)
-    bounds[n_chunks] = e
-    for c in range(n_chunks):
-        plan[c, 0] = 0
-        plan[c, 1] = n
-        plan[c, 2] = bounds[c]
-        plan[c, 3] = bounds[c + 1]
-    return nb, plan
-
-
-@njit(cache=True)
-def csr_plan(indptr, indices, d, e, n_chunks, ratio):
-    """:func:`scatter_plan` of a sweep over every row of a CSR matrix, ``e`` output rows
-    (``d`` or ``d + 1``) of any width: buffers of ``e`` rows against ``nnz`` updates."""
-    return scatter_plan(indptr.shape[0] - 1, indices, d, e, e, indices.shape[0], n_chunks, ratio)
-
-
 @njit(cache=True, inline="always")
 def _lower_bound(indices, lo, hi, j):
     """First position in ``indices[lo:hi]`` (sorted) holding a column ``>= j``."""
@@ -170,16 +129,86 @@ def _lower_bound(indices, lo, hi, j):
     return lo
 
 
+@njit(parallel=True, cache=True)
+def _column_cuts(indptr, indices, rows, bounds):
+    """Flat ``(P + 1) * m`` array: entry ``t * m + r`` is the first position of row ``rows[r]``
+    (row ``r`` when ``rows`` is empty) holding a column ``>= bounds[t]`` (``P`` parts)."""
+    P = bounds.shape[0] - 1
+    m = rows.shape[0] if rows.shape[0] > 0 else indptr.shape[0] - 1
+    cuts = np.empty((P + 1) * m, indptr.dtype)
+    for q in prange(m):
+        r = np.int64(q)  # a parfor index may be unsigned: int64 + uint64 is a float in numba
+        i = rows[r] if rows.shape[0] > 0 else r
+        start = indptr[i]
+        stop = indptr[i + 1]
+        cuts[r] = start
+        for t in range(1, P):
+            start = _lower_bound(indices, start, stop, bounds[t])
+            cuts[t * m + r] = start
+        cuts[P * m + r] = stop
+    return cuts
+
+
+@njit(cache=True)
+def scatter_plan(indptr, indices, rows, d, e, size, work, n_chunks, ratio):
+    """How a transposed product over CSR rows splits among ``n_chunks`` threads.
+
+    The rows are ``rows`` of ``A`` (``indptr, indices``; all rows when ``rows`` is empty);
+    ``d`` columns of ``A``; ``e`` columns of the output (``d + 1`` with an intercept column:
+    the last part owns it); ``size`` entries of one output buffer; ``work`` the entries
+    updated (non-zeros x output width). Returns ``(n_buffers, plan, cuts)``: ``plan[c] =
+    [row_lo, row_hi, col_lo, col_hi]`` for each part ``c`` (one per thread), which
+    accumulates its rows ``row_lo:row_hi`` restricted to columns ``col_lo:col_hi`` into its
+    buffer (index :func:`part_buffer`); :func:`part_cuts` reads the rows' ranges.
+
+    * buffered (``n_buffers == n_chunks``): contiguous row chunks, every column;
+    * column split (``n_buffers == 1``, more than one part): every row, disjoint column
+      ranges, one shared output; ``cuts`` holds the parts' row boundaries (an integer per
+      row and part, less memory than the buffers it replaces: else one part, one thread).
+    """
+    m = rows.shape[0] if rows.shape[0] > 0 else indptr.shape[0] - 1
+    nb = buffer_count(n_chunks, size, work, ratio)
+    parts = nb
+    if nb == 1 and (n_chunks + 1) * m * indptr.itemsize <= (n_chunks - 1) * size * 8:
+        parts = n_chunks
+    plan = np.empty((parts, 4), np.int64)
+    if parts == nb:
+        for c in range(parts):
+            lo, hi = chunk_range(c, m, parts)
+            plan[c, 0] = lo
+            plan[c, 1] = hi
+            plan[c, 2] = 0
+            plan[c, 3] = e
+        return nb, plan, np.empty(0, indptr.dtype)
+    bounds = _column_bounds(indices, d, parts)
+    cuts = _column_cuts(indptr, indices, rows, bounds)
+    bounds[parts] = e
+    for c in range(parts):
+        plan[c, 0] = 0
+        plan[c, 1] = m
+        plan[c, 2] = bounds[c]
+        plan[c, 3] = bounds[c + 1]
+    return nb, plan, cuts
+
+
+@njit(cache=True)
+def csr_plan(indptr, indices, d, e, n_chunks, ratio):
+    """:func:`scatter_plan` of a sweep over every row of a CSR matrix, ``e`` output rows
+    (``d`` or ``d + 1``) of any width: buffers of ``e`` rows against ``nnz`` updates."""
+    return scatter_plan(indptr, indices, np.empty(0, np.int64), d, e, e, indices.shape[0],
+                        n_chunks, ratio)
+
+
 @njit(cache=True, inline="always")
-def row_part(indptr, indices, i, col_lo, col_hi, d):
-    """``[start, stop)``: the non-zeros of row ``i`` in columns ``col_lo:col_hi`` (sorted rows)."""
-    start = indptr[i]
-    stop = indptr[i + 1]
-    if col_lo > 0:
-        start = _lower_bound(indices, start, stop, col_lo)
-    if col_hi < d:
-        stop = _lower_bound(indices, start, stop, col_hi)
-    return start, stop
+def part_cuts(plan, cuts, c):
+    """``(lo, hi)``: in a column split, part ``c``'s non-zeros of its ``r``-th row are
+    ``cuts[lo + r]:cuts[hi + r]`` (``r`` the row of ``A``, or the position in ``rows``).
+
+    Kernels loop over whole rows (no cuts) as ``indptr[i]:indptr[i + 1]``, in a loop of
+    their own: read through offsets, numba's scatter loop ran at half the speed (measured).
+    """
+    m = cuts.shape[0] // (plan.shape[0] + 1)
+    return np.int64(c) * m, (np.int64(c) + 1) * m
 
 
 @njit(cache=True, inline="always")
@@ -190,8 +219,9 @@ def owns(plan, c, j):
 
 @njit(cache=True, inline="always")
 def part_buffer(buf, c):
-    """The buffer part ``c`` of a plan accumulates into: its own, or the one shared output."""
-    return buf[0] if buf.shape[0] == 1 else buf[c]
+    """Index ``b`` into ``buf`` of the buffer that part ``c`` of a plan accumulates into: its
+    own, or the one shared output (kernels index ``buf[b, j, t]``, no views of ``buf``)."""
+    return np.int64(0) if buf.shape[0] == 1 else np.int64(c)
 
 
 @njit(parallel=True, cache=True)

@@ -8,7 +8,8 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, csr_plan, owns, part_buffer, row_part, sum_chunks
+from . import BUFFER_RATIO, csr_plan, owns, part_buffer, part_cuts, sum_chunks
+from .linalg import outer_row
 
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
            "multinomial_curvature", "csr_multinomial_hessp"]
@@ -130,45 +131,52 @@ def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd
     """
     n, K = P.shape
     e = d + 1 if ones else d
-    nb, plan = csr_plan(indptr, indices, d, e, n_chunks, ratio)
-    split = nb < plan.shape[0]
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    split = cuts.shape[0] > 0
     if split:
         for i in prange(n):
-            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd[i])
+            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
     buf = np.zeros((nb, e, K))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        last = owns(plan, c, d)
-        m = np.empty(K)
-        for i in range(plan[c, 0], plan[c, 1]):
-            z = Zd[i]
-            if not split:
-                _multinomial_forward(indptr, indices, data, V, ones, d, i, z)
-            s = 0.0
-            for k in range(K):
-                s += P[i, k] * z[k]
-            for k in range(K):
-                m[k] = sw[i] * P[i, k] * (z[k] - s)
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            for p in range(start, stop):
-                a = data[p]
-                j = indices[p]
-                for k in range(K):
-                    acc[j, k] += a * m[k]
-            if ones and last:
-                for k in range(K):
-                    acc[d, k] += m[k]
+        b = part_buffer(buf, c)
+        last = ones and owns(plan, c, d)
+        m = np.empty((1, K))
+        if not split:
+            for i in range(plan[c, 0], plan[c, 1]):
+                _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
+                _multinomial_weights(P, sw, Zd, i, m)
+                outer_row(buf, b, indices, data, indptr[i], indptr[i + 1], m, 0)
+                if last:
+                    buf[b, d] += m[0]
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                _multinomial_weights(P, sw, Zd, i, m)
+                outer_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], m, 0)
+                if last:
+                    buf[b, d] += m[0]
     return sum_chunks(buf)
 
 
 @njit(cache=True, inline="always")
-def _multinomial_forward(indptr, indices, data, V, ones, d, i, z):
-    """``z[:] = a_i^T V`` (plus ``V[d]`` with the intercept column)."""
-    K = z.shape[0]
+def _multinomial_weights(P, sw, Zd, i, m):
+    """``m[0] = B_i Zd[i]`` with ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
+    K = P.shape[1]
+    s = 0.0
     for k in range(K):
-        z[k] = V[d, k] if ones else 0.0
+        s += P[i, k] * Zd[i, k]
+    for k in range(K):
+        m[0, k] = sw[i] * P[i, k] * (Zd[i, k] - s)
+
+
+@njit(cache=True, inline="always")
+def _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd):
+    """``Zd[i] = a_i^T V`` (plus ``V[d]`` with the intercept column)."""
+    K = Zd.shape[1]
+    for k in range(K):
+        Zd[i, k] = V[d, k] if ones else 0.0
     for p in range(indptr[i], indptr[i + 1]):
         a = data[p]
         j = indices[p]
         for k in range(K):
-            z[k] += a * V[j, k]
+            Zd[i, k] += a * V[j, k]

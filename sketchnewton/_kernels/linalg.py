@@ -11,10 +11,10 @@ other values to exercise both plans). Column splits need sorted column indices w
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, csr_plan, owns, part_buffer, row_part, scatter_plan, sum_chunks
+from . import BUFFER_RATIO, csr_plan, owns, part_buffer, part_cuts, scatter_plan, sum_chunks
 
 __all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec",
-           "csr_weighted_col_sq", "csr_class_blocks", "row_dot"]
+           "csr_weighted_col_sq", "csr_class_blocks", "row_dot", "axpy_row", "outer_row"]
 
 
 @njit(cache=True, inline="always")
@@ -51,37 +51,56 @@ def csr_matmat(indptr, indices, data, XT, out):
     return out
 
 
+@njit(cache=True, inline="always")
+def axpy_row(buf, b, indices, data, start, stop, t):
+    """``buf[b, j] += a_ij t`` over the non-zeros ``start:stop`` of a row (none read if ``t == 0``)."""
+    if t != 0.0:
+        for p in range(start, stop):
+            buf[b, indices[p]] += data[p] * t
+
+
+@njit(cache=True, inline="always")
+def outer_row(buf, b, indices, data, start, stop, W, r):
+    """``buf[b, j, :] += a_ij W[r, :]`` over the non-zeros ``start:stop`` of a row."""
+    k = W.shape[1]
+    for p in range(start, stop):
+        j = indices[p]
+        a = data[p]
+        for t in range(k):
+            buf[b, j, t] += a * W[r, t]
+
+
 @njit(parallel=True, cache=True)
 def csr_rmatvec(indptr, indices, data, y, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
-    nb, plan = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
     buf = np.zeros((nb, d))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        for i in range(plan[c, 0], plan[c, 1]):
-            yi = y[i]
-            if yi != 0.0:
-                start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-                for p in range(start, stop):
-                    acc[indices[p]] += data[p] * yi
+        b = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                axpy_row(buf, b, indices, data, indptr[i], indptr[i + 1], y[i])
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                axpy_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], y[i])
     return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
 def csr_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``A.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k)."""
-    k = Y.shape[1]
-    nb, plan = csr_plan(indptr, indices, d, d, n_chunks, ratio)
-    buf = np.zeros((nb, d, k))
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    buf = np.zeros((nb, d, Y.shape[1]))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        for i in range(plan[c, 0], plan[c, 1]):
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            for p in range(start, stop):
-                j = indices[p]
-                a = data[p]
-                for t in range(k):
-                    acc[j, t] += a * Y[i, t]
+        b = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                outer_row(buf, b, indices, data, indptr[i], indptr[i + 1], Y, i)
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                outer_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], Y, i)
     return sum_chunks(buf)
 
 
@@ -102,25 +121,28 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, rati
     for r in range(m):
         k = indptr[rows[r] + 1] - indptr[rows[r]]
         work += k * (k + 1) // 2
-    nb, plan = scatter_plan(m, indices, d, e, e * e, work, n_chunks, ratio)
+    nb, plan, cuts = scatter_plan(indptr, indices, rows, d, e, e * e, work, n_chunks, ratio)
     buf = np.zeros((nb, e, e))
     for c in prange(plan.shape[0]):
-        G = part_buffer(buf, c)
+        b = part_buffer(buf, c)
         last = owns(plan, c, d)
-        for r in range(plan[c, 0], plan[c, 1]):
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
+        for r in range(plan[c, 0], plan[c, 1]):  # O(nnz_r^2) a row: one loop for both plans
             i = rows[r]
             w = weights[r]
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
+            start = cuts[lo + r] if split else indptr[i]
+            stop = cuts[hi + r] if split else indptr[i + 1]
             end = indptr[i + 1]
             for p in range(start, stop):
                 jp = indices[p]
                 wa = w * data[p]
                 for q in range(p, end):
-                    G[jp, indices[q]] += wa * data[q]
+                    buf[b, jp, indices[q]] += wa * data[q]
                 if ones:
-                    G[jp, d] += wa
+                    buf[b, jp, d] += wa
             if ones and last:
-                G[d, d] += w
+                buf[b, d, d] += w
     out = sum_chunks(buf)
     for j in range(e):
         for k in range(j + 1, e):
@@ -140,29 +162,39 @@ def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z, ratio=B
     n = indptr.shape[0] - 1
     e = d + 1 if ones else d
     vd = v[d] if ones else 0.0
-    nb, plan = csr_plan(indptr, indices, d, e, n_chunks, ratio)
-    split = nb < plan.shape[0]
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    split = cuts.shape[0] > 0
     if split:
         for i in prange(n):
             z[i] = vd + row_dot(indptr, indices, data, i, v)
     buf = np.zeros((nb, e))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        last = owns(plan, c, d)
-        for i in range(plan[c, 0], plan[c, 1]):
-            if split:
-                zi = z[i]
-            else:
+        b = part_buffer(buf, c)
+        last = ones and owns(plan, c, d)
+        if not split:
+            for i in range(plan[c, 0], plan[c, 1]):
                 zi = vd + row_dot(indptr, indices, data, i, v)
                 z[i] = zi
-            t = h[i] * zi
-            if t != 0.0:
-                start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-                for p in range(start, stop):
-                    acc[indices[p]] += data[p] * t
-                if ones and last:
-                    acc[d] += t
+                t = h[i] * zi
+                axpy_row(buf, b, indices, data, indptr[i], indptr[i + 1], t)
+                if last:
+                    buf[b, d] += t
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                t = h[i] * z[i]
+                axpy_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], t)
+                if last:
+                    buf[b, d] += t
     return sum_chunks(buf)
+
+
+@njit(cache=True, inline="always")
+def _sq_row(buf, b, indices, data, start, stop, w):
+    """``buf[b, j] += w a_ij^2`` over the non-zeros ``start:stop`` of a row."""
+    for p in range(start, stop):
+        a = data[p]
+        buf[b, indices[p]] += w * a * a
 
 
 @njit(parallel=True, cache=True)
@@ -173,19 +205,19 @@ def csr_weighted_col_sq(indptr, indices, data, w, ones, d, n_chunks, ratio=BUFFE
     the result then has length ``d + 1``.
     """
     e = d + 1 if ones else d
-    nb, plan = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
     buf = np.zeros((nb, e))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        last = owns(plan, c, d)
-        for i in range(plan[c, 0], plan[c, 1]):
-            wi = w[i]
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            for p in range(start, stop):
-                a = data[p]
-                acc[indices[p]] += wi * a * a
-            if ones and last:
-                acc[d] += wi
+        b = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sq_row(buf, b, indices, data, indptr[i], indptr[i + 1], w[i])
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sq_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], w[i])
+    if ones:
+        buf[0, d] += w.sum()  # the intercept column's entry, added once (to the first buffer)
     return sum_chunks(buf)
 
 
@@ -198,15 +230,18 @@ def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFF
     """
     K = P.shape[1]
     e = d + 1 if ones else d
-    nb, plan = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
     buf = np.zeros((nb, e, K, K))
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        last = owns(plan, c, d)
+        b = part_buffer(buf, c)
+        last = ones and owns(plan, c, d)
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
         B = np.empty((K, K))
-        for i in range(plan[c, 0], plan[c, 1]):
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            if start == stop and not (ones and last):
+        for i in range(plan[c, 0], plan[c, 1]):  # O(nnz_i K^2) a row: one loop for both plans
+            start = cuts[lo + i] if split else indptr[i]
+            stop = cuts[hi + i] if split else indptr[i + 1]
+            if start == stop and not last:
                 continue
             s = sw[i]
             for k in range(K):
@@ -215,13 +250,12 @@ def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFF
                 B[k, k] += s * P[i, k]
             for p in range(start, stop):
                 a2 = data[p] * data[p]
-                blk = acc[indices[p]]
+                j = indices[p]
                 for k in range(K):
                     for l in range(K):
-                        blk[k, l] += a2 * B[k, l]
-            if ones and last:
-                blk = acc[d]
+                        buf[b, j, k, l] += a2 * B[k, l]
+            if last:
                 for k in range(K):
                     for l in range(K):
-                        blk[k, l] += B[k, l]
+                        buf[b, d, k, l] += B[k, l]
     return sum_chunks(buf)

@@ -25,7 +25,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._links import COSH, RESNET, SINH, SOFTMAX
-from . import BUFFER_RATIO, chunk_range, csr_plan, part_buffer, row_part, sum_chunks
+from . import BUFFER_RATIO, chunk_range, csr_plan, part_buffer, part_cuts, sum_chunks
+from .linalg import outer_row
 
 #: modes of :func:`link_rmatmat`
 COMBINED, PARTIAL = 0, 1
@@ -167,19 +168,25 @@ def _row_weights(i, z, b, w2, u, v, fc, mode, has_w):
     return v[i] * ri, v[i] * u[i], v[i], wz
 
 
+@njit(cache=True, inline="always")
+def _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, out, r):
+    """``out[r, :k]`` = the first ``k`` row weights of row ``i`` (:func:`_row_weights`)."""
+    k = out.shape[1]
+    y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
+    out[r, 0] = y0
+    if k > 1:
+        out[r, 1] = y1
+        out[r, 2] = y2
+    if k > 3:
+        out[r, 3] = y3
+
+
 @njit(parallel=True, cache=True)
 def link_weights(z, b, w2, u, v, fc, mode, out):
     """Fill ``out`` (n, k) with the first ``k`` row weights of :func:`_row_weights` (dense rows)."""
-    k = out.shape[1]
     has_w = w2.shape[0] > 0
     for i in prange(z.shape[0]):
-        y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
-        out[i, 0] = y0
-        if k > 1:
-            out[i, 1] = y1
-            out[i, 2] = y2
-        if k > 3:
-            out[i, 3] = y3
+        _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, out, i)
     return out
 
 
@@ -191,24 +198,19 @@ def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_c
     array ``Y`` is never written or read. Returns (d, n_cols). The work is
     split by :func:`~sketchnewton._kernels.scatter_plan` (``ratio``).
     """
-    nb, plan = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
     buf = np.zeros((nb, d, n_cols))
     has_w = w2.shape[0] > 0
     for c in prange(plan.shape[0]):
-        acc = part_buffer(buf, c)
-        for i in range(plan[c, 0], plan[c, 1]):
-            y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            if n_cols == 1:
-                for p in range(start, stop):
-                    acc[indices[p], 0] += data[p] * y0
-            else:
-                for p in range(start, stop):
-                    j = indices[p]
-                    a = data[p]
-                    acc[j, 0] += a * y0
-                    acc[j, 1] += a * y1
-                    acc[j, 2] += a * y2
-                    if n_cols > 3:
-                        acc[j, 3] += a * y3
+        t = part_buffer(buf, c)
+        W = np.empty((1, n_cols))
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, W, 0)
+                outer_row(buf, t, indices, data, indptr[i], indptr[i + 1], W, 0)
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, W, 0)
+                outer_row(buf, t, indices, data, cuts[lo + i], cuts[hi + i], W, 0)
     return sum_chunks(buf)

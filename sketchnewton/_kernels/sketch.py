@@ -8,7 +8,7 @@ Python and passed in as arrays.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, chunk_range, part_buffer, row_part, scatter_plan, sum_chunks
+from . import BUFFER_RATIO, buffer_count, chunk_range, part_buffer, part_cuts, scatter_plan, sum_chunks
 
 __all__ = [
     "countsketch_csr",
@@ -23,6 +23,14 @@ __all__ = [
 ]
 
 
+@njit(cache=True, inline="always")
+def _sketch_row(buf, t, bucket, indices, data, start, stop, a):
+    """``buf[t, bucket, j] += a a_ij`` over the non-zeros ``start:stop`` of a row."""
+    if a != 0.0:
+        for p in range(start, stop):
+            buf[t, bucket, indices[p]] += a * data[p]
+
+
 @njit(parallel=True, cache=True)
 def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ A`` as a dense (s, d) array, O(nnz).
@@ -32,18 +40,20 @@ def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_ch
     :func:`~sketchnewton._kernels.scatter_plan`: row chunks with private (s, d)
     buffers while they are small against the non-zeros, else column ranges.
     """
-    nb, plan = scatter_plan(indptr.shape[0] - 1, indices, d, d, s * d, indices.shape[0], n_chunks, ratio)
+    nb, plan, cuts = scatter_plan(indptr, indices, np.empty(0, np.int64), d, d, s * d,
+                                  indices.shape[0], n_chunks, ratio)
     buf = np.zeros((nb, s, d))
     for c in prange(plan.shape[0]):
-        B = part_buffer(buf, c)
-        for i in range(plan[c, 0], plan[c, 1]):
-            a = signs[i] * row_scale[i]
-            if a == 0.0:
-                continue
-            b = buckets[i]
-            start, stop = row_part(indptr, indices, i, plan[c, 2], plan[c, 3], d)
-            for p in range(start, stop):
-                B[b, indices[p]] += a * data[p]
+        t = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sketch_row(buf, t, buckets[i], indices, data, indptr[i], indptr[i + 1],
+                            signs[i] * row_scale[i])
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sketch_row(buf, t, buckets[i], indices, data, cuts[lo + i], cuts[hi + i],
+                            signs[i] * row_scale[i])
     return sum_chunks(buf)
 
 
@@ -51,17 +61,20 @@ def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_ch
 def countsketch_dense(M, row_scale, buckets, signs, s, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ M`` for a dense (n, k) ``M`` (CountSketch ``S``)."""
     n, k = M.shape
-    nb, plan = scatter_plan(n, np.arange(k), k, k, s * k, n * k, n_chunks, ratio)
+    nb = buffer_count(n_chunks, s * k, n * k, ratio)
+    parts = nb if nb > 1 else min(n_chunks, k)  # no buffers: threads split the columns
     buf = np.zeros((nb, s, k))
-    for c in prange(plan.shape[0]):
-        B = part_buffer(buf, c)
-        for i in range(plan[c, 0], plan[c, 1]):
+    for c in prange(parts):
+        t = part_buffer(buf, c)
+        lo, hi = (0, n) if nb == 1 else chunk_range(c, n, parts)
+        jlo, jhi = chunk_range(c, k, parts) if nb == 1 else (0, k)
+        for i in range(lo, hi):
             a = signs[i] * row_scale[i]
             if a == 0.0:
                 continue
             b = buckets[i]
-            for j in range(plan[c, 2], plan[c, 3]):
-                B[b, j] += a * M[i, j]
+            for j in range(jlo, jhi):
+                buf[t, b, j] += a * M[i, j]
     return sum_chunks(buf)
 
 
