@@ -15,6 +15,7 @@ from scipy.linalg.blas import dsyrk
 from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, kernel_threads, n_chunks
 from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
+    csr_abs_rmatmat,
     csr_class_blocks,
     csr_gram,
     csr_matmat,
@@ -262,14 +263,13 @@ class DataMatrix(MatrixShape):
         return blocks
 
     def abs_rmatmat(self, Y, ones=False):
-        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; a temporary
+        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; sparse: no
         copy of ``|A|``'s values). ``ones``: of ``[A, 1]``."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Y2 = Y[:, None] if Y.ndim == 1 else Y
         if self.is_sparse:
-            indptr, indices, data = self.kernel_csr
             with kernel_threads(self.nnz):
-                out = csr_rmatmat(indptr, indices, np.abs(data), Y2, self.d, n_chunks())
+                out = csr_abs_rmatmat(*self.kernel_csr, Y2, self.d, n_chunks())
         else:
             out = np.abs(self.dense).T @ Y2
         if ones:

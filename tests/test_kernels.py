@@ -148,6 +148,7 @@ def test_rmatvec_rmatmat(mat, nc, ratio):
     Y = rng.standard_normal((n, 4))
     close(linalg.csr_rmatvec(*kernel_csr(A), y, d, nc, ratio), Ad.T @ y)
     close(linalg.csr_rmatmat(*kernel_csr(A), Y, d, nc, ratio), Ad.T @ Y)
+    close(linalg.csr_abs_rmatmat(*kernel_csr(A), Y, d, nc, ratio), np.abs(Ad).T @ Y)
 
 
 @pytest.mark.parametrize("ones", [False, True])

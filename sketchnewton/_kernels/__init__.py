@@ -71,6 +71,18 @@ _PARALLEL_SUM_MIN = 1 << 16
 
 
 @njit(cache=True, inline="always")
+def nonzeros(start, stop):
+    """``range(start, stop)`` over the positions of non-zeros, unsigned.
+
+    ``for p in nonzeros(indptr[i], indptr[i + 1])``: with a signed ``p`` numba tests every
+    ``data[p]`` and ``indices[p]`` for a negative (wraparound) index; unsigned, ``A.T @ y``
+    took 10.7 ms instead of 16.8 ms and ``A @ x`` 11.1 ms instead of 16.1 ms (n = 4e5,
+    d = 500, 50 non-zeros a row, one thread; scipy: 12.3 ms and 11.6 ms).
+    """
+    return range(np.uint64(start), np.uint64(stop))
+
+
+@njit(cache=True, inline="always")
 def chunk_range(c, n, n_chunks):
     """``[lo, hi)``: chunk ``c`` of ``range(n)`` split into ``n_chunks`` contiguous chunks."""
     step = (n + n_chunks - 1) // n_chunks

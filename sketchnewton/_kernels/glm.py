@@ -8,7 +8,7 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, csr_plan, owns, part_buffer, part_cuts, sum_chunks
+from . import BUFFER_RATIO, csr_plan, nonzeros, owns, part_buffer, part_cuts, sum_chunks
 from .linalg import outer_row
 
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
@@ -175,7 +175,7 @@ def _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd):
     K = Zd.shape[1]
     for k in range(K):
         Zd[i, k] = V[d, k] if ones else 0.0
-    for p in range(indptr[i], indptr[i + 1]):
+    for p in nonzeros(indptr[i], indptr[i + 1]):
         a = data[p]
         j = indices[p]
         for k in range(K):

@@ -11,17 +11,17 @@ other values to exercise both plans). Column splits need sorted column indices w
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, csr_plan, owns, part_buffer, part_cuts, scatter_plan, sum_chunks
+from . import BUFFER_RATIO, csr_plan, nonzeros, owns, part_buffer, part_cuts, scatter_plan, sum_chunks
 
 __all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec",
-           "csr_weighted_col_sq", "csr_class_blocks", "row_dot", "axpy_row", "outer_row"]
+           "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat", "row_dot", "axpy_row", "outer_row"]
 
 
 @njit(cache=True, inline="always")
 def row_dot(indptr, indices, data, i, x):
     """``a_i . x`` for row ``i`` of the CSR matrix."""
     acc = 0.0
-    for p in range(indptr[i], indptr[i + 1]):
+    for p in nonzeros(indptr[i], indptr[i + 1]):
         acc += data[p] * x[indices[p]]
     return acc
 
@@ -43,7 +43,7 @@ def csr_matmat(indptr, indices, data, XT, out):
     for i in prange(n):
         for t in range(k):
             out[i, t] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in nonzeros(indptr[i], indptr[i + 1]):
             a = data[p]
             j = indices[p]
             for t in range(k):
@@ -55,7 +55,7 @@ def csr_matmat(indptr, indices, data, XT, out):
 def axpy_row(buf, b, indices, data, start, stop, t):
     """``buf[b, j] += a_ij t`` over the non-zeros ``start:stop`` of a row (none read if ``t == 0``)."""
     if t != 0.0:
-        for p in range(start, stop):
+        for p in nonzeros(start, stop):
             buf[b, indices[p]] += data[p] * t
 
 
@@ -63,7 +63,7 @@ def axpy_row(buf, b, indices, data, start, stop, t):
 def outer_row(buf, b, indices, data, start, stop, W, r):
     """``buf[b, j, :] += a_ij W[r, :]`` over the non-zeros ``start:stop`` of a row."""
     k = W.shape[1]
-    for p in range(start, stop):
+    for p in nonzeros(start, stop):
         j = indices[p]
         a = data[p]
         for t in range(k):
@@ -105,6 +105,27 @@ def csr_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
 
 
 @njit(parallel=True, cache=True)
+def csr_abs_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
+    """Return ``|A|.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k), without a copy of
+    ``|A|``'s values (a rounding bound, once a solve: one loop for both plans)."""
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    buf = np.zeros((nb, d, Y.shape[1]))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
+        for i in range(plan[c, 0], plan[c, 1]):
+            start = cuts[lo + i] if split else indptr[i]
+            stop = cuts[hi + i] if split else indptr[i + 1]
+            for p in nonzeros(start, stop):
+                j = indices[p]
+                a = abs(data[p])
+                for t in range(Y.shape[1]):
+                    buf[b, j, t] += a * Y[i, t]
+    return sum_chunks(buf)
+
+
+@njit(parallel=True, cache=True)
 def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, ratio=BUFFER_RATIO):
     """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
 
@@ -134,10 +155,10 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, rati
             start = cuts[lo + r] if split else indptr[i]
             stop = cuts[hi + r] if split else indptr[i + 1]
             end = indptr[i + 1]
-            for p in range(start, stop):
+            for p in nonzeros(start, stop):
                 jp = indices[p]
                 wa = w * data[p]
-                for q in range(p, end):
+                for q in nonzeros(p, end):
                     buf[b, jp, indices[q]] += wa * data[q]
                 if ones:
                     buf[b, jp, d] += wa
@@ -192,7 +213,7 @@ def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z, ratio=B
 @njit(cache=True, inline="always")
 def _sq_row(buf, b, indices, data, start, stop, w):
     """``buf[b, j] += w a_ij^2`` over the non-zeros ``start:stop`` of a row."""
-    for p in range(start, stop):
+    for p in nonzeros(start, stop):
         a = data[p]
         buf[b, indices[p]] += w * a * a
 
@@ -248,7 +269,7 @@ def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFF
                 for l in range(K):
                     B[k, l] = -s * P[i, k] * P[i, l]
                 B[k, k] += s * P[i, k]
-            for p in range(start, stop):
+            for p in nonzeros(start, stop):
                 a2 = data[p] * data[p]
                 j = indices[p]
                 for k in range(K):

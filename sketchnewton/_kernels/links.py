@@ -25,8 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._links import COSH, RESNET, SINH, SOFTMAX
-from . import BUFFER_RATIO, chunk_range, csr_plan, part_buffer, part_cuts, sum_chunks
-from .linalg import outer_row
+from . import BUFFER_RATIO, chunk_range, csr_plan, nonzeros, part_buffer, part_cuts, sum_chunks
 
 #: modes of :func:`link_rmatmat`
 COMBINED, PARTIAL = 0, 1
@@ -190,6 +189,24 @@ def link_weights(z, b, w2, u, v, fc, mode, out):
     return out
 
 
+@njit(cache=True, inline="always")
+def _link_row(buf, t, indices, data, start, stop, n_cols, y0, y1, y2, y3):
+    """``buf[t, j, :n_cols] += a_ij [y0, y1, y2, y3][:n_cols]`` over the non-zeros ``start:stop``
+    (the weights as scalars: through a small array the loop was 1.4-1.7x slower, measured)."""
+    if n_cols == 1:
+        for p in nonzeros(start, stop):
+            buf[t, indices[p], 0] += data[p] * y0
+    else:
+        for p in nonzeros(start, stop):
+            j = indices[p]
+            a = data[p]
+            buf[t, j, 0] += a * y0
+            buf[t, j, 1] += a * y1
+            buf[t, j, 2] += a * y2
+            if n_cols > 3:
+                buf[t, j, 3] += a * y3
+
+
 @njit(parallel=True, cache=True)
 def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_chunks, ratio=BUFFER_RATIO):
     """``A.T @ Y`` for the first ``n_cols`` (1, 3 or 4) row weights of :func:`_row_weights`, fused.
@@ -203,14 +220,13 @@ def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_c
     has_w = w2.shape[0] > 0
     for c in prange(plan.shape[0]):
         t = part_buffer(buf, c)
-        W = np.empty((1, n_cols))
         if cuts.shape[0] == 0:
             for i in range(plan[c, 0], plan[c, 1]):
-                _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, W, 0)
-                outer_row(buf, t, indices, data, indptr[i], indptr[i + 1], W, 0)
+                y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
+                _link_row(buf, t, indices, data, indptr[i], indptr[i + 1], n_cols, y0, y1, y2, y3)
         else:
             lo, hi = part_cuts(plan, cuts, c)
             for i in range(plan[c, 0], plan[c, 1]):
-                _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, W, 0)
-                outer_row(buf, t, indices, data, cuts[lo + i], cuts[hi + i], W, 0)
+                y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
+                _link_row(buf, t, indices, data, cuts[lo + i], cuts[hi + i], n_cols, y0, y1, y2, y3)
     return sum_chunks(buf)

@@ -8,7 +8,8 @@ Python and passed in as arrays.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, buffer_count, chunk_range, part_buffer, part_cuts, scatter_plan, sum_chunks
+from . import (BUFFER_RATIO, buffer_count, chunk_range, nonzeros, part_buffer, part_cuts, scatter_plan,
+               sum_chunks)
 
 __all__ = [
     "countsketch_csr",
@@ -27,7 +28,7 @@ __all__ = [
 def _sketch_row(buf, t, bucket, indices, data, start, stop, a):
     """``buf[t, bucket, j] += a a_ij`` over the non-zeros ``start:stop`` of a row."""
     if a != 0.0:
-        for p in range(start, stop):
+        for p in nonzeros(start, stop):
             buf[t, bucket, indices[p]] += a * data[p]
 
 
@@ -155,7 +156,7 @@ def csr_projected_rownorms(indptr, indices, data, row_scale, Z, n_chunks):
                 continue
             for t in range(k):
                 acc[t] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in nonzeros(indptr[i], indptr[i + 1]):
                 a = data[p]
                 j = indices[p]
                 for t in range(k):
@@ -175,7 +176,7 @@ def csr_scaled_rows(indptr, indices, data, rows, row_weights, d):
     for r in range(m):
         i = rows[r]
         w = row_weights[r]
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in nonzeros(indptr[i], indptr[i + 1]):
             out[r, indices[p]] += w * data[p]
     return out
 
@@ -199,11 +200,11 @@ def csr_row_quadforms(indptr, indices, data, row_scale, K):
         start = indptr[i]
         stop = indptr[i + 1]
         tot = 0.0
-        for p in range(start, stop):
+        for p in nonzeros(start, stop):
             jp = indices[p]
             ap = data[p]
             acc = 0.5 * ap * K[jp, jp]
-            for q in range(p + 1, stop):
+            for q in nonzeros(p + np.uint64(1), stop):
                 acc += data[q] * K[jp, indices[q]]
             tot += ap * acc
         out[i] = 2.0 * w * w * tot
