@@ -1,5 +1,8 @@
 """Strategies for the transposed products when p is large (no per-thread length-p buffers?).
 
+The exploration that chose the column split of sketchnewton._kernels.scatter_plan (its
+``colsplit`` here still searches inside the scatter loop, which the package no longer does).
+
 Usage: NUMBA_NUM_THREADS=2 PYTHONPATH=$PWD python notes/large_p_strategies.py [M4,M5]
 
 For ``A.T @ y`` and the fused ``A.T (h * (A v))`` on the kernel-table matrices
@@ -22,15 +25,17 @@ from numba import njit, prange
 sys.path.insert(0, "notes")
 from kernel_table import load, round_robin  # noqa: E402
 
+from sketchnewton._kernels import _column_bounds as col_bounds  # noqa: E402
+from sketchnewton._kernels import chunk_range  # noqa: E402
+from sketchnewton._kernels import _lower_bound as lower_bound  # noqa: E402
+
 
 @njit(parallel=True, cache=True)
 def rmatvec_buffers(indptr, indices, data, y, d, nb):
     n = indptr.shape[0] - 1
     buf = np.zeros((nb, d))
-    step = (n + nb - 1) // nb
     for c in prange(nb):
-        lo = c * step
-        hi = min(n, lo + step)
+        lo, hi = chunk_range(c, n, nb)
         acc = buf[c]
         for i in range(lo, hi):
             yi = y[i]
@@ -40,45 +45,6 @@ def rmatvec_buffers(indptr, indices, data, y, d, nb):
     for c in range(nb):
         out += buf[c]
     return out
-
-
-@njit(cache=True, inline="always")
-def lower_bound(indices, lo, hi, j):
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if indices[mid] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
-def col_bounds(indices, d, nb):
-    """Column boundaries splitting the non-zeros into ``nb`` near-equal parts (a sample)."""
-    nnz = indices.shape[0]
-    stride = max(1, nnz // 16384)
-    nbins = 4096
-    width = (d + nbins - 1) // nbins
-    hist = np.zeros(nbins, np.int64)
-    tot = 0
-    for p in range(0, nnz, stride):
-        hist[indices[p] // width] += 1
-        tot += 1
-    bounds = np.empty(nb + 1, np.int64)
-    bounds[0] = 0
-    bounds[nb] = d
-    acc = 0
-    t = 1
-    for b in range(nbins):
-        acc += hist[b]
-        while t < nb and acc * nb >= t * tot:
-            bounds[t] = min(d, (b + 1) * width)
-            t += 1
-    while t < nb:
-        bounds[t] = d
-        t += 1
-    return bounds
 
 
 @njit(parallel=True, cache=True)
@@ -107,10 +73,8 @@ def rmatvec_colsplit(indptr, indices, data, y, d, nb):
 def normal_buffers(indptr, indices, data, h, v, d, nb, z):
     n = indptr.shape[0] - 1
     buf = np.zeros((nb, d))
-    step = (n + nb - 1) // nb
     for c in prange(nb):
-        lo = c * step
-        hi = min(n, lo + step)
+        lo, hi = chunk_range(c, n, nb)
         acc = buf[c]
         for i in range(lo, hi):
             start = indptr[i]

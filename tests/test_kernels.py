@@ -196,13 +196,17 @@ def random_probs(n, K, seed):
     return P / P.sum(axis=1, keepdims=True)
 
 
+def class_setup(mat, ones, K, seed):
+    """``(A, [A, 1] or A dense, P (n, K) row probabilities, sw (n,) weights)``."""
+    A, Ad = mat
+    return A, with_ones(Ad) if ones else Ad, random_probs(A.shape[0], K, seed), \
+        np.random.default_rng(seed + 1).random(A.shape[0])
+
+
 @pytest.mark.parametrize("ones", [False, True])
 def test_class_blocks(mat, nc, ratio, ones):
-    A, Ad = mat
-    M = with_ones(Ad) if ones else Ad
     K = 3
-    P = random_probs(A.shape[0], K, 6)
-    sw = np.random.default_rng(7).random(A.shape[0])
+    A, M, P, sw = class_setup(mat, ones, K, 6)
     M2 = M * M
     ref = np.einsum("ij,i,ik,kl->jkl", M2, sw, P, np.eye(K)) - np.einsum("ij,i,ik,il->jkl", M2, sw, P, P)
     close(linalg.csr_class_blocks(*kernel_csr(A), P, sw, ones, A.shape[1], nc, ratio), ref)
@@ -210,11 +214,8 @@ def test_class_blocks(mat, nc, ratio, ones):
 
 @pytest.mark.parametrize("ones", [False, True])
 def test_multinomial_hessp(mat, nc, ratio, ones):
-    A, Ad = mat
-    M = with_ones(Ad) if ones else Ad
     K = 4
-    P = random_probs(A.shape[0], K, 8)
-    sw = np.random.default_rng(9).random(A.shape[0])
+    A, M, P, sw = class_setup(mat, ones, K, 8)
     V = np.random.default_rng(10).standard_normal((M.shape[1], K))
     Zd = np.empty((A.shape[0], K))
     out = glm.csr_multinomial_hessp(*kernel_csr(A), P, sw, V, ones, A.shape[1], nc, Zd, ratio)

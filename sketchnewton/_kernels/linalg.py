@@ -52,11 +52,17 @@ def csr_matmat(indptr, indices, data, XT, out):
 
 
 @njit(cache=True, inline="always")
-def axpy_row(buf, b, indices, data, start, stop, t):
-    """``buf[b, j] += a_ij t`` over the non-zeros ``start:stop`` of a row (none read if ``t == 0``)."""
+def axpy_row(buf, b, indices, data, start, stop, t, square=False):
+    """``buf[b, j] += a_ij t`` (``a_ij^2 t`` if ``square``) over the non-zeros ``start:stop`` of
+    a row (none read if ``t == 0``)."""
     if t != 0.0:
-        for p in nonzeros(start, stop):
-            buf[b, indices[p]] += data[p] * t
+        if square:
+            for p in nonzeros(start, stop):
+                a = data[p]
+                buf[b, indices[p]] += a * a * t
+        else:
+            for p in nonzeros(start, stop):
+                buf[b, indices[p]] += data[p] * t
 
 
 @njit(cache=True, inline="always")
@@ -71,20 +77,26 @@ def outer_row(buf, b, indices, data, start, stop, W, r):
 
 
 @njit(parallel=True, cache=True)
-def csr_rmatvec(indptr, indices, data, y, d, n_chunks, ratio=BUFFER_RATIO):
-    """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
-    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
-    buf = np.zeros((nb, d))
+def _scatter(indptr, indices, data, y, d, e, square, n_chunks, ratio):
+    """``sum_i y_i a_i`` (or ``sum_i y_i a_i^2`` elementwise, ``square``) into ``e >= d`` entries."""
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    buf = np.zeros((nb, e))
     for c in prange(plan.shape[0]):
         b = part_buffer(buf, c)
         if cuts.shape[0] == 0:
             for i in range(plan[c, 0], plan[c, 1]):
-                axpy_row(buf, b, indices, data, indptr[i], indptr[i + 1], y[i])
+                axpy_row(buf, b, indices, data, indptr[i], indptr[i + 1], y[i], square)
         else:
             lo, hi = part_cuts(plan, cuts, c)
             for i in range(plan[c, 0], plan[c, 1]):
-                axpy_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], y[i])
-    return sum_chunks(buf)
+                axpy_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], y[i], square)
+    return buf
+
+
+@njit(cache=True)
+def csr_rmatvec(indptr, indices, data, y, d, n_chunks, ratio=BUFFER_RATIO):
+    """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
+    return sum_chunks(_scatter(indptr, indices, data, y, d, d, False, n_chunks, ratio))
 
 
 @njit(parallel=True, cache=True)
@@ -210,33 +222,14 @@ def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z, ratio=B
     return sum_chunks(buf)
 
 
-@njit(cache=True, inline="always")
-def _sq_row(buf, b, indices, data, start, stop, w):
-    """``buf[b, j] += w a_ij^2`` over the non-zeros ``start:stop`` of a row."""
-    for p in nonzeros(start, stop):
-        a = data[p]
-        buf[b, indices[p]] += w * a * a
-
-
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def csr_weighted_col_sq(indptr, indices, data, w, ones, d, n_chunks, ratio=BUFFER_RATIO):
     """``sum_i w_i a_ij^2`` for every column ``j``: the diagonal of ``A^T diag(w) A``.
 
     ``ones=True`` appends the intercept column of ones (its entry is ``sum w``);
     the result then has length ``d + 1``.
     """
-    e = d + 1 if ones else d
-    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
-    buf = np.zeros((nb, e))
-    for c in prange(plan.shape[0]):
-        b = part_buffer(buf, c)
-        if cuts.shape[0] == 0:
-            for i in range(plan[c, 0], plan[c, 1]):
-                _sq_row(buf, b, indices, data, indptr[i], indptr[i + 1], w[i])
-        else:
-            lo, hi = part_cuts(plan, cuts, c)
-            for i in range(plan[c, 0], plan[c, 1]):
-                _sq_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], w[i])
+    buf = _scatter(indptr, indices, data, w, d, d + 1 if ones else d, True, n_chunks, ratio)
     if ones:
         buf[0, d] += w.sum()  # the intercept column's entry, added once (to the first buffer)
     return sum_chunks(buf)
