@@ -8,8 +8,8 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, csr_plan, nonzeros, owns, part_buffer, part_cuts, sum_chunks
-from .linalg import outer_row
+from . import BUFFER_RATIO, chunk_range, nonzeros, sum_chunks
+from .linalg import csr_rmatmat, fused_sweep, outer_row
 
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
            "multinomial_curvature", "csr_multinomial_hessp"]
@@ -122,51 +122,45 @@ def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd
     """The multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
 
     ``B_i = sw_i (diag(p_i) - p_i p_i^T)``; ``V`` (d, K) the direction per
-    class (``(d + 1, K)`` with the intercept column, ``ones``). Buffered plan
-    (:func:`~sketchnewton._kernels.scatter_plan`): one sweep, row ``i`` read
-    once: ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then
-    ``a_i m^T`` is accumulated. Column split: ``Zd`` first (row-parallel), then
-    the scatter (``m`` recomputed from ``Zd[i]``: no (n, K) temporary).
+    class (``(d + 1, K)`` with the intercept column, ``ones``). One sweep
+    (:func:`~sketchnewton._kernels.linalg.fused_sweep`): row ``i`` read once:
+    ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then ``a_i m^T``
+    is accumulated; else ``Zd`` and ``M`` row-parallel, then ``A^T M``.
     Returns (d, K) or (d + 1, K).
     """
     n, K = P.shape
     e = d + 1 if ones else d
-    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
-    split = cuts.shape[0] > 0
-    if split:
+    if not fused_sweep(n_chunks, e, indices.shape[0], ratio):
+        M = np.empty((n, K))
         for i in prange(n):
             _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
-    buf = np.zeros((nb, e, K))
-    for c in prange(plan.shape[0]):
-        b = part_buffer(buf, c)
-        last = ones and owns(plan, c, d)
+            _multinomial_weights(P, sw, Zd, i, M, i)
+        out = csr_rmatmat(indptr, indices, data, M, d, n_chunks, ratio)
+        if ones:
+            return np.vstack((out, M.sum(axis=0).reshape((1, K))))
+        return out
+    buf = np.zeros((n_chunks, e, K))
+    for c in prange(n_chunks):
+        lo, hi = chunk_range(c, n, n_chunks)
         m = np.empty((1, K))
-        if not split:
-            for i in range(plan[c, 0], plan[c, 1]):
-                _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
-                _multinomial_weights(P, sw, Zd, i, m)
-                outer_row(buf, b, indices, data, indptr[i], indptr[i + 1], m, 0)
-                if last:
-                    buf[b, d] += m[0]
-        else:
-            lo, hi = part_cuts(plan, cuts, c)
-            for i in range(plan[c, 0], plan[c, 1]):
-                _multinomial_weights(P, sw, Zd, i, m)
-                outer_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], m, 0)
-                if last:
-                    buf[b, d] += m[0]
+        for i in range(lo, hi):
+            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
+            _multinomial_weights(P, sw, Zd, i, m, 0)
+            outer_row(buf, c, indices, data, indptr[i], indptr[i + 1], m, 0)
+            if ones:
+                buf[c, d] += m[0]
     return sum_chunks(buf)
 
 
 @njit(cache=True, inline="always")
-def _multinomial_weights(P, sw, Zd, i, m):
-    """``m[0] = B_i Zd[i]`` with ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
+def _multinomial_weights(P, sw, Zd, i, m, r):
+    """``m[r] = B_i Zd[i]`` with ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
     K = P.shape[1]
     s = 0.0
     for k in range(K):
         s += P[i, k] * Zd[i, k]
     for k in range(K):
-        m[0, k] = sw[i] * P[i, k] * (Zd[i, k] - s)
+        m[r, k] = sw[i] * P[i, k] * (Zd[i, k] - s)
 
 
 @njit(cache=True, inline="always")
