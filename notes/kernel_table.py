@@ -33,7 +33,6 @@ from sketchnewton._kernels import kernel_threads
 from sketchnewton._kernels.glm import logistic_pass, multinomial_pass
 from sketchnewton._kernels.links import COMBINED, link_rmatmat
 from sketchnewton._matrix import DataMatrix
-from sketchnewton._links import RESNET
 
 CACHE = "/tmp/kernel_table_cache"
 

@@ -15,8 +15,8 @@ For ``A.T @ y`` and the fused ``A.T (h * (A v))`` on the kernel-table matrices
 * ``fwd+single`` / ``fwd+colsplit`` (fused product): the forward ``z = A v`` row-parallel,
   then the scatter single-threaded / column-split.
 """
+import os
 import sys
-import time
 
 import numba
 import numpy as np
@@ -117,7 +117,7 @@ def normal_fwd_colsplit(indptr, indices, data, h, v, d, nb, z):
 def main(keys):
     nt = numba.config.NUMBA_NUM_THREADS
     import subprocess
-    print("threads", nt, "layer", numba.threading_layer() if False else "", subprocess.run(
+    print("threads", nt, "layer", os.environ.get("NUMBA_THREADING_LAYER", "default"), subprocess.run(
         ["uptime"], capture_output=True, text=True).stdout.strip())
     for key in keys:
         A = load(key)
@@ -132,8 +132,14 @@ def main(keys):
         ref = AT @ y
         np.testing.assert_allclose(rmatvec_colsplit(ip, ix, dt, y, d, nt), ref, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(rmatvec_buffers(ip, ix, dt, y, d, nt), ref, rtol=1e-9, atol=1e-9)
+        from sketchnewton._kernels.linalg import csr_normal_matvec, csr_rmatvec
+
         named = [
             ("scipy A.T@y", lambda: AT @ y),
+            ("rmatvec package, buffered", lambda: csr_rmatvec(ip, ix, dt, y, d, nt, 0.0)),
+            ("rmatvec package, as planned", lambda: csr_rmatvec(ip, ix, dt, y, d, nt)),
+            ("normal package, fused+buffers", lambda: csr_normal_matvec(ip, ix, dt, h, v, False, d, nt, z, 0.0)),
+            ("normal package, as planned", lambda: csr_normal_matvec(ip, ix, dt, h, v, False, d, nt, z)),
             ("rmatvec buffers", lambda: rmatvec_buffers(ip, ix, dt, y, d, nt)),
             ("rmatvec single", lambda: rmatvec_buffers(ip, ix, dt, y, d, 1)),
             ("rmatvec colsplit", lambda: rmatvec_colsplit(ip, ix, dt, y, d, nt)),
@@ -143,12 +149,12 @@ def main(keys):
             ("normal fwd+single", lambda: normal_fwd_single(ip, ix, dt, h, v, d, z)),
             ("normal fwd+colsplit", lambda: normal_fwd_colsplit(ip, ix, dt, h, v, d, nt, z)),
         ]
-        times = round_robin(named, 21)
+        times = round_robin(named, int(os.environ.get("KT_REPEATS", 15)))
         print(f"\n{key} n={n} d={d} nnz={A.nnz} threads={nt}")
         for name, t in times.items():
-            refv = times["scipy A.T@y"] if name.startswith(("rmatvec", "scipy A.T")) else \
+            refv = times["scipy A.T@y"] if name.startswith(("rmatvec", "scipy A.T@y")) else \
                 times["scipy pass A.T@(h*(A@v))"]
-            print(f"  {name:28s} {1e3 * t:8.2f} ms  ratio {t / refv:5.2f}")
+            print(f"  {name:32s} {1e3 * t:8.2f} ms  ratio {t / refv:5.2f}")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
