@@ -161,27 +161,18 @@ def table(key, repeats, K=8):
 
     row("link_rmatmat k=4", link4, "A.T@Y4")
 
-    def logistic_lg():
-        zz = dm.matvec(x)
-        r = np.empty(n)
-        hh = np.empty(n)
+    def loss_grad(row_kernel, targets, coef, grad_out):
+        """Forward product, the loss's row kernel (writes two arrays), transposed product of
+        the gradient weights (``grad_out``: which of the two)."""
+        Z = dm @ coef
+        outs = (np.empty_like(Z), np.empty_like(Z))
         with kernel_threads(nnz):
-            logistic_pass(zz, yb, sw, r, hh)
-        return dm.rmatvec(r)
+            row_kernel(Z, targets, sw, *outs)
+        return dm.rmatmat(outs[grad_out]) if Z.ndim == 2 else dm.rmatvec(outs[grad_out])
 
-    row("logistic loss+grad", logistic_lg, "pass")
-
+    row("logistic loss+grad", lambda: loss_grad(logistic_pass, yb, x, 0), "pass")
     W = np.ascontiguousarray(0.1 * V)
-
-    def multinomial_lg():
-        Z = dm.matmat(W)
-        PP = np.empty_like(Z)
-        R = np.empty_like(Z)
-        with kernel_threads(nnz):
-            multinomial_pass(Z, labels, sw, PP, R)
-        return dm.rmatmat(R)
-
-    row(f"multinomial loss+grad K={K}", multinomial_lg, "two K")
+    row(f"multinomial loss+grad K={K}", lambda: loss_grad(multinomial_pass, labels, W, 1), "two K")
 
     if d <= 2000:
         rows, w = rows_for(key, A)

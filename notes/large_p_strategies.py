@@ -26,7 +26,7 @@ sys.path.insert(0, "notes")
 from kernel_table import load, round_robin  # noqa: E402
 
 from sketchnewton._kernels import _column_bounds as col_bounds  # noqa: E402
-from sketchnewton._kernels import chunk_range  # noqa: E402
+from sketchnewton._kernels import chunk_range, sum_chunks  # noqa: E402
 from sketchnewton._kernels import _lower_bound as lower_bound  # noqa: E402
 
 
@@ -41,10 +41,7 @@ def rmatvec_buffers(indptr, indices, data, y, d, nb):
             yi = y[i]
             for p in range(indptr[i], indptr[i + 1]):
                 acc[indices[p]] += data[p] * yi
-    out = np.zeros(d)
-    for c in range(nb):
-        out += buf[c]
-    return out
+    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
@@ -86,10 +83,7 @@ def normal_buffers(indptr, indices, data, h, v, d, nb, z):
             t = h[i] * zi
             for p in range(start, stop):
                 acc[indices[p]] += data[p] * t
-    out = np.zeros(d)
-    for c in range(nb):
-        out += buf[c]
-    return out
+    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
