@@ -17,6 +17,7 @@ from ._dense import over_row_ranges, row_block_size
 from ._kernels import kernel_threads, n_chunks
 from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
+    csr_abs_rmatmat,
     csr_class_blocks,
     csr_gram,
     csr_matmat,
@@ -277,14 +278,13 @@ class DataMatrix(MatrixShape):
         return _dense.class_blocks(self.dense, P, sw, ones)
 
     def abs_rmatmat(self, Y, ones=False):
-        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; sparse: a
-        temporary copy of ``|A|``'s values, dense: of a row block). ``ones``: of ``[A, 1]``."""
+        """``|A|^T Y`` for Y (n,) or (n, k): the gradient's rounding bound (one sweep; sparse: no
+        copy of ``|A|``'s values, dense: a row block's). ``ones``: of ``[A, 1]``."""
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Y2 = Y[:, None] if Y.ndim == 1 else Y
         if self.is_sparse:
-            indptr, indices, data = self.kernel_csr
             with kernel_threads(self.nnz):
-                out = csr_rmatmat(indptr, indices, np.abs(data), Y2, self.d, n_chunks())
+                out = csr_abs_rmatmat(*self.kernel_csr, Y2, self.d, n_chunks())
         else:
             out = _dense.abs_rmatmat(self.dense, Y2)
         if ones:

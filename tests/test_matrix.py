@@ -38,7 +38,25 @@ def test_products_match_dense(fmt):
     wr = rng.uniform(0, 1, 50)
     expect = sum(wi * np.outer(dense[i], dense[i]) for i, wi in zip(rows, wr))
     assert np.allclose(M.gram(wr, rows=rows), expect, atol=1e-12)
+    assert np.allclose(M.abs_rmatmat(y), np.abs(dense).T @ y, atol=1e-12)
+    assert np.allclose(M.abs_rmatmat(Y), np.abs(dense).T @ Y, atol=1e-12)
+    assert np.allclose(M.weighted_col_sq(w), (dense * dense).T @ w, atol=1e-12)
     assert M.is_sparse == (fmt != "dense")
+
+
+def test_wide_matrix_products():
+    """p >> n above the parallel threshold: with several threads the transposed products split
+    the columns among them (no per-thread length-p buffers); scipy is the reference."""
+    A = random_sparse(250, 100_000, 0.009, 1, empty_rows=3)  # ~225,000 non-zeros
+    M = DataMatrix(A)
+    rng = np.random.default_rng(1)
+    y, Y, h, v = rng.normal(size=250), rng.normal(size=(250, 3)), rng.uniform(0, 1, 250), rng.normal(size=100_000)
+    np.testing.assert_allclose(M.rmatvec(y), A.T @ y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(M.rmatmat(Y), A.T @ Y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(M.weighted_col_sq(h), A.multiply(A).T @ h, rtol=1e-12, atol=1e-12)
+    out, z = M.normal_matvec(h, v)
+    np.testing.assert_allclose(z, A @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, A.T @ (h * (A @ v)), rtol=1e-12, atol=1e-12)
 
 
 def test_duplicates_are_summed_without_touching_input():

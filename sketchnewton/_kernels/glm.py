@@ -8,6 +8,9 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
+from . import BUFFER_RATIO, chunk_range, nonzeros, sum_chunks
+from .linalg import csr_rmatmat, fused_sweep, outer_row
+
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
            "multinomial_curvature", "csr_multinomial_hessp"]
 
@@ -115,48 +118,59 @@ def multinomial_curvature(P, sw, out):
 
 
 @njit(parallel=True, cache=True)
-def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd):
-    """One sweep of the multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
+def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd, ratio=BUFFER_RATIO):
+    """The multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
 
     ``B_i = sw_i (diag(p_i) - p_i p_i^T)``; ``V`` (d, K) the direction per
-    class (``(d + 1, K)`` with the intercept column, ``ones``). Row ``i`` is
-    read once: ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then
-    ``a_i m^T`` is accumulated. Returns (d, K) or (d + 1, K).
+    class (``(d + 1, K)`` with the intercept column, ``ones``). One sweep
+    (:func:`~sketchnewton._kernels.linalg.fused_sweep`): row ``i`` read once:
+    ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then ``a_i m^T``
+    is accumulated; else ``Zd`` and ``M`` row-parallel, then ``A^T M``.
+    Returns (d, K) or (d + 1, K).
     """
     n, K = P.shape
     e = d + 1 if ones else d
+    if not fused_sweep(n_chunks, e, indices.shape[0], ratio):
+        M = np.empty((n, K))
+        for i in prange(n):
+            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
+            _multinomial_weights(P, sw, Zd, i, M, i)
+        out = csr_rmatmat(indptr, indices, data, M, d, n_chunks, ratio)
+        if ones:
+            return np.vstack((out, M.sum(axis=0).reshape((1, K))))
+        return out
     buf = np.zeros((n_chunks, e, K))
-    step = (n + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
-        z = np.empty(K)
+        lo, hi = chunk_range(c, n, n_chunks)
+        m = np.empty((1, K))
         for i in range(lo, hi):
-            start = indptr[i]
-            stop = indptr[i + 1]
-            for k in range(K):
-                z[k] = V[d, k] if ones else 0.0
-            for p in range(start, stop):
-                a = data[p]
-                j = indices[p]
-                for k in range(K):
-                    z[k] += a * V[j, k]
-            s = 0.0
-            for k in range(K):
-                Zd[i, k] = z[k]
-                s += P[i, k] * z[k]
-            for k in range(K):
-                z[k] = sw[i] * P[i, k] * (z[k] - s)
-            for p in range(start, stop):
-                a = data[p]
-                j = indices[p]
-                for k in range(K):
-                    acc[j, k] += a * z[k]
+            _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd)
+            _multinomial_weights(P, sw, Zd, i, m, 0)
+            outer_row(buf, c, indices, data, indptr[i], indptr[i + 1], m, 0)
             if ones:
-                for k in range(K):
-                    acc[d, k] += z[k]
-    out = np.zeros((e, K))
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+                buf[c, d] += m[0]
+    return sum_chunks(buf)
+
+
+@njit(cache=True, inline="always")
+def _multinomial_weights(P, sw, Zd, i, m, r):
+    """``m[r] = B_i Zd[i]`` with ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
+    K = P.shape[1]
+    s = 0.0
+    for k in range(K):
+        s += P[i, k] * Zd[i, k]
+    for k in range(K):
+        m[r, k] = sw[i] * P[i, k] * (Zd[i, k] - s)
+
+
+@njit(cache=True, inline="always")
+def _multinomial_forward(indptr, indices, data, V, ones, d, i, Zd):
+    """``Zd[i] = a_i^T V`` (plus ``V[d]`` with the intercept column)."""
+    K = Zd.shape[1]
+    for k in range(K):
+        Zd[i, k] = V[d, k] if ones else 0.0
+    for p in nonzeros(indptr[i], indptr[i + 1]):
+        a = data[p]
+        j = indices[p]
+        for k in range(K):
+            Zd[i, k] += a * V[j, k]

@@ -1,10 +1,30 @@
-"""CSR products: ``A @ x``, ``A.T @ Y`` and weighted Gram matrices of row subsets."""
+"""CSR products: ``A @ x``, ``A.T @ Y`` and weighted Gram matrices of row subsets.
+
+The transposed products split their work with :func:`~sketchnewton._kernels.scatter_plan`
+(private per-thread buffers when the output is small against the non-zeros, else a
+column split with one output) and sum buffers with :func:`~sketchnewton._kernels.sum_chunks`.
+Their last argument ``ratio`` is :data:`~sketchnewton._kernels.BUFFER_RATIO` (tests pass
+other values to exercise both plans). Column splits need sorted column indices within rows
+(canonical CSR, as :class:`~sketchnewton._matrix.DataMatrix` stores).
+"""
 
 import numpy as np
 from numba import njit, prange
 
+from . import (BUFFER_RATIO, buffer_count, chunk_range, csr_plan, nonzeros, owns, part_buffer, part_cuts,
+               scatter_plan, sum_chunks)
+
 __all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec",
-           "csr_weighted_col_sq", "csr_class_blocks"]
+           "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat", "row_dot", "axpy_row", "outer_row"]
+
+
+@njit(cache=True, inline="always")
+def row_dot(indptr, indices, data, i, x):
+    """``a_i . x`` for row ``i`` of the CSR matrix."""
+    acc = 0.0
+    for p in nonzeros(indptr[i], indptr[i + 1]):
+        acc += data[p] * x[indices[p]]
+    return acc
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -12,10 +32,7 @@ def csr_matvec(indptr, indices, data, x, out):
     """``out[:] = A @ x`` for CSR ``A``; ``x`` of shape (d,), ``out`` of shape (n,)."""
     n = indptr.shape[0] - 1
     for i in prange(n):
-        acc = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            acc += data[p] * x[indices[p]]
-        out[i] = acc
+        out[i] = row_dot(indptr, indices, data, i, x)
     return out
 
 
@@ -27,7 +44,7 @@ def csr_matmat(indptr, indices, data, XT, out):
     for i in prange(n):
         for t in range(k):
             out[i, t] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in nonzeros(indptr[i], indptr[i + 1]):
             a = data[p]
             j = indices[p]
             for t in range(k):
@@ -35,192 +52,229 @@ def csr_matmat(indptr, indices, data, XT, out):
     return out
 
 
-@njit(parallel=True, cache=True)
-def csr_rmatvec(indptr, indices, data, y, d, n_chunks):
-    """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
-    n = indptr.shape[0] - 1
-    buf = np.zeros((n_chunks, d))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
-        for i in range(lo, hi):
-            yi = y[i]
-            if yi != 0.0:
-                for p in range(indptr[i], indptr[i + 1]):
-                    acc[indices[p]] += data[p] * yi
-    out = np.zeros(d)
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
-
-
-@njit(parallel=True, cache=True)
-def csr_rmatmat(indptr, indices, data, Y, d, n_chunks):
-    """Return ``A.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k).
-
-    Rows are split into ``n_chunks`` contiguous blocks; each block accumulates
-    into its own (d, k) buffer so that threads never write to shared memory.
-    """
-    n = indptr.shape[0] - 1
-    k = Y.shape[1]
-    buf = np.zeros((n_chunks, d, k))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        for i in range(lo, hi):
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
+@njit(cache=True, inline="always")
+def axpy_row(buf, b, indices, data, start, stop, t, square=False):
+    """``buf[b, j] += a_ij t`` (``a_ij^2 t`` if ``square``) over the non-zeros ``start:stop`` of
+    a row (none read if ``t == 0``)."""
+    if t != 0.0:
+        if square:
+            for p in nonzeros(start, stop):
                 a = data[p]
-                for t in range(k):
-                    buf[c, j, t] += a * Y[i, t]
-    out = np.zeros((d, k))
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+                buf[b, indices[p]] += a * a * t
+        else:
+            for p in nonzeros(start, stop):
+                buf[b, indices[p]] += data[p] * t
+
+
+@njit(cache=True, inline="always")
+def outer_row(buf, b, indices, data, start, stop, W, r):
+    """``buf[b, j, :] += a_ij W[r, :]`` over the non-zeros ``start:stop`` of a row."""
+    k = W.shape[1]
+    for p in nonzeros(start, stop):
+        j = indices[p]
+        a = data[p]
+        for t in range(k):
+            buf[b, j, t] += a * W[r, t]
 
 
 @njit(parallel=True, cache=True)
-def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False):
+def _scatter(indptr, indices, data, y, d, e, square, n_chunks, ratio):
+    """``sum_i y_i a_i`` (or ``sum_i y_i a_i^2`` elementwise, ``square``) into ``e >= d`` entries."""
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    buf = np.zeros((nb, e))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                axpy_row(buf, b, indices, data, indptr[i], indptr[i + 1], y[i], square)
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                axpy_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], y[i], square)
+    return buf
+
+
+@njit(cache=True)
+def csr_rmatvec(indptr, indices, data, y, d, n_chunks, ratio=BUFFER_RATIO):
+    """Return ``A.T @ y`` for CSR ``A`` (n x d) and ``y`` of shape (n,)."""
+    return sum_chunks(_scatter(indptr, indices, data, y, d, d, False, n_chunks, ratio))
+
+
+@njit(parallel=True, cache=True)
+def csr_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
+    """Return ``A.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k)."""
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    buf = np.zeros((nb, d, Y.shape[1]))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                outer_row(buf, b, indices, data, indptr[i], indptr[i + 1], Y, i)
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                outer_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], Y, i)
+    return sum_chunks(buf)
+
+
+@njit(parallel=True, cache=True)
+def csr_abs_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
+    """Return ``|A|.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k), without a copy of
+    ``|A|``'s values (a rounding bound, once a solve: one loop for both plans)."""
+    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
+    buf = np.zeros((nb, d, Y.shape[1]))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
+        for i in range(plan[c, 0], plan[c, 1]):
+            start = cuts[lo + i] if split else indptr[i]
+            stop = cuts[hi + i] if split else indptr[i + 1]
+            for p in nonzeros(start, stop):
+                j = indices[p]
+                a = abs(data[p])
+                for t in range(Y.shape[1]):
+                    buf[b, j, t] += a * Y[i, t]
+    return sum_chunks(buf)
+
+
+@njit(parallel=True, cache=True)
+def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, ratio=BUFFER_RATIO):
     """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
 
     Costs ``O(sum_r nnz(a_{rows[r]})^2)``: only the upper triangle of each
     row's outer product is accumulated (column indices must be sorted within
     rows), then mirrored. ``rows`` may repeat (sampling with replacement).
     ``ones=True`` treats every row as ending with one more entry equal to 1
-    (an intercept column): the result is then (d + 1, d + 1).
+    (an intercept column): the result is then (d + 1, d + 1). The plan splits
+    the sampled rows (buffered) or the Gram's rows (column split).
     """
     m = rows.shape[0]
     e = d + 1 if ones else d
-    buf = np.zeros((n_chunks, e, e))
-    step = (m + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(m, lo + step)
-        G = buf[c]
-        for r in range(lo, hi):
+    work = 0
+    for r in range(m):
+        k = indptr[rows[r] + 1] - indptr[rows[r]]
+        work += k * (k + 1) // 2
+    nb, plan, cuts = scatter_plan(indptr, indices, rows, d, e, e * e, work, n_chunks, ratio)
+    buf = np.zeros((nb, e, e))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        last = owns(plan, c, d)
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
+        for r in range(plan[c, 0], plan[c, 1]):  # O(nnz_r^2) a row: one loop for both plans
             i = rows[r]
             w = weights[r]
-            start = indptr[i]
-            stop = indptr[i + 1]
-            for p in range(start, stop):
+            start = cuts[lo + r] if split else indptr[i]
+            stop = cuts[hi + r] if split else indptr[i + 1]
+            end = indptr[i + 1]
+            for p in nonzeros(start, stop):
                 jp = indices[p]
                 wa = w * data[p]
-                for q in range(p, stop):
-                    G[jp, indices[q]] += wa * data[q]
+                for q in nonzeros(p, end):
+                    buf[b, jp, indices[q]] += wa * data[q]
                 if ones:
-                    G[jp, d] += wa
-            if ones:
-                G[d, d] += w
-    out = np.zeros((e, e))
-    for c in range(n_chunks):
-        out += buf[c]
+                    buf[b, jp, d] += wa
+            if ones and last:
+                buf[b, d, d] += w
+    out = sum_chunks(buf)
     for j in range(e):
         for k in range(j + 1, e):
             out[k, j] = out[j, k]
     return out
 
 
+@njit(cache=True)
+def fused_sweep(n_chunks, e, nnz, ratio):
+    """Whether a fused product (forward and transposed product row by row) runs as one sweep:
+    only while every thread may keep a private output buffer (:func:`buffer_count`) and that
+    output is small against the non-zeros. Else two sweeps: the forward products row-parallel,
+    then the transposed product on its own plan (a gather from ``v`` and a scatter into a
+    large output at once thrash the cache: 1.24x a scipy pass at p = 2^20 on one thread)."""
+    return e * ratio <= nnz and buffer_count(n_chunks, e, nnz, ratio) == n_chunks
+
+
 @njit(parallel=True, cache=True)
-def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z):
-    """Return ``A.T @ (h * (A @ v))`` in one sweep, writing ``A @ v`` into ``z`` (n,).
+def csr_normal_matvec(indptr, indices, data, h, v, ones, d, n_chunks, z, ratio=BUFFER_RATIO):
+    """Return ``A.T @ (h * (A @ v))``, writing ``A @ v`` into ``z`` (n,).
 
     ``ones=True`` treats every row as ending with one more entry equal to 1
     (an intercept column): ``v`` and the result then have length ``d + 1``.
-    Row ``i`` is read once for both products (it is still in cache).
+    One sweep (:func:`fused_sweep`): row ``i`` read once for both products (still in cache).
     """
     n = indptr.shape[0] - 1
     e = d + 1 if ones else d
-    buf = np.zeros((n_chunks, e))
-    step = (n + n_chunks - 1) // n_chunks
     vd = v[d] if ones else 0.0
+    if not fused_sweep(n_chunks, e, indices.shape[0], ratio):
+        t = np.empty(n)
+        for i in prange(n):
+            z[i] = vd + row_dot(indptr, indices, data, i, v)
+            t[i] = h[i] * z[i]
+        out = sum_chunks(_scatter(indptr, indices, data, t, d, e, False, n_chunks, ratio))
+        if ones:
+            out[d] += t.sum()
+        return out
+    buf = np.zeros((n_chunks, e))
     for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
+        lo, hi = chunk_range(c, n, n_chunks)
         for i in range(lo, hi):
-            start = indptr[i]
-            stop = indptr[i + 1]
-            zi = vd
-            for p in range(start, stop):
-                zi += data[p] * v[indices[p]]
+            zi = vd + row_dot(indptr, indices, data, i, v)
             z[i] = zi
             t = h[i] * zi
-            if t != 0.0:
-                for p in range(start, stop):
-                    acc[indices[p]] += data[p] * t
-                if ones:
-                    acc[d] += t
-    out = np.zeros(e)
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+            axpy_row(buf, c, indices, data, indptr[i], indptr[i + 1], t)
+            if ones:
+                buf[c, d] += t
+    return sum_chunks(buf)
 
 
-@njit(parallel=True, cache=True)
-def csr_weighted_col_sq(indptr, indices, data, w, ones, d, n_chunks):
+@njit(cache=True)
+def csr_weighted_col_sq(indptr, indices, data, w, ones, d, n_chunks, ratio=BUFFER_RATIO):
     """``sum_i w_i a_ij^2`` for every column ``j``: the diagonal of ``A^T diag(w) A``.
 
     ``ones=True`` appends the intercept column of ones (its entry is ``sum w``);
     the result then has length ``d + 1``.
     """
-    n = indptr.shape[0] - 1
-    e = d + 1 if ones else d
-    buf = np.zeros((n_chunks, e))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
-        for i in range(lo, hi):
-            wi = w[i]
-            for p in range(indptr[i], indptr[i + 1]):
-                a = data[p]
-                acc[indices[p]] += wi * a * a
-            if ones:
-                acc[d] += wi
-    out = np.zeros(e)
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+    buf = _scatter(indptr, indices, data, w, d, d + 1 if ones else d, True, n_chunks, ratio)
+    if ones:
+        buf[0, d] += w.sum()  # the intercept column's entry, added once (to the first buffer)
+    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
-def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks):
+def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFFER_RATIO):
     """Per-column ``K x K`` blocks ``sum_i a_ij^2 B_i``, ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
 
     The block diagonal (over features) of the multinomial Hessian; ``O(nnz K^2)``.
     Returns (d, K, K), or (d + 1, K, K) with the intercept column (``ones``).
     """
-    n, K = P.shape
+    K = P.shape[1]
     e = d + 1 if ones else d
-    buf = np.zeros((n_chunks, e, K, K))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = buf[c]
+    nb, plan, cuts = csr_plan(indptr, indices, d, e, n_chunks, ratio)
+    buf = np.zeros((nb, e, K, K))
+    for c in prange(plan.shape[0]):
+        b = part_buffer(buf, c)
+        last = ones and owns(plan, c, d)
+        split = cuts.shape[0] > 0
+        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
         B = np.empty((K, K))
-        for i in range(lo, hi):
+        for i in range(plan[c, 0], plan[c, 1]):  # O(nnz_i K^2) a row: one loop for both plans
+            start = cuts[lo + i] if split else indptr[i]
+            stop = cuts[hi + i] if split else indptr[i + 1]
+            if start == stop and not last:
+                continue
             s = sw[i]
             for k in range(K):
                 for l in range(K):
                     B[k, l] = -s * P[i, k] * P[i, l]
                 B[k, k] += s * P[i, k]
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in nonzeros(start, stop):
                 a2 = data[p] * data[p]
-                blk = acc[indices[p]]
+                j = indices[p]
                 for k in range(K):
                     for l in range(K):
-                        blk[k, l] += a2 * B[k, l]
-            if ones:
-                blk = acc[d]
+                        buf[b, j, k, l] += a2 * B[k, l]
+            if last:
                 for k in range(K):
                     for l in range(K):
-                        blk[k, l] += B[k, l]
-    out = np.zeros((e, K, K))
-    for c in range(n_chunks):
-        out += buf[c]
-    return out
+                        buf[b, d, k, l] += B[k, l]
+    return sum_chunks(buf)

@@ -8,6 +8,8 @@ output depends only on those arrays, not on the number of threads.
 import numpy as np
 from numba import njit, prange
 
+from . import chunk_range
+
 __all__ = ["sample_distinct_columns"]
 
 # Below this many columns per row an insertion sort beats everything else.
@@ -36,11 +38,9 @@ def sample_distinct_columns(u, k, m, colmap, indices, n_blocks):
         each); it affects speed only, never the result.
     """
     n = u.shape[0] // k
-    step = (n + n_blocks - 1) // n_blocks
     scan = m <= 8 * k  # dense rows: read the sorted set off the marks
     for b in prange(n_blocks):
-        lo = b * step
-        hi = min(n, lo + step)
+        lo, hi = chunk_range(b, n, n_blocks)
         mark = np.zeros(m, dtype=np.bool_)
         buf = np.empty(k, dtype=np.int64)
         for i in range(lo, hi):

@@ -8,6 +8,9 @@ Python and passed in as arrays.
 import numpy as np
 from numba import njit, prange
 
+from . import (BUFFER_RATIO, buffer_count, chunk_range, nonzeros, part_buffer, part_cuts, scatter_plan,
+               sum_chunks)
+
 __all__ = [
     "countsketch_csr",
     "countsketch_dense",
@@ -21,55 +24,59 @@ __all__ = [
 ]
 
 
+@njit(cache=True, inline="always")
+def _sketch_row(buf, t, bucket, indices, data, start, stop, a):
+    """``buf[t, bucket, j] += a a_ij`` over the non-zeros ``start:stop`` of a row."""
+    if a != 0.0:
+        for p in nonzeros(start, stop):
+            buf[t, bucket, indices[p]] += a * data[p]
+
+
 @njit(parallel=True, cache=True)
-def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_chunks):
+def countsketch_csr(indptr, indices, data, row_scale, buckets, signs, s, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ A`` as a dense (s, d) array, O(nnz).
 
     ``S`` is the CountSketch with one non-zero per column: column ``i`` has
-    value ``signs[i]`` in row ``buckets[i]``. Rows are split into
-    ``n_chunks`` contiguous blocks with private (s, d) buffers.
+    value ``signs[i]`` in row ``buckets[i]``. The work is split by
+    :func:`~sketchnewton._kernels.scatter_plan`: row chunks with private (s, d)
+    buffers while they are small against the non-zeros, else column ranges.
     """
-    n = indptr.shape[0] - 1
-    buf = np.zeros((n_chunks, s, d))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        B = buf[c]
-        for i in range(lo, hi):
-            a = signs[i] * row_scale[i]
-            if a == 0.0:
-                continue
-            b = buckets[i]
-            for p in range(indptr[i], indptr[i + 1]):
-                B[b, indices[p]] += a * data[p]
-    out = buf[0].copy() if n_chunks > 0 else np.zeros((s, d))
-    for c in range(1, n_chunks):
-        out += buf[c]
-    return out
+    nb, plan, cuts = scatter_plan(indptr, indices, np.empty(0, np.int64), d, d, s * d,
+                                  indices.shape[0], n_chunks, ratio)
+    buf = np.zeros((nb, s, d))
+    for c in prange(plan.shape[0]):
+        t = part_buffer(buf, c)
+        if cuts.shape[0] == 0:
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sketch_row(buf, t, buckets[i], indices, data, indptr[i], indptr[i + 1],
+                            signs[i] * row_scale[i])
+        else:
+            lo, hi = part_cuts(plan, cuts, c)
+            for i in range(plan[c, 0], plan[c, 1]):
+                _sketch_row(buf, t, buckets[i], indices, data, cuts[lo + i], cuts[hi + i],
+                            signs[i] * row_scale[i])
+    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
-def countsketch_dense(M, row_scale, buckets, signs, s, n_chunks):
+def countsketch_dense(M, row_scale, buckets, signs, s, n_chunks, ratio=BUFFER_RATIO):
     """Return ``S @ diag(row_scale) @ M`` for a dense (n, k) ``M`` (CountSketch ``S``)."""
     n, k = M.shape
-    buf = np.zeros((n_chunks, s, k))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        B = buf[c]
+    nb = buffer_count(n_chunks, s * k, n * k, ratio)
+    parts = nb if nb > 1 else min(n_chunks, k)  # no buffers: threads split the columns
+    buf = np.zeros((nb, s, k))
+    for c in prange(parts):
+        t = part_buffer(buf, c)
+        lo, hi = (0, n) if nb == 1 else chunk_range(c, n, parts)
+        jlo, jhi = chunk_range(c, k, parts) if nb == 1 else (0, k)
         for i in range(lo, hi):
             a = signs[i] * row_scale[i]
             if a == 0.0:
                 continue
             b = buckets[i]
-            for j in range(k):
-                B[b, j] += a * M[i, j]
-    out = buf[0].copy()
-    for c in range(1, n_chunks):
-        out += buf[c]
-    return out
+            for j in range(jlo, jhi):
+                buf[t, b, j] += a * M[i, j]
+    return sum_chunks(buf)
 
 
 @njit(cache=True)
@@ -140,10 +147,8 @@ def csr_projected_rownorms(indptr, indices, data, row_scale, Z, n_chunks):
     n = indptr.shape[0] - 1
     k = Z.shape[1]
     out = np.zeros(n)
-    step = (n + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        lo = c * step
-        hi = min(n, lo + step)
+        lo, hi = chunk_range(c, n, n_chunks)
         acc = np.empty(k)
         for i in range(lo, hi):
             w = row_scale[i]
@@ -151,7 +156,7 @@ def csr_projected_rownorms(indptr, indices, data, row_scale, Z, n_chunks):
                 continue
             for t in range(k):
                 acc[t] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in nonzeros(indptr[i], indptr[i + 1]):
                 a = data[p]
                 j = indices[p]
                 for t in range(k):
@@ -171,7 +176,7 @@ def csr_scaled_rows(indptr, indices, data, rows, row_weights, d):
     for r in range(m):
         i = rows[r]
         w = row_weights[r]
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in nonzeros(indptr[i], indptr[i + 1]):
             out[r, indices[p]] += w * data[p]
     return out
 
@@ -195,11 +200,11 @@ def csr_row_quadforms(indptr, indices, data, row_scale, K):
         start = indptr[i]
         stop = indptr[i + 1]
         tot = 0.0
-        for p in range(start, stop):
+        for p in nonzeros(start, stop):
             jp = indices[p]
             ap = data[p]
             acc = 0.5 * ap * K[jp, jp]
-            for q in range(p + 1, stop):
+            for q in nonzeros(p + np.uint64(1), stop):
                 acc += data[q] * K[jp, indices[q]]
             tot += ap * acc
         out[i] = 2.0 * w * w * tot
