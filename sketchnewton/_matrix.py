@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from . import _dense
 from ._dense import over_row_ranges, row_block_size
-from ._kernels import kernel_threads, n_chunks
+from ._kernels import BUFFER_RATIO, kernel_threads, n_chunks, threads_for
 from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
     csr_abs_rmatmat,
@@ -26,6 +26,7 @@ from ._kernels.linalg import (
     csr_rmatmat,
     csr_rmatvec,
     csr_weighted_col_sq,
+    fused_sweep,
 )
 from ._validation import (
     check_array_values,
@@ -291,6 +292,19 @@ class DataMatrix(MatrixShape):
             out = np.vstack([out, Y2.sum(axis=0)[None, :]])
         return out[:, 0] if Y.ndim == 1 else out
 
+    def fused_sweeps(self, blocks=False, ones=False, threads=None):
+        """Sweeps over ``A`` of one fused product: :meth:`normal_matvec`, or
+        :meth:`multinomial_hessp` with ``blocks``. One when each row is read once for both of
+        its products; two when they run one after the other: sparse with an output too large
+        for per-thread buffers (:func:`~sketchnewton._kernels.linalg.fused_sweep`), a dense
+        Fortran-ordered matrix, the dense multinomial product (two BLAS-3 sweeps).
+        ``threads``: the kernels' thread count (default: what :func:`kernel_threads` gives)."""
+        if not self.is_sparse:
+            return 2 if blocks or not self.dense.flags.c_contiguous else 1
+        threads = threads_for(self.nnz) if threads is None else threads
+        e = self.d + 1 if ones else self.d
+        return 1 if fused_sweep(threads, e, self.nnz, BUFFER_RATIO) else 2
+
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
@@ -430,6 +444,9 @@ class InterceptMatrix(MatrixShape):
 
     def multinomial_hessp(self, P, sw, V, precise=True):
         return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
+
+    def fused_sweeps(self, blocks=False, threads=None):
+        return self.base.fused_sweeps(blocks, ones=True, threads=threads)
 
     def abs_rmatmat(self, Y):
         return self.base.abs_rmatmat(Y, ones=True)

@@ -351,6 +351,12 @@ class RowBlocks(MatrixShape):
         c = self.sum(self.map(_col_nnz_task)).astype(np.float64)
         return float(c @ c)
 
+    def fused_sweeps(self, blocks=False):
+        """Sweeps over ``A`` of one fused Hessian-vector product of the blocks (see
+        :meth:`~sketchnewton._matrix.DataMatrix.fused_sweeps`; ``blocks``: the multinomial
+        product)."""
+        raise NotImplementedError
+
     def reference_pass_seconds(self):
         """Seconds of one scipy pass ``A.T @ (A @ x)`` over the data (the unit of a solve's
         ``time_passes``), or None where no such pass exists (many blocks on a cluster)."""
@@ -433,6 +439,9 @@ class LocalBlocks(RowBlocks):
 
     def reference_pass_seconds(self):
         return self.block.A.reference_pass_seconds()
+
+    def fused_sweeps(self, blocks=False):
+        return self.block.A.fused_sweeps(blocks)
 
     def constant(self, value, width=None):
         out = np.empty((self.n,) if width is None else (self.n, width))

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .._kernels import kernel_threads
+from .._kernels import kernel_threads, threads_for
 from ..exceptions import InputError
 from ._base import BlockVector, RowBlocks, add_results
 
@@ -90,7 +90,11 @@ def _add_collected(lists):
 
 
 def _info(blk):
-    return blk.info()
+    """The block's shape and statistics, and the sweeps of its fused products with the kernels
+    on the worker's threads."""
+    threads = threads_for(blk.A.nnz, _worker_threads())
+    return np.append(blk.info(), [blk.A.fused_sweeps(False, threads=threads),
+                                  blk.A.fused_sweeps(True, threads=threads)])
 
 
 class DaskBlocks(RowBlocks):
@@ -125,6 +129,8 @@ class DaskBlocks(RowBlocks):
         self.nnz = int(info[:, 2].sum())
         self._row_nnz_squares = float(info[:, 3].sum())
         self.is_sparse = bool(info[:, 4].all())
+        weights = info[:, 2] / max(float(info[:, 2].sum()), 1.0)
+        self._fused = (float(weights @ info[:, 5]), float(weights @ info[:, 6]))
         self.sweeps = 0.0
         self._backwards = False  # direction of the last round over the blocks
 
@@ -239,6 +245,9 @@ class DaskBlocks(RowBlocks):
         if not isinstance(image, BlockVector):
             raise InputError("a distributed loss needs images held by its blocks")
         return [image.block(j) for j in range(self.n_blocks)]
+
+    def fused_sweeps(self, blocks=False):
+        return self._fused[1 if blocks else 0]
 
     def threads(self):
         # the client runs no kernels; holding the launch lock would block in-process workers

@@ -32,9 +32,7 @@ def kernel_threads(nnz, limit=None):
     """
     with _LAUNCH_LOCK:
         previous = numba.get_num_threads()
-        wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
-        if limit is not None:
-            wanted = max(1, min(wanted, int(limit)))
+        wanted = threads_for(nnz, limit)
         if wanted == previous:
             yield
             return
@@ -43,6 +41,13 @@ def kernel_threads(nnz, limit=None):
             yield
         finally:
             numba.set_num_threads(previous)
+
+
+def threads_for(nnz, limit=None):
+    """The thread count :func:`kernel_threads` gives the kernels of a matrix of ``nnz``
+    non-zeros."""
+    wanted = 1 if nnz < PARALLEL_MIN_NNZ else _MAX_THREADS
+    return wanted if limit is None else max(1, min(wanted, int(limit)))
 
 
 def n_chunks():

@@ -340,7 +340,7 @@ class SeparableLoss(LossBase):
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
         parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v),
-                           sweeps=1)
+                           sweeps=blocks.fused_sweeps(self.family == MULTINOMIAL))
         out = blocks.sum(parts, item=0)
         out += self.ridge * v
         return out, blocks.vector(parts, key=1, width=self._width())

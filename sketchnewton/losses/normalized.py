@@ -291,7 +291,7 @@ class NormalizedRegressionLoss(LossBase):
         v = np.ascontiguousarray(v, dtype=np.float64)
         K, C = self._lowrank(state, kind)
         parts = blocks.map(_hessp_task, state.handles, args=(state.rho, state.fc, kind, v),
-                           sweeps=1)
+                           sweeps=blocks.fused_sweeps())
         out = blocks.sum(parts, item=0)
         out += K @ (C @ (K.T @ v))
         out += self.lam * v
