@@ -279,10 +279,10 @@ def normal_matvec(M, h, v, ones, z, precise=True):
 
 
 # -- Grams and diagonals -------------------------------------------------------------------------
-def gram(M, weights, ones, rows=None, precise=True):
-    """``[M_R, 1]^T diag(weights) [M_R, 1]`` (``1`` only when ``ones``; ``M_R`` the rows ``rows``,
-    all when None) by blocks of rows, gathered into one reused buffer (the rows are never
-    copied whole).
+def gram(M, weights, ones, rows=None, precise=True, tail=None):
+    """``[M_R, 1]^T diag(weights) [M_R, 1]`` (``1`` only when ``ones``, ``tail`` (one value per
+    row) in its place when given; ``M_R`` the rows ``rows``, all when None) by blocks of rows,
+    gathered into one reused buffer (the rows are never copied whole).
 
     Non-negative weights: SYRK on ``sqrt(w) [M, 1]`` (half the flops of a
     GEMM), upper triangle mirrored at the end; ssyrk on float32 blocks for
@@ -309,7 +309,7 @@ def gram(M, weights, ones, rows=None, precise=True):
             if nonneg:
                 np.multiply(src, root[a:b, None], out=blk[:, :d], casting="same_kind")
                 if ones:
-                    blk[:, d] = root[a:b]
+                    blk[:, d] = root[a:b] if tail is None else root[a:b] * tail[a:b]
                 a_op, trans = (blk, 1) if fortran else (blk.T, 0)
                 if fast:  # a float32 block's Gram, summed in float64
                     C += ssyrk(1.0, a_op, trans=trans, lower=0)
@@ -318,7 +318,7 @@ def gram(M, weights, ones, rows=None, precise=True):
             else:
                 np.copyto(blk[:, :d], src, casting="same_kind")
                 if ones:
-                    blk[:, d] = 1.0
+                    blk[:, d] = 1.0 if tail is None else tail[a:b]
                 C += blk.T @ (blk * weights[a:b, None].astype(dtype, copy=False))
         return C
 

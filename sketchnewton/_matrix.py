@@ -219,12 +219,14 @@ class DataMatrix(MatrixShape):
                 return csr_rmatvec(*self.kernel_csr, y, self.d, n_chunks())
         return _dense.rmatvec(self.dense, np.asarray(y, dtype=np.float64), precise)
 
-    def gram(self, weights, rows=None, ones=False, precise=True):
+    def gram(self, weights, rows=None, ones=False, precise=True, tail=None):
         """Return ``sum_r weights[r] a_{rows[r]} a_{rows[r]}^T`` (d x d, dense).
 
         ``rows=None`` means all rows (then this is ``A.T @ diag(weights) @ A``).
         ``ones=True``: the Gram of ``[A, 1]`` (an intercept column appended
-        without copying ``A``), shape (d + 1, d + 1).
+        without copying ``A``), shape (d + 1, d + 1); ``tail`` (one value per row
+        used) in place of the 1s: its last column is then ``sum_r weights[r]
+        tail[r] a_r``, read in the same sweep.
         Sparse cost is ``O(sum_r nnz_r^2)``; dense input uses BLAS (SYRK for
         non-negative weights), row blocks (the sampled rows gathered block by
         block) split over the kernel threads. ``precise=False``: float32 SYRK
@@ -235,11 +237,13 @@ class DataMatrix(MatrixShape):
             if rows is None:
                 rows = np.arange(self.n, dtype=np.int64)
             rows = np.ascontiguousarray(rows, dtype=np.int64)
+            extra = np.empty(0) if tail is None else np.ascontiguousarray(tail, dtype=np.float64)
             with kernel_threads(self.nnz):
-                return csr_gram(*self.kernel_csr, rows, weights, self.d, n_chunks(), ones)
+                return csr_gram(*self.kernel_csr, rows, weights, self.d, n_chunks(), ones,
+                                BUFFER_RATIO, extra)
         if rows is not None:
             rows = np.asarray(rows, dtype=np.intp)
-        return _dense.gram(self.dense, weights, ones, rows, precise)
+        return _dense.gram(self.dense, weights, ones, rows, precise, tail)
 
     def normal_matvec(self, h, v, ones=False, precise=True):
         """Return ``(A.T @ (h * (A @ v)), A @ v)`` in one sweep over ``A``.
@@ -359,10 +363,20 @@ def shifted_row_gram(M, rows, weights, shift_weights, k, kk):
 
     The Gram of sampled rows of a factor ``F = diag(s) M - f k^T`` (rank-one shift):
     ``weights = w^2 s^2``, ``shift_weights = w^2 s f``, ``kk = sum w^2 f^2``. Reads the
-    kept rows only (``O(sum_r nnz_r^2)`` for sparse ``M``).
+    kept rows once (``O(sum_r nnz_r^2)`` for sparse ``M``): ``u`` is the last column of the
+    Gram of the rows extended by ``shift_weights_r / weights_r`` (twice when a row has a
+    shift but no weight).
     """
-    G = M.gram(weights, rows=rows)
-    u = np.asarray(M.take_rows(rows).T @ shift_weights, dtype=np.float64).ravel()
+    weights = np.asarray(weights, dtype=np.float64)
+    if np.all(weights != 0) or not np.any(shift_weights):
+        # u from the same sweep: the Gram of [a_r, t_r] with t_r = shift_weights_r / weights_r
+        tail = np.divide(shift_weights, weights, out=np.zeros_like(weights), where=weights != 0)
+        aug = M.gram(weights, rows=rows, ones=True, tail=tail)
+        d = aug.shape[0] - 1
+        G, u = np.array(aug[:d, :d]), aug[:d, d].copy()
+    else:  # a row with a shift but no weight: u from a second read of the rows
+        G = M.gram(weights, rows=rows)
+        u = np.asarray(M.take_rows(rows).T @ shift_weights, dtype=np.float64).ravel()
     G -= np.outer(u, k) + np.outer(k, u)
     G += kk * np.outer(k, k)
     return 0.5 * (G + G.T)

@@ -139,15 +139,18 @@ def csr_abs_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
 
 
 @njit(parallel=True, cache=True)
-def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, ratio=BUFFER_RATIO):
+def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, ratio=BUFFER_RATIO,
+             tail=np.empty(0)):
     """Return ``sum_r weights[r] * a_{rows[r]} a_{rows[r]}^T`` as a dense (d, d) matrix.
 
     Costs ``O(sum_r nnz(a_{rows[r]})^2)``: only the upper triangle of each
     row's outer product is accumulated (column indices must be sorted within
     rows), then mirrored. ``rows`` may repeat (sampling with replacement).
-    ``ones=True`` treats every row as ending with one more entry equal to 1
-    (an intercept column): the result is then (d + 1, d + 1). The plan splits
-    the sampled rows (buffered) or the Gram's rows (column split).
+    ``ones=True`` treats every row as ending with one more entry, 1 (an
+    intercept column) or ``tail[r]`` when ``tail`` is given (m,): the result is
+    then (d + 1, d + 1), its last column ``sum_r weights[r] tail[r] a_r`` read
+    in the same sweep. The plan splits the sampled rows (buffered) or the Gram's
+    rows (column split).
     """
     m = rows.shape[0]
     e = d + 1 if ones else d
@@ -165,6 +168,7 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, rati
         for r in range(plan[c, 0], plan[c, 1]):  # O(nnz_r^2) a row: one loop for both plans
             i = rows[r]
             w = weights[r]
+            t = tail[r] if tail.shape[0] > 0 else 1.0
             start = cuts[lo + r] if split else indptr[i]
             stop = cuts[hi + r] if split else indptr[i + 1]
             end = indptr[i + 1]
@@ -174,9 +178,9 @@ def csr_gram(indptr, indices, data, rows, weights, d, n_chunks, ones=False, rati
                 for q in nonzeros(p, end):
                     buf[b, jp, indices[q]] += wa * data[q]
                 if ones:
-                    buf[b, jp, d] += wa
+                    buf[b, jp, d] += wa * t
             if ones and last:
-                buf[b, d, d] += w
+                buf[b, d, d] += w * t * t
     out = sum_chunks(buf)
     for j in range(e):
         for k in range(j + 1, e):

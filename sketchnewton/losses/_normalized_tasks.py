@@ -133,8 +133,10 @@ def _sampled_gram_task(blk, st, sample, rho, fc, k, kind):
         # J: their exact share sum f_i^2 k k^T keeps the model unbiased (and PSD)
         f_out = rho * st.u[unsampled]
         kk += float(f_out @ f_out)
-    G = shifted_row_gram(blk.A, rows, weights, rw2 * va * f, k, kk)
-    return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
+    shift = rw2 * va * f
+    G = shifted_row_gram(blk.A, rows, weights, shift, k, kk)
+    reads = 1.0 if np.all(weights != 0) or not np.any(shift) else 2.0
+    return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum() * reads])
 
 
 def _assemble(P, rho, fc):

@@ -361,7 +361,7 @@ class NormalizedRegressionLoss(LossBase):
         k = state.K[:, 0].copy()
         G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, samples,
                                         args=(state.rho, state.fc, k, kind)))
-        blocks.count_rows_read(used[1], times=2)  # the Gram and the shift's product
+        blocks.count_rows_read(used[1])  # the kept rows, read twice where u needs a 2nd read
         if kind == "full":
             Kf, Cf = lowrank_part(state.K, state.ff, state.fc, "full")
             Kg, Cg = lowrank_part(state.K, state.ff, state.fc, "gauss_newton")
