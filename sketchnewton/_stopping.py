@@ -98,10 +98,13 @@ class Evidence:
     staleness : callable
         ``() -> factor >= 1``: how much the model overstates the curvature at ``x`` along its
         step (one Hessian-vector product).
+    missing : float
+        An upper bound of what the step's decrement misses of ``g^T H^{-1} g`` (0 for a
+        direct solve; ``inf`` when an inexact step's cannot be bounded).
     confirm : callable or None
-        ``() -> g^T H^{-1} g`` at ``x``, computed accurately (a conjugate-gradient solve to
-        a tight residual): given when the steps are inexact, whose ``-g^T p`` may miss most of
-        the decrement on an ill-conditioned problem.
+        ``target -> g^T H^{-1} g`` at ``x``, accurate enough to tell whether it is below
+        ``target``: asked when ``missing`` is unknown (an inexact step's ``-g^T p`` may miss
+        most of the decrement on an ill-conditioned problem).
     """
 
     phase: Phase
@@ -123,7 +126,8 @@ class Evidence:
     verified: bool = True
     floor: Callable[[], tuple[float, float]] = _no_floor
     staleness: Callable[[], float] = _no_staleness
-    confirm: Callable[[], float] | None = None
+    missing: float = 0.0
+    confirm: Callable[[float], float] | None = None
 
 
 def _stalled(ev: Evidence, error_estimate: float | None) -> Verdict:
@@ -248,7 +252,8 @@ class Decrement:
         scale = self.tol * max(abs(ev.fun), np.finfo(float).tiny)
         if ev.phase is Phase.STALLED:
             # the step at x could not be verified by the loss: its decrement measures x itself
-            half = 0.5 * ev.decrement / (1.0 - min(ev.step_accuracy, 0.5)) ** 2
+            half = 0.5 * (ev.decrement + (ev.missing if np.isfinite(ev.missing) else 0.0)) \
+                / (1.0 - min(ev.step_accuracy, 0.5)) ** 2
             if half <= scale and self._confirmed(ev, scale):
                 return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton decrement "
                                "at x; a further step's decrease is below the loss's rounding "
@@ -258,7 +263,8 @@ class Decrement:
             return Verdict.proceed()
         if not ev.unit_step:
             return Verdict.proceed()
-        half, prev = 0.5 * ev.decrement, ev.previous_decrement
+        half, prev = 0.5 * (ev.decrement + (ev.missing if np.isfinite(ev.missing) else 0.0)), \
+            ev.previous_decrement
         if half <= scale and self._confirmed(ev, scale):
             return Verdict(Reason.CONVERGED, "converged: tol reached")
         if prev is not None and ev.decrement < 0.5 * prev \
@@ -275,7 +281,9 @@ class Decrement:
         """Inexact steps: the decrement at ``x`` itself, solved accurately, is below the target
         (it is, after the step the rule judges, quadratically smaller when that step was
         good)."""
-        return ev.confirm is None or 0.5 * ev.confirm() <= scale
+        if np.isfinite(ev.missing) or ev.confirm is None:
+            return True
+        return 0.5 * ev.confirm(2.0 * scale) <= scale
 
     @staticmethod
     def _floor(ev: Evidence, half: float, scale: float) -> Verdict | None:

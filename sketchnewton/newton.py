@@ -215,8 +215,8 @@ class NewtonSolver:
             floor=self.rounding_floor,
             staleness=lambda: staleness(self.loss, it.state, strategy.built),
             # an inexact (CG) step's -g^T p may miss most of the decrement: confirm it
-            confirm=(lambda: strategy.decrement(it)) if it.step and it.step.inner_iterations
-            else None)
+            missing=it.step.missing if it.step else 0.0,
+            confirm=lambda target: strategy.decrement(it, target))
         if exact and phase is Phase.MODEL:
             self._exact_estimates.append(estimate)
         verdict = self.rule.judge(ev)

@@ -222,3 +222,23 @@ def test_time_account():
         res.time / res.reference_pass)
     again = pickle.loads(pickle.dumps(res))
     assert again.nit == res.nit and np.isnan(again.time_passes)
+
+
+def test_decrement_of_an_inexact_step_is_confirmed():
+    """A CG step's -g^T p may miss most of the decrement (issue 27's fuzz: the objective 29x tol
+    above the optimum): with a bound of what it misses (a preconditioner that approximates H)
+    the bound is added; without one (a matrix-free preconditioner) the decrement at x is
+    computed accurately before success."""
+    rule = Decrement(1e-8)
+    asked = []
+
+    def confirm(target):
+        asked.append(target)
+        return 1.0  # far above the target: not converged
+
+    ev = _ev(Phase.KEPT, decrement=1e-12, unit_step=True, missing=np.inf, confirm=confirm)
+    assert not rule.judge(ev).done and asked == [pytest.approx(2e-8)]
+    ev = _ev(Phase.KEPT, decrement=1e-12, unit_step=True, missing=1.0, confirm=confirm)
+    assert not rule.judge(ev).done and len(asked) == 1  # the bound says it: no confirmation
+    ev = _ev(Phase.KEPT, decrement=1e-12, unit_step=True, missing=1e-12, confirm=confirm)
+    assert rule.judge(ev).success and len(asked) == 1

@@ -21,7 +21,7 @@ from ._builder import (
     SKETCHES,
     ModelBuilder,
 )
-from ._cg import preconditioned_cg
+from ._cg import cg_decrement, preconditioned_cg
 from ._dense import (
     HessianModel,
     factorize,
@@ -42,6 +42,7 @@ from ._precond import (
 __all__ = [
     "NYSTROM_RANK", "PRECONDITIONERS", "ROW_SAMPLERS", "SKETCHES", "DiagonalModel", "DualModel",
     "HessianModel", "IdentityModel", "ModelBuilder", "NystromModel", "dual_supported", "factorize",
-    "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg", "spread",
+    "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg",
+    "cg_decrement", "spread",
     "spectral_error_level",
 ]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["preconditioned_cg"]
+__all__ = ["preconditioned_cg", "cg_decrement"]
 
 
 def preconditioned_cg(product, model, b, eta, max_iter):
@@ -30,6 +30,10 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     curvature_ok : bool
         False when ``d^T H d <= 0`` was met (``x`` is then the iterate before
         that direction; zero at the first iteration).
+    residual : float
+        ``r^T M^{-1} r`` of the final residual ``r = b - H x`` (``M`` the model): what
+        ``b^T x`` misses of ``b^T H^{-1} b`` is ``r^T H^{-1} r``, at most this over
+        ``1 - e`` when ``M`` is a spectral approximation of ``H`` with error ``e``.
     """
     x = np.zeros_like(b)
     Ax = None
@@ -37,24 +41,63 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     z = model.solve(r)
     rz = float(r @ z)
     if not rz > 0:
-        return x, None, 0, False
+        return x, None, 0, False, max(rz, 0.0)
     d = z.copy()
     bnorm = np.linalg.norm(b)
     for k in range(1, max_iter + 1):
         Hd, Ad = product(d)
         curv = float(d @ Hd)
         if not curv > 0:
-            return x, Ax, k, False
+            return x, Ax, k, False, rz
         a = rz / curv
         x += a * d
         Ax = a * Ad if Ax is None else Ax + a * Ad
         r -= a * Hd
-        if np.linalg.norm(r) <= eta * bnorm:
-            return x, Ax, k, True
         z = model.solve(r)
         rz_new = float(r @ z)
-        if not rz_new > 0:  # residual in the preconditioner's null space
-            return x, Ax, k, True
+        # converged, or the residual lies in the preconditioner's null space
+        if np.linalg.norm(r) <= eta * bnorm or not rz_new > 0:
+            return x, Ax, k, True, max(rz_new, 0.0)
         d = z + (rz_new / rz) * d
         rz = rz_new
-    return x, Ax, max_iter, True
+    return x, Ax, max_iter, True, rz
+
+
+def cg_decrement(product, model, b, target, max_iter):
+    """``b^T H^{-1} b`` by preconditioned CG, to decide whether it is below ``target``.
+
+    CG's iterates increase ``b^T x_k = sum_j alpha_j r_j^T z_j`` monotonically to
+    ``b^T H^{-1} b``; the increments of the last iterations estimate what is still
+    missing (Hestenes-Stiefel; Strakos and Tichy 2002). CG stops as soon as the
+    decrement exceeds ``target`` (the answer is then known: above), or when two
+    successive increments are below ``target / 100`` (converged to that
+    accuracy), or after ``max_iter`` products. Returns the decrement plus the
+    last increment (a margin for what the estimate misses), ``inf`` on negative
+    curvature.
+    """
+    x = np.zeros_like(b)
+    r = b.copy()
+    z = model.solve(r)
+    rz = float(r @ z)
+    if not rz > 0:
+        return 0.0
+    d, dec, last = z.copy(), 0.0, np.inf
+    for _ in range(max_iter):
+        Hd, _ = product(d)
+        curv = float(d @ Hd)
+        if not curv > 0:
+            return np.inf
+        a = rz / curv
+        x += a * d
+        step, dec = a * rz, dec + a * rz
+        if dec > target or (step <= 0.01 * target and last <= 0.01 * target):
+            return dec + step
+        last = step
+        r -= a * Hd
+        z = model.solve(r)
+        rz_new = float(r @ z)
+        if not rz_new > 0:
+            return dec
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return dec + last

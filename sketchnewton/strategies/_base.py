@@ -97,6 +97,10 @@ class Step:
     accuracy : float
         Relative error of ``p`` as a Newton step: the model's spectral-error level, or the
         CG forcing term.
+    missing : float
+        An upper bound of what ``decrement`` misses of ``g^T H^{-1} g`` (0 for a direct
+        solve, whose model is the step's own; ``r^T M^{-1} r / (1 - e)`` for CG preconditioned
+        by a spectral approximation ``M``; ``inf`` when unknown).
     """
 
     direction: np.ndarray
@@ -105,6 +109,7 @@ class Step:
     inner_iterations: int = 0
     error_estimate: float = np.inf
     accuracy: float = 0.0
+    missing: float = 0.0
 
 
 def steepest_descent(g: np.ndarray, like: np.ndarray | None = None) -> Step:
@@ -210,9 +215,10 @@ class Strategy(ABC):
         gradient step)."""
         return steepest_descent(it.grad, it.step.direction if it.step is not None else None)
 
-    def decrement(self, it: Iterate) -> float:
-        """A reliable Newton decrement ``g^T H~^{-1} g`` at ``it`` (to certify ``tol``): the
-        model's own (a direct strategy's step is its exact solve)."""
+    def decrement(self, it: Iterate, target: float) -> float:
+        """A reliable Newton decrement ``g^T H~^{-1} g`` at ``it``, accurate enough to tell
+        whether it is below ``target`` (to certify ``tol``): the model's own (a direct
+        strategy's step is its exact solve)."""
         if self.model is None:
             self.update(it, None)
         return abs(float(it.grad @ self.built.solve(it.grad)))

@@ -12,12 +12,12 @@ from .._auto import (
     product_passes,
 )
 from .._stopping import FORCING_MAX, MODEL_REUSE_DZ
-from ..hessian import preconditioned_cg
+from ..hessian import cg_decrement, preconditioned_cg
 from ..hessian._model import Model
 from ..losses import Loss
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
-__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN", "CONFIRM_FORCING",
+__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN", "CONFIRM_ITERATIONS",
            "NYSTROM_MAX_RANK"]
 
 #: CG iterations beyond which the preconditioner is rebuilt (with fresh leverage scores): a
@@ -27,9 +27,8 @@ __all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN
 PCG_REFRESH = 8
 #: smallest forcing term: below this CG only fights rounding
 FORCING_MIN = 1e-6
-#: the forcing term of a decrement that certifies ``tol``: its missing part is below
-#: ``1e-6`` times the preconditioned condition number
-CONFIRM_FORCING = 1e-3
+#: conjugate-gradient iterations a decrement that certifies ``tol`` may take at least
+CONFIRM_ITERATIONS = 50
 #: largest rank of the Nystrom preconditioner (r p numbers; its build costs a block product
 #: of r columns and an r x r Cholesky and SVD of a p x r matrix)
 NYSTROM_MAX_RANK = 512
@@ -84,50 +83,60 @@ class InexactNewton(Strategy):
     def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
         return self._timed(self._cg_step, it, forcing_floor)
 
-    def decrement(self, it: Iterate) -> float:
-        """``g^T H^{-1} g`` at ``it`` from CG solved to ``CONFIRM_FORCING``: an inexact step's
-        ``-g^T p`` misses ``r^T H^{-1} r`` (``r`` its residual), up to ``eta^2`` times the
-        (preconditioned) condition number of the decrement, so a decrement that is to certify
-        ``tol`` is computed this accurately (docs/math.md 7.2)."""
+    def decrement(self, it: Iterate, target: float) -> float:
+        """``g^T H^{-1} g`` at ``it``, accurate enough to tell whether it is below ``target``
+        (:func:`~sketchnewton.hessian.cg_decrement`): an inexact step's ``-g^T p`` misses
+        ``r^T H^{-1} r`` (``r`` its residual), up to ``eta^2`` times the (preconditioned)
+        condition number of the decrement, so a decrement that is to certify ``tol`` is
+        computed this way (docs/math.md 7.2)."""
         if self.model is None:
             self.update(it, None)
-        p, _, iters, ok = self._timed(self._pcg, it, self.loss.hessian_kinds[-1], it.grad,
-                                      CONFIRM_FORCING)
-        return -float(it.grad @ p) if ok else np.inf
+        loss, state, counts = self.loss, it.state, it.counts
+        kind = loss.hessian_kinds[-1]
+
+        def product(v):
+            counts["nhev"] += 1
+            return loss.hessp_with_image(state, v, kind)
+
+        return self._timed(cg_decrement, product, self.built, -it.grad, target,
+                           max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
 
     def _cg_step(self, it: Iterate, forcing_floor: float) -> Step:
         g, loss, model = it.grad, self.loss, self.built
         eta = min(FORCING_MAX, np.sqrt(np.linalg.norm(g) / it.g0_norm))
         eta = max(eta, forcing_floor, FORCING_MIN)
         kinds = loss.hessian_kinds
-        p, Ap, iters, ok = self._pcg(it, kinds[0], g, eta)
+        p, Ap, iters, ok, rz = self._pcg(it, kinds[0], g, eta)
         if not ok and len(kinds) > 1:  # negative curvature at once: the Gauss-Newton matrix
-            p, Ap, more, ok = self._pcg(it, kinds[-1], g, eta)
+            p, Ap, more, ok, rz = self._pcg(it, kinds[-1], g, eta)
             iters += more
         self.cg_iterations = iters
         if iters > PCG_REFRESH:
             self._slow()
+        e = model.spectral_error
+        # what -g^T p misses of the decrement, r^T H^{-1} r: bounded when the preconditioner
+        # approximates H (H >= (1 - e) M), unknown otherwise
+        missing = rz / (1.0 - e) if e is not None else np.inf
         if ok and float(g @ p) < 0:
             # the CG step solves H p = -g to a relative residual eta: ||p|| estimates
             # ||x - x*|| to first order (docs/math.md 7.1) when the model gives no estimate
-            est = float(np.linalg.norm(p)) / (1.0 - eta) if model.spectral_error is None \
-                else np.inf
+            est = float(np.linalg.norm(p)) / (1.0 - eta) if e is None else np.inf
             return descent_step(g, p, image=Ap, inner_iterations=iters, error_estimate=est,
-                                accuracy=eta)
+                                accuracy=eta, missing=missing)
         return descent_step(g, -model.solve(g), inner_iterations=iters, accuracy=eta)
 
     def _pcg(self, it: Iterate, kind: str, g: np.ndarray, eta: float):
-        """Preconditioned CG on ``H p = -g``: ``(p, A p, iterations, ok)``; ``ok`` is False on
-        negative curvature at the first iteration (after some progress the partial solution
-        is kept)."""
+        """Preconditioned CG on ``H p = -g``: ``(p, A p, iterations, ok, r^T M^{-1} r)``;
+        ``ok`` is False on negative curvature at the first iteration (after some progress the
+        partial solution is kept)."""
         state, loss, counts = it.state, self.loss, it.counts
 
         def product(v):
             counts["nhev"] += 1
             return loss.hessp_with_image(state, v, kind)
 
-        x, Ax, k, ok = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
-        return x, Ax, k, ok or k > 1
+        x, Ax, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
+        return x, Ax, k, ok or k > 1, rz
 
 
 class SketchPCG(InexactNewton):
