@@ -24,10 +24,11 @@ import numpy as np
 
 from ._outcome import Reason, Verdict
 from .exceptions import DomainError
+from .hessian._invariance import decreases_along
 from .hessian._model import Model
 from .losses import Loss, State, gradient_of
 
-__all__ = ["rounding_floor", "staleness", "value_noise", "probe_stationary", "Stationary",
+__all__ = ["rounding_floor", "staleness", "probe_stationary", "Stationary",
            "certify", "N_PROBES", "VANISHED", "VANISHED_CURVATURE", "FLAT_STATIONARY"]
 
 _EPS = np.finfo(float).eps
@@ -75,23 +76,6 @@ def staleness(loss: Loss, state: State, model: Model) -> float:
     if not (y_hy > 0 and np.isfinite(y_hy)):
         return np.inf if y_my > 0 else 1.0
     return max(1.0, y_my / y_hy)
-
-
-def value_noise(loss: Loss, state: State) -> float:
-    """The loss's evaluation noise at ``x``: its change under perturbations of ``x`` by 4
-    units in the last place (random signs from a fixed seed; two evaluations). Near an exact
-    fit the loss is tiny but its noise is set by the size of the quantities it is computed
-    from; over many rows it grows with their number."""
-    x = state.x
-    signs = np.where(np.random.default_rng(0).random(x.size) < 0.5, -1.0, 1.0)
-    delta = 4 * _EPS * np.maximum(np.abs(x), _TINY) * signs
-    noise = 0.0
-    for sign in (1.0, -1.0):
-        try:
-            noise = max(noise, abs(loss.forward(x + sign * delta).fun - state.fun))
-        except DomainError:
-            return np.inf
-    return noise
 
 
 #: the verdicts of a zero gradient that cannot be certified
@@ -179,24 +163,12 @@ def _flat_directions_are_invariances(loss: Loss, state: State, model: Model | No
     but wrong on an asymptote, where the loss flattens out while still
     decreasing (e.g. ``resnet`` with an intercept driven to ``+inf``). The
     loss may not decrease along such a direction by more than its own
-    evaluation noise (:func:`value_noise`) plus the decrease the model
-    predicts at ``x``; costs one loss evaluation per direction, only at
-    convergence.
+    evaluation noise plus the decrease the model predicts at ``x`` (half the
+    Newton decrement: ``x`` is a minimiser only to within eps); costs two
+    loss evaluations per direction, only at convergence.
     """
     if model is None or model.null_vectors is None or model.null_vectors.shape[1] == 0:
         return True
-    x, fun, g = state.x, state.fun, gradient_of(state)
-    step = max(1.0, float(np.linalg.norm(x)))
-    # besides the noise, the loss may still fall by the decrease the model predicts at x
-    # (half the Newton decrement): x is a minimiser only to within eps
+    g = gradient_of(state)
     predicted = 0.5 * abs(float(g @ model.solve(g)))
-    tol = 64 * _EPS * abs(fun) + 100 * value_noise(loss, state) + 2 * predicted + _TINY
-    for v in model.null_vectors.T[:4]:
-        for sign in (1.0, -1.0):
-            try:
-                f = loss.forward(x + sign * step * v).fun
-            except DomainError:
-                return False
-            if f < fun - tol:  # the loss still decreases: not a minimiser
-                return False
-    return True
+    return not decreases_along(loss, state, model.null_vectors[:, :4], 2 * predicted)

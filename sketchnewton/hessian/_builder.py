@@ -8,6 +8,7 @@ import numpy as np
 from ..exceptions import InputError
 from ..sketch import SketchSettings, block_leverage_raw, draw_row_samplers
 from ._dense import HessianModel, factorize, factorize_psd, fix_invariances
+from ._invariance import decreases_along
 from ._dual import DualModel
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
 
@@ -24,9 +25,10 @@ NYSTROM_RANK = 32
 #: checked against the Hessian (one block product): sampling noise may have lifted an exact
 #: invariance of the loss
 NULL_CHECK = 1e-8
-#: curvature of the Hessian along such a direction, relative to the model's largest, taken as
-#: none: a Hessian product's rounding error (measured: 1.7e-15 along the softmax shift)
-NULL_CURVATURE = 1e3 * np.finfo(float).eps
+#: curvature of the Hessian along such a direction taken as none, in units of ``p eps`` of the
+#: model's largest (the exact model's threshold, times the rounding of a Hessian product:
+#: 1.1 along the softmax shift; badly scaled columns of real curvature 1e-13: 65)
+NULL_CURVATURE = 16.0
 
 
 class ModelBuilder:
@@ -149,8 +151,8 @@ class ModelBuilder:
         gradient's rounding error up along it (a floor of 2.6e-6 where the exact model's is
         1e-15). When the model is that ill-conditioned (``NULL_CHECK``), its weakest
         directions are checked with one block product of the Hessian; those with no curvature
-        at the rounding level become null directions of a pseudo-inverse model (the
-        certification later checks that the loss is invariant along them).
+        at the rounding level, along which the loss does not change either, become null
+        directions of a pseudo-inverse model.
         """
         pivots = np.abs(np.diag(model.cho[0])) ** 2  # a condition estimate at no cost
         if pivots.min() >= NULL_CHECK * pivots.max():
@@ -163,9 +165,15 @@ class ModelBuilder:
         loss = self.loss
         HV = loss.hessian_matmat(state, V[:, weak], loss.hessian_kinds[0])
         curvature = np.abs(np.einsum("ij,ij->j", V[:, weak], HV))
-        null = weak[curvature <= NULL_CURVATURE * top]
-        if null.size == 0:
-            return model
+        # the exact model's own rule (factorize_psd): curvature below p eps of the largest is
+        # none; a Hessian product measures it to a few times that (the shift: 1.1 p eps)
+        null = weak[curvature <= NULL_CURVATURE * V.shape[0] * np.finfo(float).eps * top]
+        g = state.grad
+        # besides its noise, the loss may fall by what the model predicts at x (as at the
+        # certification of a success: x is a minimiser only to within the step)
+        if null.size == 0 or decreases_along(loss, state, V[:, null],
+                                             slack=abs(float(g @ model.solve(g)))):
+            return model  # real (if tiny) curvature, or an asymptote: no invariance
         inv = 1.0 / np.maximum(values, np.finfo(float).tiny)
         inv[null] = 0.0
         return HessianModel(model.matrix, model.kind, eig=(V, inv), sketch_size=model.sketch_size,
