@@ -23,7 +23,7 @@ it is (no copy). Row blocks of a Fortran-ordered matrix are ``d`` short
 strided runs, so its upcast products read tall narrow tiles instead (each
 column of a tile one long contiguous run), its fused Hessian-vector product
 is two sweeps, and its Gram blocks are copied into a Fortran-ordered buffer.
-``notes/dense_table.py`` measures every product in both orders.
+``python -m benchmarks dense_input`` measures every product in both orders.
 """
 
 from concurrent.futures import ThreadPoolExecutor

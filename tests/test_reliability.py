@@ -2,7 +2,8 @@
 costs a few iterations, and below the attainable accuracy the solve says so.
 
 Public API only (``sketchnewton.minimize``, ``sketchnewton.solve``, the losses), so that these
-tests survive the rewrite of the Newton driver. notes/issue27_diagnosis.md has the mechanism.
+tests survive the rewrite of the Newton driver. docs/math.md section 6 ("Rounding noise") has
+the mechanism.
 
 * ``test_stall_at_the_optimum``: the regression test. A small Poisson problem with large
   counts (``y ~ 1e8``): each row's deviance term cancels ``1e8``-sized quantities, so the
@@ -44,9 +45,8 @@ from sketchnewton.losses import (LogisticLoss, MultinomialLoss, NormalizedRegres
 ISSUE = "issue 27: a solve whose decrease is below the loss's evaluation noise does not stop"
 #: the ladder of tolerances (issue 27: 1e-4 down to 1e-12)
 LADDER = tuple(10.0 ** -k for k in range(4, 13))
-#: most extra Newton iterations one decade of tol may cost. Measured (notes/issue27_diagnosis.md
-#: section 6: the 57 plain and 28 noisy generated problems below, every method, with the fix):
-#: at most +1 per decade for every method (105 of 456 decades cost +1, the rest 0). Quadratic or
+#: most extra Newton iterations one decade of tol may cost. Measured (the 57 plain and 28 noisy
+#: generated problems below, every method, with the fix): at most +1 per decade for every method (105 of 456 decades cost +1, the rest 0). Quadratic or
 #: superlinear convergence buys several decades per iteration; "sketch" converges linearly at a
 #: rate <= 0.3 (adaptive sketch), <= 2 iterations per decade; 3 leaves one more for a line
 #: search that cuts a step where the ladder crosses into the damped phase.

@@ -80,6 +80,9 @@ REGISTRY = {s.name: s for s in (
     Study("dask"),
     Study("timepass"),
     Study("ladder"),
+    Study("kernel_table"),
+    Study("leverage"),
+    Study("dense_input"),
 )}
 
 #: the default studies, in order

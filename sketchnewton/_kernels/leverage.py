@@ -4,7 +4,7 @@ score sweep ``||a_i^T Z||^2``.
 Adapted from :mod:`sketchnewton._kernels.sketch` (``countsketch_csr``,
 ``countsketch_dense``, ``csr_projected_rownorms``) for the sizes the pipeline
 meets (a ``4d x d`` sketch of up to 1e8 non-zeros), measured against one
-scipy ``A.T @ (A @ x)`` (``notes/leverage_table.py``):
+scipy ``A.T @ (A @ x)`` (``python -m benchmarks leverage``):
 
 * the CountSketch's hash comes as one integer per row, ``code = 2 bucket +
   sign bit``, and the row scale as the weight ``w_i`` (its square root taken

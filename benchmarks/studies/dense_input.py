@@ -1,6 +1,7 @@
 """Dense input used as given: time per product and peak memory of a fit.
 
-Two tables (run from the repository root with ``PYTHONPATH=$PWD``):
+Is dense input used as given (no copy, no upcast of float32), at the speed of BLAS, with
+the memory of the data plus O(p K)? (issue 23) Two tables:
 
 ``products``
     Time per product of a :class:`~sketchnewton._matrix.DataMatrix` on an
@@ -25,11 +26,12 @@ Two tables (run from the repository root with ``PYTHONPATH=$PWD``):
 
 Usage::
 
-    python notes/dense_table.py products --n 100000 --d 1000 --reps 5
-    python notes/dense_table.py memory --n 100000 --d 1000 --base 2439b13
+    python -m benchmarks dense_input --table products --n 100000 --d 1000 --reps 5
+    python -m benchmarks dense_input --table memory --n 100000 --d 1000 [--base REV]
+
+Prints markdown tables (``--quick``: n = 20,000, d = 200).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -40,7 +42,9 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .._common import ROOT as _ROOT
+
+ROOT = str(_ROOT)
 
 
 # -- products -----------------------------------------------------------------------------------
@@ -189,24 +193,22 @@ def _memory(n, d, base_rev, cases):
     return lines
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=("products", "memory"))
+def add_arguments(parser):
+    parser.add_argument("--table", choices=("products", "memory"), default="products")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--d", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--full-gram", action="store_true", help="also the Gram of all rows")
     parser.add_argument("--base", default=None, help="also fit with the code of this commit")
-    args = parser.parse_args(argv)
-    print(f"# {args.table}: n = {args.n}, d = {args.d}; load: {os.getloadavg()}", flush=True)
+
+
+def run(ctx, args):
+    n, d = (20_000, 200) if ctx.quick else (args.n, args.d)
+    print(f"# {args.table}: n = {n}, d = {d}; load: {os.getloadavg()}", flush=True)
     if args.table == "products":
-        _products(args.n, args.d, args.reps, args.full_gram)
+        _products(n, d, args.reps, args.full_gram)
     else:
         cases = [("float64", "C", 2), ("float32", "C", 2), ("float32", "F", 2),
                  ("float64", "C", 5), ("float32", "C", 5)]
-        _memory(args.n, args.d, args.base, cases)
+        _memory(n, d, args.base, cases)
     print(f"# load after: {os.getloadavg()}", flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,13 @@
-"""Kernel benchmark table: each fused numba kernel against the scipy sweep(s) of the same CSR matrix.
+"""Kernel table: each fused numba kernel against the scipy sweep(s) of the same CSR matrix.
 
-Usage (from the worktree root)::
+Does every fused sweep run within 1.2x of the time to stream its non-zeros once (a scipy sweep
+of the same matrix, the practical reference; issue 26)?
 
-    NUMBA_NUM_THREADS=2 NUMBA_THREADING_LAYER=workqueue PYTHONPATH=$PWD \
-        python notes/kernel_table.py [--repeats 7] [--only M1,M4] [--csv out.csv]
+    python -m benchmarks kernel_table [--quick] [--repeats 11] [--only M1,M2,M3,M4] [--clock thread]
+
+``--clock thread`` (with ``NUMBA_NUM_THREADS=1``): the calling thread's CPU time, which a
+descheduled one-thread kernel does not accrue, for a machine shared with other jobs. Writes
+``results/kernel_table[_quick].csv`` and prints the markdown table.
 
 Threads: the kernels run on ``NUMBA_NUM_THREADS`` threads (through ``DataMatrix``'s
 ``kernel_threads``); scipy's sparse products are single-threaded. Every time is the best of
@@ -19,7 +23,6 @@ References (scipy, ``A`` CSR, ``AT = A.T`` a CSC view, no copy):
 * ``A[rows].T @ diag(w) @ A[rows]``: ``csr_gram`` on sampled rows.
 """
 
-import argparse
 import os
 import subprocess
 import time
@@ -34,15 +37,13 @@ from sketchnewton._kernels.glm import logistic_pass, multinomial_pass
 from sketchnewton._kernels.links import COMBINED, link_rmatmat
 from sketchnewton._matrix import DataMatrix
 
-CACHE = "/tmp/kernel_table_cache"
+from .._common import write_csv
+
+CACHE = "/tmp/sketchnewton_kernel_table"
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
 
 
-#: the clock: wall time, or (``KT_CLOCK=thread``) the calling thread's CPU time, which a
-#: descheduled one-thread kernel does not accrue (use with NUMBA_NUM_THREADS=1 only)
-CLOCK = time.thread_time if os.environ.get("KT_CLOCK") == "thread" else time.perf_counter
-
-
-def round_robin(named, repeats):
+def round_robin(named, repeats, clock=time.perf_counter):
     """``{name: best time}`` over ``repeats`` rounds, each round running every ``fn`` once
     in turn (so that all see the same spells of load from other processes)."""
     for _, fn in named:
@@ -50,9 +51,9 @@ def round_robin(named, repeats):
     times = {name: float("inf") for name, _ in named}
     for _ in range(repeats):
         for name, fn in named:
-            t0 = CLOCK()
+            t0 = clock()
             fn()
-            times[name] = min(times[name], CLOCK() - t0)
+            times[name] = min(times[name], clock() - t0)
     return times
 
 
@@ -115,7 +116,7 @@ def rows_for(key, A, seed=0):
     return np.sort(rng.choice(n, m, replace=False)).astype(np.int64), rng.random(m) + 0.5
 
 
-def table(key, repeats, K=8):
+def table(key, repeats, clock, K=8):
     A = load(key)
     n, d = A.shape
     nnz = A.nnz
@@ -185,36 +186,41 @@ def table(key, repeats, K=8):
         refs.append(("A[rows].T@diag(w)@A[rows]", scipy_gram))
         row(f"csr_gram m={rows.size}", lambda: dm.gram(w, rows=rows), "A[rows].T@diag(w)@A[rows]",
             int(np.diff(A.indptr)[rows].sum()))
-    times = round_robin(refs + [(name, fn) for name, fn, _, _ in ours], repeats)
+    times = round_robin(refs + [(name, fn) for name, fn, _, _ in ours], repeats, clock)
     return [(key, name, nnz_, times[name], ref, times[ref]) for name, _, ref, nnz_ in ours]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--only", default="M1,M2,M3,M4")
-    ap.add_argument("--csv", default=None)
-    args = ap.parse_args()
+QUICK = {"Q1": ("n=5e4 d=100 20/row", lambda: uniform_csr(50_000, 100, 20, 0))}
+
+
+def add_arguments(parser):
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--only", default="M1,M2,M3,M4", help="comma-separated of " + ",".join(MATRICES))
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
+
+
+def run(ctx, args):
+    if ctx.quick:
+        MATRICES.update(QUICK)
+    keys = list(QUICK) if ctx.quick else args.only.split(",")
+    threads = numba.get_num_threads()
     load_avg = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    print(f"clock={CLOCK.__name__} threads={numba.config.NUMBA_NUM_THREADS} layer={os.environ.get('NUMBA_THREADING_LAYER', 'default')} "
-          f"repeats={args.repeats}; start: {load_avg}")
+    print(f"clock={args.clock} threads={threads} "
+          f"layer={os.environ.get('NUMBA_THREADING_LAYER', 'default')} repeats={args.repeats}; "
+          f"start: {load_avg}")
     lines = []
-    for key in args.only.split(","):
-        lines += table(key, args.repeats)
+    for key in ctx.progress(keys, desc="matrices"):
+        lines += table(key, args.repeats, CLOCKS[args.clock])
     print(f"threading layer used: {numba.threading_layer()}")
     print("| matrix | kernel | nnz | threads | ours (ms) | scipy reference | scipy (ms) | ratio |")
     print("|---|---|---:|---:|---:|---|---:|---:|")
+    rows = []
     for key, name, nnz, ours, refname, tref in lines:
-        print(f"| {key} {MATRICES[key][0]} | {name} | {nnz:,} | {numba.config.NUMBA_NUM_THREADS} | "
+        print(f"| {key} {MATRICES[key][0]} | {name} | {nnz:,} | {threads} | "
               f"{1e3 * ours:.2f} | {refname} | {1e3 * tref:.2f} | {ours / tref:.2f} |")
+        rows.append(dict(matrix=key, kernel=name, nnz=nnz, threads=threads, clock=args.clock,
+                         ours_s=ours, reference=refname, scipy_s=tref, ratio=ours / tref))
     print("end:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    if args.csv:
-        with open(args.csv, "w") as f:
-            f.write("matrix,kernel,nnz,threads,ours_s,reference,scipy_s,ratio\n")
-            for key, name, nnz, ours, refname, tref in lines:
-                f.write(f"{key},{name},{nnz},{numba.config.NUMBA_NUM_THREADS},{ours:.6g},{refname},"
-                        f"{tref:.6g},{ours / tref:.4f}\n")
-
-
-if __name__ == "__main__":
-    main()
+    path = ctx.path("results", "kernel_table", "csv")
+    write_csv(path, rows, list(rows[0]))
+    print(f"wrote {ctx.rel(path)}")

@@ -1,5 +1,11 @@
 """Leverage scores from scratch, phase by phase, in time-passes and counted passes.
 
+Do the leverage scores cost at most 3 passes and 3 time-passes (one sketch of ``A``, one small
+factorization, one JL pass; issue 26)?
+
+    python -m benchmarks leverage [--quick] [--repeat 5] [--cases s4e5,s1e6_200,s1e6_500,dense]
+                                  [--estimator auto] [--before REV] [--threads T]
+
 A *time-pass* is wall time divided by the time of one ``A.T @ (A @ x)``
 (scipy for sparse ``A``, numpy for dense) on the same matrix in the same
 process: the best of the three measured right before each run (of either
@@ -16,12 +22,10 @@ driver runs it: inside ``blocks.threads()`` and ``single_threaded_blas()``.
 
 ``--before REV`` also runs ``sketchnewton/sketch/_leverage.py`` as of the git
 revision ``REV`` (with today's kernels and block layer), alternating with the
-current one, so both columns see the same machine load.
-
-    cd /work/wt/leverage && PYTHONPATH=$PWD python notes/leverage_table.py --before 2439b13
+current one, so both columns see the same machine load. Writes
+``results/leverage[_quick].csv``.
 """
 
-import argparse
 import importlib.util
 import os
 import subprocess
@@ -37,6 +41,8 @@ from sketchnewton._matrix import DataMatrix
 from sketchnewton.datasets import make_regression_problem
 from sketchnewton.sketch import _leverage
 
+from .._common import write_csv
+
 CASES = {
     "sparse 4e5 x 500, 50/row": dict(n=400_000, d=500, nnz=50),
     "sparse 1e6 x 200, 10/row": dict(n=1_000_000, d=200, nnz=10),
@@ -44,6 +50,7 @@ CASES = {
     "dense 1e5 x 1000 (random features)": dict(n=100_000, d=1000, nnz=None),
 }
 SHORT = dict(zip(["s4e5", "s1e6_200", "s1e6_500", "dense"], CASES))
+QUICK = {"sparse 5e4 x 100, 10/row": dict(n=50_000, d=100, nnz=10)}
 
 
 class TimedBlocks(LocalBlocks):
@@ -132,19 +139,22 @@ def run_case(case, modules, repeat, estimator):
     return out
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--cases", default=",".join(SHORT), help=f"comma-separated of {list(SHORT)}")
-    p.add_argument("--estimator", default="auto", choices=["auto", "jl", "quadratic"])
-    p.add_argument("--before", default=None, help="git revision of the old _leverage.py")
-    p.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
-    a = p.parse_args(argv)
-    if a.threads:
-        numba.set_num_threads(a.threads)
+def add_arguments(parser):
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cases", default=",".join(SHORT), help=f"comma-separated of {list(SHORT)}")
+    parser.add_argument("--estimator", default="auto", choices=["auto", "jl", "quadratic"])
+    parser.add_argument("--before", default=None, help="git revision of the old _leverage.py")
+    parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
+
+
+def run(ctx, args):
+    if ctx.quick:
+        CASES.update(QUICK)
+    if args.threads:
+        numba.set_num_threads(args.threads)
     modules = {}
-    if a.before:
-        modules[f"before ({a.before})"] = load_revision(a.before)
+    if args.before:
+        modules[f"before ({args.before})"] = load_revision(args.before)
     modules["after"] = _leverage
     small = make_regression_problem(2000, 50, nnz_per_row=5, random_state=0).A
     for mod in modules.values():  # compile the kernels
@@ -152,15 +162,17 @@ def main(argv=None):
             for est in ("jl", "quadratic"):
                 mod.block_leverage_raw(LocalBlocks(Block(DataMatrix(M))), [np.ones(2000)],
                                        np.random.default_rng(0), estimator=est)
-    print(f"numba threads: {numba.get_num_threads()}; time-passes (best of {a.repeat} runs); "
+    print(f"numba threads: {numba.get_num_threads()}; time-passes (best of {args.repeat} runs); "
           f"load = 1-minute load average on {os.cpu_count()} cores")
     print()
     print("| case | version | estimator | one pass (ms) | sketch | factor | scores | total "
           "| sum of the phases' bests | counted passes (sketch + scores) | load |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for key in a.cases.split(","):
+    rows = []
+    keys = list(QUICK) if ctx.quick else args.cases.split(",")
+    for key in keys:
         case = SHORT.get(key, key)
-        for label, r in run_case(case, modules, a.repeat, a.estimator).items():
+        for label, r in run_case(case, modules, args.repeat, args.estimator).items():
             tp = r["pass_s"]
             phases = sum(r["best_" + p] for p in ("sketch", "factor", "scores"))
             print(f"| {case} | {label} | {r['estimator']} | {1e3 * tp:.1f} | "
@@ -169,7 +181,10 @@ def main(argv=None):
                   f"{(r['sweeps_sketch'] + r['sweeps_scores']) / 2:g} "
                   f"({r['sweeps_sketch'] / 2:g} + {r['sweeps_scores'] / 2:g}) | {r['load']:.1f} |")
             sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
+            rows.append(dict(case=case, version=label, estimator=r["estimator"], pass_s=tp,
+                             sketch=r["sketch"] / tp, factor=r["factor"] / tp,
+                             scores=r["scores"] / tp, time_passes=r["total"] / tp,
+                             passes=(r["sweeps_sketch"] + r["sweeps_scores"]) / 2))
+    path = ctx.path("results", "leverage", "csv")
+    write_csv(path, rows, list(rows[0]))
+    print(f"wrote {ctx.rel(path)}")
