@@ -17,7 +17,8 @@ turn (same process), so that all of them see the same spells of load from other 
 References (scipy, ``A`` CSR, ``AT = A.T`` a CSC view, no copy):
 
 * ``A @ x``: ``csr_matvec``; ``A.T @ y``: ``csr_rmatvec``, ``csr_weighted_col_sq``;
-* ``A.T @ Y`` (k columns): ``csr_rmatmat``, ``link_rmatmat`` (k = 4);
+* ``A.T @ Y`` (k columns): ``csr_rmatmat``, the normalized loss's gradient and low-rank columns
+  (``link_weights`` then ``csr_rmatmat``, k = 4);
 * pass ``A.T @ (h * (A @ v))``: ``csr_normal_matvec``, logistic loss + gradient;
 * ``A @ V`` then ``A.T @ M`` (K columns): ``csr_multinomial_hessp``, multinomial loss + gradient;
 * ``A[rows].T @ diag(w) @ A[rows]``: ``csr_gram`` on sampled rows.
@@ -34,7 +35,7 @@ import numba
 
 from sketchnewton._kernels import kernel_threads
 from sketchnewton._kernels.glm import logistic_pass, multinomial_pass
-from sketchnewton._kernels.links import COMBINED, link_rmatmat
+from sketchnewton._kernels.links import COMBINED, link_weights
 from sketchnewton._matrix import DataMatrix
 
 from .._common import write_csv
@@ -147,7 +148,7 @@ def table(key, repeats, clock, K=8):
     row(f"csr_multinomial_hessp K={K}", lambda: dm.multinomial_hessp(P, sw, V), "two K")
     row("csr_weighted_col_sq", lambda: dm.weighted_col_sq(h), "A.T@y")
 
-    # fused gradient + low-rank columns of the normalized loss (COMBINED, 4 columns)
+    # gradient + low-rank columns of the normalized loss (COMBINED, 4 columns)
     z = dm.matvec(x * (0.3 / max(1.0, np.abs(A @ x).std())))
     u = np.exp(z - z.max())
     u /= u.sum()
@@ -158,9 +159,9 @@ def table(key, repeats, clock, K=8):
 
     def link4():
         with kernel_threads(nnz):
-            return link_rmatmat(*dm.kernel_csr, z, b, w2, u, v, fc, COMBINED, d, 4, numba.get_num_threads())
+            return dm.rmatmat(link_weights(z, b, w2, u, v, fc, COMBINED, np.empty((n, 4))))
 
-    row("link_rmatmat k=4", link4, "A.T@Y4")
+    row("normalized gradient k=4", link4, "A.T@Y4")
 
     def loss_grad(row_kernel, targets, coef, grad_out):
         """Forward product, the loss's row kernel (writes two arrays), transposed product of

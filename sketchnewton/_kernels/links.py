@@ -14,9 +14,9 @@ A block of rows is evaluated in two kernels:
   ``normalize=True`` (the block holds every row) the kernel finds the exact
   normaliser itself, so that ``sum u = 1``: the in-memory case, with no
   reference scale.
-* :func:`link_rmatmat` (sparse, fused) / :func:`link_weights` (dense rows):
-  ``A^T Y`` for the row weights ``Y`` of the gradient and of the low-rank
-  Hessian columns, either combined (``mode=COMBINED``: the normaliser is
+* :func:`link_weights`: the row weights ``Y`` of the gradient and of the
+  low-rank Hessian columns, whose ``A^T Y`` is one transposed product of the
+  matrix (``DataMatrix.rmatmat``), either combined (``mode=COMBINED``: the normaliser is
   exact, ``<f, c>`` known) or as the normaliser-free partials of a
   distributed evaluation (``mode=PARTIAL``).
 """
@@ -25,14 +25,14 @@ import numpy as np
 from numba import njit, prange
 
 from .._links import COSH, RESNET, SINH, SOFTMAX
-from . import BUFFER_RATIO, chunk_range, csr_plan, nonzeros, part_buffer, part_cuts, sum_chunks
+from . import chunk_range, sum_chunks
 
-#: modes of :func:`link_rmatmat`
+#: modes of :func:`link_weights`
 COMBINED, PARTIAL = 0, 1
 #: number of sums returned by :func:`link_values` (the last one is the scale ``m`` used)
 N_SUMS = 9
 
-__all__ = ["COMBINED", "PARTIAL", "link_values", "link_weights", "link_rmatmat"]
+__all__ = ["COMBINED", "PARTIAL", "link_values", "link_weights"]
 
 
 @njit(cache=True, inline="always")
@@ -182,51 +182,14 @@ def _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, out, r):
 
 @njit(parallel=True, cache=True)
 def link_weights(z, b, w2, u, v, fc, mode, out):
-    """Fill ``out`` (n, k) with the first ``k`` row weights of :func:`_row_weights` (dense rows)."""
+    """Fill ``out`` (n, k) with the first ``k`` row weights of :func:`_row_weights`.
+
+    Their transposed product ``A^T out`` is the caller's: with ``k = 4`` (a 32-byte row of the
+    product's output, which the scatter vectorizes) it ran 1.1-1.6x faster than a kernel that
+    computed three weights row by row inside the scatter (measured at n = 4e5, d = 500, 50
+    non-zeros per row and n = 1e6, d = 200, 10 per row, one thread).
+    """
     has_w = w2.shape[0] > 0
     for i in prange(z.shape[0]):
         _fill_weights(i, z, b, w2, u, v, fc, mode, has_w, out, i)
     return out
-
-
-@njit(cache=True, inline="always")
-def _link_row(buf, t, indices, data, start, stop, n_cols, y0, y1, y2, y3):
-    """``buf[t, j, :n_cols] += a_ij [y0, y1, y2, y3][:n_cols]`` over the non-zeros ``start:stop``
-    (the weights as scalars: through a small array the loop was 1.4-1.7x slower, measured)."""
-    if n_cols == 1:
-        for p in nonzeros(start, stop):
-            buf[t, indices[p], 0] += data[p] * y0
-    else:
-        for p in nonzeros(start, stop):
-            j = indices[p]
-            a = data[p]
-            buf[t, j, 0] += a * y0
-            buf[t, j, 1] += a * y1
-            buf[t, j, 2] += a * y2
-            if n_cols > 3:
-                buf[t, j, 3] += a * y3
-
-
-@njit(parallel=True, cache=True)
-def link_rmatmat(indptr, indices, data, z, b, w2, u, v, fc, mode, d, n_cols, n_chunks, ratio=BUFFER_RATIO):
-    """``A.T @ Y`` for the first ``n_cols`` (1, 3 or 4) row weights of :func:`_row_weights`, fused.
-
-    The weights are computed row by row inside the kernel, so the (n, 4)
-    array ``Y`` is never written or read. Returns (d, n_cols). The work is
-    split by :func:`~sketchnewton._kernels.scatter_plan` (``ratio``).
-    """
-    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
-    buf = np.zeros((nb, d, n_cols))
-    has_w = w2.shape[0] > 0
-    for c in prange(plan.shape[0]):
-        t = part_buffer(buf, c)
-        if cuts.shape[0] == 0:
-            for i in range(plan[c, 0], plan[c, 1]):
-                y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
-                _link_row(buf, t, indices, data, indptr[i], indptr[i + 1], n_cols, y0, y1, y2, y3)
-        else:
-            lo, hi = part_cuts(plan, cuts, c)
-            for i in range(plan[c, 0], plan[c, 1]):
-                y0, y1, y2, y3 = _row_weights(i, z, b, w2, u, v, fc, mode, has_w)
-                _link_row(buf, t, indices, data, cuts[lo + i], cuts[hi + i], n_cols, y0, y1, y2, y3)
-    return sum_chunks(buf)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._blocks import resolve
 from .._kernels import n_chunks
-from .._kernels.links import COMBINED, PARTIAL, link_rmatmat, link_values, link_weights
+from .._kernels.links import COMBINED, PARTIAL, link_values, link_weights
 from .._links import link_shift
 from .._matrix import shifted_row_gram
 
@@ -26,11 +26,11 @@ class _BlockForward:
 
 
 def _partials(blk, z, u, v, fc, mode, n_cols):
-    """``A^T Y`` for the row weights of :func:`~sketchnewton._kernels.links.link_rmatmat`."""
+    """``A^T Y`` (d, n_cols) for the row weights of :func:`~sketchnewton._kernels.links.link_weights`
+    (computed four wide whatever ``n_cols``: see there)."""
     A, b, w2 = blk.A, blk["b"], blk["w2"]
-    if A.is_sparse:
-        return link_rmatmat(*A.kernel_csr, z, b, w2, u, v, fc, mode, A.d, n_cols, n_chunks())
-    return A.rmatmat(link_weights(z, b, w2, u, v, fc, mode, np.empty((z.shape[0], n_cols))))
+    Y = link_weights(z, b, w2, u, v, fc, mode, np.empty((z.shape[0], 4)))
+    return A.rmatmat(Y)[:, :n_cols]
 
 
 def _n_partial_cols(blk):
