@@ -230,7 +230,10 @@ class Decrement:
     left was about ``-g^T p / 2`` before the step and quadratically less after
     it (docs/math.md 7.2); or, after two unit steps with contracting
     decrements, when the extrapolated error ``dec_k/2 * dec_k / dec_{k-1}`` is
-    below ``EXTRAPOLATION_SAFETY tol |f|`` (saves the last iteration). When no
+    below ``EXTRAPOLATION_SAFETY tol |f|`` (saves the last iteration); an inexact (CG) step's
+    decrement is then not trusted but computed at ``x`` (``confirm``), and, when the predicted
+    one is below ``PREDICTION_SAFETY tol |f|``, computed at ``x`` to the target instead of
+    taking the last step (which CG would solve to its forcing term). When no
     step can decrease the loss beyond its rounding noise any more
     (``STALLED``), the decrement of the step at ``x`` itself judges ``x``. A
     small gradient alone is no evidence: without a bound on the curvature it
@@ -242,6 +245,8 @@ class Decrement:
     column = "decrement"
     #: share of ``tol |f|`` the extrapolated objective error must be under
     EXTRAPOLATION_SAFETY = 1e-3
+    #: share of ``tol |f|`` the predicted decrement must be under before it is computed at x
+    PREDICTION_SAFETY = 0.1
 
     def __init__(self, tol: float):
         self.tol = tol
@@ -271,6 +276,14 @@ class Decrement:
                 and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale \
                 and self._confirmed(ev, scale):
             return Verdict(Reason.CONVERGED, "converged: tol reached (extrapolated)")
+        if prev is not None and ev.decrement < 0.5 * prev and not np.isfinite(ev.missing) \
+                and ev.confirm is not None \
+                and half * (ev.decrement / prev) <= self.PREDICTION_SAFETY * scale \
+                and 0.5 * ev.confirm(2.0 * scale) <= scale:
+            # an inexact step's next decrement is predicted below the target: the decrement at
+            # x itself, solved to that target, costs a few CG iterations where one more step
+            # would solve H p = -g to its forcing term (the last step took most of the work)
+            return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton decrement at x)")
         if prev is not None and ev.decrement > 0.25 * prev and ev.has_model:
             # no quadratic progress: is the decrement at the rounding floor of the gradient?
             return self._floor(ev, half, scale) or Verdict.proceed()

@@ -242,3 +242,32 @@ def test_decrement_of_an_inexact_step_is_confirmed():
     assert not rule.judge(ev).done and len(asked) == 1  # the bound says it: no confirmation
     ev = _ev(Phase.KEPT, decrement=1e-12, unit_step=True, missing=1e-12, confirm=confirm)
     assert rule.judge(ev).success and len(asked) == 1
+
+
+def test_decrement_predicted_below_the_target_is_computed_at_x():
+    """A contracting inexact step whose next decrement is predicted below the target: the
+    decrement at x is computed (to the target) instead of one more step; success only when it
+    is below the target, and never on the prediction alone."""
+    rule = Decrement(1e-6)  # fun = 1: half decrement <= 1e-6, i.e. decrement <= 2e-6
+    answers = []
+
+    def confirm(target):
+        answers.append(target)
+        return values.pop(0)
+
+    # half = 5e-6 > 1e-6, predicted 5e-6 * (1e-5 / 1e-3) = 5e-8 <= 0.1 * 1e-6
+    kw = dict(decrement=1e-5, previous_decrement=1e-3, unit_step=True, missing=np.inf,
+              confirm=confirm)
+    values = [1e-7]
+    v = rule.judge(_ev(Phase.KEPT, **kw))
+    assert v.success and "at x" in v.message and answers == [pytest.approx(2e-6)]
+    values = [1e-5]  # the decrement at x is above the target after all: go on
+    assert not rule.judge(_ev(Phase.KEPT, **kw)).done
+    # a prediction above PREDICTION_SAFETY tol |f|, or no contraction: no computation
+    answers.clear()
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=1e-4))).done
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=1.5e-5))).done
+    assert answers == []
+    # a step whose missing decrement is bounded (a spectral preconditioner) is judged by the
+    # bound, never computed
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, missing=1.0))).done and answers == []
