@@ -246,7 +246,7 @@ class Decrement:
     #: share of ``tol |f|`` the extrapolated objective error must be under
     EXTRAPOLATION_SAFETY = 1e-3
     #: share of ``tol |f|`` the predicted decrement must be under before it is computed at x
-    PREDICTION_SAFETY = 0.1
+    PREDICTION_SAFETY = 0.5
 
     def __init__(self, tol: float):
         self.tol = tol

@@ -255,7 +255,7 @@ def test_decrement_predicted_below_the_target_is_computed_at_x():
         answers.append(target)
         return values.pop(0)
 
-    # half = 5e-6 > 1e-6, predicted 5e-6 * (1e-5 / 1e-3) = 5e-8 <= 0.1 * 1e-6
+    # half = 5e-6 > 1e-6, predicted 5e-6 * (1e-5 / 1e-3) = 5e-8 <= 0.5 * 1e-6
     kw = dict(decrement=1e-5, previous_decrement=1e-3, unit_step=True, missing=np.inf,
               confirm=confirm)
     values = [1e-7]
@@ -265,8 +265,8 @@ def test_decrement_predicted_below_the_target_is_computed_at_x():
     assert not rule.judge(_ev(Phase.KEPT, **kw)).done
     # a prediction above PREDICTION_SAFETY tol |f|, or no contraction: no computation
     answers.clear()
-    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=1e-4))).done
-    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=1.5e-5))).done
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=5e-5))).done  # 1e-6
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_decrement=2e-5))).done
     assert answers == []
     # a step whose missing decrement is bounded (a spectral preconditioner) is judged by the
     # bound, never computed
