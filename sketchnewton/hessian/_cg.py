@@ -1,6 +1,7 @@
 """Preconditioned conjugate gradients on Hessian-vector products (docs/math.md section 6.3)."""
 
 import numpy as np
+from scipy.linalg.blas import daxpy
 
 __all__ = ["preconditioned_cg", "cg_decrement"]
 
@@ -50,15 +51,18 @@ def preconditioned_cg(product, model, b, eta, max_iter):
         if not curv > 0:
             return x, Ax, k, False, rz
         a = rz / curv
-        x += a * d
+        # in place (BLAS axpy): at large p the vector work of an iteration is not small next
+        # to its Hessian product, and temporaries of length p double it
+        x = daxpy(d, x, a=a)
         Ax = a * Ad if Ax is None else Ax + a * Ad
-        r -= a * Hd
+        r = daxpy(Hd, r, a=-a)
         z = model.solve(r)
         rz_new = float(r @ z)
         # converged, or the residual lies in the preconditioner's null space
         if np.linalg.norm(r) <= eta * bnorm or not rz_new > 0:
             return x, Ax, k, True, max(rz_new, 0.0)
-        d = z + (rz_new / rz) * d
+        d *= rz_new / rz
+        d = daxpy(z, d)
         rz = rz_new
     return x, Ax, max_iter, True, rz
 

@@ -341,7 +341,7 @@ class SeparableLoss(LossBase):
         v = np.ascontiguousarray(v, dtype=np.float64)
         parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v),
                            sweeps=blocks.fused_sweeps(self.family == MULTINOMIAL))
-        out = blocks.sum(parts, item=0)
+        out = blocks.sum(parts, item=0, fresh=True)  # the kernels' new output
         out += self.ridge * v
         return out, blocks.vector(parts, key=1, width=self._width())
 
