@@ -83,6 +83,8 @@ class Evidence:
         The decrement of the step before the last, when it was a unit step.
     previous_exact : float or None
         The exact model's previous estimate (the observed contraction).
+    previous_estimate : float
+        (``KEPT``) the estimate recorded at the previous iterate (``inf``: none).
     matrix_free : bool
         The estimate comes from a CG step whose preconditioner approximates nothing.
     has_model : bool
@@ -120,6 +122,7 @@ class Evidence:
     step_accuracy: float = 0.0
     previous_decrement: float | None = None
     previous_exact: float | None = None
+    previous_estimate: float = np.inf
     matrix_free: bool = False
     has_model: bool = False
     noise_limited: bool = False
@@ -154,6 +157,10 @@ class ErrorBound:
     name = "eps"
     #: the history column of the rule's progress measure
     column = "error_estimate"
+    #: a cut step whose estimate is above this share of the last one made no progress
+    STAGNATION = 0.5
+    #: ... and stops it when the estimate is within this factor of the rounding floor
+    FLOOR_REACH = 10.0
 
     def __init__(self, eps: float):
         self.eps = eps
@@ -177,6 +184,10 @@ class ErrorBound:
         if ev.phase is Phase.KEPT and not ev.verified and est > self.eps:
             # progress is below the loss's noise: can the gradient still resolve eps at all?
             return self._certify(ev, est)
+        if ev.phase is Phase.KEPT and est > self.eps and not ev.unit_step \
+                and est > self.STAGNATION * ev.previous_estimate:
+            # a cut step that left the estimate where it was: is it at the rounding floor?
+            return self._certify(ev, est, reach=self.FLOOR_REACH)
         if not (est <= self.eps and (ev.fresh or ev.local)):
             # a model built at an earlier iterate judges only in the local regime
             return Verdict.proceed(est)
@@ -195,14 +206,15 @@ class ErrorBound:
         rho = est / prev
         return est / (1.0 - rho) if rho < 1.0 else np.inf
 
-    def _certify(self, ev: Evidence, est: float) -> Verdict:
+    def _certify(self, ev: Evidence, est: float, reach: float = np.inf) -> Verdict:
         """The estimate plus the attainable-accuracy floor (docs/math.md 7.3) must be <= eps;
-        when the floor alone exceeds eps/2, iterating cannot help: the solve stops, failed."""
+        when the floor alone exceeds eps/2 (and the estimate is within ``reach`` times it),
+        iterating cannot help: the solve stops, failed."""
         floor = ev.floor()[0]
         total = est + floor
         if total <= self.eps:
             return Verdict(Reason.CONVERGED, "converged: eps reached", total)
-        if floor > 0.5 * self.eps:
+        if floor > 0.5 * self.eps and est <= reach * floor:
             return Verdict(Reason.BELOW_FLOOR, f"eps = {self.eps:.3g} is below the attainable "
                            "accuracy: the rounding error of the gradient alone allows an error "
                            f"of {floor:.3g}", total)

@@ -210,6 +210,7 @@ class NewtonSolver:
             previous_decrement=previous["decrement"] if previous and previous["step_size"] == 1.0
             else None,
             previous_exact=self._exact_estimates[-1] if self._exact_estimates else None,
+            previous_estimate=previous["error_estimate"] if previous else np.inf,
             matrix_free=model is not None and model.spectral_error is None,
             has_model=model is not None, noise_limited=noise_limited, verified=it.verified,
             floor=self.rounding_floor,
@@ -249,16 +250,13 @@ class NewtonSolver:
         is accepted. Returns False when the loss's rounding noise hides the decrease of every
         step left to try, None when the search fails otherwise.
 
-        ``A p`` is computed once, so every trial costs O(n), not a pass
-        (``z(t) = z + t A p``). The first trial is capped so that no entry of
-        ``z`` moves by more than ``MAX_DZ``. Trials outside the loss's domain
-        are rejected. Armijo compares the *difference* ``f(x + t p) - f(x)``
-        with ``c t g^T p``: an unchanged loss is no decrease (``f + c t g^T p``
-        rounds to ``f`` once ``c t |g^T p|`` is below half an ulp of ``f``). A
-        step whose predicted decrease is within the loss's noise cannot be
-        judged by the loss value: the first trial is then accepted if it
-        decreases ``||H~^{-1} g||`` (which rounding does not hide), and no
-        shorter step is tried (its decrease is hidden too).
+        ``A p`` is computed once, so every trial costs O(n), not a pass (``z(t) = z + t A p``).
+        The first trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ``.
+        Trials outside the loss's domain are rejected. Armijo compares the *difference*
+        ``f(x + t p) - f(x)`` with ``c t g^T p``: an unchanged loss is no decrease. A step whose
+        predicted decrease is within the loss's noise cannot be judged by the loss value (a
+        lower ``f`` is chance): the first trial is then accepted if it decreases
+        ``||H~^{-1} g||`` (which rounding does not hide), and no shorter step is tried.
         """
         t0 = time.perf_counter()
         loss, it = self.loss, self.it
@@ -276,10 +274,11 @@ class NewtonSolver:
             except DomainError:
                 t *= 0.5
                 continue
-            if f - f0 <= ARMIJO * t * slope:
+            hidden = abs(t * slope) <= NOISE_FACTOR * noise.value  # below f's least noise
+            if not hidden and f - f0 <= ARMIJO * t * slope:
                 accepted = trial
                 break
-            if noise.hides(abs(t * slope), t, f):
+            if hidden or noise.hides(abs(t * slope), t, f):
                 result = False
                 if t == first and f - f0 <= NOISE_FACTOR * noise.value:
                     accepted = self.objective.judged_by_gradient(trial, it, self.strategy.built)

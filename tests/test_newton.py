@@ -191,13 +191,17 @@ def test_exp_overflow_territory_says_what_float64_allows():
     for method in ("exact", "pcg", "sketch"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = sn.solve(pb.A, pb.b, 1e-6, link="softmax", method=method, max_iter=300)
+            res = sn.solve(pb.A, pb.b, 1e-6, link="softmax", method=method, max_iter=300,
+                           random_state=0)
         assert not res.success and res.status == 2, (method, res.message)
         assert "attainable accuracy" in res.message, (method, res.message)
-        # before the iteration limit ("sketch" creeps along the flat bottom: 285 iterations)
-        assert res.nit < 300, (method, res.nit)
+        # before the iteration limit: once a cut step leaves the estimate within 10x of the
+        # rounding floor (32-53 iterations over 30 seeds)
+        assert res.nit < 100, (method, res.nit)
         assert any("use a larger eps" in str(w.message) for w in caught)
-        assert res.fun < 1e-15  # at the flat bottom: the loss cannot tell x from x_true
+        # at the flat bottom (f(0) = 0.5): the loss cannot tell x from x_true (1e-20 to
+        # 2e-13 over 30 seeds)
+        assert res.fun < 1e-11
 
 
 def test_resnet_start_with_alpha_near_zero():

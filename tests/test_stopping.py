@@ -271,3 +271,25 @@ def test_decrement_predicted_below_the_target_is_computed_at_x():
     # a step whose missing decrement is bounded (a spectral preconditioner) is judged by the
     # bound, never computed
     assert not rule.judge(_ev(Phase.KEPT, **dict(kw, missing=1.0))).done and answers == []
+
+
+def test_error_bound_stops_a_stagnant_cut_step_at_the_rounding_floor():
+    """A cut step that left the estimate where it was, near the rounding floor of the gradient:
+    eps below that floor stops there (a failure, said so); far above the floor, or after a unit
+    step or real progress, the solve goes on (the floor is not even computed)."""
+    rule = ErrorBound(1e-300)
+    asked = []
+
+    def floor():
+        asked.append(1)
+        return (1e-16, 0.0)
+
+    kw = dict(estimate=1.2e-16, previous_estimate=1.21e-16, unit_step=False, floor=floor)
+    v = rule.judge(_ev(Phase.KEPT, **kw))
+    assert v.reason is Reason.BELOW_FLOOR and not v.success and "attainable" in v.message
+    # stagnant but far above the floor: go on
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, estimate=1e-3, previous_estimate=1.1e-3))).done
+    asked.clear()
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, unit_step=True))).done
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_estimate=1e-15))).done
+    assert asked == []
