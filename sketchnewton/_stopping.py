@@ -184,7 +184,7 @@ class ErrorBound:
         if ev.phase is Phase.KEPT and not ev.verified and est > self.eps:
             # progress is below the loss's noise: can the gradient still resolve eps at all?
             return self._certify(ev, est)
-        if ev.phase is Phase.KEPT and est > self.eps and not ev.unit_step \
+        if ev.phase is Phase.KEPT and est > self.eps and not ev.unit_step and ev.has_model \
                 and est > self.STAGNATION * ev.previous_estimate:
             # a cut step that left the estimate where it was: is it at the rounding floor?
             return self._certify(ev, est, reach=self.FLOOR_REACH)

@@ -254,8 +254,8 @@ class NewtonSolver:
         The first trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ``.
         Trials outside the loss's domain are rejected. Armijo compares the *difference*
         ``f(x + t p) - f(x)`` with ``c t g^T p``: an unchanged loss is no decrease. A step whose
-        predicted decrease is within the loss's noise cannot be judged by the loss value (a
-        lower ``f`` is chance): the first trial is then accepted if it decreases
+        predicted decrease is within the loss's noise cannot be judged by the loss value: the
+        first trial is then accepted if it decreases
         ``||H~^{-1} g||`` (which rounding does not hide), and no shorter step is tried.
         """
         t0 = time.perf_counter()
@@ -274,11 +274,10 @@ class NewtonSolver:
             except DomainError:
                 t *= 0.5
                 continue
-            hidden = abs(t * slope) <= NOISE_FACTOR * noise.value  # below f's least noise
-            if not hidden and f - f0 <= ARMIJO * t * slope:
+            if f - f0 <= ARMIJO * t * slope:
                 accepted = trial
                 break
-            if hidden or noise.hides(abs(t * slope), t, f):
+            if noise.hides(abs(t * slope), t, f):
                 result = False
                 if t == first and f - f0 <= NOISE_FACTOR * noise.value:
                     accepted = self.objective.judged_by_gradient(trial, it, self.strategy.built)

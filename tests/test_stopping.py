@@ -284,7 +284,8 @@ def test_error_bound_stops_a_stagnant_cut_step_at_the_rounding_floor():
         asked.append(1)
         return (1e-16, 0.0)
 
-    kw = dict(estimate=1.2e-16, previous_estimate=1.21e-16, unit_step=False, floor=floor)
+    kw = dict(estimate=1.2e-16, previous_estimate=1.21e-16, unit_step=False, floor=floor,
+              has_model=True)
     v = rule.judge(_ev(Phase.KEPT, **kw))
     assert v.reason is Reason.BELOW_FLOOR and not v.success and "attainable" in v.message
     # stagnant but far above the floor: go on
@@ -292,4 +293,5 @@ def test_error_bound_stops_a_stagnant_cut_step_at_the_rounding_floor():
     asked.clear()
     assert not rule.judge(_ev(Phase.KEPT, **dict(kw, unit_step=True))).done
     assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_estimate=1e-15))).done
+    assert not rule.judge(_ev(Phase.KEPT, **dict(kw, has_model=False))).done  # no floor to ask
     assert asked == []
