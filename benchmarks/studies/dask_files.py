@@ -56,9 +56,9 @@ COLS = ["setting", "op", "cache", "n", "blocks", "gib_on_disk", "memory_limit_pe
 
 def add_arguments(ap):
     ap.add_argument("--data", default=DATA, help="folder of the row blocks (written once)")
-    ap.add_argument("--blocks", type=int, default=54)
+    ap.add_argument("--blocks", type=int, default=60)
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--d", type=int, default=100)
+    ap.add_argument("--d", type=int, default=1000)
     ap.add_argument("--nnz", type=int, default=100, help="non-zeros per row")
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--slice-blocks", type=int, default=4,
