@@ -38,8 +38,8 @@ from .exceptions import InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
 
 __all__ = ["is_dask_collection", "DaskBlocks", "normalized_loss", "logistic_loss",
-           "multinomial_loss", "poisson_loss", "build_blocks", "FAN_IN", "BlockFiles", "save_blocks",
-           "from_files"]
+           "multinomial_loss", "poisson_loss", "build_blocks", "FAN_IN", "BlockFiles",
+           "save_blocks", "from_files"]
 
 
 def is_dask_collection(x):

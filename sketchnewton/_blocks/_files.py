@@ -107,7 +107,9 @@ class BlockFile:
 
             csr = sp.csr_matrix((data, indices, indptr), shape=self.shape, copy=False)
             dm = DataMatrix(csr, name)
-            if not (np.shares_memory(dm.csr.data, data) and np.shares_memory(dm.csr.indices, indices)):
+            kept = np.shares_memory(dm.csr.data, data) and np.shares_memory(dm.csr.indices,
+                                                                              indices)
+            if not kept:
                 raise InputError(f"{name}: not stored as save_blocks writes a block (canonical "
                                  f"CSR: sorted indices, no duplicates; int32 indices where "
                                  f"they fit)")
