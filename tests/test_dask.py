@@ -478,6 +478,18 @@ def _blocks_on_workers(dask_worker):
             0 if spilled is None else spilled.disk)
 
 
+@pytest.fixture
+def local_client(client):
+    """The module's cluster as the default client: ``default_client()`` returns the newest live
+    client, which after ``cli_cluster`` is the one of that other cluster."""
+    from distributed.client import _get_global_client, _set_global_client
+
+    previous = _get_global_client()
+    _set_global_client(client)
+    yield client
+    _set_global_client(previous)
+
+
 def _wait_for_no_blocks(client, timeout=20.0):
     import gc
 
@@ -489,10 +501,11 @@ def _wait_for_no_blocks(client, timeout=20.0):
 
 
 @pytest.mark.parametrize("dense", [False, True])
-def test_read_only_blocks_from_files_solve_as_in_memory(client, tmp_path, dense):
+def test_read_only_blocks_from_files_solve_as_in_memory(local_client, tmp_path, dense):
     """A solve from read-only blocks (each task maps its block's files) equals the in-memory
     solve, counts the passes of the persisted blocks, leaves the files as they were, and no
     worker holds a block's matrix during nor after it."""
+    client = local_client
     pb = make_regression_problem(3000, 15, link="softmax", nnz_per_row=5, z_std=1.0,
                                  random_state=3)
     A = pb.A.toarray() if dense else pb.A
@@ -525,7 +538,7 @@ def test_read_only_blocks_from_files_solve_as_in_memory(client, tmp_path, dense)
     assert _digest(folder) == before
 
 
-def test_files_for_an_estimator_with_intercept(client, tmp_path):
+def test_files_for_an_estimator_with_intercept(local_client, tmp_path):
     rng = np.random.default_rng(0)
     X = sp.random(2000, 12, density=0.4, random_state=rng, format="csr")
     y = np.digitize(X @ rng.standard_normal(12), [-0.3, 0.3])
@@ -566,7 +579,7 @@ def test_persist_auto_and_checks(tmp_path):
         backend.save_blocks(pb.A, str(tmp_path / "B"))
 
 
-def test_changed_block_file_is_refused(client, tmp_path):
+def test_changed_block_file_is_refused(local_client, tmp_path):
     pb = make_regression_problem(1000, 10, link="softmax", nnz_per_row=4, random_state=0)
     folder = str(tmp_path / "A")
     backend.save_blocks(pb.A, folder, rows_per_block=500)
