@@ -480,14 +480,10 @@ def _blocks_on_workers(dask_worker):
 
 @pytest.fixture
 def local_client(client):
-    """The module's cluster as the default client: ``default_client()`` returns the newest live
-    client, which after ``cli_cluster`` is the one of that other cluster."""
-    from distributed.client import _get_global_client, _set_global_client
-
-    previous = _get_global_client()
-    _set_global_client(client)
-    yield client
-    _set_global_client(previous)
+    """The module's cluster as the current client (after ``cli_cluster``, the client of that
+    other cluster is current)."""
+    with client.as_current():
+        yield client
 
 
 def _wait_for_no_blocks(client, timeout=20.0):
