@@ -155,6 +155,28 @@ class DataMatrix(MatrixShape):
         if n == 0 or d == 0:
             raise InputError(f"{name} is empty (shape {self.shape})")
 
+    @classmethod
+    def trusted(cls, A):
+        """A :class:`DataMatrix` of arrays that a :class:`DataMatrix` already validated and
+        stored (a row block reloaded from the files it was written to): no check, no copy.
+
+        Parameters
+        ----------
+        A : tuple ``(data, indices, indptr, shape)`` of a canonical float64 CSR matrix, or a
+            float32 / float64 C- or Fortran-contiguous 2-D array
+        """
+        dm = cls.__new__(cls)
+        if isinstance(A, tuple):
+            data, indices, indptr, shape = A
+            csr = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+            csr.has_canonical_format = True  # as validated when written: no scan of the indices
+            dm.csr, dm.kernel_csr, dm.dense, dm.is_sparse = csr, _kernel_csr(csr), None, True
+            dm.dtype, dm.shape, dm.nnz = csr.dtype, csr.shape, int(csr.nnz)
+        else:
+            dm.csr, dm.kernel_csr, dm.dense, dm.is_sparse = None, None, A, False
+            dm.dtype, dm.shape, dm.nnz = A.dtype, A.shape, int(A.size)
+        return dm
+
     def __getstate__(self):
         # ``kernel_csr`` views the indices: pickled (a Dask worker spilling a block to disk, a
         # transfer) it would be a second copy of them, and unpickled a separate array

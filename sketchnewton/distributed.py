@@ -16,6 +16,14 @@ block, plus the reduction tree); randomness is drawn per block from
 generator, so a fixed ``random_state`` gives the same result whichever worker
 runs what, even when Dask re-runs the tasks of a lost worker.
 
+Row blocks stored in files (:func:`save_blocks`, opened by :func:`from_files`) are either
+loaded once into the workers' memory (``persist=True``, as a dask array is) or kept as
+*read-only blocks* (``persist=False``): each task maps its block's files into memory,
+computes and returns only its small results, so nothing of ``A`` is held by a worker nor
+spilled by Dask, and every round over the blocks reads the files once (from the OS page cache
+when they fit there). ``persist="auto"`` (the default) keeps them in memory when they fill at
+most half of the workers' memory limits.
+
 This module imports dask only when a dask input is given: dask is optional.
 """
 
@@ -23,22 +31,161 @@ import sys
 
 import numpy as np
 
-from ._blocks import FAN_IN, DaskBlocks
-from ._validation import check_real
+from ._blocks import FAN_IN, BlockFile, DaskBlocks, FileBlock, read_block_files, write_block_files
+from ._matrix import as_data_matrix
+from ._validation import available_memory, check_choice, check_int, check_real
 from .exceptions import InputError
 from .losses import LogisticLoss, MultinomialLoss, NormalizedRegressionLoss, PoissonLoss
 
 __all__ = ["is_dask_collection", "DaskBlocks", "normalized_loss", "logistic_loss",
-           "multinomial_loss", "poisson_loss", "build_blocks", "FAN_IN"]
+           "multinomial_loss", "poisson_loss", "build_blocks", "FAN_IN", "BlockFiles",
+           "save_blocks", "from_files"]
 
 
 def is_dask_collection(x):
-    """True for dask collections (False, without importing dask, when it is not loaded)."""
+    """True for the inputs of this backend: dask collections and :class:`BlockFiles` (False,
+    without importing dask, when it is not loaded)."""
+    if isinstance(x, BlockFiles):
+        return True
     if "dask" not in sys.modules:
         return False
     import dask
 
     return dask.is_dask_collection(x)
+
+
+# -- row blocks stored in files ----------------------------------------------------------------
+_PERSIST = ("auto", True, False)
+#: ``persist="auto"`` keeps the blocks in memory when they fill at most this share of the
+#: workers' memory limits (Dask starts spilling at 60%; the per-row vectors and the kernels'
+#: temporaries need the rest)
+AUTO_PERSIST_SHARE = 0.5
+
+
+class BlockFiles:
+    """The row blocks of a matrix ``A`` stored in a folder (:func:`save_blocks`).
+
+    Accepted as ``A`` / ``X`` wherever a row-chunked dask array is (``sketchnewton.solve``, the
+    estimators, the losses of this module); the other inputs are split by its row blocks.
+
+    Attributes
+    ----------
+    folder : str
+    files : list of BlockFile
+    shape : tuple (n, d)
+    chunks : tuple
+        ``(rows of each block, (d,))``, as a dask array's.
+    nnz : int
+    nbytes : int
+        Bytes of the files: what the workers read in one round over the blocks.
+    persist : "auto", True or False
+        True: the blocks are loaded once into the workers' memory (Dask spills what does not
+        fit). False: read-only blocks, reloaded from the files by every task and never held
+        in memory. "auto": True when ``nbytes`` is at most half of the workers' memory limits
+        (:data:`AUTO_PERSIST_SHARE`; without a cluster, of the memory available).
+    """
+
+    ndim = 2
+
+    def __init__(self, folder, files, persist="auto"):
+        self.folder = folder
+        self.files = files
+        self.persist = _check_persist(persist)
+        self.shape = (sum(f.shape[0] for f in files), files[0].shape[1])
+        self.chunks = (tuple(f.shape[0] for f in files), (self.shape[1],))
+        self.nnz = sum(f.nnz for f in files)
+        self.nbytes = sum(f.nbytes() for f in files)
+        self.is_sparse = files[0].sparse
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float64)
+
+    def __repr__(self):
+        kind = "sparse" if self.is_sparse else "dense"
+        return (f"BlockFiles({self.folder!r}: {self.shape[0]} x {self.shape[1]} {kind}, "
+                f"{len(self.files)} blocks, {self.nbytes / 2**20:.1f} MiB, "
+                f"persist={self.persist!r})")
+
+    def in_memory(self, client):
+        """Whether the blocks are loaded into the workers' memory (``persist`` resolved)."""
+        if self.persist != "auto":
+            return self.persist
+        if client is None:
+            memory = available_memory()
+        else:
+            limits = [w.get("memory_limit") or 0
+                      for w in client.scheduler_info()["workers"].values()]
+            memory = None if not limits or min(limits) <= 0 else sum(limits)  # 0: no limit
+        return memory is None or self.nbytes <= AUTO_PERSIST_SHARE * memory
+
+
+def _check_persist(persist):
+    if isinstance(persist, str):
+        return check_choice(persist, "persist", ("auto",))
+    if isinstance(persist, (bool, np.bool_)):
+        return bool(persist)
+    raise InputError(f"persist must be 'auto', True or False, got {persist!r}")
+
+
+def save_blocks(A, folder, rows_per_block=None):
+    """Write the rows of ``A`` as row blocks into ``folder``, for :func:`from_files`.
+
+    Parameters
+    ----------
+    A : sparse matrix or array of shape (n, d), or an iterable of them
+        A matrix is split into blocks of ``rows_per_block`` rows; an iterable (a generator
+        writing a matrix larger than memory block by block) gives one block per item, all
+        with the same columns.
+    folder : str
+        Created if needed; must not already hold row blocks. Each block is validated and
+        written as plain ``.npy`` files (sparse: canonical CSR, float64 values; dense: as
+        given in float32 or float64), then the manifest ``blocks.json``.
+    rows_per_block : int, optional
+        Required when ``A`` is a matrix. Blocks of 50-200 MB keep the tasks few and the
+        workers' transient memory small.
+
+    Returns
+    -------
+    BlockFiles
+        The stored blocks (``persist="auto"``).
+    """
+    if hasattr(A, "shape") and getattr(A, "ndim", 2) == 2:
+        if rows_per_block is None:
+            raise InputError("rows_per_block is required to split a matrix into row blocks")
+        step = check_int(rows_per_block, "rows_per_block", minimum=1)
+        dm = as_data_matrix(A)
+        M = dm.csr if dm.is_sparse else dm.dense
+        parts = (M[i:i + step] for i in range(0, dm.n, step))
+    else:
+        parts = A
+    write_block_files(parts, folder)
+    return from_files(folder)
+
+
+def from_files(folder, persist="auto"):
+    """The row blocks written by :func:`save_blocks` into ``folder``, as an input of a solve.
+
+    Parameters
+    ----------
+    folder : str
+    persist : "auto", True or False, default "auto"
+        See :class:`BlockFiles`. ``False``: out of core without spilling; each Newton
+        iteration's rounds read the files once each (the OS page cache permitting). The files
+        must not change while a solve runs (checked: size and modification time).
+
+    Returns
+    -------
+    BlockFiles
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp, sketchnewton as sn                  # doctest: +SKIP
+    >>> from sketchnewton.distributed import save_blocks, from_files   # doctest: +SKIP
+    >>> save_blocks(A, "/data/A_blocks", rows_per_block=500_000)       # doctest: +SKIP
+    >>> res = sn.solve(from_files("/data/A_blocks", persist=False), b, eps=1e-6)  # doctest: +SKIP
+    """
+    return BlockFiles(folder, read_block_files(folder), persist)
 
 
 # -- building the blocks from dask arrays -------------------------------------------------------
@@ -62,6 +209,8 @@ def _row_chunks(A, name):
 
 
 def _check_matrix(A, name):
+    if isinstance(A, BlockFiles):
+        return A.chunks[0]
     if A.ndim != 2:
         raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
     rows = _row_chunks(A, name)
@@ -101,20 +250,27 @@ def _vector_blocks(v, name, rows, matrix, required=True):
 
 
 class _MakeBlock:
-    """Builds block ``index`` on a worker; input errors name the block."""
+    """Builds block ``index`` on a worker; input errors name the block. From a
+    :class:`~sketchnewton._blocks.BlockFile`: the block read and validated once, kept in
+    memory (``persist``) or as a read-only :class:`~sketchnewton._blocks.FileBlock`."""
 
-    def __init__(self, make, kwargs):
-        self.make, self.kwargs = make, kwargs
+    def __init__(self, make, kwargs, persist=True):
+        self.make, self.kwargs, self.persist = make, kwargs, persist
 
     def __call__(self, A, *vectors, index):
         try:
-            return self.make(A, index, *vectors, **self.kwargs)
+            if not isinstance(A, BlockFile):
+                return self.make(A, index, *vectors, **self.kwargs)
+            stamp = A.stamp()
+            blk = self.make(A.load(check=True), index, *vectors, **self.kwargs)
+            return blk if self.persist else FileBlock(blk, A, stamp)
         except InputError as exc:
             raise InputError(f"row block {index}: {exc}") from None
 
 
 def build_blocks(A, vectors, make, *, matrix="A", extra_cols=0, **kwargs):
-    """:class:`DaskBlocks` from a row-chunked dask matrix and aligned vectors.
+    """:class:`DaskBlocks` from a row-chunked dask matrix (or :class:`BlockFiles`) and aligned
+    vectors.
 
     ``vectors``: ``[(name, value, required), ...]`` passed positionally to
     ``make(A_j, index, *vector_blocks, **kwargs)`` (a loss's ``make_block``).
@@ -125,12 +281,16 @@ def build_blocks(A, vectors, make, *, matrix="A", extra_cols=0, **kwargs):
         raise InputError(f"{matrix} must be a dask array when the other inputs are")
     rows = _check_matrix(A, matrix)
     cols = [_vector_blocks(v, name, rows, matrix, required) for name, v, required in vectors]
-    builder = _MakeBlock(make, kwargs)
-    delayed_A = A.to_delayed()[:, 0]
+    client = _client()
+    if isinstance(A, BlockFiles):
+        builder = _MakeBlock(make, kwargs, A.in_memory(client))
+        delayed_A = A.files
+    else:
+        builder = _MakeBlock(make, kwargs)
+        delayed_A = A.to_delayed()[:, 0]
     keep = [j for j in range(len(rows)) if rows[j] > 0]
     delayed = [dask.delayed(builder, pure=True)(delayed_A[j], *[c[j] for c in cols], index=i)
                for i, j in enumerate(keep)]
-    client = _client()
     expected = [(rows[j], A.shape[1] + extra_cols) for j in keep]
     if client is None:
         return DaskBlocks(None, list(dask.compute(*delayed)), expected)

@@ -454,3 +454,135 @@ def test_success_is_honest_at_every_scale_on_dask(scale):
         assert "attainable accuracy" in res.message, res.message
     if scale >= 1e-8:
         assert res.success, res.message
+
+
+# -- read-only blocks from files (out of core without spilling) ---------------------------------
+def _digest(folder):
+    import hashlib
+
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        with open(path, "rb") as fh:
+            out[name] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(path).st_mtime_ns)
+    return out
+
+
+def _blocks_on_workers(dask_worker):
+    """(kind, holds a matrix) of every row block in a worker's memory, and the bytes spilled."""
+    from sketchnewton._blocks import Block, FileBlock
+
+    spilled = getattr(dask_worker.data, "spilled_total", None)
+    return ([(type(v).__name__, not isinstance(v, FileBlock) or v.A is not None)
+             for v in dask_worker.data.values() if isinstance(v, Block)],
+            0 if spilled is None else spilled.disk)
+
+
+@pytest.fixture
+def local_client(client):
+    """The module's cluster as the current client (after ``cli_cluster``, the client of that
+    other cluster is current)."""
+    with client.as_current():
+        yield client
+
+
+def _wait_for_no_blocks(client, timeout=20.0):
+    import gc
+
+    gc.collect()
+    t0 = time.perf_counter()
+    while any(blocks for blocks, _ in client.run(_blocks_on_workers).values()):
+        assert time.perf_counter() - t0 < timeout, "the workers still hold blocks"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_read_only_blocks_from_files_solve_as_in_memory(local_client, tmp_path, dense):
+    """A solve from read-only blocks (each task maps its block's files) equals the in-memory
+    solve, counts the passes of the persisted blocks, leaves the files as they were, and no
+    worker holds a block's matrix during nor after it."""
+    client = local_client
+    pb = make_regression_problem(3000, 15, link="softmax", nnz_per_row=5, z_std=1.0,
+                                 random_state=3)
+    A = pb.A.toarray() if dense else pb.A
+    folder = str(tmp_path / "A")
+    stored = backend.save_blocks(A, folder, rows_per_block=CHUNK)
+    assert stored.shape == A.shape and stored.chunks[0] == (700, 700, 700, 700, 200)
+    before = _digest(folder)
+    eps = 1e-7
+    for method in ("exact", "pcg"):
+        ref = sn.solve(A, pb.b, eps, link="softmax", method=method, random_state=0)
+        persisted = sn.solve(backend.from_files(folder, persist=True), pb.b, eps, link="softmax",
+                             method=method, random_state=0)
+        _wait_for_no_blocks(client)  # the persisted blocks released
+        seen = []
+
+        def inspect(intermediate_result):
+            seen.append(client.run(_blocks_on_workers))
+
+        res = sn.solve(backend.from_files(folder, persist=False), pb.b, eps, link="softmax",
+                       method=method, random_state=0, callback=inspect)
+        assert res.success and np.linalg.norm(res.x - ref.x) <= eps
+        assert res.nit == persisted.nit and res.passes == persisted.passes
+        np.testing.assert_allclose(res.x, persisted.x, rtol=0, atol=1e-12)
+        assert len(seen) == res.nit + 1
+        for state in seen:  # during the solve: only the blocks' vectors and sources
+            kinds = [k for blocks, _ in state.values() for k in blocks]
+            assert kinds and all(k == ("FileBlock", False) for k in kinds), kinds
+            assert all(spilled == 0 for _, spilled in state.values())
+        _wait_for_no_blocks(client)  # after it: nothing (the result keeps no block alive)
+    assert _digest(folder) == before
+
+
+def test_files_for_an_estimator_with_intercept(local_client, tmp_path):
+    rng = np.random.default_rng(0)
+    X = sp.random(2000, 12, density=0.4, random_state=rng, format="csr")
+    y = np.digitize(X @ rng.standard_normal(12), [-0.3, 0.3])
+    folder = str(tmp_path / "X")
+    backend.save_blocks((X[i:i + 600] for i in range(0, 2000, 600)), folder)
+    kw = dict(C=10.0, method="exact", tol=1e-10, random_state=0)
+    ref = SketchedLogisticRegression(**kw).fit(X, y)
+    est = SketchedLogisticRegression(**kw).fit(backend.from_files(folder, persist=False), y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-6)
+
+
+class _FakeClient:
+    def __init__(self, limits):
+        self.limits = limits
+
+    def scheduler_info(self):
+        return {"workers": {f"w{i}": {"memory_limit": m} for i, m in enumerate(self.limits)}}
+
+
+def test_persist_auto_and_checks(tmp_path):
+    pb = make_regression_problem(1000, 10, link="softmax", nnz_per_row=4, random_state=0)
+    folder = str(tmp_path / "A")
+    stored = backend.save_blocks(pb.A, folder, rows_per_block=300)
+    nbytes = stored.nbytes
+    # in memory when the blocks fill at most half of the workers' memory limits
+    assert stored.in_memory(_FakeClient([nbytes, nbytes]))
+    assert not stored.in_memory(_FakeClient([nbytes // 2, nbytes // 2]))
+    assert stored.in_memory(_FakeClient([0, 0]))  # no limit
+    assert not backend.from_files(folder, persist=False).in_memory(_FakeClient([10 * nbytes]))
+    with pytest.raises(InputError, match="persist"):
+        backend.from_files(folder, persist="never")
+    with pytest.raises(InputError, match="already holds row blocks"):
+        backend.save_blocks(pb.A, folder, rows_per_block=300)
+    with pytest.raises(InputError, match="no row blocks"):
+        backend.from_files(str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="rows_per_block"):
+        backend.save_blocks(pb.A, str(tmp_path / "B"))
+
+
+def test_changed_block_file_is_refused(local_client, tmp_path):
+    pb = make_regression_problem(1000, 10, link="softmax", nnz_per_row=4, random_state=0)
+    folder = str(tmp_path / "A")
+    backend.save_blocks(pb.A, folder, rows_per_block=500)
+    loss = backend.normalized_loss(backend.from_files(folder, persist=False), pb.b, link="softmax")
+    loss.evaluate(np.zeros(10))
+    path = os.path.join(folder, "block_00001.data.npy")
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(InputError, match="changed during the solve"):
+        loss.evaluate(np.ones(10))

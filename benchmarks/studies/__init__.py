@@ -78,6 +78,7 @@ REGISTRY = {s.name: s for s in (
     Study("real"),
     Study("regime"),
     Study("dask"),
+    Study("dask_files"),
     Study("timepass"),
     Study("ladder"),
     Study("kernel_table"),

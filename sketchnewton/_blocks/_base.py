@@ -48,6 +48,11 @@ class Block:
     def __getitem__(self, name):
         return self.vectors[name]
 
+    def open(self):
+        """The block with its matrix, for the duration of one task (itself: the matrix is in
+        memory; a :class:`~sketchnewton._blocks._files.FileBlock` loads it from its files)."""
+        return self
+
     @property
     def leverage_matrix(self):
         """The matrix whose leverage scores guide row sampling: ``A`` without an intercept column.

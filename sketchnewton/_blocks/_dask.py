@@ -56,6 +56,7 @@ class _OnBlock:
         self.fn = fn
 
     def __call__(self, blk, *args):
+        blk = blk.open()  # a read-only block: its matrix from its files, for this task only
         with kernel_threads(blk.A.nnz if blk.A is not None else 0, _worker_threads()):
             return self.fn(blk, *args)
 
@@ -92,6 +93,7 @@ def _add_collected(lists):
 def _info(blk):
     """The block's shape and statistics, and the sweeps of its fused products with the kernels
     on the worker's threads."""
+    blk = blk.open()
     threads = threads_for(blk.A.nnz, _worker_threads())
     return np.append(blk.info(), [blk.A.fused_sweeps(False, threads=threads),
                                   blk.A.fused_sweeps(True, threads=threads)])
