@@ -337,10 +337,9 @@ class NewtonSolver:
             reason=verdict.reason.value, message=message, **strategy.describe(),
             passes=(self.data.sweeps - self.sweeps0) / 2, time=elapsed, timings=timings,
             history=self.history.rows, **it.counts)
-        # measured on demand; only in memory (row blocks on a cluster have no reference pass,
-        # and a result holding their method would keep every block alive on the workers)
-        result.__dict__["_reference"] = (self.data.reference_pass_seconds if self.data.in_memory
-                                         else None)
+        # measured on demand, in memory only (holding cluster blocks would keep them alive)
+        result.__dict__["_reference"] = self.data.reference_pass_seconds if self.data.in_memory \
+            else None
         return result
 
 
