@@ -251,13 +251,12 @@ class NewtonSolver:
         step left to try, None when the search fails otherwise.
 
         ``A p`` is computed once, so every trial costs O(n), not a pass (``z(t) = z + t A p``).
-        The first trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ``.
-        Trials outside the loss's domain are rejected. Armijo compares the *difference*
-        ``f(x + t p) - f(x)`` with ``c t g^T p``: an unchanged loss is no decrease. A step whose
-        predicted decrease is within the loss's noise cannot be judged by the loss value: the
-        first trial is then accepted if it decreases
-        ``||H~^{-1} g||`` (which rounding does not hide), and no shorter step is tried.
-        """
+        The first trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ`` (and
+        doubled once accepted, :meth:`Objective.extend`). Trials outside the loss's domain are
+        rejected. Armijo compares the *difference* ``f(x + t p) - f(x)`` with ``c t g^T p``. A
+        step whose predicted decrease is within the loss's noise cannot be judged by the loss:
+        the first trial is then accepted if it decreases ``||H~^{-1} g||``, and no shorter one
+        is tried."""
         t0 = time.perf_counter()
         loss, it = self.loss, self.it
         f0, g, p = it.fun, it.grad, step.direction
@@ -276,6 +275,8 @@ class NewtonSolver:
                 continue
             if f - f0 <= ARMIJO * t * slope:
                 accepted = trial
+                if t == first < 1.0 and self.objective.convex:  # a capped first trial
+                    accepted, t = self.objective.extend(it, p, Ap, t, trial, f, slope)
                 break
             if noise.hides(abs(t * slope), t, f):
                 result = False
@@ -359,6 +360,8 @@ class Objective:
 
     def __init__(self, loss: Loss, penalty: L1Penalty | None):
         self.loss, self.penalty = loss, penalty
+        #: one Hessian kind: the loss is convex (the protocol's ``hessian_kinds``)
+        self.convex = tuple(loss.hessian_kinds) == ("full",)
 
     def penalty_value(self, x: np.ndarray) -> float:
         return 0.0 if self.penalty is None else self.penalty.value(x)
@@ -367,6 +370,27 @@ class Objective:
         """``(state, F(x))`` of a line-search trial (its gradient not computed)."""
         state = self.loss.forward(x, image)
         return state, state.fun + self.penalty_value(x)
+
+    def extend(self, it: Iterate, p, Ap, t: float, trial, f: float, slope: float) -> tuple:
+        """``(state, t)`` after doubling an accepted capped step ``t`` (up to the unit step)
+        while the objective keeps decreasing as the Newton model predicts (a convex loss: a
+        non-convex one could leave the basin its model describes): on data with a few
+        large-valued rows a Newton step can move their ``z_i`` by thousands, and a cap of
+        ``MAX_DZ`` kept to every step let Newton's method crawl along a flat direction
+        (docs/math.md 6.1). Each trial is O(n): ``z(t) = z + t A p``."""
+        while t < 1.0:
+            t2 = min(2.0 * t, 1.0)
+            it.counts["nfev"] += 1
+            try:
+                trial2, f2 = self.trial(it.x + t2 * p, it.state.image + t2 * Ap)
+            except DomainError:
+                break
+            # the decrease must keep at least half the Newton model's, slope (t - t^2 / 2): a
+            # doubling that leaves the region the model describes stops
+            if not (f2 - it.fun <= 0.5 * slope * t2 * (1.0 - 0.5 * t2) and f2 < f):
+                break
+            trial, f, t = trial2, f2, t2
+        return trial, t
 
     def optimality(self, it: Iterate) -> float:
         """``||grad||``, or the norm of the minimum-norm subgradient of ``loss + penalty``."""

@@ -200,6 +200,19 @@ def test_kdd_like_multinomial_stall(method, tol):
 
 
 @pytest.mark.parametrize("method", ["exact", "pcg", "sketch", "cg"])
+def test_large_valued_prototypes_do_not_crawl(method):
+    """98% of the rows copies of 3 prototypes with values up to 1e3: the Newton step moves their
+    ``z_i`` by thousands along a direction where they are saturated, the line search's first
+    trial is capped to ``MAX_DZ``, and before the capped step could grow every method crawled
+    at ``t ~ 3e-3`` to the iteration limit (100 here); now 18 iterations (docs/math.md 6.1)."""
+    X, y = kdd_like(3000, 40, 3, 0.98, 1e3, 0)
+    loss = MultinomialLoss(X, y, 3, lam=1.0, fit_intercept=True)
+    res = _quiet(sn.minimize, loss, tol=1e-8, method=method, random_state=0, max_iter=100)
+    assert res.success and res.nit <= 40, (method, res.nit, res.message)
+    check_honest(loss, res, 1e-8)
+
+
+@pytest.mark.parametrize("method", ["exact", "pcg", "sketch", "cg"])
 def test_eps_below_the_floor_says_so(method):
     pb = make_regression_problem(3000, 10, link="resnet", nnz_per_row=5, random_state=0)
     with warnings.catch_warnings(record=True) as caught:

@@ -123,8 +123,11 @@ def run(ctx, args):
                                          seconds=round(seconds, 4), nit=res.nit,
                                          passes=round(res.passes, 2), fun=res.fun,
                                          success=res.success, reason=res.reason))
+                        print(f"  {name} C={C:g} {method} seed {seed} tol {tol:.0e}: "
+                              f"{seconds:.2f} s, {res.nit} it, {res.method}, {res.reason}",
+                              flush=True)
     path = ctx.path("results", "ladder", "csv")
-    write_csv(path, rows)
+    write_csv(path, rows, list(rows[0]))
     print(f"wrote {ctx.rel(path)}")
     print(summary(rows))
 
