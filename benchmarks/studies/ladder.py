@@ -17,8 +17,9 @@ process after a warm-up fit, recording the wall time, Newton iterations, passes,
 ``success`` and the stop reason. Writes ``results/ladder[_quick].csv`` and prints, per problem,
 the largest ratio of a tolerance's time to the next looser one's and the largest number of
 iterations a decade cost. (The network-intrusion data set itself, KDD Cup 99, cannot be
-fetched here: the ``intrusion`` problem is the synthetic stand-in of its shape, 494,021 x 116,
-5 classes, 98% duplicated records.)
+fetched here: the ``intrusion`` problem is the synthetic stand-in of its shape, 116 features,
+5 classes, 98% duplicated records, with 100,000 rows by default (``--intrusion-rows 494021``
+for the real set's).)
 """
 
 import time
@@ -43,6 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--methods", default="auto")
     parser.add_argument("--components", type=int, default=1000,
                         help="random features of the rbf problems")
+    parser.add_argument("--intrusion-rows", type=int, default=100_000,
+                        help="rows of the intrusion problem (the real set has 494,021)")
 
 
 def rbf_features(name, components, quick):
@@ -87,7 +90,7 @@ def problem(name, args, quick):
     if name.startswith("rbf-"):
         return rbf_features(name[4:], args.components if not quick else 200, quick), "logistic"
     if name == "intrusion":
-        return intrusion_like(20_000 if quick else 494_021), "logistic"
+        return intrusion_like(20_000 if quick else args.intrusion_rows), "logistic"
     if name == "poisson-1e8":
         return large_counts(5_000 if quick else 100_000), "poisson"
     raise SystemExit(f"unknown problem {name!r}; choose from {PROBLEMS}")
