@@ -213,7 +213,9 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
     with loss.data.threads(), single_threaded_blas():
         if method == "auto":
-            method = choose_method(loss, sketch_size)[0]
+            method, chosen = choose_method(loss, sketch_size)
+            if preconditioner == "auto" and chosen is not None:
+                preconditioner = chosen
         strategy_class = STRATEGIES[method]
         strategy_class.check_fits(loss)
         strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng)

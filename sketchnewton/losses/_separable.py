@@ -164,6 +164,23 @@ def _sampled_gram_task(blk, st, sample, family):
     return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
 
 
+def _kron_task(blk, st, sample=None):
+    """The block's ``(G, S, [sum c, rows, nnz])``: ``G = sum_r w_r c_r a_r a_r^T``,
+    ``S = sum_r w_r B_r``, ``c_r = tr B_r``, over the sampled rows (weights ``w_r``:
+    ``row_weights ** 2``) or every row (``sample`` None, ``w = 1``)."""
+    P, sw = st.cache[0], blk["sw"]
+    if sample is None:
+        rows, Pr, w = None, P, sw
+    else:
+        rows, Pr, w = sample.rows, P[sample.rows], sample.row_weights ** 2 * sw[sample.rows]
+    c = w * np.maximum(1.0 - np.einsum("ik,ik->i", Pr, Pr), 0.0)
+    G = blk.A.gram(c, rows=rows)
+    S = -(Pr * w[:, None]).T @ Pr
+    S[np.diag_indices_from(S)] += w @ Pr
+    nnz = blk.A.row_nnz().sum() if rows is None else blk.A.row_nnz()[rows].sum()
+    return G, S, np.array([c.sum(), Pr.shape[0], nnz], dtype=np.float64)
+
+
 def _label_sums_task(blk, family, width):
     """Per class (multinomial) or ``[sum s y, sum s]``: what the default start needs."""
     sw = blk["sw"]
@@ -254,6 +271,8 @@ class SeparableLoss(LossBase):
         self.ridge = np.tile(ridge, width)
         self.n_params = d * width
         self.diagonal_curvature = width == 1  # the multinomial rows carry K x K blocks
+        self.kronecker_curvature = self.family == MULTINOMIAL
+        self.row_subsets = blocks.in_memory
 
     @classmethod
     def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
@@ -404,6 +423,41 @@ class SeparableLoss(LossBase):
         blocks.count_rows_read(used[1], times=self.hessian_grams)
         G[np.diag_indices_from(G)] += self.ridge
         return 0.5 * (G + G.T), int(used[0])
+
+    def kronecker_factors(self, state, samples=None):
+        """``(G, S)`` of the Kronecker-factored preconditioner (docs/math.md 8.7): the Gram
+        ``G = sum_i c_i a_i a_i^T`` of the rows weighted by ``c_i = tr B_i`` (d x d, the
+        intercept column included) and ``S = sum_i B_i / sum_i c_i`` (K x K), over every row
+        (one sweep plus ``O(n K^2)``) or over the rows of ``samples``, reweighted (unbiased
+        estimates of both sums)."""
+        if not self.kronecker_curvature:
+            return super().kronecker_factors(state, samples)
+        blocks = self.data
+        if samples is None:
+            parts = blocks.map(_kron_task, state.handles, sweeps=1)
+        else:
+            parts = blocks.map(_kron_task, state.handles, samples)
+        G, S, used = blocks.sum(parts, fresh=True)
+        if samples is not None:
+            blocks.count_rows_read(used[2])
+        return G, S / max(float(used[0]), np.finfo(float).tiny)
+
+    def row_subset(self, rows, scale):
+        """The same loss on the rows ``rows`` of the in-memory data (their copy: ``len(rows)``
+        rows in the input's precision), sample weights times ``scale``, the same ridge."""
+        if not self.row_subsets:
+            return super().row_subset(rows, scale)
+        blk = self.data.block
+        base = blk.A.base if self.fit_intercept else blk.A
+        dm = as_data_matrix(base.take_rows(rows), "X")
+        vectors = {name: v[rows] for name, v in blk.vectors.items()}
+        vectors["sw"] = vectors["sw"] * float(scale)
+        sub = type(self).__new__(type(self))
+        if hasattr(self, "n_classes"):
+            sub.n_classes = self.n_classes
+        sub._setup(local_blocks(InterceptMatrix(dm) if self.fit_intercept else dm, **vectors),
+                   self.lam, self.fit_intercept, self.image_width)
+        return sub
 
     def null_space(self):
         """None, except for the multinomial loss (class shift on unpenalised coordinates)."""
