@@ -155,9 +155,10 @@ class Loss(Protocol):
         the average curvature ``S = sum_i B_i / sum_i c_i`` (K x K), over every row, or over the
         rows kept in ``samples`` (reweighted); only with ``kronecker_curvature``."""
 
-    def row_subset(self, rows: np.ndarray, scale: float) -> "Loss":
-        """The loss of the rows ``rows`` (sorted) only, each row's weight times ``scale``, same
-        ridge; only with ``row_subsets``."""
+    def row_subset(self, rows: np.ndarray | None, scale: float, precise: bool = True) -> "Loss":
+        """The loss of the rows ``rows`` (sorted; None: all, no copy) only, each row's weight
+        times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
+        where it is float32); only with ``row_subsets``."""
 
     def null_space(self) -> np.ndarray | None:
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
@@ -325,7 +326,7 @@ class LossBase(ABC):
         raise InputError(f"{type(self).__name__} has no K x K row curvature blocks: no "
                          "Kronecker-factored preconditioner (use the multinomial loss)")
 
-    def row_subset(self, rows, scale):
+    def row_subset(self, rows, scale, precise=True):
         """Only for a loss with ``row_subsets``."""
         raise InputError(f"{type(self).__name__} offers no row subsets (sub-sampled Newton "
                          "needs a row-separable loss in memory)")

@@ -13,6 +13,8 @@ Parameters are laid out as ``x.reshape(width, d)`` (one row per class,
 is ``Z = A W^T`` of shape (n, width).
 """
 
+import copy
+
 import numpy as np
 
 from .._blocks import Block, resolve
@@ -83,10 +85,11 @@ def _grad_task(blk, st, family):
     return _block_grad(blk, st.cache, family)
 
 
-def _hessp_task(blk, st, family, width, v):
+def _hessp_task(blk, st, family, width, v, precise=True):
     if family != MULTINOMIAL:
-        return blk.A.normal_matvec(st.cache[1], v)
-    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T)
+        return blk.A.normal_matvec(st.cache[1], v, precise=precise)
+    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T,
+                                      precise=precise)
     return out.T.ravel(), Zd
 
 
@@ -273,6 +276,7 @@ class SeparableLoss(LossBase):
         self.diagonal_curvature = width == 1  # the multinomial rows carry K x K blocks
         self.kronecker_curvature = self.family == MULTINOMIAL
         self.row_subsets = blocks.in_memory
+        self.precise_products = True
 
     @classmethod
     def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
@@ -358,7 +362,8 @@ class SeparableLoss(LossBase):
         """``(H v, A v)``: one fused sweep over ``A`` (``K`` columns for the multinomial loss)."""
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
-        parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v),
+        parts = blocks.map(_hessp_task, state.handles,
+                           args=(self.family, self.image_width, v, self.precise_products),
                            sweeps=blocks.fused_sweeps(self.family == MULTINOMIAL))
         out = blocks.sum(parts, item=0)
         out += self.ridge * v
@@ -442,11 +447,18 @@ class SeparableLoss(LossBase):
             blocks.count_rows_read(used[2])
         return G, S / max(float(used[0]), np.finfo(float).tiny)
 
-    def row_subset(self, rows, scale):
+    def row_subset(self, rows, scale, precise=True):
         """The same loss on the rows ``rows`` of the in-memory data (their copy: ``len(rows)``
-        rows in the input's precision), sample weights times ``scale``, the same ridge."""
+        rows in the input's precision; ``rows=None`` with ``scale=1``: every row, the same
+        data), sample weights times ``scale``, the same ridge.
+        ``precise=False``: its Hessian products (and their images) by float32 BLAS for float32
+        data (relative error ~1e-7: for inner solves whose images are not kept)."""
         if not self.row_subsets:
-            return super().row_subset(rows, scale)
+            return super().row_subset(rows, scale, precise)
+        if rows is None and scale == 1.0:  # a view of the same loss (no copy)
+            view = copy.copy(self)
+            view.precise_products = bool(precise)
+            return view
         blk = self.data.block
         base = blk.A.base if self.fit_intercept else blk.A
         dm = as_data_matrix(base.take_rows(rows), "X")
@@ -457,6 +469,7 @@ class SeparableLoss(LossBase):
             sub.n_classes = self.n_classes
         sub._setup(local_blocks(InterceptMatrix(dm) if self.fit_intercept else dm, **vectors),
                    self.lam, self.fit_intercept, self.image_width)
+        sub.precise_products = bool(precise)
         return sub
 
     def null_space(self):

@@ -236,8 +236,9 @@ class SubsampledNewtonCG(NewtonCG):
 
     A new sample is drawn at every Newton iteration. ``m`` starts at
     :func:`~sketchnewton._auto.subsample_start` and doubles while the observed contraction
-    of unit steps is slower than ``SUBSAMPLE_TARGET_RATE`` (or the line search cut the step
-    below 1/2); at ``n / 2`` rows and beyond every row is used, and the method is Newton-CG.
+    of unit steps is slower than ``SUBSAMPLE_TARGET_RATE``; at ``n / 2`` rows and beyond every
+    row is used, and the method is Newton-CG. The sample's products run in float32 for
+    float32 data (their images are not kept: the line search computes ``A p``).
     The preconditioner is that of ``"cg"``, the Kronecker-factored one by default for the
     multinomial loss. The decrement that certifies ``tol`` is computed with exact products
     (:meth:`InexactNewton.decrement`); a step of sub-sampled products gives no error
@@ -253,6 +254,7 @@ class SubsampledNewtonCG(NewtonCG):
         if self.preconditioner == "auto" and loss.kronecker_curvature:
             self.preconditioner = "kronecker"
         self.rows = min(loss.data.n, subsample_start(loss))
+        self._float32 = loss.A.dtype == np.float32
         self._sub: Loss | None = None
         self._sub_state = None
 
@@ -275,14 +277,17 @@ class SubsampledNewtonCG(NewtonCG):
         super().update(it, contraction)
 
     def _draw(self, it: Iterate) -> None:
-        """A new row sample and the loss's state on it (no pass: the image is known)."""
-        if self.full:
-            self._sub = self._sub_state = None
-            return
+        """A new row sample and the loss's state on it (no pass: the image is known); every
+        row once the sample is full, with float32 products for float32 data."""
         loss = self.loss
         n = loss.data.n
+        if self.full:
+            self._sub = loss.row_subset(None, 1.0, precise=False) if self._float32 else None
+            self._sub_state = it.state
+            return
         rows = np.sort(self.rng.choice(n, size=self.rows, replace=False))
-        sub = loss.row_subset(rows, n / self.rows)
+        # float32 products for float32 data: CG's images of the sample are not kept
+        sub = loss.row_subset(rows, n / self.rows, precise=False)
         loss.data.count_rows_read(sub.data.nnz)
         self._sub = sub
         self._sub_state = sub.forward(it.x, it.state.image[rows])
@@ -299,9 +304,28 @@ class SubsampledNewtonCG(NewtonCG):
             return sub.hessp_with_image(sub_state, v, kind)
 
         x, _, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
-        # the sample's sweeps, in sweeps over all of A
-        loss.data.count_sweeps((sub.data.sweeps - before) * sub.data.nnz / max(loss.data.nnz, 1))
+        # the sample's sweeps, in sweeps over all of A (a view of every row counts its own)
+        if sub.data is not loss.data:
+            loss.data.count_sweeps((sub.data.sweeps - before) * sub.data.nnz
+                                   / max(loss.data.nnz, 1))
         return x, None, k, ok or k > 1, rz
 
     def _step_estimate(self, p: np.ndarray, eta: float) -> float:
         return super()._step_estimate(p, eta) if self.full else np.inf
+
+    def decrement(self, it: Iterate, target: float) -> float:
+        """:meth:`InexactNewton.decrement` on exact products of every row (float32 products
+        for float32 data: a relative error ~1e-7 of the decrement)."""
+        if not self._float32:
+            return super().decrement(it, target)
+        if self.model is None:
+            self.update(it, None)
+        fast, state, counts = self.loss.row_subset(None, 1.0, precise=False), it.state, it.counts
+        kind = self.loss.hessian_kinds[-1]
+
+        def product(v):
+            counts["nhev"] += 1
+            return fast.hessp_with_image(state, v, kind)
+
+        return self._timed(cg_decrement, product, self.built, -it.grad, target,
+                           max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
