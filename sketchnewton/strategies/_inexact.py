@@ -247,10 +247,15 @@ class SubsampledNewtonCG(NewtonCG):
 
     name = "subsampled"
 
-    def __init__(self, loss: Loss, settings, rng):
-        super().__init__(loss, settings, rng)
+    @classmethod
+    def check_fits(cls, loss: Loss) -> None:
+        """Only a row-separable loss in memory offers row subsets."""
         if not loss.row_subsets:
             loss.row_subset(np.arange(0), 1.0)  # raises the loss's InputError
+
+    def __init__(self, loss: Loss, settings, rng):
+        self.check_fits(loss)
+        super().__init__(loss, settings, rng)
         if self.preconditioner == "auto" and loss.kronecker_curvature:
             self.preconditioner = "kronecker"
         self.rows = min(loss.data.n, subsample_start(loss))
