@@ -92,6 +92,9 @@ class Loss(Protocol):
     row_subsets : bool
         :meth:`row_subset` gives the same loss on a subset of the rows (in memory): the
         Hessian products of sub-sampled Newton.
+    float32_data : bool
+        The data are a float32 matrix in memory: Hessian products whose images are not kept
+        may run in float32 (``row_subset(..., precise=False)``).
     """
 
     n_params: int
@@ -104,6 +107,7 @@ class Loss(Protocol):
     gauss_newton_root: bool
     kronecker_curvature: bool
     row_subsets: bool
+    float32_data: bool
 
     def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
@@ -260,6 +264,7 @@ class LossBase(ABC):
     gauss_newton_root: bool = False
     kronecker_curvature: bool = False
     row_subsets: bool = False
+    float32_data: bool = False
 
     @abstractmethod
     def forward(self, x: ArrayLike, image: Any = None) -> State:

@@ -15,7 +15,7 @@ from .._auto import (
 from .._stopping import FORCING_MAX, MODEL_REUSE_DZ
 from ..hessian import cg_decrement, preconditioned_cg
 from ..hessian._model import Model
-from ..losses import Loss
+from ..losses import Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
 __all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "SubsampledNewtonCG", "PCG_REFRESH",
@@ -259,9 +259,9 @@ class SubsampledNewtonCG(NewtonCG):
         if self.preconditioner == "auto" and loss.kronecker_curvature:
             self.preconditioner = "kronecker"
         self.rows = min(loss.data.n, subsample_start(loss))
-        self._float32 = loss.A.dtype == np.float32
+        self._float32 = loss.float32_data
         self._sub: Loss | None = None
-        self._sub_state = None
+        self._sub_state: State | None = None
 
     @property
     def full(self) -> bool:
