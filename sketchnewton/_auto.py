@@ -37,12 +37,16 @@ PASS_SECONDS_PER_NNZ = 2.5e-9
 NEWTON_OVERHEAD_S = 1e-3
 CG_OVERHEAD_S = 5e-5
 #: CG iterations per Newton step with the Kronecker-factored preconditioner of the multinomial
-#: Hessian (docs/math.md 8.7) on dense data: KRON_CG_MEASURED
+#: Hessian (docs/math.md 8.7) on dense data: 16 on a planted probe (n = 20,000, d = 128, K = 50),
+#: 15.5 at n = 100,000, d = 256, K = 100 (C = 1, tol 1e-8)
 CG_PER_NEWTON_KRON = 15
 #: share of the rows the Hessian products of sub-sampled Newton start from (at least
 #: ``SUBSAMPLE_MIN_ROWS_PER_FEATURE`` rows per feature)
 SUBSAMPLE_START = 0.1
 SUBSAMPLE_MIN_ROWS_PER_FEATURE = 10
+#: fixed cost of one weighted Gram of sampled dense rows (the gather of the rows, the row block
+#: loop): 5.7 ms for 1,280 x 65 rows, where its flops take 0.5 ms (probe n = 5,000, K = 20)
+GRAM_CALL_S = 5e-3
 #: Newton iterations assumed by every method (exact and dual: this many; the inexact ones: one or
 #: two more)
 NEWTON_ITERS = 5
@@ -134,6 +138,11 @@ def method_costs(loss, sketch_size=None):
         costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
         if n > 2 * s:
             costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage + factor
+            if loss.hessian_grams > 1 and not data.is_sparse:
+                # the K (K + 1) / 2 weighted Grams of the sampled rows of a dense multinomial
+                # model, built about twice (the first build and a refresh)
+                costs["pcg"] += 2 * loss.hessian_grams * (
+                    min(s, n) * d * d / (FLOPS_PER_PASS * nnz) + GRAM_CALL_S / pass_s)
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
@@ -142,10 +151,13 @@ def method_costs(loss, sketch_size=None):
                               + 0.5)
 
     # the sweep that measures the feature scaling is paid only when it can change the choice
-    even = cg_cost(CG_PER_NEWTON_EVEN) < min(costs.values(), default=np.inf) \
+    # (not measured for dense many-class problems: unpreconditioned CG took 29 products per
+    # Newton step on evenly scaled planted probes, benchmarks study dense)
+    dense_classes = loss.kronecker_curvature and not data.is_sparse
+    even = not dense_classes and cg_cost(CG_PER_NEWTON_EVEN) < min(costs.values(), default=np.inf) \
         and _evenly_scaled(loss)
     costs["cg"] = cg_cost(CG_PER_NEWTON_EVEN if even else CG_PER_NEWTON)
-    if loss.kronecker_curvature and not data.is_sparse:
+    if dense_classes:
         # the Kronecker-factored preconditioner (dense many-class problems), rebuilt at every
         # iteration; sub-sampled products start at a share of the rows and pay the line
         # search's image pass, with about two iterations more
