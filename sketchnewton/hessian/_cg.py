@@ -12,7 +12,8 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     ----------
     product : callable
         ``product(v) -> (H v, A v)``: the Hessian product and the image ``A v``
-        it computes on the way (one pass over ``A``).
+        it computes on the way (one pass over ``A``), or ``(H v, None)`` when
+        the image is not wanted (then ``Ax`` is None).
     model : HessianModel
         Preconditioner (``model.solve`` applies its (pseudo-)inverse).
     b : ndarray (m,)
@@ -51,7 +52,8 @@ def preconditioned_cg(product, model, b, eta, max_iter):
             return x, Ax, k, False, rz
         a = rz / curv
         x += a * d
-        Ax = a * Ad if Ax is None else Ax + a * Ad
+        if Ad is not None:
+            Ax = a * Ad if Ax is None else Ax + a * Ad
         r -= a * Hd
         z = model.solve(r)
         rz_new = float(r @ z)

@@ -306,7 +306,7 @@ class SubsampledNewtonCG(NewtonCG):
 
         def product(v):
             counts["nhev"] += 1
-            return sub.hessp_with_image(sub_state, v, kind)
+            return sub.hessp_with_image(sub_state, v, kind)[0], None  # images not kept
 
         x, _, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
         # the sample's sweeps, in sweeps over all of A (a view of every row counts its own)
