@@ -236,7 +236,8 @@ class SubsampledNewtonCG(NewtonCG):
 
     A new sample is drawn at every Newton iteration. ``m`` starts at
     :func:`~sketchnewton._auto.subsample_start` and doubles while the observed contraction
-    of unit steps is slower than ``SUBSAMPLE_TARGET_RATE``; at ``n / 2`` rows and beyond every
+    of unit steps is slower than ``SUBSAMPLE_TARGET_RATE`` or the line search cut the step to
+    1/2 or less; at ``n / 2`` rows and beyond every
     row is used, and the method is Newton-CG. The sample's products run in float32 for
     float32 data (their images are not kept: the line search computes ``A p``).
     The preconditioner is that of ``"cg"``, the Kronecker-factored one by default for the
@@ -274,8 +275,10 @@ class SubsampledNewtonCG(NewtonCG):
     def update(self, it: Iterate, contraction: float | None) -> None:
         n = self.loss.data.n
         if contraction is not None and it.step is not None and not self.full:
+            # a sample too small underestimates curvature: its steps overshoot and the line
+            # search halves them (0.5 at 13 iterations in a row with 50 rows per class)
             poor = contraction > SUBSAMPLE_TARGET_RATE if it.step_size == 1.0 \
-                else it.step_size < 0.5
+                else it.step_size <= 0.5
             if poor:
                 self.rows = n if 4 * self.rows >= n else 2 * self.rows
         self._draw(it)
