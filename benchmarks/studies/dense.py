@@ -370,7 +370,14 @@ def markdown(rows, cap):
              "| fastest peer / ours |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = f"{r['time_s']:.2f}" if r["reached"] else f"not reached ({r['note']})"
-        sp = f"{r['speedup']:.2f}x ({r['fastest_peer']})" if np.isfinite(r["speedup"]) else ""
+        if np.isfinite(r["speedup"]):
+            sp = f"{r['speedup']:.2f}x ({r['fastest_peer']})"
+        elif r["reached"] and r["solver"].startswith("sn:") and not r["fastest_peer"]:
+            sp = "no peer reached the gap"
+        else:
+            sp = ""
+        if not r["reached"]:
+            t += f", best gap {r['best_gap_reached']:.1e}"
         lines.append(f"| {r['problem']} | {r['C']:g} | {r['gap']:g} | {r['solver']} | "
                      f"{r['method']} | {r['tol']:g} | {t} | {r['peak_rss_mb']:.0f} | "
                      f"{r['data_mb']:.0f} | {sp} |")
