@@ -11,7 +11,7 @@ Problems (``--problems``, comma-separated):
     decaying spectrum (variance of direction ``j`` proportional to ``1 / j``, rotated by a random
     orthogonal matrix), 5% of the labels replaced by uniform draws. Seeded (``random_state=0``).
 ``a9a-rff<P>``
-    Random Fourier features of LIBSVM a9a (``data/libsvm``, 32,561 rows):
+    Random Fourier features of LIBSVM a9a (``data/libsvm``, 48,842 rows, train and test):
     ``sklearn.kernel_approximation.RBFSampler(n_components=P, gamma, random_state=0)`` with
     ``gamma = 1 / median(||x_i - x_j||^2)`` over 2,000 random rows (the median heuristic),
     float64 as scikit-learn returns it; binary.
@@ -28,8 +28,8 @@ latter only where its ``(p K)^2`` Hessian fits in 4 GB), ``glum`` (binary). Ours
 (lbfgs, glum 1e-4 .. 1e-10, newton-cholesky 1e-4 .. 1e-8), loose first, until a run is within
 1e-8 of the best objective so far. Each run is a fresh process (``python -m benchmarks dense
 --one ...``) that loads the cached problem, warms up on 2,000 rows (not timed), fits once (timed,
-cap ``--cap`` seconds) and reports its peak resident memory (``ru_maxrss`` of the process:
-data, warm-up and fit) and its resident memory before the fit. Equal objective: ``f_best`` the
+cap ``--cap`` seconds) and reports its peak resident memory (``VmHWM`` of the process since its
+start: interpreter, imports, data, warm-up and fit) and its resident memory before the fit. Equal objective: ``f_best`` the
 smallest objective of any run on the problem, ``gap = (f - f_best) / |f_best|``; per gap
 (1e-6 and 1e-8) each solver is credited with its loosest run that reaches it; speedup = the
 fastest peer's credited time / ours.
@@ -191,6 +191,12 @@ def make_estimator(solver, C, tol):
 
 
 def _peak_mb():
+    """``VmHWM`` of this process: its peak resident memory since its ``exec`` (``ru_maxrss``
+    would include the parent's at the fork)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -258,6 +264,20 @@ def add_arguments(ap):
     ap.add_argument("--tol", type=float, default=1e-8, help=argparse.SUPPRESS)
 
 
+def _shape(name):
+    """``(n, d, K, data MB)`` of a problem, read without loading it in this (parent) process,
+    whose resident memory its children would otherwise inherit in ``ru_maxrss``."""
+    path = problem_path(name)
+    meta = path.with_suffix(".json")
+    if not meta.exists():
+        z = np.load(path)
+        X = z["X"]
+        meta.write_text(json.dumps(dict(n=X.shape[0], d=X.shape[1], K=int(len(np.unique(z["y"]))),
+                                        data_mb=X.nbytes / 2**20)))
+    m = json.loads(meta.read_text())
+    return m["n"], m["d"], m["K"], m["data_mb"]
+
+
 def _solvers(name, K, d, wanted):
     ours = OURS_BINARY if K == 2 else OURS_MULTI
     peers = ["lbfgs"]
@@ -314,11 +334,7 @@ def run(ctx, args):
     results.mkdir(parents=True, exist_ok=True)
     base = f"dense{ctx.suffix}{args.tag}"
     for name in names:
-        z = np.load(problem_path(name))
-        n, d = z["X"].shape
-        K = len(np.unique(z["y"]))
-        data_mb = z["X"].nbytes / 2**20
-        del z
+        n, d, K, data_mb = _shape(name)
         ours, peers = _solvers(name, K, d, wanted)
         for C in Cs:
             runs = []
