@@ -12,7 +12,7 @@ import numpy as np
 from .hessian import spread
 
 __all__ = ["choose_method", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
-           "product_passes", "JACOBI_MIN_SPREAD"]
+           "product_passes", "subsample_start", "kronecker_passes", "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -36,6 +36,21 @@ JACOBI_MIN_SPREAD = 10.0
 PASS_SECONDS_PER_NNZ = 2.5e-9
 NEWTON_OVERHEAD_S = 1e-3
 CG_OVERHEAD_S = 5e-5
+#: CG iterations per Newton step with the Kronecker-factored preconditioner of the multinomial
+#: Hessian (docs/math.md 8.7) on dense data: 16 on a planted probe (n = 20,000, d = 128, K = 50),
+#: 15.5 at n = 100,000, d = 256, K = 100 (C = 1, tol 1e-8)
+CG_PER_NEWTON_KRON = 15
+#: share of the rows the Hessian products of sub-sampled Newton start from (at least
+#: ``SUBSAMPLE_MIN_ROWS_PER_FEATURE`` rows per feature)
+SUBSAMPLE_START = 0.1
+SUBSAMPLE_MIN_ROWS_PER_FEATURE = 10
+#: with 50 rows per class (probe n = 50,000, K = 100) the sampled Hessian's steps overshot and
+#: were halved at 13 iterations in a row; 100 per class is a guess above it (the sample grows
+#: after halved steps anyway)
+SUBSAMPLE_MIN_ROWS_PER_CLASS = 100
+#: fixed cost of one weighted Gram of sampled dense rows (the gather of the rows, the row block
+#: loop): 5.7 ms for 1,280 x 65 rows, where its flops take 0.5 ms (probe n = 5,000, K = 20)
+GRAM_CALL_S = 5e-3
 #: Newton iterations assumed by every method (exact and dual: this many; the inexact ones: one or
 #: two more)
 NEWTON_ITERS = 5
@@ -44,12 +59,15 @@ NEWTON_ITERS = 5
 def choose_method(loss, sketch_size=None):
     """``(method, preconditioner)`` for ``method="auto"``: the cheapest of :func:`method_costs`.
 
-    The preconditioner of ``"cg"`` is ``"auto"``: the strategy keeps the Jacobi one when the
-    Hessian's diagonal is spread and drops it otherwise (``JACOBI_MIN_SPREAD``).
+    The preconditioner of ``"cg"`` is ``"auto"`` (the strategy keeps the Jacobi one when the
+    Hessian's diagonal is spread and drops it otherwise, ``JACOBI_MIN_SPREAD``), or
+    ``"kronecker"`` when that entry of the costs wins; ``"subsampled"`` uses ``"kronecker"``.
     """
     costs = method_costs(loss, sketch_size)
-    method = min(costs, key=costs.get).partition(":")[0]
-    return method, "auto" if method == "cg" else None
+    method, _, preconditioner = min(costs, key=costs.get).partition(":")
+    if method == "cg":
+        return method, preconditioner or "auto"
+    return method, preconditioner or None
 
 
 def _has_ridge(loss):
@@ -124,6 +142,11 @@ def method_costs(loss, sketch_size=None):
         costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
         if n > 2 * s:
             costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage + factor
+            if loss.hessian_grams > 1 and not data.is_sparse:
+                # the K (K + 1) / 2 weighted Grams of the sampled rows of a dense multinomial
+                # model, built about twice (the first build and a refresh)
+                costs["pcg"] += 2 * loss.hessian_grams * (
+                    min(s, n) * d * d / (FLOPS_PER_PASS * nnz) + GRAM_CALL_S / pass_s)
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
@@ -132,9 +155,23 @@ def method_costs(loss, sketch_size=None):
                               + 0.5)
 
     # the sweep that measures the feature scaling is paid only when it can change the choice
-    even = cg_cost(CG_PER_NEWTON_EVEN) < min(costs.values(), default=np.inf) \
+    # (not measured for dense many-class problems: unpreconditioned CG took 29 products per
+    # Newton step on evenly scaled planted probes, benchmarks study dense)
+    dense_classes = loss.kronecker_curvature and not data.is_sparse
+    even = not dense_classes and cg_cost(CG_PER_NEWTON_EVEN) < min(costs.values(), default=np.inf) \
         and _evenly_scaled(loss)
     costs["cg"] = cg_cost(CG_PER_NEWTON_EVEN if even else CG_PER_NEWTON)
+    if dense_classes:
+        # the Kronecker-factored preconditioner (dense many-class problems), rebuilt at every
+        # iteration; sub-sampled products start at a share of the rows and pay the line
+        # search's image pass, with about two iterations more
+        kron = kronecker_passes(loss, min(s, n))
+        product = product_passes(loss) + CG_OVERHEAD_S / pass_s
+        costs["cg:kronecker"] = (iters + 2) * (c0 + CG_PER_NEWTON_KRON * product + kron)
+        if data.in_memory:
+            share = min(n, subsample_start(loss)) / n
+            costs["subsampled:kronecker"] = (iters + 4) * (
+                c0 + product_passes(loss) / 2 + CG_PER_NEWTON_KRON * share * product + kron)
     return costs
 
 
@@ -151,11 +188,32 @@ def factorization_passes(loss):
     return loss.n_params ** 3 / 3 / (FLOPS_PER_PASS * nnz)
 
 
-def matrix_free_rebuild_passes(loss, preconditioner, rank=32):
+def subsample_start(loss):
+    """Rows of the first Hessian sample of sub-sampled Newton: ``SUBSAMPLE_START n``, at least
+    ``SUBSAMPLE_MIN_ROWS_PER_FEATURE d`` and ``SUBSAMPLE_MIN_ROWS_PER_CLASS K``."""
+    n, d = loss.data.shape
+    return int(max(SUBSAMPLE_START * n, SUBSAMPLE_MIN_ROWS_PER_FEATURE * d,
+                   SUBSAMPLE_MIN_ROWS_PER_CLASS * loss.image_width))
+
+
+def kronecker_passes(loss, rows):
+    """Cost in passes of the Kronecker-factored preconditioner from ``rows`` sampled rows: the
+    curvature weights (a sweep over the ``n x K`` probabilities), the ``rows (d^2 + K^2)``
+    flops of its two Grams and the ``~4 (d^3 + K^3)`` of their eigendecompositions."""
+    nnz = max(float(loss.data.nnz), 1.0)
+    d, K = loss.data.d, loss.image_width
+    flops = rows * (d * d + K * K) + 4.0 * (d ** 3 + K ** 3)
+    return 0.5 + flops / (FLOPS_PER_PASS * nnz)
+
+
+def matrix_free_rebuild_passes(loss, preconditioner, rank=32, rows=None):
     """Cost in passes of rebuilding a matrix-free preconditioner: the diagonal, one sweep; a
     Nystrom one of rank ``r``, its block product of ``r`` columns (about ``r / 4`` products:
     a block product reads ``A`` once for all columns) and the ``~4 p r^2`` flops of its QR and
-    SVD; none, nothing."""
+    SVD; the Kronecker-factored one from ``rows`` rows (:func:`kronecker_passes`); none,
+    nothing."""
+    if preconditioner == "kronecker":
+        return kronecker_passes(loss, loss.data.n if rows is None else min(rows, loss.data.n))
     if preconditioner == "nystrom":
         nnz = max(float(loss.data.nnz), 1.0)
         return (0.5 + rank / 4 * product_passes(loss)

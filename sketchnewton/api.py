@@ -130,7 +130,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     tol : float > 0, optional
         Stop when half the squared Newton decrement of a unit step is at most
         ``tol |f|`` (a relative objective accuracy). Give ``eps`` or ``tol``.
-    method : {"auto", "exact", "dual", "sketch", "pcg", "cg"}
+    method : {"auto", "exact", "dual", "sketch", "pcg", "cg", "subsampled"}
         ``"exact"``: Newton with the exact (p x p) Hessian. ``"dual"``: the
         exact Newton step through the (n x n) dual system (n < p, a ridge,
         in memory; docs/math.md 8.4). ``"sketch"``: the step of a Hessian
@@ -138,14 +138,19 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         ``"pcg"``: conjugate gradients on exact Hessian-vector products,
         preconditioned by the sketched Hessian (n >> p). ``"cg"``: conjugate
         gradients preconditioned without a (p x p) matrix (``preconditioner``;
-        large p). ``"auto"``: :func:`~sketchnewton._auto.choose_method`
-        (cost model; the choice is ``result.method``).
+        large p). ``"subsampled"``: conjugate gradients on the Hessian of a
+        row sample that doubles while convergence is slow, exact gradient
+        (docs/math.md 8.8; a loss with ``row_subsets``). ``"auto"``:
+        :func:`~sketchnewton._auto.choose_method` (cost model; the choice is
+        ``result.method``, its preconditioner ``result.preconditioner``).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
     sketch_size : int, optional
         Rows of the sketch (default ``20 d``).
-    preconditioner : {"auto", "diagonal", "nystrom", "none"}
-        Method ``"cg"``: the Hessian's diagonal (per-feature K x K blocks for
-        the multinomial loss), a randomized Nystrom approximation (rank
+    preconditioner : {"auto", "diagonal", "nystrom", "kronecker", "none"}
+        Methods ``"cg"``, ``"subsampled"``: the Hessian's diagonal (per-feature K x K blocks for
+        the multinomial loss), the Kronecker-factored ``S (x) G + lam I`` of
+        the multinomial Hessian (docs/math.md 8.7; ``"auto"`` of
+        ``"subsampled"`` for that loss), a randomized Nystrom approximation (rank
         doubling from 32 while CG is slow; docs/math.md 8.3), or none.
         ``"auto"``: the diagonal when it is spread (its q90 / q10 above 10:
         features on different scales, as one-hot or count data), else none
@@ -213,7 +218,9 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
     with loss.data.threads(), single_threaded_blas():
         if method == "auto":
-            method = choose_method(loss, sketch_size)[0]
+            method, chosen = choose_method(loss, sketch_size)
+            if preconditioner == "auto" and chosen is not None:
+                preconditioner = chosen
         strategy_class = STRATEGIES[method]
         strategy_class.check_fits(loss)
         strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng)

@@ -52,6 +52,10 @@ def test_one_step_against_the_exact_newton_step(make, name):
     loss = make()
     if name == "dual" and not loss.diagonal_curvature:
         pytest.skip("the dual form needs a diagonal row curvature")
+    if name == "subsampled" and not loss.row_subsets:
+        with pytest.raises(sn.InputError, match="row subsets"):
+            STRATEGIES[name](loss, StrategySettings(), np.random.default_rng(0))
+        return
     strategy = STRATEGIES[name](loss, StrategySettings(sketch_size=40 * loss.n_params),
                                 np.random.default_rng(0))
     it = _iterate(loss)
@@ -67,6 +71,14 @@ def test_one_step_against_the_exact_newton_step(make, name):
     elif name == "sketch":
         e = strategy.model.spectral_error
         assert 0 < e < 1 and err <= e / (1 - e), (err, e)
+    elif name == "subsampled":  # CG on the Hessian of the row sample, to the forcing term
+        sub = strategy._sub
+        assert sub is not None and sub.data.n == strategy.rows < loss.data.n
+        H_R = sub.hessian(strategy._sub_state)
+        residual = np.linalg.norm(H_R @ p + it.grad) / np.linalg.norm(it.grad)
+        assert residual <= step.accuracy * (1 + 1e-8), (residual, step.accuracy)
+        assert step.image is None  # the sample's images are not A p
+        assert err < 1.0  # still a Newton-like step
     else:  # conjugate gradients to the forcing term eta: ||H p + g|| <= eta ||g||
         residual = np.linalg.norm(H @ p + it.grad) / np.linalg.norm(it.grad)
         assert residual <= step.accuracy * (1 + 1e-8), (residual, step.accuracy)
@@ -86,7 +98,9 @@ def test_the_model_estimate_is_the_step_length(name):
     strategy.update(it, None)
     step = strategy.step(it)
     e = strategy.model.spectral_error
-    if e is None:
+    if name == "subsampled":  # sampled products: no estimate until the sample is full
+        assert step.error_estimate == np.inf and strategy.estimate(it) == it.error_estimate
+    elif e is None:
         assert step.error_estimate == pytest.approx(
             np.linalg.norm(step.direction) / (1 - step.accuracy))
         assert strategy.estimate(it) == it.error_estimate
@@ -142,3 +156,32 @@ def test_newton_cg_resolves_auto_and_grows_nystrom():
     ny.cg_iterations = 100
     ny.update(it, None)
     assert ny.builder.rank == min(2 * rank, loss.n_params)
+
+
+def test_subsampled_newton_grows_its_sample_and_ends_exact():
+    """The sample doubles after a slow unit step or a cut step, and holds every row (exact
+    products, images kept) from n / 2 rows on."""
+    loss = _multinomial()
+    strategy = STRATEGIES["subsampled"](loss, StrategySettings(), np.random.default_rng(0))
+    assert strategy.preconditioner == "kronecker"  # "auto" for the multinomial loss
+    it = _iterate(loss)
+    strategy.update(it, None)
+    rows = strategy.rows
+    assert rows < loss.data.n and strategy._sub.data.n == rows
+    it.step = strategy.step(it)
+    it.step_size = 1.0
+    strategy.update(it, 0.1)  # fast enough
+    assert strategy.rows == rows
+    strategy.update(it, 0.8)
+    assert strategy.rows == 2 * rows
+    it.step_size = 0.25
+    strategy.update(it, 0.1)
+    assert strategy.rows in (4 * rows, loss.data.n)
+    while not strategy.full:
+        strategy.update(it, 0.8)
+    assert strategy.rows == loss.data.n
+    step = strategy.step(it)
+    assert step.image is not None  # float64 data: the exact products of every row
+    H = loss.hessian(it.state)
+    residual = np.linalg.norm(H @ step.direction + it.grad) / np.linalg.norm(it.grad)
+    assert residual <= step.accuracy * (1 + 1e-8)

@@ -84,6 +84,7 @@ REGISTRY = {s.name: s for s in (
     Study("kernel_table"),
     Study("leverage"),
     Study("dense_input"),
+    Study("dense"),
 )}
 
 #: the default studies, in order

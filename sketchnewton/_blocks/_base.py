@@ -266,6 +266,8 @@ class RowBlocks(MatrixShape):
         rejected.
     """
 
+    nnz: int
+    is_sparse: bool
     sweeps: float = 0.0
     n_blocks: int = 1
     eager_gradient = False

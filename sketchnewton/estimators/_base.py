@@ -106,7 +106,7 @@ def _announce(name, loss, options):
         return
     chosen, preconditioner = choose_method(loss, sketch_size)
     costs = ", ".join(f"{k} {v:.3g}" for k, v in method_costs(loss, sketch_size).items())
-    extra = f", preconditioner {preconditioner!r}" if chosen == "cg" else ""
+    extra = f", preconditioner {preconditioner!r}" if preconditioner else ""
     print(f"[{name}] method 'auto' chose {chosen!r}{extra} for {loss.n_params:,} parameters "
           f"(estimated passes: {costs})", flush=True)
 

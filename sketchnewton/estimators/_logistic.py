@@ -166,23 +166,27 @@ class SketchedLogisticRegression(LinearClassifier):
         "Tolerances" in :mod:`sketchnewton.estimators`.
     max_iter : int, default=100
         Newton iterations.
-    method : {"auto", "exact", "dual", "pcg", "cg", "sketch"}, default="auto"
+    method : {"auto", "exact", "dual", "pcg", "cg", "subsampled", "sketch"}, default="auto"
         ``"exact"``: exact dense Hessian (``(dK) x (dK)`` for ``K`` classes).
         ``"dual"``: the exact step through the (n x n) dual system (binary,
         n < d, finite ``C``). ``"pcg"``: conjugate gradients on exact
         Hessian-vector products, preconditioned by a Hessian built from
         leverage-sampled rows (n >> d). ``"cg"``: the same with a
         preconditioner that needs no (dK x dK) matrix (``preconditioner``;
-        many features). ``"sketch"``: the sketched Hessian's step (linear
+        many features). ``"subsampled"``: conjugate gradients on the Hessian
+        of a row sample that grows while convergence is slow, exact gradient
+        (docs/math.md 8.8; dense many-class problems). ``"sketch"``: the sketched Hessian's step (linear
         convergence). ``"auto"``: :func:`~sketchnewton.newton.choose_method`
         (cost model; the choice is ``result_.method``).
     sketch : {"leverage", "uniform"}, default="leverage"
         Row sampling distribution of the sketched Hessian.
     sketch_size : int or None, default=None
         Sampled rows (default ``20 * n_features``).
-    preconditioner : {"auto", "diagonal", "nystrom", "none"}, default="auto"
-        Method ``"cg"``: the Hessian's (block) diagonal, a randomized Nystrom
-        approximation, or none.
+    preconditioner : {"auto", "diagonal", "nystrom", "kronecker", "none"}, default="auto"
+        Methods ``"cg"`` and ``"subsampled"``: the Hessian's (block) diagonal, a
+        randomized Nystrom approximation, the Kronecker-factored ``S (x) G``
+        of the multinomial Hessian (K x K and d x d factors, docs/math.md
+        8.7; the default of ``"subsampled"`` with many classes), or none.
     class_weight : dict, "balanced" or None, default=None
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` when their

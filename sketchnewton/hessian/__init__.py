@@ -8,6 +8,8 @@ conjugate gradients with:
   scores, or an oblivious sketch of the Gauss-Newton factor);
 * matrix-free preconditioners (:class:`DiagonalModel`, :class:`NystromModel`,
   :class:`IdentityModel`) for Newton-CG when ``p`` is large;
+* :class:`KroneckerModel`: ``S (x) G + lam I`` for the multinomial Hessian (K x K and
+  d x d factors, docs/math.md 8.7);
 * :class:`DualModel`: the exact Hessian inverse through the (n x n) dual
   system when ``n < p``.
 
@@ -30,6 +32,7 @@ from ._dense import (
     spectral_error_level,
 )
 from ._dual import DualModel, dual_supported
+from ._kron import KroneckerModel, kronecker_model
 from ._precond import (
     DiagonalModel,
     IdentityModel,
@@ -41,7 +44,7 @@ from ._precond import (
 
 __all__ = [
     "NYSTROM_RANK", "PRECONDITIONERS", "ROW_SAMPLERS", "SKETCHES", "DiagonalModel", "DualModel",
-    "HessianModel", "IdentityModel", "ModelBuilder", "NystromModel", "dual_supported", "factorize",
+    "HessianModel", "IdentityModel", "KroneckerModel", "kronecker_model", "ModelBuilder", "NystromModel", "dual_supported", "factorize",
     "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg",
     "cg_decrement", "spread",
     "spectral_error_level",

@@ -10,6 +10,7 @@ from ..sketch import SketchSettings, block_leverage_raw, draw_row_samplers
 from ._dense import HessianModel, factorize, factorize_psd, fix_invariances
 from ._invariance import decreases_along
 from ._dual import DualModel
+from ._kron import kronecker_model
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
 
 __all__ = ["ModelBuilder", "SKETCHES", "ROW_SAMPLERS", "PRECONDITIONERS"]
@@ -18,7 +19,7 @@ SKETCHES = ("leverage", "uniform", "countsketch", "srht", "gaussian")
 #: sketches that keep whole rows: they work on row blocks and for every loss
 ROW_SAMPLERS = ("leverage", "uniform")
 #: matrix-free preconditioners of method "cg"
-PRECONDITIONERS = ("diagonal", "nystrom", "none")
+PRECONDITIONERS = ("diagonal", "nystrom", "kronecker", "none")
 #: first rank of the Nystrom preconditioner; it doubles while CG stays slow
 NYSTROM_RANK = 32
 #: a sketched model with eigenvalues below this share of its largest has those directions
@@ -207,6 +208,32 @@ class ModelBuilder:
                               loss.hessian_diagonal(state, kind), self.rank, self.rng, kind,
                               loss.null_space())
         self.timings["gram"] += time.perf_counter() - t0
+        return model
+
+    def kronecker(self, state):
+        """:class:`~sketchnewton.hessian._kron.KroneckerModel` ``S (x) G + lam I`` of the
+        multinomial Hessian (docs/math.md 8.7): both factors from ``sketch_size`` rows sampled
+        uniformly among those with curvature (reweighted), from every row when that many or
+        fewer exist."""
+        loss = self.loss
+        if not loss.kronecker_curvature:
+            raise InputError("the Kronecker-factored preconditioner needs the multinomial loss "
+                             "(K x K row curvature blocks)")
+        t0 = time.perf_counter()
+        s = min(self.sketch_size, loss.data.n)
+        samples = None
+        if s < loss.data.n:
+            samples = draw_row_samplers(loss.data, loss.sampling_weights(state), None, s,
+                                        self.rng, kind="uniform")
+        t1 = time.perf_counter()
+        self.timings["sketch"] += t1 - t0
+        G, S = loss.kronecker_factors(state, samples)
+        t2 = time.perf_counter()
+        self.timings["gram"] += t2 - t1
+        model = kronecker_model(G, S, float(np.max(loss.ridge, initial=0.0)),
+                                self._preconditioner_kind(), loss.null_space(),
+                                s if samples is not None else 0)
+        self.timings["factorization"] += time.perf_counter() - t2
         return model
 
     def identity(self, state):

@@ -13,7 +13,8 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     ----------
     product : callable
         ``product(v) -> (H v, A v)``: the Hessian product and the image ``A v``
-        it computes on the way (one pass over ``A``).
+        it computes on the way (one pass over ``A``), or ``(H v, None)`` when
+        the image is not wanted (then ``Ax`` is None).
     model : HessianModel
         Preconditioner (``model.solve`` applies its (pseudo-)inverse).
     b : ndarray (m,)
@@ -54,7 +55,8 @@ def preconditioned_cg(product, model, b, eta, max_iter):
         # in place (BLAS axpy): at large p the vector work of an iteration is not small next
         # to its Hessian product, and temporaries of length p double it
         x = daxpy(d, x, a=a)
-        Ax = a * Ad if Ax is None else Ax + a * Ad
+        if Ad is not None:
+            Ax = a * Ad if Ax is None else Ax + a * Ad
         r = daxpy(Hd, r, a=-a)
         z = model.solve(r)
         rz_new = float(r @ z)

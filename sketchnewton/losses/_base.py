@@ -85,6 +85,16 @@ class Loss(Protocol):
         :meth:`hessian_factors` with ``kind="gauss_newton"`` carries a square-root
         factor ``J`` (``H_GN = J^T J + ...``) that oblivious sketches (CountSketch,
         SRHT, Gaussian) can apply; otherwise only row sampling applies.
+    kronecker_curvature : bool
+        The Hessian is ``sum_i B_i (x) a_i a_i^T + ridge`` with K x K row blocks ``B_i``:
+        :meth:`kronecker_factors` gives the factors of its Kronecker-factored
+        preconditioner (the multinomial loss).
+    row_subsets : bool
+        :meth:`row_subset` gives the same loss on a subset of the rows (in memory): the
+        Hessian products of sub-sampled Newton.
+    float32_data : bool
+        The data are a float32 matrix in memory: Hessian products whose images are not kept
+        may run in float32 (``row_subset(..., precise=False)``).
     """
 
     n_params: int
@@ -95,6 +105,9 @@ class Loss(Protocol):
     ridge: np.ndarray
     diagonal_curvature: bool
     gauss_newton_root: bool
+    kronecker_curvature: bool
+    row_subsets: bool
+    float32_data: bool
 
     def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
@@ -140,6 +153,16 @@ class Loss(Protocol):
         """``(H~, rows used)``: the Hessian model from the rows kept in each block (``samples``:
         per-block handles of a :class:`~sketchnewton._blocks.RowSample`), each row's
         contribution reweighted by its ``row_weights ** 2``."""
+
+    def kronecker_factors(self, state: State, samples: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(G, S)``: the weighted Gram ``G = sum_i c_i a_i a_i^T`` (d x d, ``c_i = tr B_i``) and
+        the average curvature ``S = sum_i B_i / sum_i c_i`` (K x K), over every row, or over the
+        rows kept in ``samples`` (reweighted); only with ``kronecker_curvature``."""
+
+    def row_subset(self, rows: np.ndarray | None, scale: float, precise: bool = True) -> "Loss":
+        """The loss of the rows ``rows`` (sorted; None: all, no copy) only, each row's weight
+        times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
+        where it is float32); only with ``row_subsets``."""
 
     def null_space(self) -> np.ndarray | None:
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
@@ -239,6 +262,9 @@ class LossBase(ABC):
     n_params: int
     diagonal_curvature: bool = False
     gauss_newton_root: bool = False
+    kronecker_curvature: bool = False
+    row_subsets: bool = False
+    float32_data: bool = False
 
     @abstractmethod
     def forward(self, x: ArrayLike, image: Any = None) -> State:
@@ -299,6 +325,16 @@ class LossBase(ABC):
         """The Hessian as :class:`HessianFactors`: a loss with ``diagonal_curvature`` overrides
         this default, which refuses."""
         self._check_factors()
+
+    def kronecker_factors(self, state, samples=None):
+        """Only for a loss with ``kronecker_curvature`` (the multinomial loss)."""
+        raise InputError(f"{type(self).__name__} has no K x K row curvature blocks: no "
+                         "Kronecker-factored preconditioner (use the multinomial loss)")
+
+    def row_subset(self, rows, scale, precise=True):
+        """Only for a loss with ``row_subsets``."""
+        raise InputError(f"{type(self).__name__} offers no row subsets (sub-sampled Newton "
+                         "needs a row-separable loss in memory)")
 
     def _check_factors(self):
         """Refuse :meth:`hessian_factors` without a diagonal row curvature or in-memory data."""

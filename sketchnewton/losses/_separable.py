@@ -13,6 +13,8 @@ Parameters are laid out as ``x.reshape(width, d)`` (one row per class,
 is ``Z = A W^T`` of shape (n, width).
 """
 
+import copy
+
 import numpy as np
 
 from .._blocks import Block, resolve
@@ -83,10 +85,11 @@ def _grad_task(blk, st, family):
     return _block_grad(blk, st.cache, family)
 
 
-def _hessp_task(blk, st, family, width, v):
+def _hessp_task(blk, st, family, width, v, precise=True):
     if family != MULTINOMIAL:
-        return blk.A.normal_matvec(st.cache[1], v)
-    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T)
+        return blk.A.normal_matvec(st.cache[1], v, precise=precise)
+    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T,
+                                      precise=precise)
     return out.T.ravel(), Zd
 
 
@@ -162,6 +165,23 @@ def _sampled_gram_task(blk, st, sample, family):
     else:
         G = _class_blocks(blk.A, st.cache[0][rows], w2 * blk["sw"][rows], rows=rows)
     return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
+
+
+def _kron_task(blk, st, sample=None):
+    """The block's ``(G, S, [sum c, rows, nnz])``: ``G = sum_r w_r c_r a_r a_r^T``,
+    ``S = sum_r w_r B_r``, ``c_r = tr B_r``, over the sampled rows (weights ``w_r``:
+    ``row_weights ** 2``) or every row (``sample`` None, ``w = 1``)."""
+    P, sw = st.cache[0], blk["sw"]
+    if sample is None:
+        rows, Pr, w = None, P, sw
+    else:
+        rows, Pr, w = sample.rows, P[sample.rows], sample.row_weights ** 2 * sw[sample.rows]
+    c = w * np.maximum(1.0 - np.einsum("ik,ik->i", Pr, Pr), 0.0)
+    G = blk.A.gram(c, rows=rows)
+    S = -(Pr * w[:, None]).T @ Pr
+    S[np.diag_indices_from(S)] += w @ Pr
+    nnz = blk.A.row_nnz().sum() if rows is None else blk.A.row_nnz()[rows].sum()
+    return G, S, np.array([c.sum(), Pr.shape[0], nnz], dtype=np.float64)
 
 
 def _label_sums_task(blk, family, width):
@@ -254,6 +274,10 @@ class SeparableLoss(LossBase):
         self.ridge = np.tile(ridge, width)
         self.n_params = d * width
         self.diagonal_curvature = width == 1  # the multinomial rows carry K x K blocks
+        self.kronecker_curvature = self.family == MULTINOMIAL
+        self.row_subsets = blocks.in_memory
+        self.float32_data = blocks.in_memory and blocks.block.A.dtype == np.float32
+        self.precise_products = True
 
     @classmethod
     def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
@@ -339,7 +363,8 @@ class SeparableLoss(LossBase):
         """``(H v, A v)``: one fused sweep over ``A`` (``K`` columns for the multinomial loss)."""
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
-        parts = blocks.map(_hessp_task, state.handles, args=(self.family, self.image_width, v),
+        parts = blocks.map(_hessp_task, state.handles,
+                           args=(self.family, self.image_width, v, self.precise_products),
                            sweeps=blocks.fused_sweeps(self.family == MULTINOMIAL))
         out = blocks.sum(parts, item=0, fresh=True)  # the kernels' new output
         out += self.ridge * v
@@ -404,6 +429,49 @@ class SeparableLoss(LossBase):
         blocks.count_rows_read(used[1], times=self.hessian_grams)
         G[np.diag_indices_from(G)] += self.ridge
         return 0.5 * (G + G.T), int(used[0])
+
+    def kronecker_factors(self, state, samples=None):
+        """``(G, S)`` of the Kronecker-factored preconditioner (docs/math.md 8.7): the Gram
+        ``G = sum_i c_i a_i a_i^T`` of the rows weighted by ``c_i = tr B_i`` (d x d, the
+        intercept column included) and ``S = sum_i B_i / sum_i c_i`` (K x K), over every row
+        (one sweep plus ``O(n K^2)``) or over the rows of ``samples``, reweighted (unbiased
+        estimates of both sums)."""
+        if not self.kronecker_curvature:
+            return super().kronecker_factors(state, samples)
+        blocks = self.data
+        if samples is None:
+            parts = blocks.map(_kron_task, state.handles, sweeps=1)
+        else:
+            parts = blocks.map(_kron_task, state.handles, samples)
+        G, S, used = blocks.sum(parts, fresh=True)
+        if samples is not None:
+            blocks.count_rows_read(used[2])
+        return G, S / max(float(used[0]), np.finfo(float).tiny)
+
+    def row_subset(self, rows, scale, precise=True):
+        """The same loss on the rows ``rows`` of the in-memory data (their copy: ``len(rows)``
+        rows in the input's precision; ``rows=None`` with ``scale=1``: every row, the same
+        data), sample weights times ``scale``, the same ridge.
+        ``precise=False``: its Hessian products (and their images) by float32 BLAS for float32
+        data (relative error ~1e-7: for inner solves whose images are not kept)."""
+        if not self.row_subsets:
+            return super().row_subset(rows, scale, precise)
+        if rows is None and scale == 1.0:  # a view of the same loss (no copy)
+            view = copy.copy(self)
+            view.precise_products = bool(precise)
+            return view
+        blk = self.data.block
+        base = blk.A.base if self.fit_intercept else blk.A
+        dm = as_data_matrix(base.take_rows(rows), "X")
+        vectors = {name: v[rows] for name, v in blk.vectors.items()}
+        vectors["sw"] = vectors["sw"] * float(scale)
+        sub = type(self).__new__(type(self))
+        if hasattr(self, "n_classes"):
+            sub.n_classes = self.n_classes
+        sub._setup(local_blocks(InterceptMatrix(dm) if self.fit_intercept else dm, **vectors),
+                   self.lam, self.fit_intercept, self.image_width)
+        sub.precise_products = bool(precise)
+        return sub
 
     def null_space(self):
         """None, except for the multinomial loss (class shift on unpenalised coordinates)."""

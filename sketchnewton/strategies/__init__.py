@@ -1,12 +1,13 @@
 """Newton strategies: one object per way of computing a step (docs/math.md sections 6-8).
 
-=========  ===================================================================
-``exact``  :class:`ExactNewton`: the exact Hessian, factorized at every iterate
-``dual``   :class:`DualNewton`: the exact step through the (n x n) dual system
-``sketch`` :class:`SketchedNewton`: a sketched Hessian, adaptive sketch size
-``pcg``    :class:`SketchPCG`: CG on exact products, sketched preconditioner
-``cg``     :class:`NewtonCG`: CG on exact products, matrix-free preconditioner
-=========  ===================================================================
+==============  ===================================================================
+``exact``       :class:`ExactNewton`: the exact Hessian, factorized at every iterate
+``dual``        :class:`DualNewton`: the exact step through the (n x n) dual system
+``sketch``      :class:`SketchedNewton`: a sketched Hessian, adaptive sketch size
+``pcg``         :class:`SketchPCG`: CG on exact products, sketched preconditioner
+``cg``          :class:`NewtonCG`: CG on exact products, matrix-free preconditioner
+``subsampled``  :class:`SubsampledNewtonCG`: CG on products over a row sample
+==============  ===================================================================
 
 Adding a method means adding a :class:`Strategy` subclass and its entry in
 :data:`STRATEGIES`; the driver does not change.
@@ -21,13 +22,15 @@ from ._inexact import (
     InexactNewton,
     NewtonCG,
     SketchPCG,
+    SubsampledNewtonCG,
 )
 
 #: the strategies by method name
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (ExactNewton, DualNewton, SketchedNewton, SketchPCG, NewtonCG)
+    cls.name: cls for cls in (ExactNewton, DualNewton, SketchedNewton, SketchPCG, NewtonCG,
+                                  SubsampledNewtonCG)
 }
 
 __all__ = ["STRATEGIES", "Iterate", "Step", "Strategy", "StrategySettings", "descent_step", "steepest_descent",
            "ExactNewton", "DualNewton", "SketchedNewton", "InexactNewton", "SketchPCG",
-           "NewtonCG", "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]
+           "NewtonCG", "SubsampledNewtonCG", "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]

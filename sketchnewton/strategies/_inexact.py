@@ -10,15 +10,16 @@ from .._auto import (
     factorization_passes,
     matrix_free_rebuild_passes,
     product_passes,
+    subsample_start,
 )
 from .._stopping import FORCING_MAX, MODEL_REUSE_DZ
 from ..hessian import cg_decrement, preconditioned_cg
 from ..hessian._model import Model
-from ..losses import Loss
+from ..losses import Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
-__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "PCG_REFRESH", "FORCING_MIN", "CONFIRM_ITERATIONS",
-           "NYSTROM_MAX_RANK"]
+__all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "SubsampledNewtonCG", "PCG_REFRESH",
+           "FORCING_MIN", "CONFIRM_ITERATIONS", "NYSTROM_MAX_RANK", "SUBSAMPLE_TARGET_RATE"]
 
 #: CG iterations beyond which the preconditioner is rebuilt (with fresh leverage scores): a
 #: fresh sketched preconditioner (spectral error ~0.5) needs 2-5 per Newton step; more means
@@ -32,6 +33,9 @@ CONFIRM_ITERATIONS = 50
 #: largest rank of the Nystrom preconditioner (r p numbers; its build costs a block product
 #: of r columns and an r x r Cholesky and SVD of a p x r matrix)
 NYSTROM_MAX_RANK = 512
+#: sub-sampled Newton doubles its Hessian sample while the observed contraction of its unit
+#: steps is slower than this (the rate of the adaptive sketch, section 6.5 of docs/math.md)
+SUBSAMPLE_TARGET_RATE = 0.3
 
 
 class InexactNewton(Strategy):
@@ -120,10 +124,14 @@ class InexactNewton(Strategy):
         if ok and float(g @ p) < 0:
             # the CG step solves H p = -g to a relative residual eta: ||p|| estimates
             # ||x - x*|| to first order (docs/math.md 7.1) when the model gives no estimate
-            est = float(np.linalg.norm(p)) / (1.0 - eta) if e is None else np.inf
+            est = self._step_estimate(p, eta) if e is None else np.inf
             return descent_step(g, p, image=Ap, inner_iterations=iters, error_estimate=est,
                                 accuracy=eta, missing=missing)
         return descent_step(g, -model.solve(g), inner_iterations=iters, accuracy=eta)
+
+    def _step_estimate(self, p: np.ndarray, eta: float) -> float:
+        """``||x - x*||`` from a CG step solving ``H p = -g`` to relative residual ``eta``."""
+        return float(np.linalg.norm(p)) / (1.0 - eta)
 
     def _pcg(self, it: Iterate, kind: str, g: np.ndarray, eta: float):
         """Preconditioned CG on ``H p = -g``: ``(p, A p, iterations, ok, r^T M^{-1} r)``;
@@ -169,7 +177,8 @@ class NewtonCG(InexactNewton):
     """Truncated Newton for many features (``"cg"``): no (p x p) matrix.
 
     Preconditioners (``settings.preconditioner``): the Hessian's diagonal
-    (per-feature K x K blocks for the multinomial loss), a randomized Nystrom
+    (per-feature K x K blocks for the multinomial loss), the Kronecker-factored
+    ``S (x) G + lam I`` of the multinomial Hessian (docs/math.md 8.7), a randomized Nystrom
     approximation (rank doubling from 32 while CG is slow and the last doubling
     cut the CG iterations by a third: beyond the effective dimension of the
     Hessian a larger rank buys nothing, Frangella, Tropp & Udell), or none.
@@ -198,6 +207,8 @@ class NewtonCG(InexactNewton):
             return builder.diagonal(state)
         if kind == "none":
             return builder.identity(state)
+        if kind == "kronecker":
+            return builder.kronecker(state)
         if self.model is not None and self.cg_iterations > PCG_REFRESH and self._grows:
             self._history.append((builder.rank, self.cg_iterations))
             if len(self._history) > 1 and not self._history[-1][1] < 2 * self._history[-2][1] / 3:
@@ -207,7 +218,8 @@ class NewtonCG(InexactNewton):
         return builder.nystrom(state)
 
     def _rebuild_passes(self) -> float:
-        return matrix_free_rebuild_passes(self.loss, self.preconditioner, self.builder.rank)
+        return matrix_free_rebuild_passes(self.loss, self.preconditioner, self.builder.rank,
+                                          self.sketch_size)
 
     def _cg_cap(self) -> int:
         """A matrix-free preconditioner leaves the conditioning of the data to CG, which may
@@ -215,3 +227,113 @@ class NewtonCG(InexactNewton):
         ``max(50, min(p, 10 sqrt p))`` (an exact solve of a p-dimensional system needs p)."""
         p = self.loss.n_params
         return max(50, min(p, 10 * int(np.sqrt(p))))
+
+
+class SubsampledNewtonCG(NewtonCG):
+    """Sub-sampled Newton-CG (``"subsampled"``): the gradient is exact, the Hessian-vector
+    products of CG use a uniform sample of ``m`` rows reweighted by ``n / m`` (Byrd, Chin,
+    Neveitt & Nocedal 2011; Roosta-Khorasani & Mahoney 2019; docs/math.md 8.8).
+
+    A new sample is drawn at every Newton iteration. ``m`` starts at
+    :func:`~sketchnewton._auto.subsample_start` and doubles while the observed contraction
+    of unit steps is slower than ``SUBSAMPLE_TARGET_RATE`` or the line search cut the step to
+    1/2 or less; at ``n / 2`` rows and beyond every
+    row is used, and the method is Newton-CG. The sample's products run in float32 for
+    float32 data (their images are not kept: the line search computes ``A p``).
+    The preconditioner is that of ``"cg"``, the Kronecker-factored one by default for the
+    multinomial loss. The decrement that certifies ``tol`` is computed with exact products
+    (:meth:`InexactNewton.decrement`); a step of sub-sampled products gives no error
+    estimate of its own (``eps`` is certified once the sample holds every row).
+    """
+
+    name = "subsampled"
+
+    @classmethod
+    def check_fits(cls, loss: Loss) -> None:
+        """Only a row-separable loss in memory offers row subsets."""
+        if not loss.row_subsets:
+            loss.row_subset(np.arange(0), 1.0)  # raises the loss's InputError
+
+    def __init__(self, loss: Loss, settings, rng):
+        self.check_fits(loss)
+        super().__init__(loss, settings, rng)
+        if self.preconditioner == "auto" and loss.kronecker_curvature:
+            self.preconditioner = "kronecker"
+        self.rows = min(loss.data.n, subsample_start(loss))
+        self._float32 = loss.float32_data
+        self._sub: Loss | None = None
+        self._sub_state: State | None = None
+
+    @property
+    def full(self) -> bool:
+        """The sample holds every row (the products are exact)."""
+        return self.rows >= self.loss.data.n
+
+    def describe(self) -> dict:
+        return dict(super().describe(), hessian_rows=int(self.rows))
+
+    def update(self, it: Iterate, contraction: float | None) -> None:
+        n = self.loss.data.n
+        if contraction is not None and it.step is not None and not self.full:
+            # a sample too small underestimates curvature: its steps overshoot and the line
+            # search halves them (0.5 at 13 iterations in a row with 50 rows per class)
+            poor = contraction > SUBSAMPLE_TARGET_RATE if it.step_size == 1.0 \
+                else it.step_size <= 0.5
+            if poor:
+                self.rows = n if 4 * self.rows >= n else 2 * self.rows
+        self._draw(it)
+        super().update(it, contraction)
+
+    def _draw(self, it: Iterate) -> None:
+        """A new row sample and the loss's state on it (no pass: the image is known); every
+        row once the sample is full, with float32 products for float32 data."""
+        loss = self.loss
+        n = loss.data.n
+        if self.full:
+            self._sub = loss.row_subset(None, 1.0, precise=False) if self._float32 else None
+            self._sub_state = it.state
+            return
+        rows = np.sort(self.rng.choice(n, size=self.rows, replace=False))
+        # float32 products for float32 data: CG's images of the sample are not kept
+        sub = loss.row_subset(rows, n / self.rows, precise=False)
+        loss.data.count_rows_read(sub.data.nnz)
+        self._sub = sub
+        self._sub_state = sub.forward(it.x, it.state.image[rows])
+
+    def _pcg(self, it: Iterate, kind: str, g: np.ndarray, eta: float):
+        sub, sub_state = self._sub, self._sub_state
+        if sub is None or sub_state is None:
+            return super()._pcg(it, kind, g, eta)
+        counts, loss = it.counts, self.loss
+        before = sub.data.sweeps
+
+        def product(v):
+            counts["nhev"] += 1
+            return sub.hessp_with_image(sub_state, v, kind)[0], None  # images not kept
+
+        x, _, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
+        # the sample's sweeps, in sweeps over all of A (a view of every row counts its own)
+        if sub.data is not loss.data:
+            loss.data.count_sweeps((sub.data.sweeps - before) * sub.data.nnz
+                                   / max(loss.data.nnz, 1))
+        return x, None, k, ok or k > 1, rz
+
+    def _step_estimate(self, p: np.ndarray, eta: float) -> float:
+        return super()._step_estimate(p, eta) if self.full else np.inf
+
+    def decrement(self, it: Iterate, target: float) -> float:
+        """:meth:`InexactNewton.decrement` on exact products of every row (float32 products
+        for float32 data: a relative error ~1e-7 of the decrement)."""
+        if not self._float32:
+            return super().decrement(it, target)
+        if self.model is None:
+            self.update(it, None)
+        fast, state, counts = self.loss.row_subset(None, 1.0, precise=False), it.state, it.counts
+        kind = self.loss.hessian_kinds[-1]
+
+        def product(v):
+            counts["nhev"] += 1
+            return fast.hessp_with_image(state, v, kind)
+
+        return self._timed(cg_decrement, product, self.built, -it.grad, target,
+                           max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
