@@ -11,7 +11,7 @@ import numpy as np
 
 from .hessian import spread
 
-__all__ = ["choose_method", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
+__all__ = ["choose_method", "choose_prox", "PROX_CD_SWEEPS", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
            "product_passes", "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
@@ -50,6 +50,35 @@ def choose_method(loss, sketch_size=None):
     costs = method_costs(loss, sketch_size)
     method = min(costs, key=costs.get).partition(":")[0]
     return method, "auto" if method == "cg" else None
+
+
+#: coordinate-descent sweeps per outer step a matrix-free proximal Newton step is assumed to
+#: read all of ``A`` for (the active-set sweeps read only the support's columns)
+PROX_CD_SWEEPS = 3.0
+
+
+def choose_prox(loss):
+    """The proximal Newton form for ``method="auto"`` with an L1 penalty.
+
+    The exact Gram costs ``G * 0.42 sum_i nnz_i^2 / nnz(A)`` passes per outer step (as
+    :func:`method_costs`) and a coordinate-descent sweep ``O(p)`` per coordinate; the
+    matrix-free form about ``PROX_CD_SWEEPS`` passes and applies to in-memory data with a
+    diagonal row curvature. The Gram form is kept while its matrix fits (``DENSE_BYTES``); a
+    wide problem without the matrix-free form gets the sketched Gram.
+    """
+    data = loss.data
+    p = loss.n_params
+    nnz = max(float(data.nnz), 1.0)
+    fits = 8.0 * p * p <= DENSE_BYTES
+    free = data.in_memory and loss.diagonal_curvature and data.is_sparse
+    if free:
+        gram = loss.hessian_grams * 0.42 * data.row_nnz_squares() / nnz \
+            + p * p / (FLOPS_PER_PASS * nnz)
+        if not fits or gram > PROX_CD_SWEEPS:
+            return "prox_cd"
+    if fits:
+        return "prox"
+    return "prox_sketch"
 
 
 def _has_ridge(loss):

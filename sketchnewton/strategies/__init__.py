@@ -6,6 +6,9 @@
 ``sketch`` :class:`SketchedNewton`: a sketched Hessian, adaptive sketch size
 ``pcg``    :class:`SketchPCG`: CG on exact products, sketched preconditioner
 ``cg``     :class:`NewtonCG`: CG on exact products, matrix-free preconditioner
+``prox``   :class:`ProximalNewton`: L1 / elastic net, CD on the exact Gram model
+``prox_sketch`` :class:`SketchedProximalNewton`: the same on a sketched Gram
+``prox_cd`` :class:`MatrixFreeProximalNewton`: CD on the data's columns
 =========  ===================================================================
 
 Adding a method means adding a :class:`Strategy` subclass and its entry in
@@ -14,6 +17,7 @@ Adding a method means adding a :class:`Strategy` subclass and its entry in
 
 from ._base import Iterate, Step, Strategy, StrategySettings, descent_step, steepest_descent
 from ._direct import SKETCH_TARGET_RATE, DualNewton, ExactNewton, SketchedNewton
+from ._proximal import MatrixFreeProximalNewton, ProximalNewton, SketchedProximalNewton
 from ._inexact import (
     FORCING_MIN,
     NYSTROM_MAX_RANK,
@@ -25,9 +29,11 @@ from ._inexact import (
 
 #: the strategies by method name
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (ExactNewton, DualNewton, SketchedNewton, SketchPCG, NewtonCG)
+    cls.name: cls for cls in (ExactNewton, DualNewton, SketchedNewton, SketchPCG, NewtonCG,
+                              ProximalNewton, SketchedProximalNewton, MatrixFreeProximalNewton)
 }
 
 __all__ = ["STRATEGIES", "Iterate", "Step", "Strategy", "StrategySettings", "descent_step", "steepest_descent",
            "ExactNewton", "DualNewton", "SketchedNewton", "InexactNewton", "SketchPCG",
-           "NewtonCG", "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]
+           "NewtonCG", "ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
+           "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]

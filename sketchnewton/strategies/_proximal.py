@@ -1,0 +1,346 @@
+"""Proximal Newton for a composite objective ``loss + sum_j w_j |x_j|`` (docs/math.md section 9).
+
+Each step minimises the quadratic model plus the L1 term,
+``q(d) = g^T d + 1/2 d^T H d + P(x + d) - P(x)``, by coordinate descent
+(Lee, Sun & Saunders 2014; Yuan, Ho & Lin 2012, newGLMNET; Friedman, Hastie
+& Tibshirani 2010, glmnet); the driver's line search then runs on the
+composite objective. The model ``H`` is one of three forms:
+
+==================  ===============================================================
+``prox``            the exact Gram (n >> p): ``H`` dense, formed at every iterate
+``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
+``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
+                    keeping the model's residual ``A d`` (newGLMNET; wide data)
+==================  ===============================================================
+
+Shrinking (newGLMNET): a coordinate at zero whose gradient is inside
+``(-w_j + M, w_j - M)``, ``M`` the largest violation of the previous outer
+iterate, is left out of the inner solve; the step is then checked on every
+coordinate (the model's subgradient of a left-out one must vanish), and solved
+again on all of them when it does not. The inner tolerance is a forcing term
+relative to the minimum-norm subgradient at ``x``.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .._kernels.cd import csc_cd, gram_cd
+from .._matrix import InterceptMatrix
+from .._stopping import FORCING_MAX
+from ..exceptions import InputError
+from ..hessian import spectral_error_level
+from ..losses import L1Penalty, Loss
+from ._base import Iterate, Step, Strategy, check_dense_model_fits
+from ._direct import SKETCH_TARGET_RATE
+
+__all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
+           "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "RESTRICTED_MAX"]
+
+#: coordinate-descent sweeps per inner solve at most
+MAX_SWEEPS = 2000
+#: smallest inner forcing term (relative to the minimum-norm subgradient at ``x``)
+INNER_FORCING_MIN = 1e-10
+#: largest support on which the matrix-free model forms its restricted Hessian ``H_FF`` (the
+#: error estimate's solve); beyond it the model gives no estimate
+RESTRICTED_MAX = 4096
+
+
+@dataclass
+class ProxModel:
+    """What the driver reads of a composite model: its curvature restricted to the free
+    coordinates ``F`` (the support of ``x`` and the unpenalised coordinates).
+
+    On the face ``{x_j = 0, j not in F}`` with the signs of ``x`` fixed, the objective is
+    smooth with Hessian ``H_FF``: :meth:`solve` is its inverse there (zero off ``F``).
+
+    Attributes
+    ----------
+    kind : str
+    spectral_error : float or None
+        0 for an exact model, the sketch's level for a sampled Gram, None when ``H_FF`` is
+        not formed (a matrix-free model on a support above ``RESTRICTED_MAX``).
+    sketch_size : int
+    curvature_scale : float
+        The largest diagonal entry of ``H``.
+    free : ndarray of int
+        ``F``.
+    restricted : ndarray (|F|, |F|) or None
+        ``H_FF``.
+    """
+
+    kind: str
+    spectral_error: float | None
+    sketch_size: int
+    curvature_scale: float
+    free: np.ndarray
+    restricted: np.ndarray | None
+    null_vectors: np.ndarray | None = None
+    _factor: tuple | None = None
+
+    def solve(self, g: np.ndarray) -> np.ndarray:
+        """``H_FF^{+} g_F`` on ``F``, zero elsewhere (the diagonal's inverse without ``H_FF``)."""
+        out = np.zeros_like(g, dtype=np.float64)
+        F = self.free
+        if F.size == 0:
+            return out
+        if self.restricted is None:
+            return out
+        if self._factor is None:
+            values, V = np.linalg.eigh(self.restricted)
+            top = max(float(values[-1]), np.finfo(float).tiny)
+            inv = np.where(values > F.size * np.finfo(float).eps * top, 1.0 / values, 0.0)
+            self._factor = (V, inv)
+        V, inv = self._factor
+        out[F] = V @ (inv * (V.T @ g[F]))
+        return out
+
+
+class ProximalNewton(Strategy):
+    """Proximal Newton with the exact Gram as the model (``"prox"``; see the module docstring).
+
+    The step's decrement is ``-(g^T p + P(x + p) - P(x))`` (at least ``p^T H p`` for the
+    model's minimiser), the line search's slope; the error estimate of ``x`` is the step's
+    length ``||p|| / (1 - e)`` with the model built at ``x`` (docs/math.md 9.3).
+    """
+
+    name = "prox"
+    handles_penalty = True
+
+    def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
+        super().__init__(loss, settings, rng, penalty)
+        self.weights = (penalty.weights if penalty is not None else np.zeros(loss.n_params))
+        N = self.builder.null_space
+        if N is not None:  # the penalty breaks the invariances along penalised coordinates
+            keep = ~np.any((np.abs(N) > 0) & (self.weights > 0)[:, None], axis=0)
+            self.builder.null_space = N[:, keep] if keep.any() else None
+        self._margin = np.inf  # newGLMNET's shrinking threshold M
+        self._at = None  # the state the model was built at
+        self._step: Step | None = None  # the step at that state
+        self._s0: float | None = None
+        self.inner_sweeps = 0
+
+    @classmethod
+    def check_fits(cls, loss: Loss) -> None:
+        check_dense_model_fits(loss, cls.name)
+
+    # -- the model ------------------------------------------------------------------------------
+    def update(self, it: Iterate, contraction: float | None) -> None:
+        if self._at is not it.state:
+            self._adapt(it, contraction)
+            self._build(it)
+            self._at, self._step = it.state, None
+        self.fresh = True
+
+    def _adapt(self, it: Iterate, contraction: float | None) -> None:
+        """Between models (the sketched form doubles its sketch on poor progress)."""
+
+    def _build(self, it: Iterate) -> None:
+        kind = self.loss.hessian_kinds[-1]
+        H, rows = self._gram(it, kind)
+        self._H = H
+        diag = np.diag(H)
+        free = self._free(it.x)
+        e = spectral_error_level(H.shape[0], rows)
+        self.model = ProxModel(kind, e, rows, float(diag.max()) if diag.size else 0.0, free,
+                               H[np.ix_(free, free)])
+
+    def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
+        return self.builder.exact(it.state, kind)
+
+    def _free(self, x: np.ndarray) -> np.ndarray:
+        return np.flatnonzero((x != 0) | (self.weights == 0))
+
+    # -- the step -------------------------------------------------------------------------------
+    def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
+        if self._step is None or self._at is not it.state:
+            if self._at is not it.state:
+                self.update(it, None)
+            s = self._subgradient_norm(it)
+            if self._s0 is None:
+                self._s0 = max(s, np.finfo(float).tiny)
+            eta = min(FORCING_MAX, np.sqrt(s / self._s0))
+            eta = max(eta, forcing_floor, INNER_FORCING_MIN)
+            self._step = self._timed(self._solve, it, eta)
+        return self._step
+
+    def estimate(self, it: Iterate) -> float:
+        """``||p|| / (1 - e)`` of the step at ``it`` (docs/math.md 9.3); ``inf`` while the model
+        was built at an earlier iterate (the estimate needs the model at ``x``)."""
+        if self.model is None or self._at is not it.state or self.model.spectral_error is None:
+            return np.inf if self._step is None else it.error_estimate
+        p = self.step(it).direction
+        return float(np.linalg.norm(p)) / (1.0 - self.model.spectral_error)
+
+    def decrement(self, it: Iterate, target: float) -> float:
+        """The decrement of the model's minimiser at ``it`` over every coordinate, solved to
+        ``INNER_FORCING_MIN`` (the step the rule judges may have been inexact)."""
+        if self._at is not it.state:
+            self.update(it, None)
+        step = self._timed(self._solve, it, INNER_FORCING_MIN)
+        self._step = step
+        return step.decrement
+
+    def fallback_step(self, it: Iterate) -> Step:
+        """The proximal gradient step with step size ``1 / curvature_scale``."""
+        c = self.model.curvature_scale if self.model is not None else np.nan
+        t = 1.0 / c if np.isfinite(c) and c > 0 else 1.0 / max(float(np.abs(it.grad).max()), 1.0)
+        x = it.x
+        p = _soft(x - t * it.grad, t * self.weights) - x
+        return Step(p, decrement=-self._change(it, p), accuracy=1.0, missing=np.inf)
+
+    def _change(self, it: Iterate, p: np.ndarray) -> float:
+        """``g^T p + P(x + p) - P(x)``."""
+        w, x = self.weights, it.x
+        return float(it.grad @ p) + float(w @ (np.abs(x + p) - np.abs(x)))
+
+    def _subgradient_norm(self, it: Iterate) -> float:
+        return float(np.linalg.norm(_min_norm_subgradient(it.x, it.grad, self.weights)))
+
+    def _solve(self, it: Iterate, eta: float) -> Step:
+        """The model's minimiser to the relative tolerance ``eta``: on the working set first,
+        then on every coordinate when a left-out one is not optimal for the model."""
+        x, g, w = it.x, it.grad, self.weights
+        viol = _min_norm_subgradient(x, g, w)
+        s = float(np.linalg.norm(viol))
+        tol = eta * s
+        shrink = (x == 0) & (w > 0) & (np.abs(g) < w - self._margin)
+        self._margin = float(np.abs(viol).max()) if viol.size else 0.0
+        work = np.flatnonzero(~shrink)
+        p, image, Hp_out = self._inner(it, work, tol)
+        if shrink.any():
+            out = np.flatnonzero(shrink)
+            G = g[out] + Hp_out(out)
+            if np.any(np.abs(G) > w[out] * (1 + 1e-12)):
+                p, image, _ = self._inner(it, np.arange(x.size), tol)
+        change = self._change(it, p)
+        return Step(p, image=image, decrement=-change, inner_iterations=self._last_sweeps,
+                    error_estimate=float(np.linalg.norm(p)), accuracy=eta,
+                    missing=0.0 if eta <= INNER_FORCING_MIN else np.inf)
+
+    def _inner(self, it: Iterate, work: np.ndarray, tol: float):
+        """``(p, A p or None, j -> (H p)_j)`` by coordinate descent on ``work``."""
+        H, p = self._H, np.zeros(it.x.size)
+        Hp = np.zeros(it.x.size)
+        sweeps, _ = gram_cd(H, it.grad, self.weights, it.x, work.astype(np.int64), p, Hp, tol,
+                            MAX_SWEEPS)
+        self._last_sweeps = int(sweeps)
+        self.inner_sweeps += int(sweeps)
+        nz = np.flatnonzero(p)
+        return p, None, lambda idx: H[np.ix_(idx, nz)] @ p[nz]
+
+
+class SketchedProximalNewton(ProximalNewton):
+    """Proximal Newton with the sketched Gram (``"prox_sketch"``): rows sampled by leverage
+    scores (the paper's regime, n >> p with large p); the sketch doubles while the observed
+    contraction is slower than ``SKETCH_TARGET_RATE`` (as method ``"sketch"``)."""
+
+    name = "prox_sketch"
+    uses_sketch = True
+
+    def _adapt(self, it: Iterate, contraction: float | None) -> None:
+        builder = self.builder
+        if self.settings.sketch_size is None and contraction is not None:
+            poor = contraction > SKETCH_TARGET_RATE if it.step_size == 1.0 else it.step_size < 0.5
+            if poor and builder.sketch_size < self.loss.data.n:
+                builder.sketch_size = min(2 * builder.sketch_size, self.loss.data.n)
+
+    def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
+        return self.builder.sketched(it.state, kind)
+
+
+class MatrixFreeProximalNewton(ProximalNewton):
+    """Proximal Newton on the data itself (``"prox_cd"``, wide sparse data; newGLMNET).
+
+    ``H = A^T diag(D) A + diag(ridge)`` is never formed: coordinate descent reads
+    ``A``'s columns (CSC, made once) and keeps the model's residual ``r = A d``, so a
+    sweep costs the non-zeros of the columns it visits and the step's image ``A p`` is
+    ``r`` (the line search needs no pass). Needs in-memory data and a loss with a
+    diagonal row curvature (binary logistic, Poisson).
+    """
+
+    name = "prox_cd"
+
+    @classmethod
+    def check_fits(cls, loss: Loss) -> None:
+        if not (loss.diagonal_curvature and loss.data.in_memory):
+            raise InputError("method 'prox_cd' needs in-memory data and a loss with a diagonal "
+                             "row curvature (binary logistic, Poisson); use method='prox'")
+
+    def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
+        super().__init__(loss, settings, rng, penalty)
+        self._csc = None
+
+    def _columns(self):
+        """``(indptr, indices, data, ones)`` of ``A`` in CSC (made once; ``ones``: the index
+        of the intercept's column of ones, -1 without one)."""
+        if self._csc is None:
+            A = self.loss.A
+            base, ones = (A.base, A.base.d) if isinstance(A, InterceptMatrix) else (A, -1)
+            M = base.csr.tocsc() if base.is_sparse else sp.csc_matrix(base.dense, dtype=np.float64)
+            M.sort_indices()
+            self._csc = (M.indptr.astype(np.int64), M.indices.astype(np.int64),
+                         np.asarray(M.data, dtype=np.float64), ones, M)
+        return self._csc
+
+    def _build(self, it: Iterate) -> None:
+        kind = self.loss.hessian_kinds[-1]
+        factors = self.loss.hessian_factors(it.state, kind)
+        self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
+        self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
+                                    (self.loss.n_params,)).copy()
+        self._hdiag = self.loss.hessian_diagonal(it.state, kind)
+        free = self._free(it.x)
+        restricted = self._restricted(free) if free.size <= RESTRICTED_MAX else None
+        self.model = ProxModel(kind, 0.0 if restricted is not None else None, 0,
+                               float(self._hdiag.max()) if self._hdiag.size else 0.0, free,
+                               restricted)
+
+    def _restricted(self, free: np.ndarray) -> np.ndarray:
+        """``H_FF = A_F^T diag(D) A_F + diag(ridge_F)`` (columns ``F`` only)."""
+        indptr, indices, data, ones, M = self._columns()
+        cols = free[free != ones]
+        AF = M[:, cols]
+        HF = np.asarray((AF.T @ AF.multiply(self._D[:, None]).tocsc()).todense())
+        self.loss.data.count_rows_read(AF.nnz)
+        if ones >= 0 and ones in free:
+            k = int(np.searchsorted(free, ones))
+            col = np.asarray(AF.T @ self._D).ravel()
+            HF = np.insert(np.insert(HF, k, col, axis=0), k, np.insert(col, k, self._D.sum()),
+                           axis=1)
+        HF[np.diag_indices_from(HF)] += self._lam[free]
+        return HF
+
+    def _inner(self, it: Iterate, work: np.ndarray, tol: float):
+        indptr, indices, data, ones, M = self._columns()
+        p = np.zeros(it.x.size)
+        r = np.zeros(self.loss.data.n)
+        sweeps, _, read = csc_cd(indptr, indices, data, self._D, self._lam, self._hdiag,
+                                 it.grad, self.weights, it.x, ones, work.astype(np.int64), p, r,
+                                 tol, MAX_SWEEPS)
+        self.loss.data.count_rows_read(read)
+        self._last_sweeps = int(sweeps)
+        self.inner_sweeps += int(sweeps)
+        D, lam = self._D, self._lam
+
+        def Hp(idx):
+            out = np.zeros(idx.size)
+            cols = idx != ones
+            Dr = D * r
+            out[cols] = np.asarray(M[:, idx[cols]].T @ Dr).ravel()
+            out[~cols] = Dr.sum()
+            self.loss.data.count_rows_read(M[:, idx[cols]].nnz)
+            return out + lam[idx] * p[idx]
+
+        return p, r, Hp
+
+
+def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+
+
+def _min_norm_subgradient(x: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return L1Penalty(w).subgradient(x, g)
