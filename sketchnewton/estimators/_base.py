@@ -18,7 +18,7 @@ from ..exceptions import InputError
 from ..hessian import PRECONDITIONERS, ROW_SAMPLERS
 from ..newton import METHODS
 
-__all__ = ["validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights",
+__all__ = ["check_l1_ratio", "l1_weights", "validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights",
            "SolverParams", "run_newton", "drop_feature_names", "FLOAT_DTYPES", "linear_predictor"]
 
 #: ``validate_data``'s ``dtype``: float32 and float64 ``X`` are kept as given (no upcast; with
@@ -75,6 +75,26 @@ def dask_weight_scale(sample_weight):
     if not scale > 0 or scale == 1.0:
         return sample_weight, 1.0
     return sample_weight / scale, scale
+
+
+def check_l1_ratio(l1_ratio):
+    """``l1_ratio`` in [0, 1] (the elastic net's mix: 0 ridge, 1 lasso)."""
+    value = check_real(l1_ratio, "l1_ratio", nonnegative=True)
+    if value > 1.0:
+        raise InputError(f"l1_ratio must be in [0, 1], got {value!r}")
+    return value
+
+
+def l1_weights(loss, strength):
+    """The L1 weights of :func:`~sketchnewton.api.minimize`: ``strength`` on every coefficient,
+    0 on the intercepts (the last coordinate of each class's row with ``fit_intercept``);
+    None when ``strength`` is 0 (no penalty: the plain Newton methods)."""
+    if not strength > 0:
+        return None
+    w = np.full(loss.n_params, float(strength))
+    if loss.fit_intercept:
+        w.reshape(loss.image_width, -1)[:, -1] = 0.0
+    return w
 
 
 def sample_weights(sample_weight, n):
