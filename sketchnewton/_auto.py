@@ -11,7 +11,7 @@ import numpy as np
 
 from .hessian import spread
 
-__all__ = ["choose_method", "choose_prox", "PROX_CD_SWEEPS", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
+__all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
            "product_passes", "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
@@ -52,33 +52,28 @@ def choose_method(loss, sketch_size=None):
     return method, "auto" if method == "cg" else None
 
 
-#: coordinate-descent sweeps per outer step a matrix-free proximal Newton step is assumed to
-#: read all of ``A`` for (the active-set sweeps read only the support's columns)
-PROX_CD_SWEEPS = 3.0
+#: the Gram form of proximal Newton is chosen while ``p^2`` is at most this many times
+#: ``nnz(A)`` (a Gram sweep costs ``p`` per coordinate, a sweep on the data ``nnz / p``)
+PROX_GRAM_RATIO = 4.0
 
 
 def choose_prox(loss):
     """The proximal Newton form for ``method="auto"`` with an L1 penalty.
 
-    The exact Gram costs ``G * 0.42 sum_i nnz_i^2 / nnz(A)`` passes per outer step (as
-    :func:`method_costs`) and a coordinate-descent sweep ``O(p)`` per coordinate; the
-    matrix-free form about ``PROX_CD_SWEEPS`` passes and applies to in-memory data with a
-    diagonal row curvature. The Gram form is kept while its matrix fits (``DENSE_BYTES``); a
-    wide problem without the matrix-free form gets the sketched Gram.
+    Both coordinate-descent forms make the same sweeps; a sweep over the active set ``S``
+    costs ``|S| |W|`` with the Gram (``W`` the working set, at most ``p``) and the non-zeros
+    of ``S``'s columns on the data (``|S| nnz / p`` on average). The Gram (exact, or sketched
+    when the exact one is not affordable) is chosen while ``p^2 <= PROX_GRAM_RATIO nnz(A)``
+    and its matrix fits (``DENSE_BYTES``), or when the matrix-free form does not apply
+    (distributed data, the multinomial loss's K x K row blocks, dense ``A``).
     """
     data = loss.data
     p = loss.n_params
-    nnz = max(float(data.nnz), 1.0)
     fits = 8.0 * p * p <= DENSE_BYTES
     free = data.in_memory and loss.diagonal_curvature and data.is_sparse
-    if free:
-        gram = loss.hessian_grams * 0.42 * data.row_nnz_squares() / nnz \
-            + p * p / (FLOPS_PER_PASS * nnz)
-        if not fits or gram > PROX_CD_SWEEPS:
-            return "prox_cd"
-    if fits:
-        return "prox"
-    return "prox_sketch"
+    if free and (not fits or p * p > PROX_GRAM_RATIO * float(data.nnz)):
+        return "prox_cd"
+    return "prox" if fits else "prox_sketch"
 
 
 def _has_ridge(loss):

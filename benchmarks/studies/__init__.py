@@ -80,6 +80,7 @@ REGISTRY = {s.name: s for s in (
     Study("dask"),
     Study("timepass"),
     Study("ladder"),
+    Study("l1"),
 )}
 
 #: the default studies, in order

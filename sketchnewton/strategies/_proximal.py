@@ -22,7 +22,7 @@ relative to the minimum-norm subgradient at ``x``.
 """
 
 from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg as sla
@@ -38,12 +38,16 @@ from ._base import Iterate, Step, Strategy, check_dense_model_fits
 from ._direct import SKETCH_TARGET_RATE
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
-           "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "RESTRICTED_MAX"]
+           "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP", "RESTRICTED_MAX"]
 
 #: coordinate-descent sweeps per inner solve at most
-MAX_SWEEPS = 2000
-#: smallest inner forcing term (relative to the minimum-norm subgradient at ``x``)
+MAX_SWEEPS = 500
+#: smallest inner forcing term (relative to the minimum-norm subgradient at ``x``) of a
+#: confirmation (:meth:`ProximalNewton.decrement`)
 INNER_FORCING_MIN = 1e-10
+#: smallest inner forcing term of a step: coordinate descent only has to find the face of the
+#: model's minimiser, which :meth:`ProximalNewton._polish` then solves exactly
+INNER_FORCING_STEP = 1e-3
 #: largest support on which the matrix-free model forms its restricted Hessian ``H_FF`` (the
 #: error estimate's solve); beyond it the model gives no estimate
 RESTRICTED_MAX = 4096
@@ -68,8 +72,8 @@ class ProxModel:
         The largest diagonal entry of ``H``.
     free : ndarray of int
         ``F``.
-    restricted : ndarray (|F|, |F|) or None
-        ``H_FF``.
+    restrict : callable or None
+        ``F -> H_FF`` (formed on the first :meth:`solve`); None: not formed.
     """
 
     kind: str
@@ -77,20 +81,18 @@ class ProxModel:
     sketch_size: int
     curvature_scale: float
     free: np.ndarray
-    restricted: np.ndarray | None
+    restrict: Callable[[np.ndarray], np.ndarray] | None
     null_vectors: np.ndarray | None = None
     _factor: tuple | None = None
 
     def solve(self, g: np.ndarray) -> np.ndarray:
-        """``H_FF^{+} g_F`` on ``F``, zero elsewhere (the diagonal's inverse without ``H_FF``)."""
+        """``H_FF^{+} g_F`` on ``F``, zero elsewhere (zero when ``H_FF`` is not formed)."""
         out = np.zeros_like(g, dtype=np.float64)
         F = self.free
-        if F.size == 0:
-            return out
-        if self.restricted is None:
+        if F.size == 0 or self.restrict is None:
             return out
         if self._factor is None:
-            values, V = np.linalg.eigh(self.restricted)
+            values, V = np.linalg.eigh(self.restrict(F))
             top = max(float(values[-1]), np.finfo(float).tiny)
             inv = np.where(values > F.size * np.finfo(float).eps * top, 1.0 / values, 0.0)
             self._factor = (V, inv)
@@ -146,7 +148,7 @@ class ProximalNewton(Strategy):
         free = self._free(it.x)
         e = spectral_error_level(H.shape[0], rows)
         self.model = ProxModel(kind, e, rows, float(diag.max()) if diag.size else 0.0, free,
-                               H[np.ix_(free, free)])
+                               self._restricted)
 
     def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
         return self.builder.exact(it.state, kind)
@@ -163,7 +165,7 @@ class ProximalNewton(Strategy):
             if self._s0 is None:
                 self._s0 = max(s, np.finfo(float).tiny)
             eta = min(FORCING_MAX, np.sqrt(s / self._s0))
-            eta = max(eta, forcing_floor, INNER_FORCING_MIN)
+            eta = max(eta, forcing_floor, INNER_FORCING_STEP)
             self._step = self._timed(self._solve, it, eta)
         return self._step
 
@@ -201,36 +203,92 @@ class ProximalNewton(Strategy):
         return float(np.linalg.norm(_min_norm_subgradient(it.x, it.grad, self.weights)))
 
     def _solve(self, it: Iterate, eta: float) -> Step:
-        """The model's minimiser to the relative tolerance ``eta``: on the working set first,
-        then on every coordinate when a left-out one is not optimal for the model."""
+        """The model's minimiser to the relative tolerance ``eta``: coordinate descent on the
+        working set, checked on every coordinate (solved again on all of them when a left-out
+        one is not optimal for the model), then made exact on its face (:meth:`_polish`)."""
         x, g, w = it.x, it.grad, self.weights
         viol = _min_norm_subgradient(x, g, w)
-        s = float(np.linalg.norm(viol))
-        tol = eta * s
+        tol = eta * float(np.linalg.norm(viol))
         shrink = (x == 0) & (w > 0) & (np.abs(g) < w - self._margin)
         self._margin = float(np.abs(viol).max()) if viol.size else 0.0
-        work = np.flatnonzero(~shrink)
-        p, image, Hp_out = self._inner(it, work, tol)
+        p, image = self._inner(it, np.flatnonzero(~shrink), tol)
+        Hp = self._product(p, image)
         if shrink.any():
-            out = np.flatnonzero(shrink)
-            G = g[out] + Hp_out(out)
-            if np.any(np.abs(G) > w[out] * (1 + 1e-12)):
-                p, image, _ = self._inner(it, np.arange(x.size), tol)
-        change = self._change(it, p)
-        return Step(p, image=image, decrement=-change, inner_iterations=self._last_sweeps,
-                    error_estimate=float(np.linalg.norm(p)), accuracy=eta,
-                    missing=0.0 if eta <= INNER_FORCING_MIN else np.inf)
+            G = g[shrink] + Hp[shrink]
+            if np.any(np.abs(G) > w[shrink] * (1 + 1e-12)):
+                p, image = self._inner(it, np.arange(x.size), tol)
+                Hp = self._product(p, image)
+        polished = self._polish(it, p, Hp)
+        exact = polished is not None
+        if exact:
+            p, image = polished
+        return Step(p, image=image, decrement=-self._change(it, p),
+                    inner_iterations=self._last_sweeps, error_estimate=float(np.linalg.norm(p)),
+                    accuracy=0.0 if exact else eta,
+                    missing=0.0 if exact or eta <= INNER_FORCING_MIN else np.inf)
 
+    def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray):
+        """The model's exact minimiser on the face of ``x + p`` (its support and signs), when
+        it is the model's minimiser: ``(p, A p or None)``, else None.
+
+        On the face the model is a quadratic in the free coordinates ``F``:
+        ``H_FF dp_F = -(g + H p + w sign(x + p))_F``. The result is the minimiser of the whole
+        model when the signs on ``F`` hold and every other coordinate's model gradient is
+        within ``[-w_j, w_j]`` (docs/math.md 9.2).
+        """
+        x, g, w = it.x, it.grad, self.weights
+        z = x + p
+        F = np.flatnonzero((z != 0) | (w == 0))
+        if F.size == 0 or F.size > RESTRICTED_MAX:
+            return None
+        sigma = np.sign(z[F]) * (w[F] > 0)
+        HF = self._restricted(F)
+        r = g[F] + Hp[F] + w[F] * sigma
+        try:
+            dF = -sla.solve(HF, r, assume_a="pos", check_finite=False)
+        except (np.linalg.LinAlgError, ValueError):
+            dF = -np.linalg.lstsq(HF, r, rcond=None)[0]
+        dp = np.zeros_like(p)
+        dp[F] = dF
+        q = p + dp
+        zF = x[F] + q[F]
+        pen = w[F] > 0
+        if not np.all(np.sign(zF[pen]) == sigma[pen]):
+            return None
+        image = self._image(dp, it)
+        Hq = self._product(q, image, dp=dp, Hp=Hp)
+        out = np.ones(x.size, dtype=bool)
+        out[F] = False
+        slack = 1e-9 * np.maximum(w[out], np.finfo(float).tiny) + 1e-12 * np.abs(g[out])
+        if np.any(np.abs(g[out] + Hq[out]) > w[out] + slack):
+            return None
+        return q, image
+
+    # -- the model's products (dense Gram; the matrix-free form overrides them) ------------------
     def _inner(self, it: Iterate, work: np.ndarray, tol: float):
-        """``(p, A p or None, j -> (H p)_j)`` by coordinate descent on ``work``."""
+        """``(p, A p or None)`` by coordinate descent on ``work``."""
         H, p = self._H, np.zeros(it.x.size)
         Hp = np.zeros(it.x.size)
         sweeps, _ = gram_cd(H, it.grad, self.weights, it.x, work.astype(np.int64), p, Hp, tol,
                             MAX_SWEEPS)
         self._last_sweeps = int(sweeps)
         self.inner_sweeps += int(sweeps)
-        nz = np.flatnonzero(p)
-        return p, None, lambda idx: H[np.ix_(idx, nz)] @ p[nz]
+        return p, None
+
+    def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
+        """``H p`` (``H dp + Hp`` when given: an update)."""
+        if dp is None:
+            nz = np.flatnonzero(p)
+            return self._H[:, nz] @ p[nz]
+        nz = np.flatnonzero(dp)
+        return Hp + self._H[:, nz] @ dp[nz]
+
+    def _image(self, dp, it):
+        """The image of the step after ``dp`` is added (None: the line search computes it)."""
+        return None
+
+    def _restricted(self, free: np.ndarray) -> np.ndarray:
+        return self._H[np.ix_(free, free)]
 
 
 class SketchedProximalNewton(ProximalNewton):
@@ -266,9 +324,11 @@ class MatrixFreeProximalNewton(ProximalNewton):
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
-        if not (loss.diagonal_curvature and loss.data.in_memory):
-            raise InputError("method 'prox_cd' needs in-memory data and a loss with a diagonal "
-                             "row curvature (binary logistic, Poisson); use method='prox'")
+        if not (loss.diagonal_curvature and loss.data.in_memory
+                and tuple(loss.hessian_kinds) == ("full",)):
+            raise InputError("method 'prox_cd' needs in-memory data and a convex loss with a "
+                             "diagonal row curvature (binary logistic, Poisson); use "
+                             "method='prox'")
 
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
@@ -289,15 +349,18 @@ class MatrixFreeProximalNewton(ProximalNewton):
     def _build(self, it: Iterate) -> None:
         kind = self.loss.hessian_kinds[-1]
         factors = self.loss.hessian_factors(it.state, kind)
+        if factors.K.shape[1]:
+            raise InputError("method 'prox_cd' needs a Hessian A^T D A + ridge (no low-rank "
+                             "part); use method='prox'")
         self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
         self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
                                     (self.loss.n_params,)).copy()
         self._hdiag = self.loss.hessian_diagonal(it.state, kind)
         free = self._free(it.x)
-        restricted = self._restricted(free) if free.size <= RESTRICTED_MAX else None
-        self.model = ProxModel(kind, 0.0 if restricted is not None else None, 0,
+        formed = free.size <= RESTRICTED_MAX
+        self.model = ProxModel(kind, 0.0 if formed else None, 0,
                                float(self._hdiag.max()) if self._hdiag.size else 0.0, free,
-                               restricted)
+                               self._restricted if formed else None)
 
     def _restricted(self, free: np.ndarray) -> np.ndarray:
         """``H_FF = A_F^T diag(D) A_F + diag(ridge_F)`` (columns ``F`` only)."""
@@ -324,18 +387,19 @@ class MatrixFreeProximalNewton(ProximalNewton):
         self.loss.data.count_rows_read(read)
         self._last_sweeps = int(sweeps)
         self.inner_sweeps += int(sweeps)
-        D, lam = self._D, self._lam
+        self._r = r
+        return p, r
 
-        def Hp(idx):
-            out = np.zeros(idx.size)
-            cols = idx != ones
-            Dr = D * r
-            out[cols] = np.asarray(M[:, idx[cols]].T @ Dr).ravel()
-            out[~cols] = Dr.sum()
-            self.loss.data.count_rows_read(M[:, idx[cols]].nnz)
-            return out + lam[idx] * p[idx]
+    def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
+        """``H p = A^T (D (A p)) + ridge p`` from the image ``A p`` (one sweep)."""
+        self.loss.data.count_sweeps(0.5)
+        return self.loss.A.rmatvec(self._D * image) + self._lam * p
 
-        return p, r, Hp
+    def _image(self, dp, it):
+        """``A (p + dp)``: the kept residual plus the columns of ``dp``."""
+        self._r = self._r + self.loss.A.matvec(dp)
+        self.loss.data.count_sweeps(0.5)
+        return self._r
 
 
 def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:
