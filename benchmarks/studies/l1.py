@@ -40,7 +40,7 @@ Solvers:
 Protocol (the ``estimators`` study's, shared code in ``_common.py``): every run is a fresh
 process (``python -m benchmarks l1 --one ...``) that loads the problem and warms up on its
 first 2,000 rows (not timed), then runs the timed fit; ``--repeat`` fresh processes (default 2),
-the fastest counts; a fit is stopped after ``--cap`` seconds (default 120). Equal accuracy:
+the fastest counts; a fit is stopped after ``--cap`` seconds (default 60). Equal accuracy:
 ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest objective of any run of the cell;
 a run counts only when ``gap <= 1e-8``. Each solver runs a tolerance ladder from loose to tight
 and is credited with the loosest tolerance that reaches the gap. Speedup: the fastest peer that
@@ -50,8 +50,10 @@ pinned core with one thread for every solver::
     flock /work/bench.lock taskset -c 0 env NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 \\
         OPENBLAS_NUM_THREADS=1 python -m benchmarks l1 --problems a9a,w8a
 
-``--quick``: ``a9a@2000`` only, both ratios, cap 10 s, one run each.
-Writes ``results/l1_{quick,full}<tag>.csv`` and prints a markdown table.
+Peers run first (each ladder stops at the first tolerance within the gap of the best objective
+so far), then ours (the same rule, against every peer run). ``--quick``: ``a9a@2000`` only, both
+ratios, cap 10 s, one run each. Writes ``results/l1[_quick]<tag>.csv`` and prints a markdown
+table.
 """
 
 import time
@@ -233,7 +235,7 @@ def run(ctx, args):
     problems = (args.problems.split(",") if args.problems
                 else list(QUICK_PROBLEMS) if ctx.quick else list(PROBLEMS))
     ratios = [float(v) for v in args.ratios.split(",")] if args.ratios else list(RATIOS)
-    cap = args.cap or (10.0 if ctx.quick else 120.0)
+    cap = args.cap or (10.0 if ctx.quick else 60.0)
     repeat = args.repeat or (1 if ctx.quick else 2)
     rows = []
     for problem in problems:
@@ -246,12 +248,13 @@ def run(ctx, args):
                 print(f"[l1] {case}: C = {C:.4g} ({100 * share:.2f}% non-zero)", flush=True)
                 eq = EqualObjective("l1", 0, cap, repeat, 1,
                                     ("--problem", problem, "--C", repr(float(C)), "--l1-ratio", repr(float(r))))
-                ours = [eq.run(case, "sn:auto", tol) for tol in LADDERS["sn:auto"]]
                 peers = {}
                 for peer in solvers_for(r):
                     peers[peer] = tol_ladder(lambda tol, p=peer: eq.run(case, p, tol),
-                                             LADDERS[peer], ours + [x for v in peers.values()
-                                                                    for x in v])
+                                             LADDERS[peer], [x for v in peers.values()
+                                                             for x in v])
+                ours = tol_ladder(lambda tol: eq.run(case, "sn:auto", tol), LADDERS["sn:auto"],
+                                  [x for v in peers.values() for x in v])
                 # ours: the loosest tolerance of the ladder that reaches the gap
                 f_all = [q["objective"] for q in ours + [x for v in peers.values() for x in v]
                          if np.isfinite(q["objective"])]
@@ -261,7 +264,7 @@ def run(ctx, args):
                 base = dict(case=case, problem=problem, l1_ratio=r, C=C, target_nnz=target,
                             nnz_share=share)
                 rows += equal_objective_rows(base, chosen, peers, cap)
-    path = args.csv or ctx.path("results", f"l1_{ctx.mode}{args.tag}", "csv")
+    path = args.csv or ctx.path("results", f"l1{args.tag}", "csv")
     write_csv(path, rows, COLUMNS)
     print_table(rows, cap, f"L1 / elastic-net logistic regression (no intercept), 1e-8 gap; "
                 f"cap {cap:g} s; {path}")
