@@ -273,3 +273,54 @@ def test_dask_equals_in_memory():
         a = SketchedPoissonRegressor(alpha=0.05, l1_ratio=0.5, tol=1e-14).fit(Xp, yp)
         b = SketchedPoissonRegressor(alpha=0.05, l1_ratio=0.5, tol=1e-14).fit(Xpd, ypd)
         assert_same_fit(b.coef_, a.coef_)
+
+
+# -- the regularisation path -----------------------------------------------------------------------
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_path_equals_cold_fits(l1_ratio, classes):
+    from sketchnewton.estimators import c_min, logistic_regression_path
+
+    if classes == 2:
+        X, y = binary_problem(n=500, d=25, seed=10)
+    else:
+        X, y = multinomial_problem(n=300, d=8, K=3, seed=11)
+    c0 = c_min(X, y, l1_ratio=l1_ratio)
+    Cs = c0 * np.logspace(-0.5, 2.5, 6)  # not c_min itself: a tie of |g_j| and w_j
+    W, _, n_iter = logistic_regression_path(X, y, Cs, tol=1e-14, l1_ratio=l1_ratio,
+                                            random_state=0)
+    assert np.all(W[0][:, :-1] == 0)  # C below c_min: every coefficient zero
+    assert np.count_nonzero(W[1][:, :-1]) > 0  # above it: some
+    for C, w in zip(Cs, W):
+        cold = SketchedLogisticRegression(C=C, l1_ratio=l1_ratio, tol=1e-14,
+                                          random_state=0).fit(X, y)
+        ref = np.column_stack([cold.coef_, cold.intercept_])
+        np.testing.assert_allclose(w, ref, rtol=0, atol=RTOL * max(np.abs(ref).max(), 1e-300))
+        np.testing.assert_array_equal(w[:, :-1] != 0, ref[:, :-1] != 0)
+
+
+def test_strong_rule_kkt_check_puts_violators_back():
+    """A rule that discards everything (previous weight far above this one) is corrected by
+    the KKT check: the screened solve equals the plain one."""
+    from sketchnewton.estimators._path import _screened_solve
+    from sketchnewton.estimators._base import SolverParams
+
+    X, y = binary_problem(n=400, d=20, seed=12)
+    loss = LogisticLoss(X, y, lam=0.0, fit_intercept=True)
+    est = SketchedLogisticRegression(tol=1e-14, random_state=0)
+    options = SolverParams._solver_options(est)
+    res, _ = _screened_solve(loss, options, 1e-14, "t", None, 3.0, (None, 1e6))
+    w = np.full(loss.n_params, 3.0)
+    w[-1] = 0
+    ref = sn.minimize(loss, tol=1e-14, l1=w, random_state=0)
+    assert_same_fit(res.x, ref.x)
+
+
+def test_cv_with_l1_ratio():
+    from sketchnewton.estimators import SketchedLogisticRegressionCV
+
+    X, y = binary_problem(n=400, d=20, seed=13)
+    cv = SketchedLogisticRegressionCV(Cs=[0.01, 0.1, 1.0], l1_ratio=1.0, cv=3, tol=1e-10).fit(X, y)
+    ref = SketchedLogisticRegression(C=cv.C_, l1_ratio=1.0, tol=1e-10).fit(X, y)
+    assert_same_fit(cv.coef_, ref.coef_, rtol=1e-6)
+    assert np.any(cv.coefs_paths_[:, 0, :, :-1] == 0)

@@ -51,6 +51,7 @@ INNER_FORCING_STEP = 1e-3
 #: largest support on which the matrix-free model forms its restricted Hessian ``H_FF`` (the
 #: error estimate's solve); beyond it the model gives no estimate
 RESTRICTED_MAX = 4096
+_EPS = np.finfo(float).eps
 
 
 @dataclass
@@ -244,10 +245,7 @@ class ProximalNewton(Strategy):
         sigma = np.sign(z[F]) * (w[F] > 0)
         HF = self._restricted(F)
         r = g[F] + Hp[F] + w[F] * sigma
-        try:
-            dF = -sla.solve(HF, r, assume_a="pos", check_finite=False)
-        except (np.linalg.LinAlgError, ValueError):
-            dF = -np.linalg.lstsq(HF, r, rcond=None)[0]
+        dF = -_psd_solve(HF, r)
         dp = np.zeros_like(p)
         dp[F] = dF
         q = p + dp
@@ -400,6 +398,19 @@ class MatrixFreeProximalNewton(ProximalNewton):
         self._r = self._r + self.loss.A.matvec(dp)
         self.loss.data.count_sweeps(0.5)
         return self._r
+
+
+def _psd_solve(H: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``H^{-1} r`` by Cholesky when ``H`` is numerically positive definite (pivots above
+    ``sqrt(n eps)`` of the largest), else the least-squares (minimum-norm) solution."""
+    try:
+        cho = sla.cho_factor(H, lower=False, check_finite=False)
+        piv = np.abs(np.diag(cho[0]))
+        if np.all(np.isfinite(piv)) and piv.min() > np.sqrt(H.shape[0] * _EPS) * piv.max():
+            return sla.cho_solve(cho, r, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    return np.linalg.lstsq(H, r, rcond=None)[0]
 
 
 def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:
