@@ -33,7 +33,7 @@ from .._matrix import InterceptMatrix
 from .._stopping import FORCING_MAX
 from ..exceptions import InputError
 from ..hessian import spectral_error_level
-from ..losses import L1Penalty, Loss
+from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
 from ._direct import SKETCH_TARGET_RATE
 
@@ -121,7 +121,7 @@ class ProximalNewton(Strategy):
             keep = ~np.any((np.abs(N) > 0) & (self.weights > 0)[:, None], axis=0)
             self.builder.null_space = N[:, keep] if keep.any() else None
         self._margin = np.inf  # newGLMNET's shrinking threshold M
-        self._at = None  # the state the model was built at
+        self._at: State | None = None  # the state the model was built at
         self._step: Step | None = None  # the step at that state
         self._s0: float | None = None
         self.inner_sweeps = 0
@@ -330,13 +330,13 @@ class MatrixFreeProximalNewton(ProximalNewton):
 
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
-        self._csc = None
+        self._csc: tuple | None = None
 
     def _columns(self):
         """``(indptr, indices, data, ones)`` of ``A`` in CSC (made once; ``ones``: the index
         of the intercept's column of ones, -1 without one)."""
         if self._csc is None:
-            A = self.loss.A
+            A = self._A
             base, ones = (A.base, A.base.d) if isinstance(A, InterceptMatrix) else (A, -1)
             M = base.csr.tocsc() if base.is_sparse else sp.csc_matrix(base.dense, dtype=np.float64)
             M.sort_indices()
@@ -350,6 +350,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
         if factors.K.shape[1]:
             raise InputError("method 'prox_cd' needs a Hessian A^T D A + ridge (no low-rank "
                              "part); use method='prox'")
+        self._A = factors.A  # DataMatrix, or InterceptMatrix with an intercept
         self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
         self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
                                     (self.loss.n_params,)).copy()
@@ -391,11 +392,11 @@ class MatrixFreeProximalNewton(ProximalNewton):
     def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
         """``H p = A^T (D (A p)) + ridge p`` from the image ``A p`` (one sweep)."""
         self.loss.data.count_sweeps(0.5)
-        return self.loss.A.rmatvec(self._D * image) + self._lam * p
+        return self._A.rmatvec(self._D * image) + self._lam * p
 
     def _image(self, dp, it):
         """``A (p + dp)``: the kept residual plus the columns of ``dp``."""
-        self._r = self._r + self.loss.A.matvec(dp)
+        self._r = self._r + self._A.matvec(dp)
         self.loss.data.count_sweeps(0.5)
         return self._r
 
