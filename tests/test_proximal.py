@@ -324,3 +324,23 @@ def test_cv_with_l1_ratio():
     ref = SketchedLogisticRegression(C=cv.C_, l1_ratio=1.0, tol=1e-10).fit(X, y)
     assert_same_fit(cv.coef_, ref.coef_, rtol=1e-6)
     assert np.any(cv.coefs_paths_[:, 0, :, :-1] == 0)
+
+
+def test_auto_picks_the_form():
+    from sketchnewton._auto import choose_prox
+
+    X, y = binary_problem(n=2000, d=20, seed=14)
+    assert choose_prox(LogisticLoss(X, y)) == "prox"  # p^2 << nnz: the Gram
+    rng = np.random.default_rng(0)
+    wide = sp.random(200, 5000, density=0.01, random_state=rng, format="csr")
+    yw = (rng.random(200) < 0.5).astype(float)
+    assert choose_prox(LogisticLoss(wide, yw)) == "prox_cd"  # p^2 >> nnz: on the data
+    Xm, ym = multinomial_problem(n=100, d=5)
+    assert choose_prox(MultinomialLoss(Xm, ym, 3)) == "prox"  # no matrix-free form
+
+
+def test_an_unfinished_solve_says_so():
+    X, y = binary_problem(n=500, d=20, seed=15)
+    with pytest.warns(sn.ConvergenceWarning):
+        est = SketchedLogisticRegression(C=1.0, l1_ratio=1.0, max_iter=1).fit(X, y)
+    assert not est.result_.success
