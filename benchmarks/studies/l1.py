@@ -51,7 +51,17 @@ pinned core with one thread for every solver::
         OPENBLAS_NUM_THREADS=1 python -m benchmarks l1 --problems a9a,w8a
 
 Peers run first (each ladder stops at the first tolerance within the gap of the best objective
-so far), then ours (the same rule, against every peer run). ``--quick``: ``a9a@2000`` only, both
+so far), then ours (the same rule, against every peer run). **The path** (``--path``): a 20-value path of ``C`` (``c_min * logspace(0.1, 3, 20)``,
+``c_min`` the largest C with every coefficient zero) with 5-fold stratified cross-validation
+(the same folds for everyone, scored by the log-loss of each solver's own CV) and the refit at
+the chosen C, lasso, on the code corpus, no intercept: ``SketchedLogisticRegressionCV(Cs,
+l1_ratio=1, tol=1e-8)`` against ``LogisticRegressionCV(Cs, l1_ratios=(1,), solver="saga",
+tol=1e-4)`` and ``glum.GeneralizedLinearRegressorCV(alphas=1/(n_train C), l1_ratio=1,
+gradient_tol=1e-8)``; one fresh process each, fastest of ``--repeat``, cap ``--path-cap``
+(default 300 s). glum's ``alpha`` multiplies the mean loss, so its folds (``n_train`` rows) and
+its refit (``n`` rows) sit at ``C`` values 5/4 apart: its refit's C is ``1 / (alpha n)``. The
+table gives the time, the C chosen and the non-zeros of the refit.
+``--quick``: ``a9a@2000`` only, both
 ratios, cap 10 s, one run each. Writes ``results/l1[_quick]<tag>.csv`` and prints a markdown
 table.
 """
@@ -198,8 +208,52 @@ def calibrate(X, s, r, target):
     return best
 
 
+PATH_PROBLEM = "code-bin-n1e4-p2^14-w8"
+PATH_SOLVERS = ("path:sn", "path:saga", "path:glum")
+N_FOLDS = 5
+
+
+def path_grid(X, s, n_values=20):
+    """``c_min * logspace(0.1, 3, n)``: from just above the all-zero solution (lasso)."""
+    c0 = 2.0 / float(np.abs(X.T @ s).max())  # ``1 / max_j |x_j^T (s - 0) / 2|`` for s in +-1
+    return c0 * np.logspace(0.1, 3, n_values)
+
+
+def fit_path_cv(solver, X, s, Cs, tol):
+    """``(coef, C chosen)`` of one path solver with CV (see the module docstring)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = list(StratifiedKFold(N_FOLDS).split(X, s))
+    if solver == "path:sn":
+        from sketchnewton import SketchedLogisticRegressionCV
+
+        est = SketchedLogisticRegressionCV(Cs=Cs, l1_ratio=1.0, cv=folds, fit_intercept=False,
+                                           tol=tol, scoring="neg_log_loss", max_iter=1000)
+        est.fit(X, s)
+        return est.coef_.ravel(), float(est.C_)
+    if solver == "path:saga":
+        from sklearn.linear_model import LogisticRegressionCV
+
+        est = LogisticRegressionCV(Cs=Cs, l1_ratios=(1.0,), solver="saga", cv=folds, tol=tol,
+                                   fit_intercept=False, scoring="neg_log_loss", max_iter=10000,
+                                   use_legacy_attributes=False)
+        est.fit(X, s)
+        return est.coef_.ravel(), float(np.ravel(est.C_)[0])
+    from glum import GeneralizedLinearRegressorCV
+
+    n_train = X.shape[0] * (N_FOLDS - 1) / N_FOLDS
+    est = GeneralizedLinearRegressorCV(family="binomial", alphas=np.sort(1.0 / (n_train * Cs))[::-1],
+                                       l1_ratio=[1.0], cv=folds, fit_intercept=False,
+                                       gradient_tol=tol)
+    est.fit(X, (s > 0).astype(np.float64))
+    # glum's alpha multiplies the mean loss: its refit on all n rows is at C = 1 / (alpha n)
+    return est.coef_, float(1.0 / (est.alpha_ * X.shape[0]))
+
+
 def run_one(args):
     """Child: fit one solver on one cell, print a ``RESULT`` line."""
+    if args.solver.startswith("path:"):
+        return run_one_path(args)
     X, s = load(args.problem)
     C, r = args.C, args.l1_ratio
     out = dict(case=args.case, solver=args.solver, tol=args.tol)
@@ -218,11 +272,62 @@ def run_one(args):
     emit_result(out)
 
 
+def run_one_path(args):
+    """Child: one path solver with CV on ``PATH_PROBLEM``."""
+    X, s = load(args.problem)
+    Cs = path_grid(X, s)
+    out = dict(case="path", solver=args.solver, tol=args.tol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        rows = slice(0, min(WARMUP_ROWS, X.shape[0]))
+        make_solver("sn:auto" if args.solver == "path:sn" else args.solver[5:], 1.0, 1.0, 1e-4,
+                    rows.stop)(X[rows], s[rows])
+        out["warmup_time"] = time.perf_counter() - t0
+        box = {}
+        out["time"] = timed_fit(lambda: box.setdefault("fit", fit_path_cv(args.solver, X, s, Cs,
+                                                                          args.tol)))
+    coef, C = box["fit"]
+    out.update(method=args.solver, C=C, nnz=int(np.count_nonzero(coef)),
+               objective=objective(X, s, C, 1.0, coef), n_iter=-1, passes=float("nan"))
+    emit_result(out)
+
+
+def run_path(ctx, args):
+    """The path study (``--path``)."""
+    from .._common import spawn
+
+    cap = args.path_cap
+    problem = args.problems or ("a9a@2000" if ctx.quick else PATH_PROBLEM)
+    repeat = args.repeat or (1 if ctx.quick else 2)
+    tols = {"path:sn": 1e-8, "path:saga": 1e-4, "path:glum": 1e-8}
+    rows = []
+    for solver in PATH_SOLVERS:
+        r = spawn("l1", ["--case", "path", "--solver", solver, "--tol", repr(tols[solver]),
+                         "--n", 0, "--problem", problem], cap, repeat=repeat,
+                  blas_threads=1, info=dict(case="path", solver=solver, tol=tols[solver]))
+        rows.append(r)
+        print(f"[l1 path] {solver}: {r['time']:.2f} s, C = {r.get('C', float('nan')):.4g}, "
+              f"{r.get('nnz', -1)} non-zeros, objective {r['objective']:.12g}", flush=True)
+    path = args.csv or ctx.path("results", f"l1_path{args.tag}", "csv")
+    write_csv(path, rows, ("case", "solver", "tol", "time", "times", "warmup_time", "C", "nnz",
+                           "objective", "timed_out"))
+    ours = rows[0]["time"]
+    print("\n| solver | tol | time (s) | C chosen | non-zeros | time / ours |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        t = f"> {cap:g}" if r["timed_out"] else f"{r['time']:.2f}"
+        print(f"| {r['solver']} | {r['tol']:g} | {t} | {r.get('C', float('nan')):.4g} | "
+              f"{r.get('nnz', '')} | {r['time'] / ours:.2f} |")
+
+
 def add_arguments(ap):
     ap.add_argument("--problems", default=None,
                     help=f"comma-separated problems (default {','.join(PROBLEMS)})")
     ap.add_argument("--ratios", default=None, help="comma-separated l1_ratio values (1,0.5)")
     ap.add_argument("--csv", default=None, help="CSV path (default results/l1_<mode><tag>.csv)")
+    ap.add_argument("--path", action="store_true", help="the path study (see the docstring)")
+    ap.add_argument("--path-cap", type=float, default=300.0, help="seconds per path fit")
     ap.add_argument("--problem", help="(child) the problem")
     ap.add_argument("--C", type=float, default=1.0, help="(child) C")
     ap.add_argument("--l1-ratio", type=float, default=1.0, help="(child) l1_ratio")
@@ -232,6 +337,8 @@ def add_arguments(ap):
 def run(ctx, args):
     if args.one:
         return run_one(args)
+    if args.path:
+        return run_path(ctx, args)
     problems = (args.problems.split(",") if args.problems
                 else list(QUICK_PROBLEMS) if ctx.quick else list(PROBLEMS))
     ratios = [float(v) for v in args.ratios.split(",")] if args.ratios else list(RATIOS)
