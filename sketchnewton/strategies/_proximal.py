@@ -177,8 +177,10 @@ class ProximalNewton(Strategy):
     def estimate(self, it: Iterate) -> float:
         """``||p|| / (1 - e)`` of the step at ``it`` (docs/math.md 9.3); ``inf`` while the model
         was built at an earlier iterate (the estimate needs the model at ``x``)."""
-        if self.model is None or self._at is not it.state or self.model.spectral_error is None:
-            return np.inf if self._step is None else it.error_estimate
+        if self.model is None or self._at is not it.state:
+            return np.inf
+        if self.model.spectral_error is None:  # the step's own estimate (9.3)
+            return it.error_estimate
         p = self.step(it).direction
         return float(np.linalg.norm(p)) / (1.0 - self.model.spectral_error)
 
