@@ -321,12 +321,46 @@ def run_path(ctx, args):
               f"{r.get('nnz', '')} | {r['time'] / ours:.2f} |")
 
 
+def path_figure(ctx, problem="a9a", n_values=40):
+    """``plots/l1_path.png``: the lasso path of ``problem`` (coefficients against ``C``) from
+    :func:`sketchnewton.logistic_regression_path` (``l1_ratio=1``, intercept fitted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketchnewton import logistic_regression_path
+    from sketchnewton.estimators import c_min
+
+    X, s = load(problem)
+    c0 = c_min(X, s, l1_ratio=1.0)
+    Cs = c0 * np.logspace(0, 2.5, n_values)
+    t0 = time.perf_counter()
+    W, Cs, n_iter = logistic_regression_path(X, s, Cs, l1_ratio=1.0, tol=1e-8)
+    seconds = time.perf_counter() - t0
+    coef = W[:, 0, :-1]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(Cs, coef, lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("C")
+    ax.set_ylabel("coefficient")
+    ax.set_title(f"lasso path of {problem} ({n_values} values of C from c_min, "
+                 f"{seconds:.2f} s, {int(n_iter.sum())} Newton iterations)")
+    fig.tight_layout()
+    path = ctx.path("plots", "l1_path", "png")
+    fig.savefig(path, dpi=120)
+    print(f"[l1] {path}: {seconds:.2f} s, non-zeros along the path "
+          f"{[int(np.count_nonzero(c)) for c in coef]}", flush=True)
+
+
 def add_arguments(ap):
     ap.add_argument("--problems", default=None,
                     help=f"comma-separated problems (default {','.join(PROBLEMS)})")
     ap.add_argument("--ratios", default=None, help="comma-separated l1_ratio values (1,0.5)")
     ap.add_argument("--csv", default=None, help="CSV path (default results/l1_<mode><tag>.csv)")
     ap.add_argument("--path", action="store_true", help="the path study (see the docstring)")
+    ap.add_argument("--figure", action="store_true",
+                    help="plots/l1_path.png: the lasso path of a9a (not timed)")
     ap.add_argument("--path-cap", type=float, default=300.0, help="seconds per path fit")
     ap.add_argument("--problem", help="(child) the problem")
     ap.add_argument("--C", type=float, default=1.0, help="(child) C")
@@ -339,6 +373,8 @@ def run(ctx, args):
         return run_one(args)
     if args.path:
         return run_path(ctx, args)
+    if args.figure:
+        return path_figure(ctx)
     problems = (args.problems.split(",") if args.problems
                 else list(QUICK_PROBLEMS) if ctx.quick else list(PROBLEMS))
     ratios = [float(v) for v in args.ratios.split(",")] if args.ratios else list(RATIOS)
