@@ -39,7 +39,8 @@ Solvers:
 
 Protocol (the ``estimators`` study's, shared code in ``_common.py``): every run is a fresh
 process (``python -m benchmarks l1 --one ...``) that loads the problem and warms up on its
-first 2,000 rows (not timed), then runs the timed fit; ``--repeat`` fresh processes (default 2),
+first 2,000 rows at a ``C`` large enough for non-zero coefficients (:func:`warm_up`; not timed),
+then runs the timed fit; ``--repeat`` fresh processes (default 2),
 the fastest counts; a fit is stopped after ``--cap`` seconds (default 60). Equal accuracy:
 ``gap = (f - f_best) / |f_best|`` with ``f_best`` the smallest objective of any run of the cell;
 a run counts only when ``gap <= 1e-8``. Each solver runs a tolerance ladder from loose to tight
@@ -250,6 +251,18 @@ def fit_path_cv(solver, X, s, Cs, tol):
     return est.coef_, float(1.0 / (est.alpha_ * X.shape[0]))
 
 
+def warm_up(solver, X, s, C, r, tol):
+    """Fit ``solver`` on the first ``WARMUP_ROWS`` rows at ``C`` scaled by ``n / rows`` (times 4):
+    the same penalty per row and more, so that the warm-up solution has non-zero coefficients
+    and every kernel of the timed fit runs (and is compiled: skglm compiles its numba code at
+    the first fit that reaches its inner solver; a warm-up whose solution is zero stops before
+    it and left 5 s of compilation in skglm's timed fits)."""
+    rows = min(WARMUP_ROWS, X.shape[0])
+    scale = 4.0 * X.shape[0] / rows
+    coef = make_solver(solver, C * scale, r, tol, rows)(X[:rows], s[:rows])
+    return int(np.count_nonzero(coef))
+
+
 def run_one(args):
     """Child: fit one solver on one cell, print a ``RESULT`` line."""
     if args.solver.startswith("path:"):
@@ -260,8 +273,7 @@ def run_one(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        rows = slice(0, min(WARMUP_ROWS, X.shape[0]))
-        make_solver(args.solver, C, r, args.tol, rows.stop)(X[rows], s[rows])
+        warm_up(args.solver, X, s, C, r, args.tol)
         out["warmup_time"] = time.perf_counter() - t0
         fit = make_solver(args.solver, C, r, args.tol, X.shape[0])
         box = {}
@@ -280,9 +292,8 @@ def run_one_path(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        rows = slice(0, min(WARMUP_ROWS, X.shape[0]))
-        make_solver("sn:auto" if args.solver == "path:sn" else args.solver[5:], 1.0, 1.0, 1e-4,
-                    rows.stop)(X[rows], s[rows])
+        warm_up("sn:auto" if args.solver == "path:sn" else args.solver[5:], X, s,
+                float(Cs[len(Cs) // 2]), 1.0, 1e-4)
         out["warmup_time"] = time.perf_counter() - t0
         box = {}
         out["time"] = timed_fit(lambda: box.setdefault("fit", fit_path_cv(args.solver, X, s, Cs,
