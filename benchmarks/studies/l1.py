@@ -97,9 +97,15 @@ COLUMNS = ("case", "problem", "l1_ratio", "C", "target_nnz", "nnz_share", "solve
 
 def load(problem):
     """``(X csr, s in {-1, +1})`` of a problem name of ``benchmarks.studies.real``."""
-    from .real import build_problem
+    from .real import PROBLEM_DIR, build_problem, load_problem, save_problem
 
-    X, y, _ = build_problem(problem)
+    # the code corpus takes seconds to build: the parent saves it once, the children read it
+    path = PROBLEM_DIR / (problem.replace("^", "_").replace("@", "_at_") + ".npz")
+    if path.exists():
+        X, y = load_problem(path)
+    else:
+        X, y, meta = build_problem(problem)
+        save_problem(problem, X, y, meta)
     y = np.asarray(y)
     s = np.where(y == np.unique(y)[-1], 1.0, -1.0)
     return X.tocsr(), s
