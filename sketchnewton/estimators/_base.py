@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
-from .._auto import choose_method, method_costs
+from .._auto import choose_method, choose_prox, method_costs
 from .._matrix import DataMatrix
 from .._validation import (
     check_choice,
@@ -118,11 +118,16 @@ def drop_feature_names(est):
         del est.feature_names_in_
 
 
-def _announce(name, loss, options):
-    """Verbose level 2: the method, and for ``"auto"`` the cost model's estimates behind it."""
+def _announce(name, loss, options, penalised=False):
+    """Verbose level 2: the method, and for ``"auto"`` the cost model's estimates behind it (with
+    an L1 penalty: the proximal Newton form ``auto`` takes)."""
     method, sketch_size = options["method"], options["sketch_size"]
     if method != "auto":
         print(f"[{name}] method {method!r} (as given); {loss.n_params:,} parameters", flush=True)
+        return
+    if penalised:
+        print(f"[{name}] method 'auto' chose {choose_prox(loss)!r} (L1 penalty) for "
+              f"{loss.n_params:,} parameters", flush=True)
         return
     chosen, preconditioner = choose_method(loss, sketch_size)
     costs = ", ".join(f"{k} {v:.3g}" for k, v in method_costs(loss, sketch_size).items())
@@ -148,7 +153,7 @@ def run_newton(name, loss, options, *, x0=None, **criterion):
     """
     verbose = options["verbose"]
     if verbose >= 2:
-        _announce(name, loss, options)
+        _announce(name, loss, options, penalised=criterion.get("l1") is not None)
     res = minimize(loss, x0=x0, **criterion, **options)
     if verbose >= 2:
         print(summary_line(name, res), flush=True)
