@@ -11,8 +11,9 @@ import numpy as np
 
 from .hessian import spread
 
-__all__ = ["choose_method", "method_costs", "factorization_passes", "matrix_free_rebuild_passes",
-           "product_passes", "subsample_start", "kronecker_passes", "JACOBI_MIN_SPREAD"]
+__all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
+           "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
+           "JACOBI_MIN_SPREAD"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -68,6 +69,30 @@ def choose_method(loss, sketch_size=None):
     if method == "cg":
         return method, preconditioner or "auto"
     return method, preconditioner or None
+
+
+#: the Gram form of proximal Newton is chosen while ``p^2`` is at most this many times
+#: ``nnz(A)`` (a Gram sweep costs ``p`` per coordinate, a sweep on the data ``nnz / p``)
+PROX_GRAM_RATIO = 4.0
+
+
+def choose_prox(loss):
+    """The proximal Newton form for ``method="auto"`` with an L1 penalty.
+
+    Both coordinate-descent forms make the same sweeps; a sweep over the active set ``S``
+    costs ``|S| |W|`` with the Gram (``W`` the working set, at most ``p``) and the non-zeros
+    of ``S``'s columns on the data (``|S| nnz / p`` on average). The Gram (exact, or sketched
+    when the exact one is not affordable) is chosen while ``p^2 <= PROX_GRAM_RATIO nnz(A)``
+    and its matrix fits (``DENSE_BYTES``), or when the matrix-free form does not apply
+    (distributed data, the multinomial loss's K x K row blocks, dense ``A``).
+    """
+    data = loss.data
+    p = loss.n_params
+    fits = 8.0 * p * p <= DENSE_BYTES
+    free = data.in_memory and loss.diagonal_curvature and data.is_sparse
+    if free and (not fits or p * p > PROX_GRAM_RATIO * float(data.nnz)):
+        return "prox_cd"
+    return "prox" if fits else "prox_sketch"
 
 
 def _has_ridge(loss):

@@ -22,9 +22,9 @@ from ._validation import (
 )
 from .exceptions import InputError
 from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
-from .losses import Loss, NormalizedRegressionLoss
+from .losses import L1Penalty, Loss, NormalizedRegressionLoss
 from ._links import LINK_CODES
-from ._auto import choose_method
+from ._auto import choose_method, choose_prox
 from ._report import SolveResult
 from ._stopping import Decrement, ErrorBound
 from .newton import METHODS, NewtonSolver, Problem
@@ -115,8 +115,9 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
              method: str = "auto", sketch: str = "leverage", sketch_size: int | None = None,
              preconditioner: str = "auto", x0: ArrayLike | None = None, max_iter: int = 100,
              random_state: RandomState = None, verbose: int = 0,
-             callback: Callable | None = None) -> SolveResult:
-    """Minimise a :class:`~sketchnewton.losses.Loss` with the Newton driver.
+             callback: Callable | None = None,
+             l1: float | ArrayLike | L1Penalty | None = None) -> SolveResult:
+    """Minimise a :class:`~sketchnewton.losses.Loss` (plus an L1 penalty) with the Newton driver.
 
     Parameters
     ----------
@@ -130,7 +131,8 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     tol : float > 0, optional
         Stop when half the squared Newton decrement of a unit step is at most
         ``tol |f|`` (a relative objective accuracy). Give ``eps`` or ``tol``.
-    method : {"auto", "exact", "dual", "sketch", "pcg", "cg", "subsampled"}
+    method : {"auto", "exact", "dual", "sketch", "pcg", "cg", "subsampled", "prox", "prox_sketch", \
+              "prox_cd"}
         ``"exact"``: Newton with the exact (p x p) Hessian. ``"dual"``: the
         exact Newton step through the (n x n) dual system (n < p, a ridge,
         in memory; docs/math.md 8.4). ``"sketch"``: the step of a Hessian
@@ -168,6 +170,15 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         ``OptimizeResult`` (``x, fun, jac, nit`` and the history row); any
         other callable receives a copy of ``xk``. Returning True or raising
         ``StopIteration`` stops the solve (status 3, no warning).
+    l1 : float >= 0, array of shape (n_params,) or L1Penalty, optional
+        Minimise ``loss(x) + sum_j l1_j |x_j|`` (a float: the same weight on
+        every coordinate, an intercept included; pass an array with 0 on the
+        unpenalised coordinates). With the loss's ridge this is the elastic
+        net. Solved by proximal Newton (methods ``"prox"``: the exact Gram,
+        ``"prox_sketch"``: a sketched Gram, ``"prox_cd"``: coordinate descent
+        on the data's columns; ``"auto"`` picks one); ``grad_norm`` is then
+        the norm of the minimum-norm subgradient and ``fun`` includes the
+        penalty (docs/math.md section 9).
 
     {result sections}
     See Also
@@ -215,17 +226,39 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     rng = check_random_state(random_state)
     if x0 is not None:
         x0 = check_vector(x0, "x0", loss.n_params)
+    penalty = _l1_penalty(l1, loss.n_params)
     sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
     with loss.data.threads(), single_threaded_blas():
         if method == "auto":
-            method, chosen = choose_method(loss, sketch_size)
-            if preconditioner == "auto" and chosen is not None:
-                preconditioner = chosen
+            if penalty is not None:
+                method = choose_prox(loss)
+            else:
+                method, chosen = choose_method(loss, sketch_size)
+                if preconditioner == "auto" and chosen is not None:
+                    preconditioner = chosen
         strategy_class = STRATEGIES[method]
         strategy_class.check_fits(loss)
-        strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng)
-        problem = Problem(loss, criterion, strategy, max_iter, verbose, callback, sweeps0)
+        strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng,
+                                  penalty)
+        problem = Problem(loss, criterion, strategy, max_iter, verbose, callback, sweeps0,
+                          penalty)
         return NewtonSolver(problem).solve(x0)
+
+
+def _l1_penalty(l1, n_params: int) -> L1Penalty | None:
+    """The validated :class:`L1Penalty` of ``minimize(l1=...)`` (None: no penalty)."""
+    if l1 is None or isinstance(l1, L1Penalty):
+        weights = None if l1 is None else l1.weights
+    elif np.ndim(l1) == 0:
+        weights = np.full(n_params, check_real(l1, "l1", nonnegative=True))
+    else:
+        weights = check_vector(l1, "l1", n_params)
+    if weights is None:
+        return None
+    weights = check_vector(weights, "l1", n_params)
+    if np.any(weights < 0):
+        raise InputError("l1 must be non-negative")
+    return L1Penalty(weights)
 
 
 def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam: float = 0.0,

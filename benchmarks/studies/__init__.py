@@ -85,6 +85,7 @@ REGISTRY = {s.name: s for s in (
     Study("leverage"),
     Study("dense_input"),
     Study("dense"),
+    Study("l1"),
 )}
 
 #: the default studies, in order

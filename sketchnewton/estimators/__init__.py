@@ -53,10 +53,11 @@ from ._normalized import (
     NormalizedRegressor,
     SoftmaxRegression,
 )
-from ._path import SketchedLogisticRegressionCV, logistic_regression_path
+from ._path import SketchedLogisticRegressionCV, c_min, logistic_regression_path
 from ._poisson import SketchedPoissonRegressor
 
 __all__ = ["NormalizedRegressor", "SoftmaxRegression", "SketchedLogisticRegression",
            "SketchedLogisticRegressionCV", "SketchedPoissonRegressor", "logistic_regression_path",
+           "c_min",
            "NORMALIZED_REGRESSOR_EXPECTED_FAILED_CHECKS",
            "SOFTMAX_REGRESSION_EXPECTED_FAILED_CHECKS"]

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
-from .._auto import choose_method, method_costs
+from .._auto import choose_method, choose_prox, method_costs
 from .._matrix import DataMatrix
 from .._validation import (
     check_choice,
@@ -18,7 +18,7 @@ from ..exceptions import InputError
 from ..hessian import PRECONDITIONERS, ROW_SAMPLERS
 from ..newton import METHODS
 
-__all__ = ["validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights",
+__all__ = ["check_l1_ratio", "l1_weights", "validate", "check_sparse_X", "weight_scale", "dask_weight_scale", "sample_weights",
            "SolverParams", "run_newton", "drop_feature_names", "FLOAT_DTYPES", "linear_predictor"]
 
 #: ``validate_data``'s ``dtype``: float32 and float64 ``X`` are kept as given (no upcast; with
@@ -77,6 +77,26 @@ def dask_weight_scale(sample_weight):
     return sample_weight / scale, scale
 
 
+def check_l1_ratio(l1_ratio):
+    """``l1_ratio`` in [0, 1] (the elastic net's mix: 0 ridge, 1 lasso)."""
+    value = check_real(l1_ratio, "l1_ratio", nonnegative=True)
+    if value > 1.0:
+        raise InputError(f"l1_ratio must be in [0, 1], got {value!r}")
+    return value
+
+
+def l1_weights(loss, strength):
+    """The L1 weights of :func:`~sketchnewton.api.minimize`: ``strength`` on every coefficient,
+    0 on the intercepts (the last coordinate of each class's row with ``fit_intercept``);
+    None when ``strength`` is 0 (no penalty: the plain Newton methods)."""
+    if not strength > 0:
+        return None
+    w = np.full(loss.n_params, float(strength))
+    if loss.fit_intercept:
+        w.reshape(loss.image_width, -1)[:, -1] = 0.0
+    return w
+
+
 def sample_weights(sample_weight, n):
     """Validated non-negative sample weights (ones when None)."""
     if sample_weight is None:
@@ -98,11 +118,16 @@ def drop_feature_names(est):
         del est.feature_names_in_
 
 
-def _announce(name, loss, options):
-    """Verbose level 2: the method, and for ``"auto"`` the cost model's estimates behind it."""
+def _announce(name, loss, options, penalised=False):
+    """Verbose level 2: the method, and for ``"auto"`` the cost model's estimates behind it (with
+    an L1 penalty: the proximal Newton form ``auto`` takes)."""
     method, sketch_size = options["method"], options["sketch_size"]
     if method != "auto":
         print(f"[{name}] method {method!r} (as given); {loss.n_params:,} parameters", flush=True)
+        return
+    if penalised:
+        print(f"[{name}] method 'auto' chose {choose_prox(loss)!r} (L1 penalty) for "
+              f"{loss.n_params:,} parameters", flush=True)
         return
     chosen, preconditioner = choose_method(loss, sketch_size)
     costs = ", ".join(f"{k} {v:.3g}" for k, v in method_costs(loss, sketch_size).items())
@@ -128,7 +153,7 @@ def run_newton(name, loss, options, *, x0=None, **criterion):
     """
     verbose = options["verbose"]
     if verbose >= 2:
-        _announce(name, loss, options)
+        _announce(name, loss, options, penalised=criterion.get("l1") is not None)
     res = minimize(loss, x0=x0, **criterion, **options)
     if verbose >= 2:
         print(summary_line(name, res), flush=True)

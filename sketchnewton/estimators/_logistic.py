@@ -18,6 +18,8 @@ from ..exceptions import InputError
 from ..losses import LogisticLoss, MultinomialLoss
 from ._base import (
     FLOAT_DTYPES,
+    check_l1_ratio,
+    l1_weights,
     SolverParams,
     dask_weight_scale,
     drop_feature_names,
@@ -29,7 +31,7 @@ from ._base import (
 from ._coef_table import CoefTableMixin
 
 __all__ = ["SketchedLogisticRegression", "LinearClassifier", "logistic_loss", "prepare_classification",
-           "split_coef", "check_C"]
+           "split_coef", "check_C", "l1_strength"]
 
 
 def check_C(C, name="C"):
@@ -37,15 +39,21 @@ def check_C(C, name="C"):
     return check_real(C, name, positive=True, allow_inf=True)
 
 
-def logistic_loss(X64, codes, K, C, sw, fit_intercept):
-    """``(loss, scale)``: the solver's loss for ``C sum_i sw_i l_i + 1/2 ||W||^2``, the weights
-    scaled by ``1/scale`` into (0, 1] and the ridge ``lam = 1 / (C scale)`` (0 for ``C = inf``),
-    the same minimiser (docs/math.md section 3)."""
+def logistic_loss(X64, codes, K, C, sw, fit_intercept, l1_ratio=0.0):
+    """``(loss, scale)``: the solver's loss for ``C sum_i sw_i l_i + (1 - l1_ratio)/2 ||W||^2``,
+    the weights scaled by ``1/scale`` into (0, 1] and the ridge
+    ``lam = (1 - l1_ratio) / (C scale)`` (0 for ``C = inf``), the same minimiser (docs/math.md
+    section 3); the L1 part is :func:`l1_strength`."""
     sw, scale = weight_scale(sw)
-    kw = dict(lam=0.0 if np.isinf(C) else 1.0 / C / scale, sample_weight=sw,
+    kw = dict(lam=0.0 if np.isinf(C) else (1.0 - l1_ratio) / C / scale, sample_weight=sw,
               fit_intercept=fit_intercept)
     loss = LogisticLoss(X64, codes, **kw) if K == 2 else MultinomialLoss(X64, codes, K, **kw)
     return loss, scale
+
+
+def l1_strength(C, scale, l1_ratio):
+    """The L1 weight of the solver's loss: ``l1_ratio / (C scale)`` (0 for ``C = inf``)."""
+    return 0.0 if np.isinf(C) else l1_ratio / C / scale
 
 
 def _class_weighted(sw, class_weight, classes, y, codes, sample_weight):
@@ -73,13 +81,15 @@ def prepare_classification(X, y, sample_weight, class_weight):
     return DataMatrix(X, "X", check_finite=False), codes, classes, sw
 
 
-def split_coef(x, d, fit_intercept):
+def split_coef(x, d, fit_intercept, l1=False):
     """``(coef (rows, d), intercept (rows,))`` from the loss's parameters; multinomial ones
-    centred over the classes (the model is invariant to a common shift)."""
+    centred over the classes (the model is invariant to a common shift), the coefficients only
+    without an L1 penalty (which the shift changes)."""
     W = np.asarray(x, dtype=np.float64).reshape(-1, d + fit_intercept)
     coef, icpt = W[:, :d], (W[:, d] if fit_intercept else np.zeros(W.shape[0]))
     if W.shape[0] > 1:
-        coef = coef - coef.mean(axis=0)
+        if not l1:
+            coef = coef - coef.mean(axis=0)
         icpt = icpt - icpt.mean()
     return np.ascontiguousarray(coef), np.array(icpt, dtype=np.float64)
 
@@ -93,7 +103,11 @@ class LinearClassifier(SolverParams, CoefTableMixin, ClassifierMixin, BaseEstima
         return tags
 
     def _set_coef(self, x, d):
-        self.coef_, self.intercept_ = split_coef(x, d, self.fit_intercept)
+        self.coef_, self.intercept_ = split_coef(x, d, self.fit_intercept,
+                                                 l1=self._l1_ratio() > 0)
+
+    def _l1_ratio(self):
+        return check_l1_ratio(getattr(self, "l1_ratio", 0.0))
 
     def _training_loss(self, X, y, sample_weight):
         """The fitted objective on the training data (for :meth:`coef_table`)."""
@@ -104,6 +118,9 @@ class LinearClassifier(SolverParams, CoefTableMixin, ClassifierMixin, BaseEstima
             raise ValueError("y has labels the model was not fitted on: pass the training data")
         sw = _class_weighted(sample_weights(sample_weight, X.shape[0]), self.class_weight,
                              self.classes_, y, codes, sample_weight)
+        if self._l1_ratio() > 0:
+            raise ValueError("standard errors of an L1-penalised fit (l1_ratio > 0) are not "
+                             "defined by the Hessian: refit with l1_ratio=0")
         return logistic_loss(DataMatrix(X, "X", check_finite=False), codes, K, self._fitted_C(),
                              sw, self.fit_intercept)
 
@@ -141,12 +158,14 @@ class LinearClassifier(SolverParams, CoefTableMixin, ClassifierMixin, BaseEstima
 
 # -----------------------------------------------------------------------------------------------
 class SketchedLogisticRegression(LinearClassifier):
-    """L2-regularised logistic (binary) and softmax (multinomial) regression by sketched Newton.
+    """Regularised logistic (binary) and softmax (multinomial) regression by sketched Newton.
 
-    Minimises ``C * sum_i sw_i loss_i + 1/2 ||W||^2`` (intercept not
-    penalised), the objective of ``sklearn.linear_model.LogisticRegression(C=C)``
-    with the l2 penalty (``C=np.inf``: no penalty, scikit-learn's
-    ``penalty=None``); two classes give binary logistic regression, more
+    Minimises ``C * sum_i sw_i loss_i + (1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1``
+    (intercept not penalised), the objective of
+    ``sklearn.linear_model.LogisticRegression(C=C, l1_ratio=l1_ratio)`` (``l1_ratio=0``:
+    the l2 penalty; ``C=np.inf``: no penalty, scikit-learn's ``penalty=None``); an
+    L1 part is solved by proximal Newton (methods ``"prox"``, ``"prox_sketch"``,
+    ``"prox_cd"``; docs/math.md section 9); two classes give binary logistic regression, more
     give multinomial (softmax) cross-entropy. Internally the losses
     :class:`~sketchnewton.losses.LogisticLoss` /
     :class:`~sketchnewton.losses.MultinomialLoss` with ``lam = 1/C`` are
@@ -158,6 +177,8 @@ class SketchedLogisticRegression(LinearClassifier):
         Inverse regularisation strength; ``np.inf`` fits without a penalty
         (the maximum-likelihood estimate, which does not exist for separable
         classes: the solve then stops with a ConvergenceWarning).
+    l1_ratio : float in [0, 1], default=0.0
+        The elastic-net mix: 0 the ridge (l2) penalty, 1 the lasso (l1).
     fit_intercept : bool, default=True
     tol : float > 0, default=1e-8
         Relative objective accuracy: stop when half the squared Newton
@@ -218,8 +239,9 @@ class SketchedLogisticRegression(LinearClassifier):
 
     def __init__(self, C=1.0, fit_intercept=True, tol=1e-8, max_iter=100, method="auto",
                  sketch="leverage", sketch_size=None, preconditioner="auto", class_weight=None,
-                 warm_start=False, random_state=None, verbose=0):
+                 warm_start=False, random_state=None, verbose=0, l1_ratio=0.0):
         self.C = C
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -236,6 +258,7 @@ class SketchedLogisticRegression(LinearClassifier):
         C = check_C(self.C)
         check_bool(self.fit_intercept, "fit_intercept")
         check_bool(self.warm_start, "warm_start")
+        self._l1_ratio()
         return (C,) + self._check_solver()
 
     def _fitted_C(self):
@@ -262,8 +285,9 @@ class SketchedLogisticRegression(LinearClassifier):
         X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES)
         X64, codes, self.classes_, sw = prepare_classification(X, y, sample_weight,
                                                                self.class_weight)
-        loss, _ = logistic_loss(X64, codes, len(self.classes_), C, sw, self.fit_intercept)
-        return self._solve(loss, options, tol)
+        r = self._l1_ratio()
+        loss, scale = logistic_loss(X64, codes, len(self.classes_), C, sw, self.fit_intercept, r)
+        return self._solve(loss, options, tol, l1_strength(C, scale, r))
 
     def _fit_dask(self, X, y, sample_weight, C, options, tol):
         """``fit`` on row-blocked dask arrays (see :meth:`fit`); only the classes reach the client."""
@@ -287,17 +311,18 @@ class SketchedLogisticRegression(LinearClassifier):
         K = len(classes)
         codes = y.map_blocks(lambda blk: np.searchsorted(classes, blk), dtype=np.int64)
         sample_weight, scale = dask_weight_scale(sample_weight)
-        kw = dict(lam=0.0 if np.isinf(C) else 1.0 / C / scale, sample_weight=sample_weight,
+        r = self._l1_ratio()
+        kw = dict(lam=0.0 if np.isinf(C) else (1.0 - r) / C / scale, sample_weight=sample_weight,
                   fit_intercept=self.fit_intercept)
         loss = (distributed.logistic_loss(X, codes, **kw) if K == 2
                 else distributed.multinomial_loss(X, codes, K, **kw))
         self.n_features_in_ = loss.n_features
         drop_feature_names(self)
-        return self._solve(loss, options, tol)
+        return self._solve(loss, options, tol, l1_strength(C, scale, r))
 
-    def _solve(self, loss, options, tol):
+    def _solve(self, loss, options, tol, l1=0.0):
         K, d = len(self.classes_), loss.n_features
         x0 = self._warm_start(1 if K == 2 else K, d)
-        res = self._minimize(loss, options, x0, tol=tol)
+        res = self._minimize(loss, options, x0, tol=tol, l1=l1_weights(loss, l1))
         self._set_coef(res.x, d)
         return self

@@ -15,7 +15,9 @@ from ..losses import PoissonLoss
 from ._base import (
     FLOAT_DTYPES,
     SolverParams,
+    check_l1_ratio,
     dask_weight_scale,
+    l1_weights,
     drop_feature_names,
     linear_predictor,
     sample_weights,
@@ -31,15 +33,19 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
     """Poisson regression with the log link by sketched Newton.
 
     Minimises ``1/(2 sum_i s_i) sum_i s_i deviance(y_i, exp(x_i^T coef + b)) +
-    alpha/2 ||coef||^2``, the objective of
-    ``sklearn.linear_model.PoissonRegressor(alpha)``; internally
-    :class:`~sketchnewton.losses.PoissonLoss` with ``lam = alpha sum_i s_i``
-    (same minimiser; docs/math.md section 4).
+    alpha ((1 - l1_ratio)/2 ||coef||^2 + l1_ratio ||coef||_1)``, the objective of
+    ``sklearn.linear_model.PoissonRegressor(alpha)`` (``l1_ratio=0``) and of glum's
+    ``GeneralizedLinearRegressor(family="poisson", alpha, l1_ratio)``; internally
+    :class:`~sketchnewton.losses.PoissonLoss` with ``lam = alpha (1 - l1_ratio) sum_i s_i``
+    and the L1 weight ``alpha l1_ratio sum_i s_i`` (same minimiser; docs/math.md
+    sections 4 and 9).
 
     Parameters
     ----------
     alpha : float >= 0, default=1.0
-        L2 penalty strength (not on the intercept); 0 for no penalty.
+        Penalty strength (not on the intercept); 0 for no penalty.
+    l1_ratio : float in [0, 1], default=0.0
+        The elastic-net mix (glum's): 0 the ridge penalty, 1 the lasso.
     fit_intercept : bool, default=True
     tol : float > 0, default=1e-8
         Relative objective accuracy by the Newton decrement (docs/math.md 7.2;
@@ -71,8 +77,9 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
 
     def __init__(self, alpha=1.0, fit_intercept=True, tol=1e-8, max_iter=100, method="auto",
                  sketch="leverage", sketch_size=None, preconditioner="auto", warm_start=False,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, l1_ratio=0.0):
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -95,38 +102,46 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
         """Fit the model to non-negative targets ``y`` (counts or rates); pandas DataFrames and
         dask arrays accepted as for :meth:`SketchedLogisticRegression.fit`."""
         alpha = check_real(self.alpha, "alpha", nonnegative=True)
+        r = check_l1_ratio(self.l1_ratio)
         check_bool(self.fit_intercept, "fit_intercept")
         check_bool(self.warm_start, "warm_start")
         options, tol = self._check_solver()
         if distributed.is_dask_collection(X) or distributed.is_dask_collection(y):
             sample_weight, scale = dask_weight_scale(sample_weight)  # into (0, 1], as in memory
             sw_total = self._dask_weight_total(X, sample_weight)
-            loss = distributed.poisson_loss(X, y, lam=alpha * sw_total, sample_weight=sample_weight,
+            loss = distributed.poisson_loss(X, y, lam=alpha * (1.0 - r) * sw_total,
+                                            sample_weight=sample_weight,
                                             fit_intercept=self.fit_intercept)
             self.n_features_in_ = loss.n_features
             drop_feature_names(self)
         else:
             loss, _ = self._loss(*validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES,
                                            y_numeric=True),
-                                 sample_weight, alpha)
+                                 sample_weight, alpha, r)
+            sw_total = float(loss.sw.sum())
         d = loss.n_features
-        res = self._minimize(loss, options, self._warm_start(1, d), tol=tol)
+        res = self._minimize(loss, options, self._warm_start(1, d), tol=tol,
+                             l1=l1_weights(loss, alpha * r * sw_total))
         self.coef_ = res.x[:d].copy()
         self.intercept_ = float(res.x[d]) if self.fit_intercept else 0.0
         return self
 
-    def _loss(self, X, y, sample_weight, alpha):
+    def _loss(self, X, y, sample_weight, alpha, l1_ratio=0.0):
         """``(loss, scale)`` of validated in-memory data (weights scaled into (0, 1])."""
         if np.any(y < 0):
             raise ValueError("Some value(s) of y are out of the valid range of the loss: "
                              "the Poisson loss needs y >= 0")
         sw, scale = weight_scale(sample_weights(sample_weight, X.shape[0]))
-        loss = PoissonLoss(DataMatrix(X, "X", check_finite=False), y, lam=alpha * sw.sum(),
+        loss = PoissonLoss(DataMatrix(X, "X", check_finite=False), y,
+                           lam=alpha * (1.0 - l1_ratio) * sw.sum(),
                            sample_weight=sw, fit_intercept=self.fit_intercept)
         return loss, scale
 
     def _training_loss(self, X, y, sample_weight):
         """The fitted objective on the training data (for :meth:`coef_table`)."""
+        if check_l1_ratio(self.l1_ratio) > 0:
+            raise ValueError("standard errors of an L1-penalised fit (l1_ratio > 0) are not "
+                             "defined by the Hessian: refit with l1_ratio=0")
         X, y = validate(self, X, y, accept_sparse="csr", dtype=FLOAT_DTYPES, y_numeric=True,
                         reset=False)
         return self._loss(X, y, sample_weight, check_real(self.alpha, "alpha", nonnegative=True))

@@ -65,6 +65,9 @@ class ModelBuilder:
                 raise InputError(f"sketch {sketch!r} has no distributed implementation; use one "
                                  f"of {ROW_SAMPLERS} with dask inputs")
         self.loss = loss
+        #: the exact invariances the models fix: the loss's (a composite objective's strategy
+        #: keeps only those its penalty leaves invariant)
+        self.null_space = loss.null_space()
         self.sketch = sketch
         self.sketch_size = sketch_size
         self.rng = random_state
@@ -82,7 +85,7 @@ class ModelBuilder:
         t0 = time.perf_counter()
         H = self.loss.hessian(state, kind)
         self.timings["gram"] += time.perf_counter() - t0
-        return fix_invariances(H, self.loss.null_space()), 0
+        return fix_invariances(H, self.null_space), 0
 
     def sketched(self, state, kind):
         """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""
@@ -103,7 +106,7 @@ class ModelBuilder:
         self.timings["sketch"] += t1 - t0
         H, rows = loss.sampled_hessian(state, samples, kind)
         self.timings["gram"] += time.perf_counter() - t1
-        return fix_invariances(H, loss.null_space()), rows
+        return fix_invariances(H, self.null_space), rows
 
     def _oblivious(self, state, kind, s, t0):
         """An oblivious sketch (CountSketch, SRHT, Gaussian) of the loss's Gauss-Newton factor:
@@ -123,7 +126,7 @@ class ModelBuilder:
         blocks.count_sweeps(1 + (root.extra_diag is not None))  # every row (twice with w)
         H[np.diag_indices_from(H)] += factors.lam
         self.timings["gram"] += time.perf_counter() - t1
-        return fix_invariances(H, self.loss.null_space()), S.shape[0]
+        return fix_invariances(H, self.null_space), S.shape[0]
 
     def factorized(self, state, sketched):
         """The factorized dense model at ``state``: the exact (``sketched`` False) or sketched
@@ -195,7 +198,7 @@ class ModelBuilder:
         """:class:`DiagonalModel` of the Hessian's diagonal (per-feature blocks, multinomial)."""
         t0 = time.perf_counter()
         kind = self._preconditioner_kind()
-        model = DiagonalModel(self.loss.hessian_diagonal(state, kind), kind, self.loss.null_space())
+        model = DiagonalModel(self.loss.hessian_diagonal(state, kind), kind, self.null_space)
         self.timings["gram"] += time.perf_counter() - t0
         return model
 
@@ -206,7 +209,7 @@ class ModelBuilder:
         loss = self.loss
         model = nystrom_model(lambda V: loss.hessian_matmat(state, V, kind),
                               loss.hessian_diagonal(state, kind), self.rank, self.rng, kind,
-                              loss.null_space())
+                              self.null_space)
         self.timings["gram"] += time.perf_counter() - t0
         return model
 
@@ -238,7 +241,7 @@ class ModelBuilder:
 
     def identity(self, state):
         """No preconditioning (plain Newton-CG)."""
-        return IdentityModel(self._preconditioner_kind(), self.loss.null_space())
+        return IdentityModel(self._preconditioner_kind(), self.null_space)
 
     def dual(self, state, kind=None):
         """:class:`DualModel` of ``kind``, or of the first of the loss's kinds whose (n x n)

@@ -52,8 +52,8 @@ class InexactNewton(Strategy):
     how well the preconditioner still fits.
     """
 
-    def __init__(self, loss: Loss, settings, rng):
-        super().__init__(loss, settings, rng)
+    def __init__(self, loss: Loss, settings, rng, penalty=None):
+        super().__init__(loss, settings, rng, penalty)
         self.cg_iterations = 0
 
     @abstractmethod
@@ -188,8 +188,8 @@ class NewtonCG(InexactNewton):
 
     name = "cg"
 
-    def __init__(self, loss: Loss, settings, rng):
-        super().__init__(loss, settings, rng)
+    def __init__(self, loss: Loss, settings, rng, penalty=None):
+        super().__init__(loss, settings, rng, penalty)
         self.preconditioner = settings.preconditioner  # "auto" is resolved at the first build
         self._history: list[tuple[int, int]] = []  # (rank, CG iterations) before each doubling
         self._grows = True

@@ -1,0 +1,346 @@
+"""Proximal Newton (strategies/_proximal.py, _kernels/cd.py) and the estimators' ``l1_ratio``:
+coefficients and support against independent references (glum, scikit-learn's saga), one step
+of every model form against the exact proximal Newton step, Dask input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import sketchnewton as sn
+from sketchnewton.estimators import SketchedLogisticRegression, SketchedPoissonRegressor
+from sketchnewton.exceptions import InputError
+from sketchnewton.losses import LogisticLoss, MultinomialLoss, PoissonLoss
+from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
+from sketchnewton.losses import L1Penalty
+
+glum = pytest.importorskip("glum")
+
+#: coefficients equal the reference within this share of the largest coefficient
+RTOL = 1e-6
+
+
+def binary_problem(n=600, d=30, seed=0, dense=False):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=0.3, random_state=rng, format="csr")
+    X.data = rng.standard_normal(X.nnz)
+    w = np.zeros(d)
+    k = min(6, d)
+    w[:k] = rng.standard_normal(k) * 1.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ w) - 0.3))).astype(float)
+    return (X.toarray() if dense else X), y
+
+
+def poisson_problem(n=600, d=20, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * 0.5
+    w = np.zeros(d)
+    w[:5] = rng.standard_normal(5) * 0.4
+    y = rng.poisson(np.exp(X @ w + 0.5)).astype(float)
+    return X, y
+
+
+def multinomial_problem(n=200, d=6, K=3, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((K, d))
+    W[:, 3:] = 0
+    z = X @ W.T
+    P = np.exp(z - z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    y = np.array([rng.choice(K, p=p) for p in P])
+    return X, y
+
+
+def assert_same_fit(coef, ref, rtol=RTOL):
+    coef, ref = np.ravel(coef), np.ravel(ref)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(coef, ref, rtol=0, atol=rtol * scale)
+    # the support: the reference's zeros are exact; ours too (coordinate descent sets zeros)
+    np.testing.assert_array_equal(coef != 0, np.abs(ref) > 1e-12 * scale)
+
+
+def glum_fit(X, y, family, alpha, l1_ratio):
+    g = glum.GeneralizedLinearRegressor(family=family, alpha=alpha, l1_ratio=l1_ratio,
+                                        gradient_tol=1e-12, max_iter=1000, fit_intercept=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g.fit(X, y)
+    return g
+
+
+# -- against independent references ---------------------------------------------------------------
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("C", [0.05, 0.5])
+def test_binary_logistic_equals_glum(l1_ratio, C):
+    """scikit-learn's objective ``C sum l_i + (1-r)/2 ||w||^2 + r ||w||_1`` is glum's mean loss
+    plus ``alpha (r ||w||_1 + (1-r)/2 ||w||^2)`` with ``alpha = 1 / (C n)``."""
+    X, y = binary_problem()
+    n = X.shape[0]
+    est = SketchedLogisticRegression(C=C, l1_ratio=l1_ratio, tol=1e-14, random_state=0).fit(X, y)
+    ref = glum_fit(X, y, "binomial", 1.0 / (C * n), l1_ratio)
+    assert est.result_.success
+    assert 0 < np.count_nonzero(est.coef_) < X.shape[1]
+    assert_same_fit(np.r_[est.coef_.ravel(), est.intercept_], np.r_[ref.coef_, ref.intercept_])
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("alpha", [0.02, 0.1])
+def test_poisson_equals_glum(l1_ratio, alpha):
+    X, y = poisson_problem()
+    est = SketchedPoissonRegressor(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14,
+                                   random_state=0).fit(X, y)
+    ref = glum_fit(X, y, "poisson", alpha, l1_ratio)
+    assert est.result_.success
+    assert 0 < np.count_nonzero(est.coef_) < X.shape[1]
+    assert_same_fit(np.r_[est.coef_, est.intercept_], np.r_[ref.coef_, ref.intercept_])
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("C", [0.02, 0.2])
+def test_multinomial_equals_saga(l1_ratio, C):
+    """scikit-learn's saga on the same objective (multinomial, unpenalised intercepts), run to
+    its tightest tolerance."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = multinomial_problem()
+    est = SketchedLogisticRegression(C=C, l1_ratio=l1_ratio, tol=1e-14, random_state=0).fit(X, y)
+    kw = dict(penalty="elasticnet") if l1_ratio < 1 else dict(penalty="l1")
+    ref = LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", tol=1e-15, max_iter=100_000,
+                             **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.fit(X, y)
+    assert est.result_.success
+    assert 0 < np.count_nonzero(est.coef_) < est.coef_.size
+    # saga's iterates reach exact zeros only up to its tolerance: compare values, and the
+    # support where saga's coefficient is clearly non-zero or clearly zero
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=RTOL * scale)
+    # intercepts: both are the unpenalised minimisers (saga's not centred)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_ - ref.intercept_.mean(), rtol=0,
+                               atol=RTOL * scale)
+    clear = np.abs(ref.coef_) > 10 * RTOL * scale
+    np.testing.assert_array_equal(est.coef_[clear] != 0, True)
+
+
+def test_l1_ratio_zero_is_the_ridge_fit():
+    X, y = binary_problem(seed=3)
+    a = SketchedLogisticRegression(C=0.3, random_state=0).fit(X, y)
+    b = SketchedLogisticRegression(C=0.3, l1_ratio=0.0, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.result_.method == b.result_.method != "prox"
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, np.nan, "a"])
+def test_l1_ratio_validated(value):
+    X, y = binary_problem(n=50, d=4)
+    with pytest.raises((InputError, ValueError)):
+        SketchedLogisticRegression(l1_ratio=value).fit(X, y)
+    with pytest.raises((InputError, ValueError)):
+        SketchedPoissonRegressor(l1_ratio=value).fit(X, np.abs(y))
+
+
+def test_coef_table_refuses_l1():
+    X, y = binary_problem(n=100, d=5)
+    est = SketchedLogisticRegression(C=1.0, l1_ratio=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        est.coef_table(X, y)
+
+
+# -- each model form: one step against the exact proximal Newton step -----------------------------
+def exact_prox_step(H, g, w, x, sweeps=20000):
+    """The model's minimiser by plain cyclic coordinate descent on the dense ``H`` (numpy)."""
+    d = np.zeros_like(x)
+    for _ in range(sweeps):
+        old = d.copy()
+        for j in range(x.size):
+            G = g[j] + H[j] @ d
+            z = x[j] + d[j]
+            v = z - G / H[j, j]
+            d[j] = np.sign(v) * max(abs(v) - w[j] / H[j, j], 0.0) - x[j]
+        if np.abs(d - old).max() <= 1e-15 * max(np.abs(d).max(), 1e-300):
+            break
+    return d
+
+
+@pytest.mark.parametrize("method", ["prox", "prox_cd", "prox_sketch"])
+def test_one_step_equals_the_exact_proximal_newton_step(method):
+    X, y = binary_problem(n=400, d=12, seed=4)
+    loss = LogisticLoss(X, y, lam=0.01, fit_intercept=True)
+    w = np.full(loss.n_params, 2.0)
+    w[-1] = 0.0
+    x = np.zeros(loss.n_params)
+    x[:4] = [0.3, -0.2, 0.0, 0.5]
+    state = loss.evaluate(x)
+    size = loss.data.n  # the sketched Gram keeps every row: it equals the exact one
+    strategy = STRATEGIES[method](loss, StrategySettings(sketch="uniform", sketch_size=size),
+                                  np.random.default_rng(0), L1Penalty(w))
+    it = Iterate(x, state, float(np.linalg.norm(state.grad)))
+    strategy.update(it, None)
+    step = strategy.decrement(it, 0.0) and strategy._step
+    H = loss.hessian(state)
+    if method == "prox_sketch":  # uniform sampling of all n rows with replacement: H~
+        H = strategy._H
+    ref = exact_prox_step(H, state.grad, w, x)
+    np.testing.assert_allclose(step.direction, ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+    change = state.grad @ ref + w @ (np.abs(x + ref) - np.abs(x))
+    assert step.decrement == pytest.approx(-change, rel=1e-8)
+    if method == "prox_cd":  # the image A p kept by coordinate descent
+        np.testing.assert_allclose(step.image, loss.image(step.direction), atol=1e-12)
+
+
+def test_sketched_form_converges_to_the_exact_minimiser():
+    X, y = binary_problem(n=3000, d=20, seed=5)
+    loss = LogisticLoss(X, y, lam=0.0, fit_intercept=True)
+    w = np.full(loss.n_params, 5.0)
+    w[-1] = 0
+    a = sn.minimize(loss, tol=1e-13, method="prox", l1=w, random_state=0)
+    b = sn.minimize(loss, tol=1e-13, method="prox_sketch", l1=w, random_state=0)
+    assert a.success and b.success
+    assert_same_fit(b.x, a.x)
+
+
+# -- minimize(l1=...) ----------------------------------------------------------------------------
+def test_minimize_l1_result_and_auto():
+    X, y = binary_problem(n=400, d=15, seed=6)
+    loss = LogisticLoss(X, y, lam=0.0, fit_intercept=False)
+    res = sn.minimize(loss, tol=1e-12, l1=3.0, random_state=0)
+    assert res.method.startswith("prox") and res.success
+    # fun is the composite objective, grad_norm the minimum-norm subgradient
+    assert res.fun == pytest.approx(loss.loss(res.x) + 3.0 * np.abs(res.x).sum(), rel=1e-14)
+    s = L1Penalty(np.full(15, 3.0)).subgradient(res.x, loss.gradient(res.x))
+    assert res.grad_norm == pytest.approx(np.linalg.norm(s), rel=1e-6, abs=1e-13)
+    assert res.grad_norm < 1e-6
+    with pytest.raises(InputError, match="cannot minimise a penalised"):
+        sn.minimize(loss, tol=1e-8, l1=3.0, method="exact")
+    with pytest.raises(InputError, match="l1"):
+        sn.minimize(loss, tol=1e-8, l1=-1.0)
+
+
+def test_eps_rule_certifies_the_distance():
+    X, y = binary_problem(n=500, d=10, seed=7)
+    loss = LogisticLoss(X, y, lam=0.1, fit_intercept=True)
+    w = np.full(loss.n_params, 2.0)
+    w[-1] = 0
+    ref = sn.minimize(loss, tol=1e-15, method="prox", l1=w)
+    for method in ("prox", "prox_cd"):
+        res = sn.minimize(loss, eps=1e-7, method=method, l1=w)
+        assert res.success
+        assert np.linalg.norm(res.x - ref.x) <= 1e-7
+        assert res.error_bound >= np.linalg.norm(res.x - ref.x) * 0.5
+
+
+def test_poisson_minimize_all_forms_agree():
+    X, y = poisson_problem(n=400, d=10, seed=8)
+    loss = PoissonLoss(sp.csr_matrix(X), y, lam=1.0, fit_intercept=True)
+    w = np.full(loss.n_params, 20.0)
+    w[-1] = 0
+    xs = [sn.minimize(loss, tol=1e-14, method=m, l1=w, random_state=0).x
+          for m in ("prox", "prox_cd")]
+    assert_same_fit(xs[1], xs[0])
+
+
+def test_multinomial_l1_keeps_penalised_coordinates_out_of_the_null_space():
+    X, y = multinomial_problem(n=150, d=4)
+    loss = MultinomialLoss(X, y, 3, lam=0.0, fit_intercept=True)
+    w = np.full(loss.n_params, 5.0)
+    w.reshape(3, -1)[:, -1] = 0
+    strategy = STRATEGIES["prox"](loss, StrategySettings(), np.random.default_rng(0), L1Penalty(w))
+    N = strategy.builder.null_space
+    assert N is not None and N.shape[1] == 1  # the intercepts' shift only
+    assert np.all(N[w > 0] == 0)
+
+
+# -- Dask ----------------------------------------------------------------------------------------
+def test_dask_equals_in_memory():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    X, y = binary_problem(n=600, d=20, seed=9)
+    Xd = da.from_array(X, chunks=(200, X.shape[1]), asarray=False)
+    yd = da.from_array(y, chunks=(200,))
+    with dask.config.set(scheduler="synchronous"):
+        for r in (1.0, 0.5):
+            a = SketchedLogisticRegression(C=0.2, l1_ratio=r, tol=1e-14, random_state=0).fit(X, y)
+            b = SketchedLogisticRegression(C=0.2, l1_ratio=r, tol=1e-14, random_state=0).fit(Xd, yd)
+            assert b.result_.success
+            assert_same_fit(b.coef_, a.coef_)
+        Xp, yp = poisson_problem(n=400, d=10)
+        Xpd = da.from_array(Xp, chunks=(100, Xp.shape[1]))
+        ypd = da.from_array(yp, chunks=(100,))
+        a = SketchedPoissonRegressor(alpha=0.05, l1_ratio=0.5, tol=1e-14).fit(Xp, yp)
+        b = SketchedPoissonRegressor(alpha=0.05, l1_ratio=0.5, tol=1e-14).fit(Xpd, ypd)
+        assert_same_fit(b.coef_, a.coef_)
+
+
+# -- the regularisation path -----------------------------------------------------------------------
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_path_equals_cold_fits(l1_ratio, classes):
+    from sketchnewton.estimators import c_min, logistic_regression_path
+
+    if classes == 2:
+        X, y = binary_problem(n=500, d=25, seed=10)
+    else:
+        X, y = multinomial_problem(n=300, d=8, K=3, seed=11)
+    c0 = c_min(X, y, l1_ratio=l1_ratio)
+    Cs = c0 * np.logspace(-0.5, 2.5, 6)  # not c_min itself: a tie of |g_j| and w_j
+    W, _, n_iter = logistic_regression_path(X, y, Cs, tol=1e-14, l1_ratio=l1_ratio,
+                                            random_state=0)
+    assert np.all(W[0][:, :-1] == 0)  # C below c_min: every coefficient zero
+    assert np.count_nonzero(W[1][:, :-1]) > 0  # above it: some
+    for C, w in zip(Cs, W):
+        cold = SketchedLogisticRegression(C=C, l1_ratio=l1_ratio, tol=1e-14,
+                                          random_state=0).fit(X, y)
+        ref = np.column_stack([cold.coef_, cold.intercept_])
+        np.testing.assert_allclose(w, ref, rtol=0, atol=RTOL * max(np.abs(ref).max(), 1e-300))
+        np.testing.assert_array_equal(w[:, :-1] != 0, ref[:, :-1] != 0)
+
+
+def test_strong_rule_kkt_check_puts_violators_back():
+    """A rule that discards everything (previous weight far above this one) is corrected by
+    the KKT check: the screened solve equals the plain one."""
+    from sketchnewton.estimators._path import _screened_solve
+    from sketchnewton.estimators._base import SolverParams
+
+    X, y = binary_problem(n=400, d=20, seed=12)
+    loss = LogisticLoss(X, y, lam=0.0, fit_intercept=True)
+    est = SketchedLogisticRegression(tol=1e-14, random_state=0)
+    options = SolverParams._solver_options(est)
+    res, _ = _screened_solve(loss, options, 1e-14, "t", None, 3.0, (None, 1e6))
+    w = np.full(loss.n_params, 3.0)
+    w[-1] = 0
+    ref = sn.minimize(loss, tol=1e-14, l1=w, random_state=0)
+    assert_same_fit(res.x, ref.x)
+
+
+def test_cv_with_l1_ratio():
+    from sketchnewton.estimators import SketchedLogisticRegressionCV
+
+    X, y = binary_problem(n=400, d=20, seed=13)
+    cv = SketchedLogisticRegressionCV(Cs=[0.01, 0.1, 1.0], l1_ratio=1.0, cv=3, tol=1e-10).fit(X, y)
+    ref = SketchedLogisticRegression(C=cv.C_, l1_ratio=1.0, tol=1e-10).fit(X, y)
+    assert_same_fit(cv.coef_, ref.coef_, rtol=1e-6)
+    assert np.any(cv.coefs_paths_[:, 0, :, :-1] == 0)
+
+
+def test_auto_picks_the_form():
+    from sketchnewton._auto import choose_prox
+
+    X, y = binary_problem(n=2000, d=20, seed=14)
+    assert choose_prox(LogisticLoss(X, y)) == "prox"  # p^2 << nnz: the Gram
+    rng = np.random.default_rng(0)
+    wide = sp.random(200, 5000, density=0.01, random_state=rng, format="csr")
+    yw = (rng.random(200) < 0.5).astype(float)
+    assert choose_prox(LogisticLoss(wide, yw)) == "prox_cd"  # p^2 >> nnz: on the data
+    Xm, ym = multinomial_problem(n=100, d=5)
+    assert choose_prox(MultinomialLoss(Xm, ym, 3)) == "prox"  # no matrix-free form
+
+
+def test_an_unfinished_solve_says_so():
+    X, y = binary_problem(n=500, d=20, seed=15)
+    with pytest.warns(sn.ConvergenceWarning):
+        est = SketchedLogisticRegression(C=1.0, l1_ratio=1.0, max_iter=1).fit(X, y)
+    assert not est.result_.success
