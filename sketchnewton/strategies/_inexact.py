@@ -254,9 +254,9 @@ class SubsampledNewtonCG(NewtonCG):
         if not loss.row_subsets:
             loss.row_subset(np.arange(0), 1.0)  # raises the loss's InputError
 
-    def __init__(self, loss: Loss, settings, rng):
+    def __init__(self, loss: Loss, settings, rng, penalty=None):
         self.check_fits(loss)
-        super().__init__(loss, settings, rng)
+        super().__init__(loss, settings, rng, penalty)
         if self.preconditioner == "auto" and loss.kronecker_curvature:
             self.preconditioner = "kronecker"
         self.rows = min(loss.data.n, subsample_start(loss))
