@@ -37,6 +37,7 @@ from sketchnewton._kernels import kernel_threads
 from sketchnewton._kernels.glm import logistic_pass, multinomial_pass
 from sketchnewton._kernels.links import COMBINED, link_weights
 from sketchnewton._matrix import DataMatrix
+from sketchnewton.datasets import make_sparse_matrix
 
 from .._common import write_csv
 
@@ -60,8 +61,6 @@ def round_robin(named, repeats, clock=time.perf_counter):
 
 def uniform_csr(n, d, k, seed):
     """``k`` distinct uniform columns per row (sorted), N(0, 1) values."""
-    from sketchnewton.datasets import make_sparse_matrix
-
     return make_sparse_matrix(n, d, nnz_per_row=k, random_state=seed).tocsr()
 
 

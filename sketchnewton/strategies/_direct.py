@@ -4,7 +4,7 @@ from .._validation import check_memory
 from ..losses import Loss
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
-__all__ = ["ExactNewton", "SketchedNewton", "DualNewton", "SKETCH_TARGET_RATE"]
+__all__ = ["ExactNewton", "SketchedNewton", "DualNewton", "SKETCH_TARGET_RATE", "grow_sketch"]
 
 #: method "sketch" doubles the sketch size while the error estimate contracts by less than
 #: this per iteration (Adaptive Newton Sketch): a sketch with spectral error e contracts by ~e
@@ -52,12 +52,19 @@ class SketchedNewton(ExactNewton):
     uses_sketch = True
 
     def update(self, it: Iterate, contraction: float | None) -> None:
-        builder = self.builder
-        if self.settings.sketch_size is None and contraction is not None:
-            poor = contraction > SKETCH_TARGET_RATE if it.step_size == 1.0 else it.step_size < 0.5
-            if poor and builder.sketch_size < self.loss.data.n:
-                builder.sketch_size = min(2 * builder.sketch_size, self.loss.data.n)
+        grow_sketch(self, it, contraction)
         super().update(it, contraction)
+
+
+def grow_sketch(strategy: Strategy, it: Iterate, contraction: float | None) -> None:
+    """Double ``strategy``'s sketch (up to ``n``) after poor progress: an observed contraction
+    above ``SKETCH_TARGET_RATE``, or a step the line search cut below 1/2. A size the user
+    gave is kept."""
+    builder, n = strategy.builder, strategy.loss.data.n
+    if strategy.settings.sketch_size is None and contraction is not None:
+        poor = contraction > SKETCH_TARGET_RATE if it.step_size == 1.0 else it.step_size < 0.5
+        if poor and builder.sketch_size < n:
+            builder.sketch_size = min(2 * builder.sketch_size, n)
 
 
 class DualNewton(ExactNewton):

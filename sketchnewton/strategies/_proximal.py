@@ -36,7 +36,7 @@ from ..exceptions import InputError
 from ..hessian import spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
-from ._direct import SKETCH_TARGET_RATE
+from ._direct import grow_sketch
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
@@ -304,11 +304,7 @@ class SketchedProximalNewton(ProximalNewton):
     uses_sketch = True
 
     def _adapt(self, it: Iterate, contraction: float | None) -> None:
-        builder = self.builder
-        if self.settings.sketch_size is None and contraction is not None:
-            poor = contraction > SKETCH_TARGET_RATE if it.step_size == 1.0 else it.step_size < 0.5
-            if poor and builder.sketch_size < self.loss.data.n:
-                builder.sketch_size = min(2 * builder.sketch_size, self.loss.data.n)
+        grow_sketch(self, it, contraction)
 
     def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
         return self.builder.sketched(it.state, kind)
