@@ -14,6 +14,7 @@ import textwrap
 import tracemalloc
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -147,7 +148,8 @@ def test_fit_allocates_far_less_than_the_data(name, bound):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < bound * X.nbytes, (peak, X.nbytes)
+    # beyond the share of X: the row blocks, two of 2 MiB per kernel thread
+    assert peak < bound * X.nbytes + numba.get_num_threads() * 2 * 2**21, (peak, X.nbytes)
 
 
 _PEAK_SCRIPT = textwrap.dedent(r'''

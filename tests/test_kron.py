@@ -3,7 +3,9 @@ docs/math.md 8.7) and the solves that use it: its spectrum within the bounds of 
 solutions, float32 input, no copy of the data."""
 
 import tracemalloc
+import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -174,11 +176,16 @@ def test_no_copy_of_float32_or_fortran_input(order):
     loss = sn.MultinomialLoss(X, y, 3, lam=1.0, fit_intercept=True)
     assert loss.A.base.dense is X or np.shares_memory(loss.A.base.dense, X)
     for method in ("cg", "subsampled"):
+        with warnings.catch_warnings():  # compile the kernels first (not the solve's memory)
+            warnings.simplefilter("ignore")
+            sn.minimize(loss, tol=1e-8, method=method, preconditioner="kronecker",
+                        random_state=0, max_iter=2)
         tracemalloc.start()
         res = sn.minimize(loss, tol=1e-8, method=method, preconditioner="kronecker",
                           random_state=0)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert res.success
-        assert peak < X.nbytes, (method, peak, X.nbytes)
+        # the dense products' row blocks: two of 2 MiB per kernel thread (_dense.py)
+        assert peak < X.nbytes + numba.get_num_threads() * 2 * 2**21, (method, peak, X.nbytes)
     np.testing.assert_array_equal(X, before)
