@@ -21,6 +21,7 @@ from dask.utils import key_split  # noqa: E402
 
 import sketchnewton as sn  # noqa: E402
 from sketchnewton import distributed as backend  # noqa: E402
+from sketchnewton._blocks._dask import _REDUCE_BYTES  # noqa: E402
 from sketchnewton.datasets import make_regression_problem  # noqa: E402
 from sketchnewton.estimators import (SketchedLogisticRegression,  # noqa: E402
                                      SketchedPoissonRegressor)
@@ -256,11 +257,11 @@ def test_poisson_matches_in_memory(client):
         assert est.result_.success
 
 
-def _tree_tasks(n_inputs):
-    """Reduction tasks of fan-in 16 over ``n_inputs`` results (one level at least)."""
+def _tree_tasks(n_inputs, fan_in=16):
+    """Reduction tasks of fan-in ``fan_in`` over ``n_inputs`` results (one level at least)."""
     total, level = 0, n_inputs
     while True:
-        level = -(-level // 16)
+        level = -(-level // fan_in)
         total += level
         if level == 1:
             return total
@@ -285,6 +286,25 @@ def test_hundreds_of_blocks_reduce_in_a_tree(client):
     assert got.fun == pytest.approx(ref.fun, rel=1e-12)
     np.testing.assert_allclose(got.grad, ref.grad, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(H, mem.hessian(ref), rtol=1e-10, atol=1e-12)
+
+
+def _block_gram(blk):
+    return blk.A.gram(np.ones(blk.A.n))
+
+
+def test_large_results_reduce_few_at_a_time(client):
+    """Results declared large (a Gram of 32 MB, a CountSketch) are added two at a time by
+    reductions that run as soon as their inputs exist, so a worker never holds the results of
+    all its blocks (out of core at d = 1,000 they outgrew 1 GiB workers); the sum is exact."""
+    rng = np.random.default_rng(5)
+    X = sp.random(400, 6, density=0.5, random_state=rng, format="csr")
+    blocks = backend.logistic_loss(da.from_array(X, chunks=(10, 6), asarray=False),
+                                   da.from_array(np.zeros(400, dtype=int), chunks=(10,))).data
+    before = collections.Counter(client.counter.by_name)
+    G = blocks.sum(blocks.map(_block_gram), fresh=True, nbytes=_REDUCE_BYTES)
+    done = client.counter.by_name - before
+    assert done["sum"] == _tree_tasks(40, fan_in=2) == 41  # 20 + 10 + 5 + 3 + 2 + 1
+    np.testing.assert_allclose(G, (X.T @ X).toarray(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.slow

@@ -304,12 +304,13 @@ class RowBlocks(MatrixShape):
         fraction ``nnz / nnz(A)`` of a sweep each time."""
         self.count_sweeps(times * float(nnz) / max(float(self.nnz), 1.0))
 
-    def sum(self, handles, item=None, fresh=False):
+    def sum(self, handles, item=None, fresh=False, nbytes=None):
         """Sum of the results behind ``handles`` (or of their ``[item]``), as a new value.
 
         ``fresh=True`` promises that the tasks built their results anew (a
         Hessian, not a cached array), so that a single block's result may be
-        returned without a copy.
+        returned without a copy. ``nbytes``: the size of one result when it may
+        be large (a Gram, a sketch), so that a cluster adds few of them at a time.
         """
         raise NotImplementedError
 
@@ -420,7 +421,7 @@ class LocalBlocks(RowBlocks):
         items = [items[0] for items in per_block]
         return [fn(self.block, *items, *args) if block else fn(*items, *args)]
 
-    def sum(self, handles, item=None, fresh=False):
+    def sum(self, handles, item=None, fresh=False, nbytes=None):
         value = handles[0] if item is None else handles[0][item]
         return value if fresh else add_results(value)
 

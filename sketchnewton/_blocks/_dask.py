@@ -29,6 +29,12 @@ __all__ = ["DaskBlocks", "FAN_IN"]
 
 #: inputs per reduction task: a tree of reductions over B blocks has log_16(B) levels
 FAN_IN = 16
+#: bytes of inputs one reduction task may hold: large results (a d x d Gram, a CountSketch of
+#: 4 d rows at d = 1,000: 32 MB) are added by a tree of smaller fan-in
+_REDUCE_BYTES = 64 << 20
+#: reductions run before the block tasks still queued on a worker, so that per-block results
+#: are added and freed as they arrive instead of piling up until every block is done
+_REDUCE_PRIORITY = 1
 #: task arguments larger than this are scattered to the workers once per round, not
 #: serialised with every task
 _SCATTER_BYTES = 1 << 16
@@ -149,16 +155,18 @@ class DaskBlocks(RowBlocks):
                      if isinstance(a, np.ndarray) and a.nbytes > _SCATTER_BYTES else a
                      for a in args)
 
-    def _map(self, fn, name, iterables, args, backwards=False):
+    def _map(self, fn, name, iterables, args, backwards=False, priority=0):
         """One task per element of the iterables, submitted in one message (``client.map``);
-        a worker runs them in submission order (``backwards``: last element first)."""
+        a worker runs them in submission order (``backwards``: last element first), tasks of
+        a higher ``priority`` first."""
         if self.client is None:
             return [fn(*items, *args) for items in zip(*iterables)]
         m = len(iterables[0])
         if backwards:
             iterables = [list(it)[::-1] for it in iterables]
         keys = [f"{name}-{uuid.uuid4().hex}" for _ in range(m)]
-        out = self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False)
+        out = self.client.map(fn, *iterables, *[[a] * m for a in args], key=keys, pure=False,
+                              priority=priority)
         return out[::-1] if backwards else out
 
     def _run(self, fn, per_block, args, block):
@@ -198,26 +206,30 @@ class DaskBlocks(RowBlocks):
         whole = [g[0] for g in groups if len(g) == 1]
         split = [run for g in groups if len(g) > 1 for run in g]
         sums = self._map(_apply_add, "sum", [[[c[lo:hi] for c in cols] for lo, hi in whole]],
-                         (fn, item, args)) if whole else []
+                         (fn, item, args), priority=_REDUCE_PRIORITY) if whole else []
         collected = iter(self._map(_apply, "collect", [[[c[lo:hi] for c in cols]
-                                                        for lo, hi in split]], (fn, item, args))
+                                                        for lo, hi in split]], (fn, item, args),
+                                   priority=_REDUCE_PRIORITY)
                          if split else [])
         lists = [[next(collected) for _ in g] for g in groups if len(g) > 1]
-        joined = iter(self._map(_add_collected, "sum", [lists], ()) if lists else [])
+        joined = iter(self._map(_add_collected, "sum", [lists], (), priority=_REDUCE_PRIORITY)
+                      if lists else [])
         sums = iter(sums)
         return [next(sums) if len(g) == 1 else next(joined) for g in groups]
 
-    def _tree(self, level):
+    def _tree(self, level, fan_in=FAN_IN):
         while len(level) > 1:
-            groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
-            level = self._map(_add_list, "sum", [groups], (None,))
+            groups = [level[i:i + fan_in] for i in range(0, len(level), fan_in)]
+            level = self._map(_add_list, "sum", [groups], (None,), priority=_REDUCE_PRIORITY)
         return self.client.gather(level[0])
 
-    def sum(self, handles, item=None, fresh=False):
+    def sum(self, handles, item=None, fresh=False, nbytes=None):
         if self.client is None:
             return _add_group(item, *handles)
-        if item is None:  # small results: the tree's tasks fetch them
-            return self._tree(list(handles))
+        if item is None:  # whole results: the tree's tasks fetch them
+            fan_in = FAN_IN if nbytes is None else int(np.clip(_REDUCE_BYTES // max(nbytes, 1),
+                                                               2, FAN_IN))
+            return self._tree(list(handles), fan_in)
         return self._tree(self._first_level(None, [handles], (), item))
 
     def map_sum(self, fn, *per_block, args=()):

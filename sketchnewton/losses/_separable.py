@@ -374,7 +374,8 @@ class SeparableLoss(LossBase):
         self._check_kind(kind)
         blocks = self.data
         H = blocks.sum(blocks.map(_gram_task, state.handles, args=(self.family,),
-                                  sweeps=self.hessian_grams), fresh=True)
+                                  sweeps=self.hessian_grams), fresh=True,
+                       nbytes=8 * self.n_params ** 2)
         H[np.diag_indices_from(H)] += self.ridge
         return H
 
@@ -384,7 +385,8 @@ class SeparableLoss(LossBase):
         V = np.ascontiguousarray(V, dtype=np.float64)
         # A read once each way, for all r columns
         out = blocks.sum(blocks.map(_hess_matmat_task, state.handles,
-                                    args=(self.family, self.image_width, V), sweeps=2), fresh=True)
+                                    args=(self.family, self.image_width, V), sweeps=2), fresh=True,
+                         nbytes=V.nbytes)
         out += self.ridge[:, None] * V
         return out
 
@@ -393,7 +395,7 @@ class SeparableLoss(LossBase):
         ``K x K`` blocks (d, K, K) (coordinates ``k * d + j``, ``j`` the feature): one sweep."""
         blocks = self.data
         D = blocks.sum(blocks.map(_diag_task, state.handles, args=(self.family,), sweeps=1),
-                       fresh=True)
+                       fresh=True, nbytes=8 * self.n_params * self.image_width)
         if self.family != MULTINOMIAL:
             return D + self.ridge
         D[:, np.arange(self.image_width), np.arange(self.image_width)] += self._ridge_block[:, None]
@@ -425,7 +427,7 @@ class SeparableLoss(LossBase):
         self._check_kind(kind)
         blocks = self.data
         G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, samples,
-                                        args=(self.family,)))
+                                        args=(self.family,)), nbytes=8 * self.n_params ** 2)
         blocks.count_rows_read(used[1], times=self.hessian_grams)
         G[np.diag_indices_from(G)] += self.ridge
         return 0.5 * (G + G.T), int(used[0])
@@ -443,7 +445,8 @@ class SeparableLoss(LossBase):
             parts = blocks.map(_kron_task, state.handles, sweeps=1)
         else:
             parts = blocks.map(_kron_task, state.handles, samples)
-        G, S, used = blocks.sum(parts, fresh=True)
+        G, S, used = blocks.sum(parts, fresh=True,
+                                nbytes=8 * (self.data.d ** 2 + self.image_width ** 2))
         if samples is not None:
             blocks.count_rows_read(used[2])
         return G, S / max(float(used[0]), np.finfo(float).tiny)

@@ -302,7 +302,7 @@ class NormalizedRegressionLoss(LossBase):
         blocks = self.data
         K, C = self._lowrank(state, kind)
         H = blocks.sum(blocks.map(_gram_task, state.handles, args=(state.rho, state.fc, kind),
-                                  sweeps=1), fresh=True)
+                                  sweeps=1), fresh=True, nbytes=8 * self.n_params ** 2)
         H += K @ C @ K.T
         H[np.diag_indices_from(H)] += self.lam
         return H
@@ -315,7 +315,8 @@ class NormalizedRegressionLoss(LossBase):
         K, C = self._lowrank(state, kind)
         # A read once each way, for all r columns
         out = blocks.sum(blocks.map(_matmat_task, state.handles,
-                                    args=(state.rho, state.fc, kind, V), sweeps=2), fresh=True)
+                                    args=(state.rho, state.fc, kind, V), sweeps=2), fresh=True,
+                         nbytes=V.nbytes)
         out += K @ (C @ (K.T @ V))
         out += self.lam * V
         return out
@@ -360,7 +361,7 @@ class NormalizedRegressionLoss(LossBase):
             state = self.evaluate(forward=state)
         k = state.K[:, 0].copy()
         G, used = blocks.sum(blocks.map(_sampled_gram_task, state.handles, samples,
-                                        args=(state.rho, state.fc, k, kind)))
+                                        args=(state.rho, state.fc, k, kind)), nbytes=8 * self.n_params ** 2)
         blocks.count_rows_read(used[1])  # the kept rows, read twice where u needs a 2nd read
         if kind == "full":
             Kf, Cf = lowrank_part(state.K, state.ff, state.fc, "full")

@@ -263,7 +263,8 @@ def block_leverage_raw(blocks, weights, rng, *, sketch_size=None, n_projections=
         n_projections, "n_projections")
     check_choice(estimator, "estimator", ("auto", "jl", "quadratic"))
     SM = blocks.sum(blocks.map(_countsketch_task, weights,
-                               args=(s_cs, int(rng.integers(2**63 - 1))), sweeps=1), fresh=True)
+                               args=(s_cs, int(rng.integers(2**63 - 1))), sweeps=1), fresh=True,
+                    nbytes=8 * s_cs * d)
     dl = SM.shape[1]  # columns of the leverage matrix (no intercept column)
     if s_cs < dl:
         raise InputError(f"sketch_size for approximate leverage scores must be >= d = {dl}, "
