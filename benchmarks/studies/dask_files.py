@@ -65,10 +65,11 @@ def add_arguments(ap):
                     help="blocks of the in-memory and persisted references")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--method", default="cg",
-                    help="of the solve (auto picks pcg, whose per-block CountSketch results "
-                         "outgrow 1 GiB workers at d = 1000)")
+                    help="of the solve (cg, or auto: pcg at this size)")
     ap.add_argument("--eps", type=float, default=1e-6)
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--solve-only", action="store_true",
+                    help="only the solve from the files (no read, in-memory or per-pass references)")
     ap.add_argument("--clean", action="store_true", help="delete the data at the end")
 
 
@@ -85,7 +86,8 @@ def run(ctx, args):
     finally:
         if args.clean:
             shutil.rmtree(args.data, ignore_errors=True)
-    write_csv(ctx.path("results", "dask_files", "csv"), rows, COLS)
+    write_csv(ctx.path("results", "dask_files_solve" if args.solve_only else "dask_files", "csv"),
+              rows, COLS)
 
 
 # -- the data ----------------------------------------------------------------------------------
@@ -239,22 +241,24 @@ def measure(args, files):
         out.append(r)
         return r
 
-    # the in-memory references: a slice of blocks in this process, scaled to all rows
-    k = min(args.slice_blocks, len(files.files))
-    As = sp.vstack([sp.csr_matrix(files.files[j].load().csr) for j in range(k)], format="csr")
-    scale = n / As.shape[0]
-    mem_loss = NormalizedRegressionLoss(As, b[:As.shape[0]] / b[:As.shape[0]].sum(),
-                                        link="softmax")
-    mem_loss.evaluate(x)
-    t_eval = _timed(lambda r: mem_loss.evaluate(x * (1 + 1e-3 * r)), R)
-    t_scipy = _timed(lambda r: As.T @ (As @ (x * (1 + 1e-3 * r))), R)
-    ref_pass = t_scipy[0] * scale
-    mem = row(setting="memory", op="evaluate", cache="", seconds=t_eval[0] * scale,
-              median_seconds=t_eval[1] * scale, passes=1,
-              note=f"client process, {k} blocks in memory, x{scale:.1f}")
-    row(setting="memory", op="scipy_pass", cache="", seconds=ref_pass,
-        median_seconds=t_scipy[1] * scale, passes=1, note="A.T @ (A @ x), the time-pass unit")
-    del As, mem_loss
+    mem, ref_pass = {"seconds": float("nan")}, float("nan")
+    if not args.solve_only:
+        # the in-memory references: a slice of blocks in this process, scaled to all rows
+        k = min(args.slice_blocks, len(files.files))
+        As = sp.vstack([sp.csr_matrix(files.files[j].load().csr) for j in range(k)], format="csr")
+        scale = n / As.shape[0]
+        mem_loss = NormalizedRegressionLoss(As, b[:As.shape[0]] / b[:As.shape[0]].sum(),
+                                            link="softmax")
+        mem_loss.evaluate(x)
+        t_eval = _timed(lambda r: mem_loss.evaluate(x * (1 + 1e-3 * r)), R)
+        t_scipy = _timed(lambda r: As.T @ (As @ (x * (1 + 1e-3 * r))), R)
+        ref_pass = t_scipy[0] * scale
+        mem = row(setting="memory", op="evaluate", cache="", seconds=t_eval[0] * scale,
+                  median_seconds=t_eval[1] * scale, passes=1,
+                  note=f"client process, {k} blocks in memory, x{scale:.1f}")
+        row(setting="memory", op="scipy_pass", cache="", seconds=ref_pass,
+            median_seconds=t_scipy[1] * scale, passes=1, note="A.T @ (A @ x), the time-pass unit")
+        del As, mem_loss
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       memory_limit=args.memory_limit, dashboard_address=None,
@@ -267,65 +271,67 @@ def measure(args, files):
         wait(client.map(_noop, range(2000), pure=False))
         noop_ms = (time.perf_counter() - t0) / 2000 * 1e3
 
-        # the disk-read reference
-        reads = {}
-        for cache in ("cold", "warm"):
-            def read_all(r):
-                got = client.gather(client.map(_read_block, [f.paths for f in files.files],
-                                               pure=False))
-                assert sum(got) == files.nbytes
+        dmem = {"seconds": float("nan")}
+        if not args.solve_only:
+            # the disk-read reference
+            reads = {}
+            for cache in ("cold", "warm"):
+                def read_all(r):
+                    got = client.gather(client.map(_read_block, [f.paths for f in files.files],
+                                                   pure=False))
+                    assert sum(got) == files.nbytes
 
-            if cache == "warm":
-                read_all(0)
-            share = []
-            evict_fn = (lambda: (evict(paths), share.append(cached_share(paths)))) \
-                if cache == "cold" else None
-            best, median = _timed(read_all, R, evict_fn)
-            reads[cache] = best
-            row(setting="read", op="read_files", cache=cache, seconds=best, median_seconds=median,
-                note=f"{files.nbytes / best / 2**20:.0f} MiB/s" + (
-                    f"; cached before each read: {max(share) if share[0] is not None else '?'}"
-                    if share else ""))
+                if cache == "warm":
+                    read_all(0)
+                share = []
+                evict_fn = (lambda: (evict(paths), share.append(cached_share(paths)))) \
+                    if cache == "cold" else None
+                best, median = _timed(read_all, R, evict_fn)
+                reads[cache] = best
+                row(setting="read", op="read_files", cache=cache, seconds=best, median_seconds=median,
+                    note=f"{files.nbytes / best / 2**20:.0f} MiB/s" + (
+                        f"; cached before each read: {max(share) if share[0] is not None else '?'}"
+                        if share else ""))
 
-        # the in-memory (persisted) distributed pass on a slice
-        sl = from_files(args.data, persist=True)
-        sl.files = sl.files[:k]
-        sl.shape, sl.chunks = (sum(f.shape[0] for f in sl.files), sl.shape[1]), (
-            tuple(f.shape[0] for f in sl.files), (sl.shape[1],))
-        sl_loss = normalized_loss(sl, b[:sl.shape[0]] / b[:sl.shape[0]].sum(), link="softmax")
-        sl_loss.evaluate(x)
-        held = [None]
+            # the in-memory (persisted) distributed pass on a slice
+            sl = from_files(args.data, persist=True)
+            sl.files = sl.files[:k]
+            sl.shape, sl.chunks = (sum(f.shape[0] for f in sl.files), sl.shape[1]), (
+                tuple(f.shape[0] for f in sl.files), (sl.shape[1],))
+            sl_loss = normalized_loss(sl, b[:sl.shape[0]] / b[:sl.shape[0]].sum(), link="softmax")
+            sl_loss.evaluate(x)
+            held = [None]
 
-        def ev_slice(r):
-            held[0] = sl_loss.evaluate(x * (1 + 1e-3 * r))
+            def ev_slice(r):
+                held[0] = sl_loss.evaluate(x * (1 + 1e-3 * r))
 
-        t = _timed(ev_slice, R)
-        dmem = row(setting="dask_memory", op="evaluate", cache="", seconds=t[0] * n / sl.shape[0],
-                   median_seconds=t[1] * n / sl.shape[0], passes=1,
-                   note=f"{k} blocks persisted on the workers, x{n / sl.shape[0]:.1f}")
-        del sl_loss, held
+            t = _timed(ev_slice, R)
+            dmem = row(setting="dask_memory", op="evaluate", cache="", seconds=t[0] * n / sl.shape[0],
+                       median_seconds=t[1] * n / sl.shape[0], passes=1,
+                       note=f"{k} blocks persisted on the workers, x{n / sl.shape[0]:.1f}")
+            del sl_loss, held
 
-        # out of core: read-only blocks
-        ooc = from_files(args.data, persist=False)
-        loss = normalized_loss(ooc, b, link="softmax")
-        st = [loss.evaluate(x)]  # compiles the kernels in the workers
-        for cache in ("cold", "warm"):
-            before = (lambda: evict(paths)) if cache == "cold" else None
-            for op, fn, passes in (
-                    ("image", lambda r: _settle(loss.image(x * (1 + 1e-3 * r))), 0.5),
-                    ("evaluate", lambda r: st.__setitem__(0, loss.evaluate(x * (1 + 1e-3 * r))),
-                     1)):
-                best, median = _timed(fn, R, before)
-                if before is not None:
-                    before()
-                wall, busiest, tasks = _stream_split(client, lambda: fn(R))
-                row(setting="dask_files", op=op, cache=cache, seconds=best, median_seconds=median,
-                    passes=passes, ratio_to_read=best / reads[cache],
-                    ratio_to_memory=best / (passes * dmem["seconds"]),
-                    busiest_worker_seconds=busiest, rest_seconds=wall - busiest, tasks=tasks,
-                    note=f"split from one more run ({wall:.2f} s); no-op task {noop_ms:.2f} ms")
-        st.clear()
-        del loss
+            # out of core: read-only blocks
+            ooc = from_files(args.data, persist=False)
+            loss = normalized_loss(ooc, b, link="softmax")
+            st = [loss.evaluate(x)]  # compiles the kernels in the workers
+            for cache in ("cold", "warm"):
+                before = (lambda: evict(paths)) if cache == "cold" else None
+                for op, fn, passes in (
+                        ("image", lambda r: _settle(loss.image(x * (1 + 1e-3 * r))), 0.5),
+                        ("evaluate", lambda r: st.__setitem__(0, loss.evaluate(x * (1 + 1e-3 * r))),
+                         1)):
+                    best, median = _timed(fn, R, before)
+                    if before is not None:
+                        before()
+                    wall, busiest, tasks = _stream_split(client, lambda: fn(R))
+                    row(setting="dask_files", op=op, cache=cache, seconds=best, median_seconds=median,
+                        passes=passes, ratio_to_read=best / reads[cache],
+                        ratio_to_memory=best / (passes * dmem["seconds"]),
+                        busiest_worker_seconds=busiest, rest_seconds=wall - busiest, tasks=tasks,
+                        note=f"split from one more run ({wall:.2f} s); no-op task {noop_ms:.2f} ms")
+            st.clear()
+            del loss
 
         # one full solve from the files, cold start
         evict(paths)
