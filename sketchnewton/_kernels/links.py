@@ -32,22 +32,32 @@ COMBINED, PARTIAL = 0, 1
 #: number of sums returned by :func:`link_values` (the last one is the scale ``m`` used)
 N_SUMS = 9
 
-__all__ = ["COMBINED", "PARTIAL", "link_values", "link_weights"]
+__all__ = ["COMBINED", "PARTIAL", "link_values", "link_weights", "scaled_exponentials"]
+
+
+def scaled_exponentials(z, link, m, u, v):
+    """Write ``exp(z - m)`` into ``u`` and, for cosh and sinh, ``exp(-z - m)`` into ``v``: the
+    exponentials :func:`link_values` expects on entry. numpy's exp is vectorized (about 7x
+    numba's scalar one: 0.8 against 5.9 ms for 1e6 numbers, one thread), and at 10 non-zeros a
+    row the exponentials cost as much as a sweep of the matrix."""
+    np.subtract(z, m, out=u)
+    np.exp(u, out=u)
+    if link == COSH or link == SINH:
+        np.negative(z, out=v)
+        v -= m
+        np.exp(v, out=v)
 
 
 @njit(cache=True, inline="always")
-def _link_scaled(zi, link, m, em):
-    """Return ``exp(-m) * (phi, phi', phi'')`` at ``zi``; ``em = exp(-m)``."""
+def _link_scaled(zi, e1, e2, link, em):
+    """Return ``exp(-m) * (phi, phi', phi'')`` at ``zi`` from ``e1 = exp(zi - m)`` and
+    ``e2 = exp(-zi - m)`` (cosh, sinh); ``em = exp(-m)``."""
     if link == SOFTMAX:
-        e = np.exp(zi - m)
-        return e, e, e
+        return e1, e1, e1
     if link == RESNET:
-        e = np.exp(zi - m)
-        return e + zi * em, e + em, e
-    ep = np.exp(zi - m)
-    en = np.exp(-zi - m)
-    ch = 0.5 * (ep + en)
-    sh = 0.5 * (ep - en)
+        return e1 + zi * em, e1 + em, e1
+    ch = 0.5 * (e1 + e2)
+    sh = 0.5 * (e1 - e2)
     if link == COSH:
         return ch, sh, ch
     return sh, ch, sh
@@ -57,48 +67,34 @@ def _link_scaled(zi, link, m, em):
 def link_values(z, b, w2, link, m, normalize, u, v, q, n_chunks):
     """Link values of one block of rows and the sums the loss is assembled from.
 
-    Writes ``u, v, q = exp(-m) (phi, phi', phi'')(z)`` into the (n,) buffers
-    and returns ``[S_u, S_uu, S_ur, S_ub, S_rr, S_rb, S_bb, S_wz, m]``: the
-    sums of ``u``, ``u^2``, ``u r``, ``u b``, ``r^2``, ``r b``, ``b^2`` and
-    ``w2 z^2`` with ``r = u - b``, and the scale ``m`` used.
+    On entry ``u`` holds ``exp(z - m)`` and, for cosh and sinh, ``v`` holds
+    ``exp(-z - m)`` (:func:`scaled_exponentials`). Writes ``u, v, q = exp(-m)
+    (phi, phi', phi'')(z)`` into the (n,) buffers and returns ``[S_u, S_uu,
+    S_ur, S_ub, S_rr, S_rb, S_bb, S_wz, m]``: the sums of ``u``, ``u^2``,
+    ``u r``, ``u b``, ``r^2``, ``r b``, ``b^2`` and ``w2 z^2`` with
+    ``r = u - b``, and the scale ``m`` used.
 
     ``normalize=False``: ``m`` is the given reference scale (the log of the
     normaliser at the last evaluated point: docs/math.md section 2.4).
-    ``normalize=True``: ``m`` is ignored; the kernel takes the shift of
-    :func:`link_shift`, computes the normaliser ``alpha`` and divides the
-    values by it, so that ``u = f = phi / alpha`` exactly, ``S_u = 1`` and
-    the returned ``m`` is ``log(alpha)``. A non-positive ``alpha`` is
-    returned as ``S_u <= 0`` (the buffers are then unnormalised and the
-    caller raises). ``w2`` may have length 0 (no ``w`` term). Reductions run
-    over ``n_chunks`` contiguous blocks with private partial sums
-    (deterministic for a fixed ``n_chunks``).
+    ``normalize=True``: ``m`` is the shift of :func:`link_shift`; the kernel
+    computes the normaliser ``alpha`` and divides the values by it, so that
+    ``u = f = phi / alpha`` exactly, ``S_u = 1`` and the returned ``m`` is
+    ``m + log(alpha)``. A non-positive ``alpha`` is returned as ``S_u <= 0``
+    (the buffers are then unnormalised and the caller raises). ``w2`` may
+    have length 0 (no ``w`` term). Reductions run over ``n_chunks``
+    contiguous blocks with private partial sums (deterministic for a fixed
+    ``n_chunks``).
     """
     n = z.shape[0]
     part = np.zeros((n_chunks, 8))
     out = np.zeros(N_SUMS)
     inv = 1.0
-    if normalize:
-        for c in prange(n_chunks):
-            lo, hi = chunk_range(c, n, n_chunks)
-            mc = -np.inf
-            if link == COSH or link == SINH:
-                for i in range(lo, hi):
-                    mc = max(mc, abs(z[i]))
-            else:
-                for i in range(lo, hi):
-                    mc = max(mc, z[i])
-            part[c, 0] = mc
-        m = part[:, 0].max()
-        if link == RESNET:
-            m = max(m, 0.0)
-        if n == 0:
-            m = 0.0
     em = np.exp(-m)
     for c in prange(n_chunks):
         lo, hi = chunk_range(c, n, n_chunks)
         acc = 0.0
         for i in range(lo, hi):
-            ui, vi, qi = _link_scaled(z[i], link, m, em)
+            ui, vi, qi = _link_scaled(z[i], u[i], v[i], link, em)
             u[i] = ui
             v[i] = vi
             q[i] = qi

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._blocks import resolve
 from .._kernels import n_chunks
-from .._kernels.links import COMBINED, PARTIAL, link_values, link_weights
+from .._kernels.links import COMBINED, PARTIAL, link_values, link_weights, scaled_exponentials
 from .._links import link_shift
 from .._matrix import shifted_row_gram
 
@@ -43,7 +43,8 @@ def _forward_task(blk, item, x, code, m, normalize, partials):
     n = z.shape[0]
     u, v, q = np.empty(n), np.empty(n), np.empty(n)
     own = m is None and not normalize
-    scale = link_shift(z, code) if own else (0.0 if m is None else m)
+    scale = link_shift(z, code) if own or normalize else (0.0 if m is None else m)
+    scaled_exponentials(z, code, scale, u, v)
     sums = link_values(z, blk["b"], blk["w2"], code, scale, normalize, u, v, q, n_chunks())
     P = None
     if partials and normalize and sums[0] > 0:  # the combined gradient and low-rank columns
