@@ -122,3 +122,32 @@ def test_passes_of_a_wide_problem_whose_products_are_not_fused():
     loss = sn.LogisticLoss(A, y, lam=1.0)
     res = sn.minimize(loss, tol=1e-8, method="cg", random_state=0)
     assert res.nhev > 0 and res.passes == pytest.approx(A.count / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [_normalized, _logistic, _multinomial])
+def test_hessian_product_from_an_image_is_one_sweep(make):
+    """``hessp_of_image`` (a product whose image ``A v`` the caller holds, as coordinate descent
+    on the data does) equals the fused product and reads ``A`` once."""
+    A, loss = make("exact")
+    rng = np.random.default_rng(1)
+    state = loss.evaluate(0.1 * rng.standard_normal(loss.n_params))
+    v = rng.standard_normal(loss.n_params)
+    Hv, image = loss.hessp_with_image(state, v)
+    before = A.count
+    got = loss.hessp_of_image(state, v, image)
+    assert A.count - before == 1
+    np.testing.assert_allclose(got, Hv, rtol=1e-11, atol=1e-12 * np.abs(Hv).max())
+
+
+@pytest.mark.parametrize("method", ["prox", "prox_cd", "prox_sketch"])
+def test_passes_of_the_proximal_forms(method):
+    """Every sweep of a composite solve is counted where it is made. Coordinate descent on the
+    data (``prox_cd``) reads a CSC copy of ``A`` the wrapper cannot see; it counts the
+    non-zeros of the columns it visits, so its passes are at least the wrapper's."""
+    A, loss = _logistic(method)
+    res = sn.minimize(loss, tol=1e-10, method=method, l1=20.0, random_state=0)
+    assert res.success
+    if method == "prox_cd":
+        assert res.passes >= A.count / 2 > 0
+    else:
+        assert res.passes == pytest.approx(A.count / 2, rel=1e-12), (res.passes, A.count / 2)

@@ -126,6 +126,10 @@ class Loss(Protocol):
     def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
         """``(H v, A v)`` at ``state`` (one pass; ``A v`` lets CG accumulate ``A p`` for free)."""
 
+    def hessp_of_image(self, state: State, v: np.ndarray, image: Any,
+                       kind: str = "full") -> np.ndarray:
+        """``H v`` from the image ``A v`` the caller holds (one transposed sweep, no ``A v``)."""
+
     def hessian(self, x_or_state: Any, kind: str = "full") -> np.ndarray:
         """The exact (n_params, n_params) Hessian (or Gauss-Newton matrix) at ``state``."""
 
@@ -277,6 +281,11 @@ class LossBase(ABC):
     @abstractmethod
     def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
         """See :meth:`Loss.hessp_with_image`."""
+
+    @abstractmethod
+    def hessp_of_image(self, state: State, v: np.ndarray, image: Any,
+                       kind: str = "full") -> np.ndarray:
+        """See :meth:`Loss.hessp_of_image`."""
 
     @abstractmethod
     def _hessian(self, state: State, kind: str = "full") -> np.ndarray:

@@ -85,6 +85,11 @@ def _hessp_task(blk, st, rho, fc, kind, v):
     return blk.A.normal_matvec(diag, v)
 
 
+def _hessp_image_task(blk, st, item, rho, fc, kind):
+    _, _, diag = _block_curvature(blk, st, rho, fc, kind)
+    return blk.A.rmatvec(diag * resolve(item))
+
+
 def _matmat_task(blk, st, rho, fc, kind, V):
     _, _, diag = _block_curvature(blk, st, rho, fc, kind)
     return blk.A.rmatmat(diag[:, None] * blk.A.matmat(V))

@@ -21,6 +21,7 @@ from .._blocks import Block, resolve
 from .._kernels.glm import (
     logistic_pass,
     multinomial_curvature,
+    multinomial_hess_weights,
     multinomial_pass,
     poisson_pass,
 )
@@ -91,6 +92,16 @@ def _hessp_task(blk, st, family, width, v, precise=True):
     out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T,
                                       precise=precise)
     return out.T.ravel(), Zd
+
+
+def _hessp_image_task(blk, st, item, family, width):
+    """``A^T B (A v)`` of the block from its piece of the image ``A v``."""
+    Zd = resolve(item)
+    if family != MULTINOMIAL:
+        return blk.A.rmatvec(st.cache[1] * Zd)
+    Zd = Zd.reshape(-1, width)
+    M = multinomial_hess_weights(st.cache[0], blk["sw"], Zd, np.empty_like(Zd))
+    return blk.A.rmatmat(M).T.ravel()
 
 
 def _hess_matmat_task(blk, st, family, width, V):
@@ -369,6 +380,16 @@ class SeparableLoss(LossBase):
         out = blocks.sum(parts, item=0, fresh=True)  # the kernels' new output
         out += self.ridge * v
         return out, blocks.vector(parts, key=1, width=self._width())
+
+    def hessp_of_image(self, state, v, image, kind="full"):
+        """``H v`` from the image ``A v`` (``A V^T`` for the multinomial loss): one transposed
+        sweep."""
+        self._check_kind(kind)
+        blocks = self.data
+        out = blocks.sum(blocks.map(_hessp_image_task, state.handles, blocks.items(image),
+                                    args=(self.family, self.image_width), sweeps=1), fresh=True)
+        out += self.ridge * np.asarray(v, dtype=np.float64)
+        return out
 
     def _hessian(self, state, kind="full"):
         self._check_kind(kind)

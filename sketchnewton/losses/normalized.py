@@ -30,6 +30,7 @@ from ._normalized_tasks import (
     _diag_task,
     _forward_task,
     _gram_task,
+    _hessp_image_task,
     _hessp_task,
     _matmat_task,
     _matvec_task,
@@ -296,6 +297,18 @@ class NormalizedRegressionLoss(LossBase):
         out += K @ (C @ (K.T @ v))
         out += self.lam * v
         return out, blocks.vector(parts, key=1)
+
+    def hessp_of_image(self, state, v, image, kind="full"):
+        """``H v`` from the image ``A v`` (one transposed sweep)."""
+        kind = self._check_kind(kind)
+        blocks = self.data
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        K, C = self._lowrank(state, kind)
+        out = blocks.sum(blocks.map(_hessp_image_task, state.handles, blocks.items(image),
+                                    args=(state.rho, state.fc, kind), sweeps=1), fresh=True)
+        out += K @ (C @ (K.T @ v))
+        out += self.lam * v
+        return out
 
     def _hessian(self, state, kind="full"):
         kind = self._check_kind(kind)

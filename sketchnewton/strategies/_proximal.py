@@ -353,7 +353,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
         if factors.K.shape[1]:
             raise InputError("method 'prox_cd' needs a Hessian A^T D A + ridge (no low-rank "
                              "part); use method='prox'")
-        self._A = factors.A  # DataMatrix, or InterceptMatrix with an intercept
+        self._A, self._kind = factors.A, kind  # DataMatrix, or InterceptMatrix with an intercept
         self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
         self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
                                     (self.loss.n_params,)).copy()
@@ -392,13 +392,12 @@ class MatrixFreeProximalNewton(ProximalNewton):
 
     def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
         """``H p = A^T (D (A p)) + ridge p`` from the image ``A p`` (one sweep)."""
-        self.loss.data.count_sweeps(0.5)
-        return self._A.rmatvec(self._D * image) + self._lam * p
+        assert self._at is not None  # a product follows the model's build
+        return self.loss.hessp_of_image(self._at, p, image, self._kind)
 
     def _image(self, dp, it):
-        """``A (p + dp)``: the kept residual plus the columns of ``dp``."""
-        self._r = self._r + self._A.matvec(dp)
-        self.loss.data.count_sweeps(0.5)
+        """``A (p + dp)``: the kept residual plus the image of ``dp`` (one sweep)."""
+        self._r = self._r + self.loss.image(dp)
         return self._r
 
 
