@@ -285,9 +285,15 @@ class Decrement:
         if half <= scale and self._confirmed(ev, scale):
             return Verdict(Reason.CONVERGED, "converged: tol reached")
         if prev is not None and ev.decrement < 0.5 * prev \
-                and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale \
-                and self._confirmed(ev, scale):
-            return Verdict(Reason.CONVERGED, "converged: tol reached (extrapolated)")
+                and half * (ev.decrement / prev) <= self.EXTRAPOLATION_SAFETY * scale:
+            # a contraction measured within the rounding floor is noise, not evidence
+            # (tol = 1e-24: a decrement of 1e-20 against a floor of 4e-11 extrapolated to
+            # success, by the rounding of one loss sum)
+            floor = self._floor(ev, half, scale)
+            if floor is not None:
+                return floor
+            if self._confirmed(ev, scale):
+                return Verdict(Reason.CONVERGED, "converged: tol reached (extrapolated)")
         if prev is not None and ev.decrement < 0.5 * prev and not np.isfinite(ev.missing) \
                 and ev.confirm is not None \
                 and half * (ev.decrement / prev) <= self.PREDICTION_SAFETY * scale \

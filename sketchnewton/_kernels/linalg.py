@@ -71,7 +71,7 @@ def outer_row(buf, b, indices, data, start, stop, W, r):
     """``buf[b, j, :] += a_ij W[r, :]`` over the non-zeros ``start:stop`` of a row."""
     k = W.shape[1]
     for p in nonzeros(start, stop):
-        j = indices[p]
+        j = np.uint64(indices[p])  # unsigned: no wraparound test per non-zero
         a = data[p]
         for t in range(k):
             buf[b, j, t] += a * W[r, t]
