@@ -289,7 +289,7 @@ class Decrement:
             # a contraction measured within the rounding floor is noise, not evidence
             # (tol = 1e-24: a decrement of 1e-20 against a floor of 4e-11 extrapolated to
             # success, by the rounding of one loss sum)
-            floor = self._floor(ev, half, scale)
+            floor = self._floor(ev, half, scale) if half > scale else None
             if floor is not None:
                 return floor
             if self._confirmed(ev, scale):
