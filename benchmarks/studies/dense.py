@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from .._common import BENCH, emit_result, rel_gap, run_child, study_command, timed_fit, write_csv
+from ..figures import _plt, read_csv, save_figure
 
 PROBLEM_DIR = BENCH / ".cache" / "problems"
 DEFAULT_PROBLEMS = ("a9a-rff1000", "probe-n1e5-p256-K100", "probe-n2e4-p128-K1000")
@@ -265,6 +266,12 @@ def add_arguments(ap):
     ap.add_argument("--cap", type=float, default=None,
                     help="seconds per timed fit (default 300, quick 30)")
     ap.add_argument("--tag", default="", help="suffix of the CSV names")
+    ap.add_argument("--peer-tols", default=None,
+                    help="comma-separated tolerance ladder of every peer (default: its own)")
+    ap.add_argument("--k-sweep", default=None, metavar="CSV[,CSV...]",
+                    help="no runs: the time-against-K table and plot of the probes in these "
+                         "results CSVs (written by earlier runs of this study), "
+                         "results/dense_ksweep.csv and plots/dense_ksweep.png")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--problem", help=argparse.SUPPRESS)
     ap.add_argument("--solver", help=argparse.SUPPRESS)
@@ -313,6 +320,11 @@ def _run(args_cap, problem, C, solver, tol):
     return r
 
 
+#: a tighter tolerance that moves a solver's objective by less than this (relative) is the last
+#: of its ladder: the solver has stalled (scikit-learn's lbfgs on float32 data near gap 1e-6)
+STALL = 1e-12
+
+
 def _ladder(run, tols, others):
     runs = []
     for tol in tols:
@@ -323,18 +335,25 @@ def _ladder(run, tols, others):
         f = [q["objective"] for q in list(others) + runs if np.isfinite(q["objective"])]
         if f and rel_gap(r["objective"], min(f)) <= min(GAPS):
             break
+        if len(runs) > 1 and abs(rel_gap(r["objective"], runs[-2]["objective"])) <= STALL:
+            break
     return runs
 
 
 def run(ctx, args):
     if args.one:
         return run_one(args)
+    if args.k_sweep:
+        return k_sweep(ctx, [Path(p) for p in args.k_sweep.split(",")])
     names = (args.problems.split(",") if args.problems
              else QUICK_PROBLEMS if ctx.quick else DEFAULT_PROBLEMS)
     Cs = [float(c) for c in args.C.split(",")]
     cap = args.cap or (30.0 if ctx.quick else 300.0)
     our_tols = QUICK_OUR_TOLS if ctx.quick else OUR_TOLS
     peer_tols = QUICK_PEER_TOLS if ctx.quick else PEER_TOLS
+    if args.peer_tols:
+        ladder = tuple(float(t) for t in args.peer_tols.split(","))
+        peer_tols = {s: ladder for s in peer_tols}
     wanted = set(args.solvers.split(",")) if args.solvers else None
     rows, all_runs = [], []
     results = ctx.results
@@ -406,3 +425,70 @@ def markdown(rows, cap):
                      f"{r['method']} | {r['tol']:g} | {t} | {r['peak_rss_mb']:.0f} | "
                      f"{r['data_mb']:.0f} | {sp} |")
     return "\n".join(lines)
+
+
+# ============================================================================ time against K
+
+KSWEEP_SOLVERS = ("sn:auto", "lbfgs", "lbfgs-f64")
+
+
+def k_sweep(ctx, paths):
+    """The probes of the results CSVs ``paths`` that share ``n`` and ``d`` (the most common
+    pair), one row per K and gap: each solver's credited time and ours against the fastest
+    peer; ``results/dense_ksweep.csv`` and ``plots/dense_ksweep.png``."""
+    rows = [r for path in paths for r in read_csv(path)
+            if str(r["problem"]).startswith("probe-") and r["solver"] in KSWEEP_SOLVERS]
+    if not rows:
+        raise SystemExit("python -m benchmarks dense --k-sweep: no probe rows in " + str(paths))
+    pairs = [(r["n"], r["d"]) for r in rows]
+    n, d = max(set(pairs), key=pairs.count)
+    out = []
+    for K in sorted({r["K"] for r in rows if (r["n"], r["d"]) == (n, d)}):
+        for gap in GAPS:
+            got = {r["solver"]: r for r in rows
+                   if (r["n"], r["d"], r["K"]) == (n, d, K) and float(r["gap"]) == gap}
+            row = dict(n=n, d=d, K=K, p=got["sn:auto"]["p"] if "sn:auto" in got else "", gap=gap)
+            for s in KSWEEP_SOLVERS:
+                r = got.get(s)
+                row[f"{s}_s"] = r["time_s"] if r is not None and r["reached"] else float("inf")
+                row[f"{s}_peak_mb"] = r["peak_rss_mb"] if r is not None else float("nan")
+            peers = [row[f"{s}_s"] for s in KSWEEP_SOLVERS[1:]]
+            row["fastest_peer_over_auto"] = min(peers) / row["sn:auto_s"]
+            row["data_mb"] = got["sn:auto"]["data_mb"] if "sn:auto" in got else float("nan")
+            row["auto_method"] = got["sn:auto"]["method"] if "sn:auto" in got else ""
+            out.append(row)
+    ctx.results.mkdir(parents=True, exist_ok=True)
+    write_csv(ctx.results / "dense_ksweep.csv", out, list(out[0]))
+    png = plot_k_sweep(out, ctx.plots / "dense_ksweep.png", n=n, d=d)
+    print(f"wrote {ctx.rel(ctx.results / 'dense_ksweep.csv')} and {ctx.rel(png)}")
+
+
+def plot_k_sweep(rows, png, *, n, d):
+    """Seconds to reach each gap against K (log-log), one panel per gap; a solver that did not
+    reach the gap at some K is drawn there as a hollow marker at the top of the panel."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(GAPS), figsize=(11, 4.2), sharey=True)
+    styles = {"sn:auto": ("C0", "o", "sketchnewton auto"),
+              "lbfgs": ("C1", "s", "scikit-learn lbfgs (float32 as given)"),
+              "lbfgs-f64": ("C2", "^", "scikit-learn lbfgs on a float64 copy")}
+    finite = [r[f"{s}_s"] for r in rows for s in KSWEEP_SOLVERS if np.isfinite(r[f"{s}_s"])]
+    top = 1.5 * max(finite) if finite else 1.0
+    for ax, gap in zip(np.atleast_1d(axes), GAPS):
+        sub = [r for r in rows if float(r["gap"]) == gap]
+        for s in KSWEEP_SOLVERS:
+            color, marker, label = styles[s]
+            Ks = np.array([r["K"] for r in sub], dtype=float)
+            ts = np.array([r[f"{s}_s"] for r in sub], dtype=float)
+            ok = np.isfinite(ts)
+            ax.plot(Ks[ok], ts[ok], marker=marker, color=color, label=label)
+            if (~ok).any():
+                ax.plot(Ks[~ok], np.full((~ok).sum(), top), marker=marker, color=color,
+                        linestyle="none", markerfacecolor="none",
+                        label=f"{s}: gap not reached")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("classes K")
+        ax.set_title(f"relative gap {gap:g}")
+    np.atleast_1d(axes)[0].set_ylabel("seconds (1 core, fresh process)")
+    return save_figure(fig, png, title=f"Linear probes, float32, n = {n:,}, d = {d}: "
+                                       "time to equal objective against K")
