@@ -39,6 +39,9 @@ __all__ = ["as_dense", "product", "rproduct", "matvec", "rmatvec", "matmat", "rm
            "outer_gram", "over_row_ranges", "row_block_size"]
 
 _ROW_BLOCK_BYTES = 1 << 21  # dense row blocks of ~2 MiB stay in cache between the products on them
+#: fewest rows of a block whose product with a wide operand is formed block by block (the
+#: GEMMs stay efficient)
+_MIN_BLOCK_ROWS = 256
 
 
 def row_block_size(n_cols, itemsize=8):
@@ -171,10 +174,19 @@ def product(M, X, out, precise=True):
 
         over_row_ranges(M, chunk)
         return out
-    with blas_threads_for(M.size):
-        if M.dtype == np.float64:
+    if M.dtype == np.float64:
+        with blas_threads_for(M.size):
             return np.matmul(M, X, out=out)
-        out[...] = M @ _f32(X)
+    X32 = _f32(X)
+
+    def fast(lo, hi):  # float32 products of row blocks (views): no float32 (n, k) temporary
+        step = max(_MIN_BLOCK_ROWS, row_block_size(_width(X), 4))
+        tmp = np.empty((min(step, hi - lo),) + X.shape[1:], dtype=np.float32)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            out[a:b] = np.matmul(M[a:b], X32, out=tmp[:b - a])
+
+    over_row_ranges(M, fast)
     return out
 
 
@@ -232,10 +244,6 @@ def _fast_rmatmat(M, Y32):
         return acc
 
     return sum(over_row_ranges(M, chunk))
-
-
-#: fewest rows of a block of :func:`rproduct_rows` (its GEMMs stay efficient for wide ``Y``)
-_MIN_BLOCK_ROWS = 256
 
 
 def rproduct_rows(M, rows_of, k, ones, precise=True):

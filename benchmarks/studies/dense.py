@@ -268,6 +268,9 @@ def add_arguments(ap):
     ap.add_argument("--tag", default="", help="suffix of the CSV names")
     ap.add_argument("--peer-tols", default=None,
                     help="comma-separated tolerance ladder of every peer (default: its own)")
+    ap.add_argument("--reference", default=None, metavar="CSV[,CSV...]",
+                    help="run CSVs of earlier runs: their objectives count in the ladders' "
+                         "stopping rule (a rerun of one solver against peers already run)")
     ap.add_argument("--k-sweep", default=None, metavar="CSV[,CSV...]",
                     help="no runs: the time-against-K table and plot of the probes in these "
                          "results CSVs (written by earlier runs of this study), "
@@ -355,6 +358,8 @@ def run(ctx, args):
         ladder = tuple(float(t) for t in args.peer_tols.split(","))
         peer_tols = {s: ladder for s in peer_tols}
     wanted = set(args.solvers.split(",")) if args.solvers else None
+    reference = [r for path in (args.reference.split(",") if args.reference else [])
+                 for r in read_csv(Path(path)) if isinstance(r["objective"], float)]
     rows, all_runs = [], []
     results = ctx.results
     results.mkdir(parents=True, exist_ok=True)
@@ -364,10 +369,19 @@ def run(ctx, args):
         ours, peers = _solvers(name, K, d, wanted)
         for C in Cs:
             runs = []
+            known = [r for r in reference if r["problem"] == name and float(r["C"]) == C]
             for s in ours:
-                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), our_tols, runs)
+                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), our_tols,
+                                known + runs)
             for s in peers:
-                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), peer_tols[s], runs)
+                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), peer_tols[s],
+                                known + runs)
+            for s in ours:  # a peer found a better objective: our ladder goes on from there
+                mine = [r for r in runs if r["solver"] == s]
+                rest = [t for t in our_tols if mine and t < mine[-1]["tol"]]
+                if rest and not (mine[-1]["timed_out"] or mine[-1]["error"]):
+                    runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), rest,
+                                    known + runs)
             f = [r["objective"] for r in runs if np.isfinite(r["objective"])]
             f_best = min(f) if f else float("nan")
             for r in runs:
@@ -433,34 +447,66 @@ KSWEEP_SOLVERS = ("sn:auto", "lbfgs", "lbfgs-f64")
 
 
 def k_sweep(ctx, paths):
-    """The probes of the results CSVs ``paths`` that share ``n`` and ``d`` (the most common
-    pair), one row per K and gap: each solver's credited time and ours against the fastest
-    peer; ``results/dense_ksweep.csv`` and ``plots/dense_ksweep.png``."""
-    rows = [r for path in paths for r in read_csv(path)
-            if str(r["problem"]).startswith("probe-") and r["solver"] in KSWEEP_SOLVERS]
-    if not rows:
-        raise SystemExit("python -m benchmarks dense --k-sweep: no probe rows in " + str(paths))
-    pairs = [(r["n"], r["d"]) for r in rows]
+    """The probes of the run CSVs ``paths`` (``results/dense*_runs.csv``: every run) that share
+    ``n`` and ``d`` (the most common pair): one row per K and gap, each solver credited with its
+    loosest run within the gap of the best objective of all runs on the problem, and the
+    fastest peer over ours; ``results/dense_ksweep.csv`` and ``plots/dense_ksweep.png``. A
+    (problem, solver) pair in a later file replaces the earlier file's runs (a rerun)."""
+    runs = {}
+    for path in paths:
+        got = {}
+        for r in read_csv(path):
+            m = re.fullmatch(r"probe-n([0-9e.]+)-p(\d+)-K(\d+)", str(r["problem"]))
+            if m and r["solver"] in KSWEEP_SOLVERS:
+                r.update(n=_num(m[1]), d=int(m[2]), K=int(m[3]))
+                got.setdefault((r["problem"], r["solver"]), []).append(r)
+        runs.update(got)
+    if not runs:
+        raise SystemExit("python -m benchmarks dense --k-sweep: no probe runs in " + str(paths))
+    pairs = [(rs[0]["n"], rs[0]["d"]) for rs in runs.values()]
     n, d = max(set(pairs), key=pairs.count)
     out = []
-    for K in sorted({r["K"] for r in rows if (r["n"], r["d"]) == (n, d)}):
+    for problem in sorted({k[0] for k, rs in runs.items() if (rs[0]["n"], rs[0]["d"]) == (n, d)},
+                          key=lambda name: int(name.rpartition("K")[2])):
+        mine = {s: runs.get((problem, s), []) for s in KSWEEP_SOLVERS}
+        f = [r["objective"] for rs in mine.values() for r in rs
+             if isinstance(r["objective"], float) and np.isfinite(r["objective"])]
+        f_best = min(f)
         for gap in GAPS:
-            got = {r["solver"]: r for r in rows
-                   if (r["n"], r["d"], r["K"]) == (n, d, K) and float(r["gap"]) == gap}
-            row = dict(n=n, d=d, K=K, p=got["sn:auto"]["p"] if "sn:auto" in got else "", gap=gap)
+            row = dict(n=n, d=d, K=mine["sn:auto"][0]["K"], gap=gap)
             for s in KSWEEP_SOLVERS:
-                r = got.get(s)
-                row[f"{s}_s"] = r["time_s"] if r is not None and r["reached"] else float("inf")
-                row[f"{s}_peak_mb"] = r["peak_rss_mb"] if r is not None else float("nan")
-            peers = [row[f"{s}_s"] for s in KSWEEP_SOLVERS[1:]]
-            row["fastest_peer_over_auto"] = min(peers) / row["sn:auto_s"]
-            row["data_mb"] = got["sn:auto"]["data_mb"] if "sn:auto" in got else float("nan")
-            row["auto_method"] = got["sn:auto"]["method"] if "sn:auto" in got else ""
+                ok = [r for r in mine[s] if not r["timed_out"] and not r["error"]
+                      and rel_gap(r["objective"], f_best) <= gap]
+                row[f"{s}_s"] = ok[0]["time_s"] if ok else float("inf")
+                row[f"{s}_tol"] = ok[0]["tol"] if ok else ""
+                row[f"{s}_peak_mb"] = max((r["peak_rss_mb"] for r in mine[s]
+                                           if isinstance(r["peak_rss_mb"], float)),
+                                          default=float("nan"))
+            row["fastest_peer_over_auto"] = min(row[f"{s}_s"] for s in KSWEEP_SOLVERS[1:]) \
+                / row["sn:auto_s"]
+            row["auto_method"] = mine["sn:auto"][0]["method"] if mine["sn:auto"] else ""
+            row["data_mb"] = mine["sn:auto"][0]["data_mb"] if mine["sn:auto"] else float("nan")
             out.append(row)
     ctx.results.mkdir(parents=True, exist_ok=True)
     write_csv(ctx.results / "dense_ksweep.csv", out, list(out[0]))
     png = plot_k_sweep(out, ctx.plots / "dense_ksweep.png", n=n, d=d)
+    print(markdown_k_sweep(out))
     print(f"wrote {ctx.rel(ctx.results / 'dense_ksweep.csv')} and {ctx.rel(png)}")
+
+
+def markdown_k_sweep(rows):
+    def sec(r, s):
+        return f"{r[s + '_s']:.1f} s ({r[s + '_tol']:g})" if np.isfinite(r[s + "_s"]) \
+            else "not reached"
+
+    lines = ["| K | gap | sn:auto (chose) | lbfgs | lbfgs-f64 | fastest peer / auto "
+             "| peak MB: auto / lbfgs / lbfgs-f64 |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        peaks = " / ".join(f"{r[s + '_peak_mb']:.0f}" for s in KSWEEP_SOLVERS)
+        lines.append(f"| {r['K']:,} | {r['gap']:g} | {sec(r, 'sn:auto')}; {r['auto_method']} | "
+                     f"{sec(r, 'lbfgs')} | {sec(r, 'lbfgs-f64')} | "
+                     f"**{r['fastest_peer_over_auto']:.2f}x** | {peaks} |")
+    return "\n".join(lines)
 
 
 def plot_k_sweep(rows, png, *, n, d):
