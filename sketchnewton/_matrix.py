@@ -332,10 +332,9 @@ class DataMatrix(MatrixShape):
         return 1 if fused_sweep(threads, e, self.nnz, BUFFER_RATIO) else 2
 
     def rmatmat_rows(self, rows_of, k, ones=False, precise=True):
-        """``A^T Y`` (of ``[A, 1]`` with ``ones``) for an (n, k) ``Y`` given by blocks of rows:
-        ``rows_of(a, b, out)`` writes ``Y[a:b]`` into the float64 ``out`` ((b - a, k)) and
-        returns it. Dense: ``Y`` is never formed whole (:func:`~sketchnewton._dense.rproduct_rows`,
-        ``O(block (d + k))`` memory); sparse: formed whole, then :meth:`rmatmat`."""
+        """``A^T Y`` (``[A, 1]`` with ``ones``), ``Y`` (n, k) by rows: ``rows_of(a, b, out)``
+        writes ``Y[a:b]`` into float64 ``out`` and returns it. Dense: ``Y`` never whole
+        (:func:`~sketchnewton._dense.rproduct_rows`); sparse: formed whole, then :meth:`rmatmat`."""
         if self.is_sparse:
             Y = rows_of(0, self.n, np.empty((self.n, k)))
             out = self.rmatmat(Y, precise=precise)
@@ -345,11 +344,9 @@ class DataMatrix(MatrixShape):
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
-        The multinomial Hessian-vector product in one sweep (sparse; dense: two
-        BLAS-3 sweeps, ``M`` formed by row blocks inside the second: the image
-        ``A V`` is the only ``n x K`` array made); ``ones``: of ``[A, 1]`` (``V``
-        and the result with d + 1 rows). ``precise=False``: float32 BLAS for
-        float32 data.
+        The multinomial Hessian-vector product in one sweep (sparse; dense: two BLAS-3
+        sweeps, ``M`` formed by row blocks: ``A V`` is the only ``n x K`` array made);
+        ``ones``: of ``[A, 1]``. ``precise=False``: float32 BLAS for float32 data.
         """
         P = np.ascontiguousarray(P, dtype=np.float64)
         V = np.ascontiguousarray(V, dtype=np.float64)

@@ -264,7 +264,12 @@ class NewtonSolver:
         f0, g, p = it.fun, it.grad, step.direction
         Ap = loss.image(p) if step.image is None else step.image
         slope = -step.decrement  # g^T p, plus P(x + p) - P(x) for a composite objective
-        dz = float(np.abs(Ap).max()) if Ap.size else 0.0
+        if not Ap.size:
+            dz = 0.0
+        elif isinstance(Ap, np.ndarray):  # no temporary of the image's size (n x K)
+            dz = max(float(Ap.max()), -float(Ap.min()))
+        else:
+            dz = float(np.abs(Ap).max())
         t = first = 1.0 if dz <= MAX_DZ else MAX_DZ / dz
         noise = _Noise(self, p, Ap, slope)
         result, accepted, verified = None, None, True

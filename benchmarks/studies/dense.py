@@ -359,7 +359,7 @@ def run(ctx, args):
         peer_tols = {s: ladder for s in peer_tols}
     wanted = set(args.solvers.split(",")) if args.solvers else None
     reference = [r for path in (args.reference.split(",") if args.reference else [])
-                 for r in read_csv(Path(path)) if isinstance(r["objective"], float)]
+                 for r in read_csv(Path(path)) if isinstance(r["objective"], (int, float))]
     rows, all_runs = [], []
     results = ctx.results
     results.mkdir(parents=True, exist_ok=True)
@@ -376,10 +376,12 @@ def run(ctx, args):
             for s in peers:
                 runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), peer_tols[s],
                                 known + runs)
+            f_all = [r["objective"] for r in known + runs if np.isfinite(r["objective"])]
             for s in ours:  # a peer found a better objective: our ladder goes on from there
                 mine = [r for r in runs if r["solver"] == s]
                 rest = [t for t in our_tols if mine and t < mine[-1]["tol"]]
-                if rest and not (mine[-1]["timed_out"] or mine[-1]["error"]):
+                reached = any(rel_gap(r["objective"], min(f_all)) <= min(GAPS) for r in mine)
+                if rest and not (reached or mine[-1]["timed_out"] or mine[-1]["error"]):
                     runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), rest,
                                     known + runs)
             f = [r["objective"] for r in runs if np.isfinite(r["objective"])]
@@ -470,7 +472,7 @@ def k_sweep(ctx, paths):
                           key=lambda name: int(name.rpartition("K")[2])):
         mine = {s: runs.get((problem, s), []) for s in KSWEEP_SOLVERS}
         f = [r["objective"] for rs in mine.values() for r in rs
-             if isinstance(r["objective"], float) and np.isfinite(r["objective"])]
+             if isinstance(r["objective"], (int, float)) and np.isfinite(r["objective"])]
         f_best = min(f)
         for gap in GAPS:
             row = dict(n=n, d=d, K=mine["sn:auto"][0]["K"], gap=gap)
@@ -480,7 +482,7 @@ def k_sweep(ctx, paths):
                 row[f"{s}_s"] = ok[0]["time_s"] if ok else float("inf")
                 row[f"{s}_tol"] = ok[0]["tol"] if ok else ""
                 row[f"{s}_peak_mb"] = max((r["peak_rss_mb"] for r in mine[s]
-                                           if isinstance(r["peak_rss_mb"], float)),
+                                           if isinstance(r["peak_rss_mb"], (int, float))),
                                           default=float("nan"))
             row["fastest_peer_over_auto"] = min(row[f"{s}_s"] for s in KSWEEP_SOLVERS[1:]) \
                 / row["sn:auto_s"]
