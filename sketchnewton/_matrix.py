@@ -338,7 +338,7 @@ class DataMatrix(MatrixShape):
         if self.is_sparse:
             Y = rows_of(0, self.n, np.empty((self.n, k)))
             out = self.rmatmat(Y, precise=precise)
-            return np.vstack([out, Y.sum(axis=0)[None, :]]) if ones else out
+            return np.vstack([out, (Y.T @ np.ones(self.n))[None, :]]) if ones else out
         return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
 
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):

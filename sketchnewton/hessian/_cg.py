@@ -70,14 +70,19 @@ def preconditioned_cg(product, model, b, eta, max_iter):
     return x, Ax, max_iter, True, rz
 
 
+#: rows of an image updated at once by :func:`_accumulate`
+_ACCUMULATE_ROWS = 4096
+
+
 def _accumulate(Ax, Ad, a):
-    """``Ax + a Ad`` (``a Ad`` when ``Ax`` is None), in place for arrays: no temporary of an
-    image's size (an ``n x K`` array for the multinomial loss)."""
+    """``Ax + a Ad`` (``a Ad`` when ``Ax`` is None), in place for arrays, by blocks of rows: no
+    temporary of an image's size (an ``n x K`` array for the multinomial loss), and the
+    rounding of ``Ax + a * Ad`` (not an FMA's)."""
     if Ax is None:
         return a * Ad
-    if isinstance(Ax, np.ndarray) and isinstance(Ad, np.ndarray) and Ax.flags.c_contiguous \
-            and Ad.flags.c_contiguous and Ax.dtype == Ad.dtype == np.float64:
-        daxpy(Ad.reshape(-1), Ax.reshape(-1), a=a)
+    if isinstance(Ax, np.ndarray) and isinstance(Ad, np.ndarray):
+        for lo in range(0, Ax.shape[0], _ACCUMULATE_ROWS):
+            Ax[lo:lo + _ACCUMULATE_ROWS] += a * Ad[lo:lo + _ACCUMULATE_ROWS]
         return Ax
     return Ax + a * Ad
 
