@@ -35,10 +35,13 @@ from ._kernels import PARALLEL_MIN_NNZ, blas_threads_for, n_chunks
 from ._validation import check_array_values, dense_storage_dtype
 
 __all__ = ["as_dense", "product", "rproduct", "matvec", "rmatvec", "matmat", "rmatmat", "gram",
-           "normal_matvec", "weighted_col_sq", "class_blocks", "abs_rmatmat", "outer_gram",
-           "over_row_ranges", "row_block_size"]
+           "rproduct_rows", "normal_matvec", "weighted_col_sq", "class_blocks", "abs_rmatmat",
+           "outer_gram", "over_row_ranges", "row_block_size"]
 
 _ROW_BLOCK_BYTES = 1 << 21  # dense row blocks of ~2 MiB stay in cache between the products on them
+#: fewest rows of a block whose product with a wide operand is formed block by block (the
+#: GEMMs stay efficient)
+_MIN_BLOCK_ROWS = 256
 
 
 def row_block_size(n_cols, itemsize=8):
@@ -171,10 +174,19 @@ def product(M, X, out, precise=True):
 
         over_row_ranges(M, chunk)
         return out
-    with blas_threads_for(M.size):
-        if M.dtype == np.float64:
+    if M.dtype == np.float64:
+        with blas_threads_for(M.size):
             return np.matmul(M, X, out=out)
-        out[...] = M @ _f32(X)
+    X32 = _f32(X)
+
+    def fast(lo, hi):  # float32 products of row blocks (views): no float32 (n, k) temporary
+        step = max(_MIN_BLOCK_ROWS, row_block_size(_width(X), 4))
+        tmp = np.empty((min(step, hi - lo),) + X.shape[1:], dtype=np.float32)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            out[a:b] = np.matmul(M[a:b], X32, out=tmp[:b - a])
+
+    over_row_ranges(M, fast)
     return out
 
 
@@ -232,6 +244,44 @@ def _fast_rmatmat(M, Y32):
         return acc
 
     return sum(over_row_ranges(M, chunk))
+
+
+def rproduct_rows(M, rows_of, k, ones, precise=True):
+    """``[M, 1]^T Y`` (``1`` only when ``ones``) for an (n, k) ``Y`` that is never formed whole:
+    ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (float64 (b - a, k), a reused buffer)
+    and returns it, once per block of rows. Float64 (d, k) or (d + 1, k), one sweep.
+
+    The transposed product of the multinomial loss's per-row weights (gradient,
+    Hessian-vector product) without an ``n x k`` temporary: memory ``O(block (d + k))``
+    per thread. ``rows_of`` runs in the product's threads on disjoint rows (it
+    must release the GIL or be cheap). Precision as :func:`rproduct`.
+    """
+    n, d = M.shape
+    fast, up = _fast32(M, precise), _upcast(M, precise)
+    step = max(_MIN_BLOCK_ROWS, min(row_block_size(d, 8 if up else M.dtype.itemsize),
+                                    row_block_size(k)))
+
+    def chunk(lo, hi):
+        acc, col = np.zeros((d, k)), np.zeros(k)
+        if hi <= lo:
+            return acc, col
+        ybuf = np.empty((min(step, hi - lo), k))
+        y32 = np.empty((min(step, hi - lo), k), dtype=np.float32) if fast else None
+        tmp = np.empty((d, k), dtype=np.float32 if fast else np.float64)
+        for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step):
+            yb = rows_of(a, b, ybuf[:b - a])
+            if ones:
+                col += yb.sum(axis=0)
+            if fast:
+                np.copyto(y32[:b - a], yb, casting="same_kind")
+                yb = y32[:b - a]
+            np.matmul(blk.T, yb, out=tmp)
+            acc += tmp
+        return acc, col
+
+    parts = over_row_ranges(M, chunk)
+    acc = sum(p[0] for p in parts)
+    return np.vstack([acc, sum(p[1] for p in parts)[None, :]]) if ones else acc
 
 
 def normal_matvec(M, h, v, ones, z, precise=True):
@@ -343,21 +393,28 @@ def weighted_col_sq(M, w, ones):
     return np.append(out, w.sum()) if ones else out
 
 
+#: bytes of the per-row outer-product weights :func:`class_blocks` forms at once
+_CLASS_WEIGHT_BYTES = 1 << 23
+
+
 def class_blocks(M, P, sw, ones):
     """``sum_i M_ij^2 sw_i (diag(p_i) - p_i p_i^T)`` per column, (d, K, K) (``ones``: and the
     intercept's block last): one sweep, two GEMMs per block of squared rows."""
     d, K = M.shape[1], P.shape[1]
+    # the outer-product weights of at most `sub` rows at once (K^2 numbers a row: a row block
+    # of the matrix would make them ~1 GB at K = 200)
+    sub = max(16, _CLASS_WEIGHT_BYTES // (8 * K * K))
 
     def chunk(lo, hi):
         diag, outer = np.zeros((d, K)), np.zeros((d, K * K))
-        weights = None
         for a, b, j, k, tile in _tiles(M, lo, hi, 2 * K * (K + 1)):
-            if j == 0:  # the weights of rows a:b, for all their tiles
-                Pw = P[a:b] * sw[a:b, None]
-                weights = (Pw, (Pw[:, :, None] * P[a:b, None, :]).reshape(b - a, K * K))
             np.square(tile, out=tile)
-            diag[j:k] += tile.T @ weights[0]
-            outer[j:k] += tile.T @ weights[1]
+            for a2 in range(a, b, sub):
+                b2 = min(b, a2 + sub)
+                Pw = P[a2:b2] * sw[a2:b2, None]
+                rows = tile[a2 - a:b2 - a]
+                diag[j:k] += rows.T @ Pw
+                outer[j:k] += rows.T @ (Pw[:, :, None] * P[a2:b2, None, :]).reshape(-1, K * K)
         return diag, outer
 
     parts = over_row_ranges(M, chunk)

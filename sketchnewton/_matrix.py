@@ -331,26 +331,38 @@ class DataMatrix(MatrixShape):
         e = self.d + 1 if ones else self.d
         return 1 if fused_sweep(threads, e, self.nnz, BUFFER_RATIO) else 2
 
+    def rmatmat_rows(self, rows_of, k, ones=False, precise=True):
+        """``A^T Y`` (``[A, 1]`` with ``ones``), ``Y`` (n, k) by rows: ``rows_of(a, b, out)``
+        writes ``Y[a:b]`` into float64 ``out`` and returns it. Dense: ``Y`` never whole
+        (:func:`~sketchnewton._dense.rproduct_rows`); sparse: formed whole, then :meth:`rmatmat`."""
+        if self.is_sparse:
+            Y = rows_of(0, self.n, np.empty((self.n, k)))
+            out = self.rmatmat(Y, precise=precise)
+            return np.vstack([out, (Y.T @ np.ones(self.n))[None, :]]) if ones else out
+        return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
+
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
-        The multinomial Hessian-vector product in one sweep (sparse; dense: two
-        BLAS-3 sweeps); ``ones``: of ``[A, 1]`` (``V`` and the result with d + 1
-        rows). ``precise=False``: float32 BLAS for float32 data.
+        The multinomial Hessian-vector product in one sweep (sparse; dense: two BLAS-3
+        sweeps, ``M`` formed by row blocks: ``A V`` is the only ``n x K`` array made);
+        ``ones``: of ``[A, 1]``. ``precise=False``: float32 BLAS for float32 data.
         """
         P = np.ascontiguousarray(P, dtype=np.float64)
         V = np.ascontiguousarray(V, dtype=np.float64)
-        Zd = np.empty_like(P)
         if self.is_sparse:
+            Zd = np.empty_like(P)
             with kernel_threads(self.nnz):
                 return csr_multinomial_hessp(*self.kernel_csr, P, sw, V, ones, self.d, n_chunks(),
                                              Zd), Zd
         Zd = self.matmat(V[:self.d], precise=precise)
         if ones:
             Zd += V[self.d]
-        M = multinomial_hess_weights(P, sw, Zd, np.empty_like(Zd))
-        out = self.rmatmat(M, precise=precise)
-        return (np.vstack([out, M.sum(axis=0)]) if ones else out), Zd
+
+        def weights(a, b, out):
+            return multinomial_hess_weights(P[a:b], sw[a:b], Zd[a:b], out)
+
+        return self.rmatmat_rows(weights, P.shape[1], ones, precise), Zd
 
     def outer_gram(self, precise=True):
         """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only).
@@ -480,6 +492,9 @@ class InterceptMatrix(MatrixShape):
 
     def multinomial_hessp(self, P, sw, V, precise=True):
         return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
+
+    def rmatmat_rows(self, rows_of, k, precise=True):
+        return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise)
 
     def fused_sweeps(self, blocks=False, threads=None):
         return self.base.fused_sweeps(blocks, ones=True, threads=threads)

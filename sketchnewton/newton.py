@@ -17,7 +17,7 @@ and 7.
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -162,6 +162,8 @@ class NewtonSolver:
         moved = self.line_search(it.step)
         if moved is None:  # last resort: steepest descent (or its proximal form)
             moved = self.line_search(strategy.fallback_step(it))
+        # the step's image (n x K for many classes) is not needed past its line search
+        it.step = replace(it.step, image=None)
         if not moved:
             return self.judge(Phase.STALLED, noise_limited=moved is False)
         self.nit += 1
@@ -262,21 +264,28 @@ class NewtonSolver:
         f0, g, p = it.fun, it.grad, step.direction
         Ap = loss.image(p) if step.image is None else step.image
         slope = -step.decrement  # g^T p, plus P(x + p) - P(x) for a composite objective
-        dz = float(np.abs(Ap).max()) if Ap.size else 0.0
+        if not Ap.size:
+            dz = 0.0
+        elif isinstance(Ap, np.ndarray):  # no temporary of the image's size (n x K)
+            dz = max(float(Ap.max()), -float(Ap.min()))
+        else:
+            dz = float(np.abs(Ap).max())
         t = first = 1.0 if dz <= MAX_DZ else MAX_DZ / dz
         noise = _Noise(self, p, Ap, slope)
         result, accepted, verified = None, None, True
         for _ in range(MAX_HALVINGS):
             it.counts["nfev"] += 1
+            trial = None  # a rejected trial's arrays are freed before the next one is made
             try:
-                trial, f = self.objective.trial(it.x + t * p, it.state.image + t * Ap)
+                trial, f = self.objective.trial(it.x + t * p, moved_image(it.state.image, t, Ap))
             except DomainError:
                 t *= 0.5
                 continue
             if f - f0 <= ARMIJO * t * slope:
-                accepted = trial
                 if t == first < 1.0 and self.objective.convex:  # a capped first trial
-                    accepted, t = self.objective.extend(it, p, Ap, t, trial, f, slope)
+                    held, trial = [trial], None  # extend empties the list: no reference here
+                    trial, t = self.objective.extend(it, p, Ap, t, held, f, slope)
+                accepted = trial
                 break
             if noise.hides(abs(t * slope), t, f):
                 result = False
@@ -344,6 +353,16 @@ class NewtonSolver:
         return result
 
 
+def moved_image(image, t, Ap):
+    """``image + t Ap`` (a line-search trial's image): one new array, no temporary of its size
+    (an ``n x K`` array for the multinomial loss)."""
+    if isinstance(image, np.ndarray) and isinstance(Ap, np.ndarray):
+        out = np.multiply(Ap, t)
+        out += image
+        return out
+    return image + t * Ap
+
+
 def _dead():
     """A weak reference that has died (the empty cache of :meth:`NewtonSolver.rounding_floor`)."""
     return None
@@ -371,26 +390,36 @@ class Objective:
         state = self.loss.forward(x, image)
         return state, state.fun + self.penalty_value(x)
 
-    def extend(self, it: Iterate, p, Ap, t: float, trial, f: float, slope: float) -> tuple:
-        """``(state, t)`` after doubling an accepted capped step ``t`` (up to the unit step)
-        while the objective keeps decreasing as the Newton model predicts (a convex loss: a
-        non-convex one could leave the basin its model describes): on data with a few
-        large-valued rows a Newton step can move their ``z_i`` by thousands, and a cap of
-        ``MAX_DZ`` kept to every step let Newton's method crawl along a flat direction
-        (docs/math.md 6.1). Each trial is O(n): ``z(t) = z + t A p``."""
+    def extend(self, it: Iterate, p, Ap, t: float, held: list, f: float, slope: float) -> tuple:
+        """``(state, t)`` after doubling an accepted capped step ``t`` (its state the one item
+        of ``held``, objective ``f``; up to the unit step) while the objective keeps decreasing
+        as the Newton model predicts (a convex loss: a non-convex one could leave the basin its
+        model describes): on data with a few large-valued rows a Newton step can move their
+        ``z_i`` by thousands, and a cap of ``MAX_DZ`` kept to every step let Newton's method
+        crawl along a flat direction (docs/math.md 6.1). Each trial is O(n):
+        ``z(t) = z + t A p``. Between trials only the kept ``t`` is held, and its state is
+        remade (the same arithmetic, O(n) again, no pass) when a later doubling is rejected: a
+        multinomial state holds ``n x K`` arrays, and no two trial states live at once
+        (``held`` is emptied, so that the caller keeps no reference either)."""
+        state = held.pop()
         while t < 1.0:
             t2 = min(2.0 * t, 1.0)
             it.counts["nfev"] += 1
+            state = None
             try:
-                trial2, f2 = self.trial(it.x + t2 * p, it.state.image + t2 * Ap)
+                state, f2 = self.trial(it.x + t2 * p, moved_image(it.state.image, t2, Ap))
             except DomainError:
                 break
             # the decrease must keep at least half the Newton model's, slope (t - t^2 / 2): a
             # doubling that leaves the region the model describes stops
             if not (f2 - it.fun <= 0.5 * slope * t2 * (1.0 - 0.5 * t2) and f2 < f):
+                state = None
                 break
-            trial, f, t = trial2, f2, t2
-        return trial, t
+            f, t = f2, t2
+        if state is None:
+            it.counts["nfev"] += 1
+            state = self.trial(it.x + t * p, moved_image(it.state.image, t, Ap))[0]
+        return state, t
 
     def optimality(self, it: Iterate) -> float:
         """``||grad||``, or the norm of the minimum-norm subgradient of ``loss + penalty``."""
@@ -450,7 +479,7 @@ class _Noise:
             it.counts["nfev"] += 1
             try:
                 r[k] = solver.objective.trial(it.x + s[k] * self.p,
-                                              it.state.image + s[k] * self.Ap)[1] \
+                                              moved_image(it.state.image, s[k], self.Ap))[1] \
                     - it.fun - self.slope * s[k]
             except DomainError:
                 return np.inf

@@ -170,3 +170,37 @@ def test_no_path_manipulation_under_benchmarks():
     assert any(p.suffix == ".py" for p in files)
     offenders = [str(p.relative_to(bench)) for p in files if b"sys.path" in p.read_bytes()]
     assert not offenders
+
+
+def test_dense_k_sweep_credits_merged_runs(tmp_path):
+    """``dense --k-sweep``: the runs of several CSVs merged (a later file's runs of a problem and
+    solver replace the earlier's), each solver credited with its loosest run within each gap of
+    the best objective; the table and the plot written, no run made."""
+    cols = ["problem", "C", "solver", "tol", "time_s", "timed_out", "objective", "method",
+            "peak_rss_mb", "data_mb", "error"]
+
+    def write(path, rows):
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            for r in rows:
+                w.writerow(r)
+
+    p = "probe-n1000-p8-K5"
+    first, second = tmp_path / "a_runs.csv", tmp_path / "b_runs.csv"
+    write(first, [[p, 1.0, "sn:auto", 1e-6, 9.0, False, 100.0, "cg", 50.0, 1.0, ""],
+                  [p, 1.0, "lbfgs", 1e-6, 2.0, False, 100.00001, "lbfgs", 40.0, 1.0, ""],
+                  [p, 1.0, "lbfgs", 1e-8, 3.0, False, 100.00001, "lbfgs", 40.0, 1.0, ""],
+                  [p, 1.0, "lbfgs-f64", 1e-6, 4.0, False, 100.00001, "lbfgs-f64", 45.0, 1.0, ""],
+                  [p, 1.0, "lbfgs-f64", 1e-8, 6.0, False, 100.0000001, "lbfgs-f64", 45.0, 1.0,
+                   ""]])
+    write(second, [[p, 1.0, "sn:auto", 1e-6, 1.0, False, 100.0, "subsampled", 30.0, 1.0, ""]])
+    out = tmp_path / "out"
+    proc = _bench("dense", "--k-sweep", f"{first},{second}", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {float(r["gap"]): r for r in _rows(out / "results" / "dense_ksweep.csv")}
+    assert float(rows[1e-6]["sn:auto_s"]) == 1.0 and rows[1e-6]["auto_method"] == "subsampled"
+    assert float(rows[1e-6]["lbfgs_s"]) == 2.0  # gap 1e-7
+    assert float(rows[1e-6]["fastest_peer_over_auto"]) == 2.0
+    assert rows[1e-8]["lbfgs_s"] == "inf" and float(rows[1e-8]["lbfgs-f64_s"]) == 6.0
+    assert (out / "plots" / "dense_ksweep.png").exists()

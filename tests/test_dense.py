@@ -152,6 +152,46 @@ def test_fit_allocates_far_less_than_the_data(name, bound):
     assert peak < bound * X.nbytes + numba.get_num_threads() * 2 * 2**21, (peak, X.nbytes)
 
 
+def test_multinomial_state_holds_two_n_by_K_arrays():
+    """The multinomial loss keeps ``Z`` and ``P`` only (the gradient weights ``sw (P - Y)`` are
+    formed by row blocks inside the gradient's product), a Hessian product makes its image
+    ``A V`` and no other ``n x K`` array, and a fit peaks at about five (the state, the step's
+    image, a line-search trial's ``Z`` and ``P``; 13 before issue 23's rework). tracemalloc
+    counts numpy's allocations: bounds in units of ``n K`` float64 numbers, plus the block
+    buffers of each kernel thread."""
+    n, d, K = 20_000, 32, 50
+    X = _matrix(n, d, np.float32, "C")
+    rng = np.random.default_rng(3)
+    y = np.argmax(X @ rng.standard_normal((d, K)) + 3.0 * rng.gumbel(size=(n, K)), axis=1)
+    unit, slack = n * K * 8, numba.get_num_threads() * 2 * 2**21
+    loss = sn.losses.MultinomialLoss(X, y, K, lam=1.0, fit_intercept=True)
+    x = 0.01 * rng.standard_normal(loss.n_params)
+    v = rng.standard_normal(loss.n_params)
+    loss.hessp_with_image(loss.evaluate(x), v)  # compile the kernels first
+    make = lambda: sn.SketchedLogisticRegression(C=1.0, tol=1e-8, random_state=0)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        make().fit(X[:2000], y[:2000])
+        tracemalloc.start()
+        try:
+            state = loss.evaluate(x)
+            held, peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            hv, image = loss.hessp_with_image(state, v)
+            product_peak = tracemalloc.get_traced_memory()[1] - held
+            del state, hv, image
+            tracemalloc.reset_peak()
+            est = make().fit(X, y)
+            fit_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert est.result_.success
+    assert 1.9 * unit < held < 2.1 * unit, held / unit  # Z and P
+    assert peak < 2.2 * unit + slack, peak / unit
+    assert product_peak < 1.2 * unit + slack, product_peak / unit  # the image A V
+    assert fit_peak < 5.5 * unit + slack, fit_peak / unit
+
+
 _PEAK_SCRIPT = textwrap.dedent(r'''
     import json, resource, sys, warnings
     import numpy as np
@@ -261,7 +301,7 @@ def _references(R, o):
         "multinomial_hessp": R1.T @ Mh, "multinomial_image": AV,
         "outer_gram": R @ R.T,
         "weighted_col_sq": np.r_[R2.T @ o["h"], o["h"].sum()],
-        "class_blocks": cb, "abs_rmatmat": np.abs(R).T @ o["Y"],
+        "class_blocks": cb, "abs_rmatmat": np.abs(R).T @ o["Y"], "rmatmat_rows": R1.T @ o["Y"],
     }
 
 
@@ -279,6 +319,8 @@ def _products(M, o, precise):
         "outer_gram": M.outer_gram(precise=precise),
         "weighted_col_sq": M.weighted_col_sq(o["h"], ones=True),
         "class_blocks": M.class_blocks(o["P"], o["sw"]), "abs_rmatmat": M.abs_rmatmat(o["Y"]),
+        "rmatmat_rows": I1.rmatmat_rows(lambda a, b, out: np.copyto(out, o["Y"][a:b]) or out,
+                                        o["Y"].shape[1], precise=precise),
     }
 
 

@@ -63,6 +63,7 @@ def test_one_step_against_the_exact_newton_step(make, name):
     it = _iterate(loss)
     strategy.update(it, None)
     assert strategy.fresh and strategy.model is not None
+    drawn = (getattr(strategy, "_sub", None), getattr(strategy, "_sub_state", None))
     step = strategy.step(it)
     p_star, H = _newton_step(loss, it)
     p = step.direction
@@ -74,9 +75,10 @@ def test_one_step_against_the_exact_newton_step(make, name):
         e = strategy.model.spectral_error
         assert 0 < e < 1 and err <= e / (1 - e), (err, e)
     elif name == "subsampled":  # CG on the Hessian of the row sample, to the forcing term
-        sub = strategy._sub
+        sub, sub_state = drawn  # dropped after the step (m x K arrays for many classes)
+        assert strategy._sub is None and strategy._sub_state is None
         assert sub is not None and sub.data.n == strategy.rows < loss.data.n
-        H_R = sub.hessian(strategy._sub_state)
+        H_R = sub.hessian(sub_state)
         residual = np.linalg.norm(H_R @ p + it.grad) / np.linalg.norm(it.grad)
         assert residual <= step.accuracy * (1 + 1e-8), (residual, step.accuracy)
         assert step.image is None  # the sample's images are not A p

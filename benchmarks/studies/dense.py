@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from .._common import BENCH, emit_result, rel_gap, run_child, study_command, timed_fit, write_csv
+from ..figures import _plt, read_csv, save_figure
 
 PROBLEM_DIR = BENCH / ".cache" / "problems"
 DEFAULT_PROBLEMS = ("a9a-rff1000", "probe-n1e5-p256-K100", "probe-n2e4-p128-K1000")
@@ -265,6 +266,15 @@ def add_arguments(ap):
     ap.add_argument("--cap", type=float, default=None,
                     help="seconds per timed fit (default 300, quick 30)")
     ap.add_argument("--tag", default="", help="suffix of the CSV names")
+    ap.add_argument("--peer-tols", default=None,
+                    help="comma-separated tolerance ladder of every peer (default: its own)")
+    ap.add_argument("--reference", default=None, metavar="CSV[,CSV...]",
+                    help="run CSVs of earlier runs: their objectives count in the ladders' "
+                         "stopping rule (a rerun of one solver against peers already run)")
+    ap.add_argument("--k-sweep", default=None, metavar="CSV[,CSV...]",
+                    help="no runs: the time-against-K table and plot of the probes in these "
+                         "results CSVs (written by earlier runs of this study), "
+                         "results/dense_ksweep.csv and plots/dense_ksweep.png")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--problem", help=argparse.SUPPRESS)
     ap.add_argument("--solver", help=argparse.SUPPRESS)
@@ -313,6 +323,11 @@ def _run(args_cap, problem, C, solver, tol):
     return r
 
 
+#: a tighter tolerance that moves a solver's objective by less than this (relative) is the last
+#: of its ladder: the solver has stalled (scikit-learn's lbfgs on float32 data near gap 1e-6)
+STALL = 1e-12
+
+
 def _ladder(run, tols, others):
     runs = []
     for tol in tols:
@@ -323,19 +338,28 @@ def _ladder(run, tols, others):
         f = [q["objective"] for q in list(others) + runs if np.isfinite(q["objective"])]
         if f and rel_gap(r["objective"], min(f)) <= min(GAPS):
             break
+        if len(runs) > 1 and abs(rel_gap(r["objective"], runs[-2]["objective"])) <= STALL:
+            break
     return runs
 
 
 def run(ctx, args):
     if args.one:
         return run_one(args)
+    if args.k_sweep:
+        return k_sweep(ctx, [Path(p) for p in args.k_sweep.split(",")])
     names = (args.problems.split(",") if args.problems
              else QUICK_PROBLEMS if ctx.quick else DEFAULT_PROBLEMS)
     Cs = [float(c) for c in args.C.split(",")]
     cap = args.cap or (30.0 if ctx.quick else 300.0)
     our_tols = QUICK_OUR_TOLS if ctx.quick else OUR_TOLS
     peer_tols = QUICK_PEER_TOLS if ctx.quick else PEER_TOLS
+    if args.peer_tols:
+        ladder = tuple(float(t) for t in args.peer_tols.split(","))
+        peer_tols = {s: ladder for s in peer_tols}
     wanted = set(args.solvers.split(",")) if args.solvers else None
+    reference = [r for path in (args.reference.split(",") if args.reference else [])
+                 for r in read_csv(Path(path)) if isinstance(r["objective"], (int, float))]
     rows, all_runs = [], []
     results = ctx.results
     results.mkdir(parents=True, exist_ok=True)
@@ -345,10 +369,21 @@ def run(ctx, args):
         ours, peers = _solvers(name, K, d, wanted)
         for C in Cs:
             runs = []
+            known = [r for r in reference if r["problem"] == name and float(r["C"]) == C]
             for s in ours:
-                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), our_tols, runs)
+                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), our_tols,
+                                known + runs)
             for s in peers:
-                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), peer_tols[s], runs)
+                runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), peer_tols[s],
+                                known + runs)
+            f_all = [r["objective"] for r in known + runs if np.isfinite(r["objective"])]
+            for s in ours:  # a peer found a better objective: our ladder goes on from there
+                mine = [r for r in runs if r["solver"] == s]
+                rest = [t for t in our_tols if mine and t < mine[-1]["tol"]]
+                reached = any(rel_gap(r["objective"], min(f_all)) <= min(GAPS) for r in mine)
+                if rest and not (reached or mine[-1]["timed_out"] or mine[-1]["error"]):
+                    runs += _ladder(lambda tol, s=s: _run(cap, name, C, s, tol), rest,
+                                    known + runs)
             f = [r["objective"] for r in runs if np.isfinite(r["objective"])]
             f_best = min(f) if f else float("nan")
             for r in runs:
@@ -406,3 +441,102 @@ def markdown(rows, cap):
                      f"{r['method']} | {r['tol']:g} | {t} | {r['peak_rss_mb']:.0f} | "
                      f"{r['data_mb']:.0f} | {sp} |")
     return "\n".join(lines)
+
+
+# ============================================================================ time against K
+
+KSWEEP_SOLVERS = ("sn:auto", "lbfgs", "lbfgs-f64")
+
+
+def k_sweep(ctx, paths):
+    """The probes of the run CSVs ``paths`` (``results/dense*_runs.csv``: every run) that share
+    ``n`` and ``d`` (the most common pair): one row per K and gap, each solver credited with its
+    loosest run within the gap of the best objective of all runs on the problem, and the
+    fastest peer over ours; ``results/dense_ksweep.csv`` and ``plots/dense_ksweep.png``. A
+    (problem, solver) pair in a later file replaces the earlier file's runs (a rerun)."""
+    runs = {}
+    for path in paths:
+        got = {}
+        for r in read_csv(path):
+            m = re.fullmatch(r"probe-n([0-9e.]+)-p(\d+)-K(\d+)", str(r["problem"]))
+            if m and r["solver"] in KSWEEP_SOLVERS:
+                r.update(n=_num(m[1]), d=int(m[2]), K=int(m[3]))
+                got.setdefault((r["problem"], r["solver"]), []).append(r)
+        runs.update(got)
+    if not runs:
+        raise SystemExit("python -m benchmarks dense --k-sweep: no probe runs in " + str(paths))
+    pairs = [(rs[0]["n"], rs[0]["d"]) for rs in runs.values()]
+    n, d = max(set(pairs), key=pairs.count)
+    out = []
+    for problem in sorted({k[0] for k, rs in runs.items() if (rs[0]["n"], rs[0]["d"]) == (n, d)},
+                          key=lambda name: int(name.rpartition("K")[2])):
+        mine = {s: runs.get((problem, s), []) for s in KSWEEP_SOLVERS}
+        f = [r["objective"] for rs in mine.values() for r in rs
+             if isinstance(r["objective"], (int, float)) and np.isfinite(r["objective"])]
+        f_best = min(f)
+        for gap in GAPS:
+            row = dict(n=n, d=d, K=mine["sn:auto"][0]["K"], gap=gap)
+            for s in KSWEEP_SOLVERS:
+                ok = [r for r in mine[s] if not r["timed_out"] and not r["error"]
+                      and rel_gap(r["objective"], f_best) <= gap]
+                row[f"{s}_s"] = ok[0]["time_s"] if ok else float("inf")
+                row[f"{s}_tol"] = ok[0]["tol"] if ok else ""
+                row[f"{s}_peak_mb"] = max((r["peak_rss_mb"] for r in mine[s]
+                                           if isinstance(r["peak_rss_mb"], (int, float))),
+                                          default=float("nan"))
+            row["fastest_peer_over_auto"] = min(row[f"{s}_s"] for s in KSWEEP_SOLVERS[1:]) \
+                / row["sn:auto_s"]
+            row["auto_method"] = mine["sn:auto"][0]["method"] if mine["sn:auto"] else ""
+            row["data_mb"] = mine["sn:auto"][0]["data_mb"] if mine["sn:auto"] else float("nan")
+            out.append(row)
+    ctx.results.mkdir(parents=True, exist_ok=True)
+    write_csv(ctx.results / "dense_ksweep.csv", out, list(out[0]))
+    png = plot_k_sweep(out, ctx.plots / "dense_ksweep.png", n=n, d=d)
+    print(markdown_k_sweep(out))
+    print(f"wrote {ctx.rel(ctx.results / 'dense_ksweep.csv')} and {ctx.rel(png)}")
+
+
+def markdown_k_sweep(rows):
+    def sec(r, s):
+        return f"{r[s + '_s']:.1f} s ({r[s + '_tol']:g})" if np.isfinite(r[s + "_s"]) \
+            else "not reached"
+
+    lines = ["| K | gap | sn:auto (chose) | lbfgs | lbfgs-f64 | fastest peer / auto "
+             "| peak MB: auto / lbfgs / lbfgs-f64 |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        peaks = " / ".join(f"{r[s + '_peak_mb']:.0f}" for s in KSWEEP_SOLVERS)
+        lines.append(f"| {r['K']:,} | {r['gap']:g} | {sec(r, 'sn:auto')}; {r['auto_method']} | "
+                     f"{sec(r, 'lbfgs')} | {sec(r, 'lbfgs-f64')} | "
+                     f"**{r['fastest_peer_over_auto']:.2f}x** | {peaks} |")
+    return "\n".join(lines)
+
+
+def plot_k_sweep(rows, png, *, n, d):
+    """Seconds to reach each gap against K (log-log), one panel per gap; a solver that did not
+    reach the gap at some K is drawn there as a hollow marker at the top of the panel."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(GAPS), figsize=(11, 4.2), sharey=True)
+    styles = {"sn:auto": ("C0", "o", "sketchnewton auto"),
+              "lbfgs": ("C1", "s", "scikit-learn lbfgs (float32 as given)"),
+              "lbfgs-f64": ("C2", "^", "scikit-learn lbfgs on a float64 copy")}
+    finite = [r[f"{s}_s"] for r in rows for s in KSWEEP_SOLVERS if np.isfinite(r[f"{s}_s"])]
+    top = 1.5 * max(finite) if finite else 1.0
+    for ax, gap in zip(np.atleast_1d(axes), GAPS):
+        sub = [r for r in rows if float(r["gap"]) == gap]
+        for s in KSWEEP_SOLVERS:
+            color, marker, label = styles[s]
+            Ks = np.array([r["K"] for r in sub], dtype=float)
+            ts = np.array([r[f"{s}_s"] for r in sub], dtype=float)
+            ok = np.isfinite(ts)
+            ax.plot(Ks[ok], ts[ok], marker=marker, color=color, label=label)
+            if (~ok).any():
+                ax.plot(Ks[~ok], np.full((~ok).sum(), top), marker=marker, color=color,
+                        linestyle="none", markerfacecolor="none",
+                        label=f"{s}: gap not reached")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("classes K")
+        ax.set_title(f"relative gap {gap:g}")
+    np.atleast_1d(axes)[0].set_ylabel("seconds (1 core, fresh process)")
+    return save_figure(fig, png, title=f"Linear probes, float32, n = {n:,}, d = {d}: "
+                                       "time to equal objective against K")

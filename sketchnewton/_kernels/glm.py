@@ -11,8 +11,8 @@ from numba import njit, prange
 from . import BUFFER_RATIO, chunk_range, nonzeros, sum_chunks, vmath
 from .linalg import csr_rmatmat, fused_sweep
 
-__all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_hess_weights",
-           "multinomial_curvature", "csr_multinomial_hessp"]
+__all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_residual",
+           "multinomial_hess_weights", "multinomial_curvature", "csr_multinomial_hessp"]
 
 
 #: rows per block of the row passes: a block's temporaries stay in the L1 cache
@@ -139,12 +139,13 @@ def poisson_pass(z, y, sw, r, h):
 
 
 @njit(**_ROW_PASS)
-def multinomial_pass(Z, y, sw, P, R):
+def multinomial_pass(Z, y, sw, P):
     """Softmax cross-entropy ``sum_i sw_i (logsumexp(Z_i) - Z_{i, y_i})``.
 
     ``Z`` (n, K) logits, ``y`` (n,) integer labels in [0, K). Writes the row
-    probabilities into ``P`` and ``R = sw (P - onehot(y))``; returns the loss.
-    In blocks of rows: the shifted logits ``Z_ik - max_k Z_ik`` of a block in one
+    probabilities into ``P``; returns the loss. The gradient weights
+    ``sw (P - onehot(y))`` are not stored: :func:`multinomial_residual` forms
+    them by row blocks inside the gradient's product. In blocks of rows: the shifted logits ``Z_ik - max_k Z_ik`` of a block in one
     contiguous buffer, their ``exp`` in one vectorized loop, then the ``log`` of the
     row sums in another (:mod:`~sketchnewton._kernels.vmath`).
     """
@@ -175,10 +176,7 @@ def multinomial_pass(Z, y, sw, P, R):
                 inv = 1.0 / si
                 wi = sw[i]
                 for k in range(K):
-                    pk = E[j * K + k] * inv
-                    P[i, k] = pk
-                    R[i, k] = wi * pk
-                R[i, y[i]] -= wi
+                    P[i, k] = E[j * K + k] * inv
                 S[0, j] = wi * (S[0, j] - Z[i, y[i]])
                 S[1, j] = si
             for j in range(m):
@@ -187,11 +185,29 @@ def multinomial_pass(Z, y, sw, P, R):
     return _total(partial)
 
 
-@njit(parallel=True, cache=True)
-def multinomial_hess_weights(P, sw, Zd, out):
-    """``out_i = sw_i (diag(p_i) - p_i p_i^T) zd_i`` row-wise (Hessian action)."""
+@njit(cache=True, nogil=True)
+def multinomial_residual(P, y, sw, out):
+    """``out_i = sw_i (p_i - e_{y_i})`` row-wise (the gradient weights), ``out`` (n, K).
+
+    Serial and without the GIL: called on a block of rows by each thread of a
+    product (:meth:`~sketchnewton._matrix.DataMatrix.rmatmat_rows`).
+    """
     n, K = P.shape
-    for i in prange(n):
+    for i in range(n):
+        for k in range(K):
+            out[i, k] = sw[i] * P[i, k]
+        out[i, y[i]] -= sw[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def multinomial_hess_weights(P, sw, Zd, out):
+    """``out_i = sw_i (diag(p_i) - p_i p_i^T) zd_i`` row-wise (Hessian action).
+
+    Serial and without the GIL, like :func:`multinomial_residual`.
+    """
+    n, K = P.shape
+    for i in range(n):
         s = 0.0
         for k in range(K):
             s += P[i, k] * Zd[i, k]

@@ -56,7 +56,8 @@ def preconditioned_cg(product, model, b, eta, max_iter):
         # to its Hessian product, and temporaries of length p double it
         x = daxpy(d, x, a=a)
         if Ad is not None:
-            Ax = a * Ad if Ax is None else Ax + a * Ad
+            Ax = _accumulate(Ax, Ad, a)
+        Ad = None  # freed before the next product makes its image (n x K for many classes)
         r = daxpy(Hd, r, a=-a)
         z = model.solve(r)
         rz_new = float(r @ z)
@@ -67,6 +68,23 @@ def preconditioned_cg(product, model, b, eta, max_iter):
         d = daxpy(z, d)
         rz = rz_new
     return x, Ax, max_iter, True, rz
+
+
+#: rows of an image updated at once by :func:`_accumulate`
+_ACCUMULATE_ROWS = 4096
+
+
+def _accumulate(Ax, Ad, a):
+    """``Ax + a Ad`` (``a Ad`` when ``Ax`` is None), in place for arrays, by blocks of rows: no
+    temporary of an image's size (an ``n x K`` array for the multinomial loss), and the
+    rounding of ``Ax + a * Ad`` (not an FMA's)."""
+    if Ax is None:
+        return a * Ad
+    if isinstance(Ax, np.ndarray) and isinstance(Ad, np.ndarray):
+        for lo in range(0, Ax.shape[0], _ACCUMULATE_ROWS):
+            Ax[lo:lo + _ACCUMULATE_ROWS] += a * Ad[lo:lo + _ACCUMULATE_ROWS]
+        return Ax
+    return Ax + a * Ad
 
 
 def cg_decrement(product, model, b, target, max_iter):
@@ -89,7 +107,7 @@ def cg_decrement(product, model, b, target, max_iter):
         return 0.0
     d, dec, last = z.copy(), 0.0, np.inf
     for _ in range(max_iter):
-        Hd, _ = product(d)
+        Hd = product(d)[0]  # the image is not kept
         curv = float(d @ Hd)
         if not curv > 0:
             return np.inf

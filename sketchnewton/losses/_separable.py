@@ -23,9 +23,10 @@ from .._kernels.glm import (
     multinomial_curvature,
     multinomial_hess_weights,
     multinomial_pass,
+    multinomial_residual,
     poisson_pass,
 )
-from .._matrix import InterceptMatrix, as_data_matrix
+from .._matrix import InterceptMatrix, as_data_matrix, row_block_size
 from .._validation import check_bool, check_real, check_vector
 from ..exceptions import DomainError, InputError
 from ._base import HessianFactors, LossBase, State, local_blocks
@@ -38,7 +39,10 @@ _VECTOR_KERNELS = {LOGISTIC: logistic_pass, POISSON: poisson_pass}
 
 # -- per-block tasks --------------------------------------------------------------------------
 class _BlockState:
-    """A block's evaluation: the linear predictor ``Z``, the row kernel's outputs, the loss."""
+    """A block's evaluation: the linear predictor ``Z``, the row kernel's outputs, the loss.
+
+    Multinomial: ``Z`` and the probabilities ``P`` are the only ``n x K`` arrays kept (the
+    gradient weights ``sw (P - Y)`` are formed by row blocks inside the gradient's product)."""
 
     __slots__ = ("Z", "cache", "fun", "grad")
 
@@ -46,7 +50,7 @@ class _BlockState:
         self.Z, self.cache, self.fun, self.grad = Z, cache, fun, grad
 
     def __sizeof__(self):
-        return 3 * self.Z.nbytes + 200
+        return (1 + sum(c is not None for c in self.cache)) * self.Z.nbytes + 200
 
 
 def _predictor(blk, x, width):
@@ -56,17 +60,22 @@ def _predictor(blk, x, width):
 
 
 def _row_pass(blk, Z, family):
-    """``(loss, cache)``: cache ``(r, h)`` (gradient and curvature weights) or ``(P, R)``."""
+    """``(loss, cache)``: cache ``(r, h)`` (gradient and curvature weights) or ``(P, None)``."""
     if family == MULTINOMIAL:
-        P, R = np.empty_like(Z), np.empty_like(Z)
-        return multinomial_pass(Z, blk["y_codes"], blk["sw"], P, R), (P, R)
+        P = np.empty_like(Z)
+        return multinomial_pass(Z, blk["y_codes"], blk["sw"], P), (P, None)
     r, h = np.empty_like(Z), np.empty_like(Z)
     return _VECTOR_KERNELS[family](Z, blk["y"], blk["sw"], r, h), (r, h)
 
 
 def _block_grad(blk, cache, family):
     if family == MULTINOMIAL:
-        return blk.A.rmatmat(cache[1]).T.ravel()
+        P, y, sw = cache[0], blk["y_codes"], blk["sw"]
+
+        def residual(a, b, out):  # sw (P - Y) of rows a:b
+            return multinomial_residual(P[a:b], y[a:b], sw[a:b], out)
+
+        return blk.A.rmatmat_rows(residual, P.shape[1]).T.ravel()
     return blk.A.rmatvec(cache[0])
 
 
@@ -189,7 +198,12 @@ def _kron_task(blk, st, sample=None):
         rows, Pr, w = sample.rows, P[sample.rows], sample.row_weights ** 2 * sw[sample.rows]
     c = w * np.maximum(1.0 - np.einsum("ik,ik->i", Pr, Pr), 0.0)
     G = blk.A.gram(c, rows=rows)
-    S = -(Pr * w[:, None]).T @ Pr
+    K = Pr.shape[1]
+    S = np.zeros((K, K))
+    step = max(256, row_block_size(K))
+    for lo in range(0, Pr.shape[0], step):  # by row blocks: no n x K temporary
+        Pb = Pr[lo:lo + step]
+        S -= (Pb * w[lo:lo + step, None]).T @ Pb
     S[np.diag_indices_from(S)] += w @ Pr
     nnz = blk.A.row_nnz().sum() if rows is None else blk.A.row_nnz()[rows].sum()
     return G, S, np.array([c.sum(), Pr.shape[0], nnz], dtype=np.float64)

@@ -300,6 +300,12 @@ class SubsampledNewtonCG(NewtonCG):
         self._sub = sub
         self._sub_state = sub.forward(it.x, it.state.image[rows])
 
+    def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
+        try:
+            return super().step(it, forcing_floor)
+        finally:  # the sample's loss and state (m x K arrays) are not needed past the step
+            self._sub = self._sub_state = None
+
     def _pcg(self, it: Iterate, kind: str, g: np.ndarray, eta: float):
         sub, sub_state = self._sub, self._sub_state
         if sub is None or sub_state is None:
