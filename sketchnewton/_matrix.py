@@ -15,7 +15,12 @@ import scipy.sparse as sp
 from . import _dense
 from ._dense import over_row_ranges, row_block_size
 from ._kernels import BUFFER_RATIO, kernel_threads, n_chunks, threads_for
-from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
+from ._kernels.glm import (
+    csr_multinomial_gradient,
+    csr_multinomial_hessp,
+    multinomial_hess_weights,
+    multinomial_residual,
+)
 from ._kernels.linalg import (
     csr_abs_rmatmat,
     csr_class_blocks,
@@ -341,6 +346,24 @@ class DataMatrix(MatrixShape):
             return np.vstack([out, (Y.T @ np.ones(self.n))[None, :]]) if ones else out
         return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
 
+    def multinomial_gradient(self, P, y, sw, ones=False, precise=True):
+        """``A^T R`` (``[A, 1]`` with ``ones``), ``R_i = sw_i (p_i - e_{y_i})``: the softmax loss's
+        gradient (d, K) in one sweep, ``R`` never formed whole (sparse: inside the scatter;
+        dense: by row blocks, :meth:`rmatmat_rows`)."""
+        if not self.is_sparse:
+            def residual(a, b, out):  # sw (P - Y) of rows a:b
+                return multinomial_residual(P[a:b], y[a:b], sw[a:b], out)
+
+            return self.rmatmat_rows(residual, P.shape[1], ones=ones, precise=precise)
+        P = np.ascontiguousarray(P, dtype=np.float64)
+        with kernel_threads(self.nnz):
+            out = csr_multinomial_gradient(*self.kernel_csr, P, y, sw, self.d, n_chunks())
+        if not ones:
+            return out
+        col = sw @ P
+        col -= np.bincount(y, weights=sw, minlength=P.shape[1])
+        return np.vstack([out, col[None, :]])
+
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
@@ -492,6 +515,9 @@ class InterceptMatrix(MatrixShape):
 
     def multinomial_hessp(self, P, sw, V, precise=True):
         return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
+
+    def multinomial_gradient(self, P, y, sw, precise=True):
+        return self.base.multinomial_gradient(P, y, sw, ones=True, precise=precise)
 
     def rmatmat_rows(self, rows_of, k, precise=True):
         return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise)

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import numba
 
 from sketchnewton._kernels import kernel_threads
-from sketchnewton._kernels.glm import logistic_pass, multinomial_pass, multinomial_residual
+from sketchnewton._kernels.glm import logistic_pass, multinomial_pass
 from sketchnewton._kernels.links import COMBINED, link_weights
 from sketchnewton._matrix import DataMatrix
 from sketchnewton.datasets import make_sparse_matrix
@@ -173,12 +173,17 @@ def table(key, repeats, clock, K=8):
 
     row("logistic loss+grad", lambda: loss_grad(logistic_pass, yb, x, 0), "pass")
     W = np.ascontiguousarray(0.1 * V)
-    def multinomial_both(Z, y, w, P, R):  # the loss's probabilities, then the gradient weights
-        loss = multinomial_pass(Z, y, w, P)
-        multinomial_residual(P, y, w, R)
-        return loss
 
-    row(f"multinomial loss+grad K={K}", lambda: loss_grad(multinomial_both, labels, W, 1), "two K")
+    def multinomial_loss_grad():
+        """What the softmax loss does: the forward product, the row pass (probabilities), the
+        gradient's transposed product forming the weights row by row."""
+        Z = dm @ W
+        P = np.empty_like(Z)
+        with kernel_threads(nnz):
+            multinomial_pass(Z, labels, sw, P)
+        return dm.multinomial_gradient(P, labels, sw)
+
+    row(f"multinomial loss+grad K={K}", multinomial_loss_grad, "two K")
 
     if d <= 2000:
         rows, w = rows_for(key, A)
