@@ -8,7 +8,6 @@ import math
 import numba
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from numba import njit
 
 from sketchnewton._kernels import glm, vmath
@@ -162,20 +161,3 @@ def test_row_passes_independent_of_threads():
         numba.set_num_threads(previous)
     assert one == two
 
-
-@pytest.mark.parametrize("d", [30, 5000])
-def test_csr_multinomial_gradient_matches_the_weights_product(d):
-    """``A^T R`` without ``R`` equals ``A.T @ (sw (P - Y))``, for the per-thread buffer plan
-    (small d) and the column-split plan of a wide output (large d)."""
-    rng = np.random.default_rng(d)
-    n, K = 3000, 5
-    A = sp.random(n, d, density=min(1.0, 8 / d), random_state=rng, format="csr")
-    P = rng.random((n, K))
-    P /= P.sum(axis=1, keepdims=True)
-    y = rng.integers(0, K, n)
-    sw = rng.random(n) + 0.5
-    R = sw[:, None] * (P - np.eye(K)[y])
-    ref = A.T @ R
-    for threads in (1, 2):
-        got = glm.csr_multinomial_gradient(A.indptr, A.indices, A.data, P, y, sw, d, threads)
-        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())

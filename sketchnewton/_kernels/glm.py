@@ -8,12 +8,11 @@ probabilities) the loss needs; see docs/math.md sections 3 and 4.
 import numpy as np
 from numba import njit, prange
 
-from . import BUFFER_RATIO, chunk_range, csr_plan, nonzeros, part_buffer, part_cuts, sum_chunks, vmath
-from .linalg import csr_rmatmat, fused_sweep, outer_row
+from . import BUFFER_RATIO, chunk_range, nonzeros, sum_chunks, vmath
+from .linalg import csr_rmatmat, fused_sweep
 
 __all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_residual",
-           "multinomial_hess_weights", "multinomial_curvature", "csr_multinomial_hessp",
-           "csr_multinomial_gradient"]
+           "multinomial_hess_weights", "multinomial_curvature", "csr_multinomial_hessp"]
 
 
 #: rows per block of the row passes: a block's temporaries stay in the L1 cache
@@ -227,31 +226,6 @@ def multinomial_curvature(P, sw, out):
             s += P[i, k] * P[i, k]
         out[i] = sw[i] * max(1.0 - s, 0.0)
     return out
-
-
-@njit(parallel=True, cache=True)
-def csr_multinomial_gradient(indptr, indices, data, P, y, sw, d, n_chunks, ratio=BUFFER_RATIO):
-    """``A^T R`` for CSR ``A`` (n x d), ``R_i = sw_i (p_i - e_{y_i})`` (the softmax loss's gradient
-    weights), without ``R``: each row's K weights in a scratch row, then its scatter (the plans
-    of ``csr_rmatmat``). An ``n x K`` ``R`` cost a pass over ``P`` and the first touch of a
-    fresh array: 1.7x a scipy sweep at n = 1e6, K = 8, 10 non-zeros a row, one thread."""
-    K = P.shape[1]
-    nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
-    buf = np.zeros((nb, d, K))
-    for c in prange(plan.shape[0]):
-        b = part_buffer(buf, c)
-        W = np.empty((1, K))
-        split = cuts.shape[0] > 0
-        lo, hi = part_cuts(plan, cuts, c) if split else (0, 0)
-        for i in range(plan[c, 0], plan[c, 1]):
-            s = sw[i]
-            for t in range(K):
-                W[0, t] = s * P[i, t]
-            W[0, y[i]] -= s
-            start = cuts[lo + i] if split else indptr[i]
-            stop = cuts[hi + i] if split else indptr[i + 1]
-            outer_row(buf, b, indices, data, start, stop, W, 0)
-    return sum_chunks(buf)
 
 
 @njit(parallel=True, cache=True)
