@@ -15,11 +15,7 @@ import scipy.sparse as sp
 from . import _dense
 from ._dense import over_row_ranges, row_block_size
 from ._kernels import BUFFER_RATIO, kernel_threads, n_chunks, threads_for
-from ._kernels.glm import (
-    csr_multinomial_hessp,
-    multinomial_hess_weights,
-    multinomial_residual,
-)
+from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
 from ._kernels.linalg import (
     csr_abs_rmatmat,
     csr_class_blocks,
@@ -345,17 +341,6 @@ class DataMatrix(MatrixShape):
             return np.vstack([out, (Y.T @ np.ones(self.n))[None, :]]) if ones else out
         return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
 
-    def multinomial_gradient(self, P, y, sw, ones=False, precise=True):
-        """``A^T R`` (``[A, 1]`` with ``ones``), ``R_i = sw_i (p_i - e_{y_i})``: the softmax loss's
-        gradient (d, K), ``R`` formed by rows (:meth:`rmatmat_rows`). A kernel forming each row's
-        weights inside the sparse scatter instead ran 1.4x slower than ``R`` then
-        :meth:`rmatmat` (22.8 against 16.1 ms at n = 1e6, K = 8, 10 non-zeros a row, one
-        thread)."""
-        def residual(a, b, out):  # sw (P - Y) of rows a:b
-            return multinomial_residual(P[a:b], y[a:b], sw[a:b], out)
-
-        return self.rmatmat_rows(residual, P.shape[1], ones=ones, precise=precise)
-
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
 
@@ -507,9 +492,6 @@ class InterceptMatrix(MatrixShape):
 
     def multinomial_hessp(self, P, sw, V, precise=True):
         return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
-
-    def multinomial_gradient(self, P, y, sw, precise=True):
-        return self.base.multinomial_gradient(P, y, sw, ones=True, precise=precise)
 
     def rmatmat_rows(self, rows_of, k, precise=True):
         return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise)

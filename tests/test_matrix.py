@@ -88,19 +88,25 @@ def test_nnz_counts_of_rows_and_columns():
     assert D.col_nnz_squares() == 15 * 40.0 ** 2
 
 
+
 @pytest.mark.parametrize("ones", [False, True])
 @pytest.mark.parametrize("dense", [False, True])
-def test_multinomial_gradient_is_the_weights_product(ones, dense):
-    """``A^T R``, ``R_i = sw_i (p_i - e_{y_i})``, formed by rows, equals the product with ``R``."""
+def test_rmatmat_rows_is_the_product_with_the_rows(ones, dense):
+    """``A^T Y`` with ``Y`` formed by rows (the softmax gradient's weights ``sw (P - onehot)``)
+    equals the product with ``Y`` whole."""
     rng = np.random.default_rng(3)
     n, d, K = 700, 12, 4
     A = sp.random(n, d, density=0.3, random_state=rng, format="csr")
     P = rng.random((n, K))
-    P /= P.sum(axis=1, keepdims=True)
     y = rng.integers(0, K, n)
     sw = rng.random(n) + 0.5
     R = sw[:, None] * (P - np.eye(K)[y])
     M = A.toarray() if dense else A
     ref = np.vstack([M.T @ R, R.sum(axis=0)]) if ones else M.T @ R
-    got = DataMatrix(M).multinomial_gradient(P, y, sw, ones=ones)
+
+    def rows_of(a, b, out):
+        out[...] = R[a:b]
+        return out
+
+    got = DataMatrix(M).rmatmat_rows(rows_of, K, ones=ones)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-13)

@@ -23,6 +23,7 @@ from .._kernels.glm import (
     multinomial_curvature,
     multinomial_hess_weights,
     multinomial_pass,
+    multinomial_residual,
     poisson_pass,
 )
 from .._matrix import InterceptMatrix, as_data_matrix, row_block_size
@@ -69,7 +70,12 @@ def _row_pass(blk, Z, family):
 
 def _block_grad(blk, cache, family):
     if family == MULTINOMIAL:
-        return blk.A.multinomial_gradient(cache[0], blk["y_codes"], blk["sw"]).T.ravel()
+        P, y, sw = cache[0], blk["y_codes"], blk["sw"]
+
+        def residual(a, b, out):  # sw (P - Y) of rows a:b
+            return multinomial_residual(P[a:b], y[a:b], sw[a:b], out)
+
+        return blk.A.rmatmat_rows(residual, P.shape[1]).T.ravel()
     return blk.A.rmatvec(cache[0])
 
 
