@@ -108,9 +108,12 @@ def _hessp_image_task(blk, st, item, family, width):
     Zd = resolve(item)
     if family != MULTINOMIAL:
         return blk.A.rmatvec(st.cache[1] * Zd)
-    Zd = Zd.reshape(-1, width)
-    M = multinomial_hess_weights(st.cache[0], blk["sw"], Zd, np.empty_like(Zd))
-    return blk.A.rmatmat(M).T.ravel()
+    P, sw, Zd = st.cache[0], blk["sw"], Zd.reshape(-1, width)
+
+    def weights(a, b, out):  # the Hessian's action on rows a:b (no n x K temporary)
+        return multinomial_hess_weights(P[a:b], sw[a:b], Zd[a:b], out)
+
+    return blk.A.rmatmat_rows(weights, width).T.ravel()
 
 
 def _hess_matmat_task(blk, st, family, width, V):
