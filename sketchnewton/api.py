@@ -5,7 +5,10 @@ the Newton driver (:class:`sketchnewton.newton.NewtonSolver`) sees only the
 loss.
 """
 
+import time
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,11 +23,11 @@ from ._validation import (
     check_real,
     check_vector,
 )
-from .exceptions import InputError
+from .exceptions import ConvergenceWarning, DomainError, InputError
 from .hessian import PRECONDITIONERS, ROW_SAMPLERS, SKETCHES
 from .losses import L1Penalty, Loss, NormalizedRegressionLoss
 from ._links import LINK_CODES
-from ._auto import choose_method, choose_prox
+from ._auto import choose_method, choose_prox, presolve_rows
 from ._report import SolveResult
 from ._stopping import Decrement, ErrorBound
 from .newton import METHODS, NewtonSolver, Problem
@@ -33,7 +36,14 @@ from .strategies import STRATEGIES, StrategySettings
 #: what ``random_state`` accepts
 RandomState = int | np.random.Generator | np.random.RandomState | None
 
-__all__ = ["minimize", "solve"]
+__all__ = ["minimize", "solve", "PRESOLVES", "PRESOLVE_TOL"]
+
+#: ``presolve`` of :func:`minimize`: the warm start from a row sample when the cost model says
+#: so, always (when the loss offers it), never
+PRESOLVES = ("auto", "sample", "none")
+#: relative accuracy (the decrement rule's ``tol``) of the sample's solve: its minimiser is
+#: only an estimate of the full one's, to about ``sqrt(p / rows)`` (docs/math.md 6.6)
+PRESOLVE_TOL = 1e-6
 
 
 #: the Returns, Raises and Warns sections of :func:`minimize` and :func:`solve` (one text, put
@@ -116,7 +126,8 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
              preconditioner: str = "auto", x0: ArrayLike | None = None, max_iter: int = 100,
              random_state: RandomState = None, verbose: int = 0,
              callback: Callable | None = None,
-             l1: float | ArrayLike | L1Penalty | None = None) -> SolveResult:
+             l1: float | ArrayLike | L1Penalty | None = None,
+             presolve: str = "auto") -> SolveResult:
     """Minimise a :class:`~sketchnewton.losses.Loss` (plus an L1 penalty) with the Newton driver.
 
     Parameters
@@ -179,6 +190,19 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         on the data's columns; ``"auto"`` picks one); ``grad_norm`` is then
         the norm of the minimum-norm subgradient and ``fun`` includes the
         penalty (docs/math.md section 9).
+    presolve : {"auto", "sample", "none"}
+        Warm start of a tall problem (``x0`` not given, no ``l1``): first
+        solve the problem on a sample of the rows (``n / 16``, at least 20
+        per parameter) to the relative accuracy ``PRESOLVE_TOL``, then the
+        full problem from its minimiser, which the sample estimates
+        (docs/math.md 6.6). ``"auto"``: when the sample is at most a
+        quarter of the rows and ``A`` has at least 2^20 non-zeros;
+        ``"sample"``: whenever the sample is at most a quarter of the rows;
+        ``"none"``: never. Only for losses in memory. The full problem's
+        stopping rule decides ``success`` as without it; ``passes``,
+        ``time`` and ``timings["presolve"]`` include the sample's solve
+        (its passes counted in passes over ``A``), and ``result.presolve``
+        describes it (rows, iterations, method, seconds, passes).
 
     {result sections}
     See Also
@@ -227,22 +251,85 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     if x0 is not None:
         x0 = check_vector(x0, "x0", loss.n_params)
     penalty = _l1_penalty(l1, loss.n_params)
-    sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
+    presolve = check_choice(presolve, "presolve", PRESOLVES)
+    settings = StrategySettings(sketch, sketch_size, preconditioner)
     with loss.data.threads(), single_threaded_blas():
-        if method == "auto":
-            if penalty is not None:
-                method = choose_prox(loss)
-            else:
-                method, chosen = choose_method(loss, sketch_size)
-                if preconditioner == "auto" and chosen is not None:
-                    preconditioner = chosen
-        strategy_class = STRATEGIES[method]
-        strategy_class.check_fits(loss)
-        strategy = strategy_class(loss, StrategySettings(sketch, sketch_size, preconditioner), rng,
-                                  penalty)
-        problem = Problem(loss, criterion, strategy, max_iter, verbose, callback, sweeps0,
-                          penalty)
-        return NewtonSolver(problem).solve(x0)
+        warm = None
+        if x0 is None and penalty is None and max_iter > 0 and presolve != "none":
+            rows = presolve_rows(loss, forced=presolve == "sample")
+            warm = _presolve(loss, rows, method, settings, rng, max_iter) if rows else None
+        if warm is not None:
+            if verbose:
+                print(f"presolve: {warm['rows']} rows, {warm['nit']} iterations, "
+                      f"{warm['passes']:.2f} passes, {warm['seconds']:.3g} s")
+            try:
+                result = _run(loss, criterion, method, settings, rng, warm.pop("x"), max_iter,
+                              verbose, callback)
+            except DomainError:  # the sample's minimiser is outside the full loss's domain
+                warm = None
+        if warm is None:
+            return _run(loss, criterion, method, settings, rng, x0, max_iter, verbose, callback,
+                        penalty)
+    return _with_presolve(result, warm)
+
+
+def _run(loss: Loss, criterion, method: str, settings: StrategySettings,
+         rng: np.random.Generator, x0: np.ndarray | None, max_iter: int, verbose: int = 0,
+         callback: Callable | None = None, penalty: L1Penalty | None = None) -> SolveResult:
+    """Choose the method (``"auto"``), build its strategy and run the Newton driver."""
+    sweeps0 = loss.data.sweeps  # the cost model's statistics count as part of the solve
+    preconditioner = settings.preconditioner
+    if method == "auto":
+        if penalty is not None:
+            method = choose_prox(loss)
+        else:
+            method, chosen = choose_method(loss, settings.sketch_size)
+            if preconditioner == "auto" and chosen is not None:
+                preconditioner = chosen
+    strategy_class = STRATEGIES[method]
+    strategy_class.check_fits(loss)
+    strategy = strategy_class(loss, replace(settings, preconditioner=preconditioner), rng,
+                              penalty)
+    problem = Problem(loss, criterion, strategy, max_iter, verbose, callback, sweeps0, penalty)
+    return NewtonSolver(problem).solve(x0)
+
+
+def _presolve(loss: Loss, rows: int, method: str, settings: StrategySettings,
+              rng: np.random.Generator, max_iter: int) -> dict | None:
+    """The warm start (docs/math.md 6.6): the minimiser of the problem on ``rows`` rows drawn
+    without replacement, to the relative accuracy ``PRESOLVE_TOL``; None when the sample has
+    no subproblem or its solve gives no finite point. Its cost is reported in passes over
+    the full data (the sample's passes times its share of the non-zeros)."""
+    t0 = time.perf_counter()
+    sample = np.sort(rng.choice(loss.data.n, size=rows, replace=False))
+    try:
+        sub = loss.subproblem(sample)
+    except InputError:
+        return None
+    if method == "dual":  # the dual form is for n < p: the sample is tall
+        method = "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            res = _run(sub, Decrement(PRESOLVE_TOL), method,
+                       replace(settings, sketch_size=None), rng, None, max_iter)
+        except DomainError:
+            return None
+    if not np.all(np.isfinite(res.x)):
+        return None
+    return dict(x=res.x, rows=rows, nit=int(res.nit), method=res.method,
+                success=bool(res.success), seconds=time.perf_counter() - t0,
+                passes=float(res.passes) * float(sub.data.nnz) / max(float(loss.data.nnz), 1.0))
+
+
+def _with_presolve(result: SolveResult, warm: dict) -> SolveResult:
+    """The solve's result with its warm start's cost added (``passes``, ``time``,
+    ``timings["presolve"]``) and described (``result.presolve``)."""
+    result.passes += warm["passes"]
+    result.time += warm["seconds"]
+    result.timings["presolve"] = warm["seconds"]
+    result.presolve = warm
+    return result
 
 
 def _l1_penalty(l1, n_params: int) -> L1Penalty | None:
@@ -266,7 +353,7 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
           sketch_size: int | None = None, preconditioner: str = "auto",
           x0: ArrayLike | None = None, max_iter: int = 100, random_state: RandomState = None,
           verbose: int = 0,
-          callback: Callable | None = None) -> SolveResult:
+          callback: Callable | None = None, presolve: str = "auto") -> SolveResult:
     """Solve ``min_x 1/2 ||phi(Ax)/<phi(Ax),1> - b||^2 + 1/2 ||w * Ax||^2 + lam/2 ||x||^2``.
 
     The normalized regression of Song, Wang and Yin (arXiv:2309.13482):
@@ -315,6 +402,8 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
         1 prints one line per iteration.
     callback : callable, optional
         See :func:`minimize`.
+    presolve : {"auto", "sample", "none"}
+        Warm start from a row sample: see :func:`minimize`.
 
     {result sections}
     See Also
@@ -373,7 +462,8 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
         loss = NormalizedRegressionLoss(A, b, link=link, lam=lam, w=w)
     return minimize(loss, eps=eps, method=method, sketch=sketch, sketch_size=sketch_size,
                     preconditioner=preconditioner, x0=x0, max_iter=max_iter,
-                    random_state=random_state, verbose=verbose, callback=callback)
+                    random_state=random_state, verbose=verbose, callback=callback,
+                    presolve=presolve)
 
 
 for _fn in (minimize, solve):

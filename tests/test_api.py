@@ -83,3 +83,62 @@ def test_estimator_warnings_point_at_the_caller(classes, planted):
 def test_callback_stop_does_not_warn(planted):
     caught = _caught(lambda: sn.solve(planted.A, planted.b, 1e-10, callback=lambda xk: True))
     assert caught == []
+
+
+# -- the warm start from a row sample (presolve; docs/math.md 6.6) --------------------------------
+@pytest.fixture(scope="module")
+def tall():
+    """A tall noisy normalized regression (the sample estimates its minimiser, not exactly)."""
+    return make_regression_problem(16_000, 8, link="resnet", nnz_per_row=4, z_std=1.5,
+                                   noise=0.5, random_state=3)
+
+
+def test_presolve_reaches_the_cold_solution_with_fewer_iterations(tall):
+    cold = sn.solve(tall.A, tall.b, 1e-9, presolve="none", random_state=0)
+    warm = sn.solve(tall.A, tall.b, 1e-9, presolve="sample", random_state=0)
+    assert cold.success and warm.success
+    assert "presolve" not in cold and "presolve" not in cold.timings
+    assert np.linalg.norm(warm.x - cold.x) <= 2e-9 + 1e-9 * np.linalg.norm(cold.x)
+    assert warm.nit < cold.nit
+    info = warm.presolve
+    assert info["rows"] == 1000 and info["nit"] >= 1 and "x" not in info
+    # its cost is part of the solve's: passes over A (the sample's share), seconds
+    assert 0 < info["passes"] < info["nit"] * 3 * 1000 / 16_000 + 1
+    assert warm.timings["presolve"] == info["seconds"] > 0
+    assert warm.passes >= info["passes"] + warm.history[-1]["passes"] - 1e-12
+    assert warm.time >= info["seconds"]
+
+
+def test_presolve_is_reproducible_and_draws_from_random_state(tall):
+    a = sn.solve(tall.A, tall.b, 1e-9, presolve="sample", random_state=5)
+    b = sn.solve(tall.A, tall.b, 1e-9, presolve="sample", random_state=5)
+    assert np.array_equal(a.x, b.x) and a.presolve["nit"] == b.presolve["nit"]
+
+
+def test_presolve_of_a_classifier_gives_the_cold_minimiser():
+    X, y, _ = make_classification_problem(12_000, 6, n_classes=3, random_state=1)
+    loss = sn.MultinomialLoss(X, y, 3, lam=1.0)
+    cold = sn.minimize(loss, tol=1e-12, presolve="none", random_state=0)
+    warm = sn.minimize(loss, tol=1e-12, presolve="sample", random_state=0)
+    assert cold.success and warm.success and warm.presolve["rows"] == 750
+    scale = np.abs(cold.x).max()
+    assert np.abs(warm.x - cold.x).max() <= 1e-5 * scale
+    assert warm.fun <= cold.fun * (1 + 1e-11)
+
+
+def test_presolve_auto_skips_small_or_wide_problems_and_given_starts(tall):
+    assert "presolve" not in sn.solve(tall.A, tall.b, 1e-8, random_state=0)  # few non-zeros
+    # 600 rows, 10 columns: a sample of 20 rows per parameter is more than a quarter of them
+    short = make_regression_problem(600, 10, link="resnet", nnz_per_row=5, random_state=0)
+    assert "presolve" not in sn.solve(short.A, short.b, 1e-8, presolve="sample", random_state=0)
+    x0 = np.zeros(tall.A.shape[1])
+    assert "presolve" not in sn.solve(tall.A, tall.b, 1e-8, x0=x0, presolve="sample",
+                                      random_state=0)
+    loss = sn.LogisticLoss(tall.A, (tall.b > np.median(tall.b)).astype(float), lam=1.0)
+    assert "presolve" not in sn.minimize(loss, tol=1e-8, l1=0.01, presolve="sample",
+                                         random_state=0)
+
+
+def test_presolve_rejects_unknown_values(planted):
+    with pytest.raises(sn.InputError, match="presolve"):
+        sn.solve(planted.A, planted.b, 1e-6, presolve="always")

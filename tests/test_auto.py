@@ -5,7 +5,13 @@ import pytest
 import scipy.sparse as sp
 
 import sketchnewton as sn
-from sketchnewton._auto import DENSE_BYTES, choose_method, method_costs
+from sketchnewton._auto import (
+    DENSE_BYTES,
+    PRESOLVE_MIN_NNZ,
+    choose_method,
+    method_costs,
+    presolve_rows,
+)
 from sketchnewton.datasets import make_classification_problem
 from sketchnewton.losses import LogisticLoss, MultinomialLoss
 
@@ -60,3 +66,14 @@ def test_auto_solves_like_the_method_it_chose(n, d):
     same = sn.minimize(loss, tol=1e-10, method=chosen, random_state=0)
     assert auto.success and same.success and auto.method == chosen
     np.testing.assert_allclose(auto.x, same.x, rtol=0, atol=1e-7 * max(1, np.abs(same.x).max()))
+
+
+def test_presolve_rows_needs_a_tall_problem_in_memory_with_many_non_zeros():
+    X = sp.random(64_000, 20, density=0.05, format="csr", random_state=0)
+    loss = LogisticLoss(X, np.arange(64_000) % 2, lam=1.0)
+    assert X.nnz < PRESOLVE_MIN_NNZ and presolve_rows(loss) == 0
+    assert presolve_rows(loss, forced=True) == 4000  # n / 16, above 20 rows a parameter
+    wide = LogisticLoss(X[:1000], np.arange(1000) % 2, lam=1.0)
+    assert presolve_rows(wide, forced=True) == 0  # 420 rows would be 42% of them
+    big = sp.random(200_000, 50, density=0.11, format="csr", random_state=0)
+    assert presolve_rows(LogisticLoss(big, np.arange(200_000) % 2, lam=1.0)) == 12_500

@@ -401,6 +401,19 @@ def test_solve_in_process_text_output(files, planted, tmp_path, capsys):
     assert np.linalg.norm(x - planted.x_true) <= EPS
 
 
+def test_solve_with_a_warm_start_says_so(tmp_path, capsys):
+    pb = make_regression_problem(8000, 6, link="resnet", nnz_per_row=3, noise=0.5,
+                                 random_state=1)
+    sp.save_npz(tmp_path / "A.npz", pb.A)
+    np.savetxt(tmp_path / "b.txt", pb.b)
+    args = ["solve", str(tmp_path / "A.npz"), str(tmp_path / "b.txt"), "--eps", "1e-8"]
+    assert main(args + ["--presolve", "sample"]) == 0
+    out = capsys.readouterr().out
+    assert "warm start: 500 sampled rows" in out and "success True" in out
+    assert main(args + ["--presolve", "none"]) == 0
+    assert "warm start" not in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------
 # --help
 # ----------------------------------------------------------------------------
@@ -408,7 +421,7 @@ def test_solve_in_process_text_output(files, planted, tmp_path, capsys):
 DEMO_OPTIONS = ("--n", "--d", "--nnz-per-row", "--density", "--link", "--z-std", "--noise",
                 "--eps", "--method", "--seed", "--compare")
 SOLVE_OPTIONS = ("--link", "--lam", "--w", "--eps", "--method", "--sketch", "--sketch-size",
-                 "--seed", "--max-iter", "--x0", "--out", "--json", "--zero-based", "--verbose")
+                 "--seed", "--max-iter", "--presolve", "--x0", "--out", "--json", "--zero-based", "--verbose")
 FIT_OPTIONS = ("--labels", "--C", "--no-intercept", "--tol", "--method", "--max-iter", "--seed",
                "--test", "--test-labels", "--model", "--json", "--n-features", "--zero-based",
                "--verbose")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sketchnewton import DomainError, InputError, NormalizedRegressionLoss
+from sketchnewton import DomainError, InputError, NormalizedRegressionLoss, minimize
+from sketchnewton.datasets import make_regression_problem
 from sketchnewton.losses import LINKS
 
 from conftest import central_gradient, central_jacobian, planted_target, random_sparse, rel_err
@@ -176,3 +177,39 @@ def test_input_matrix_not_modified_and_not_densified():
     loss = NormalizedRegressionLoss(A, np.full(N, 1 / N))
     assert loss.A.is_sparse and loss.A.dense is None
     assert (A != before).nnz == 0
+
+
+# -- the subproblem of a row sample (the warm start, docs/math.md 6.6) --------------------------
+@pytest.mark.parametrize("reg", ["none", "both", "w_vector"])
+@pytest.mark.parametrize("fmt", ["dense", "csr", "float32_csr"])
+def test_subproblem_of_every_row_is_the_loss(reg, fmt):
+    loss, x = _make("resnet", fmt, reg)
+    sub = loss.subproblem(np.arange(N))  # the targets already sum to one
+    assert loss.subproblems and sub.A.dtype == loss.A.dtype
+    assert rel_err(sub.loss(x), loss.loss(x)) < 1e-13
+    assert rel_err(sub.gradient(x), loss.gradient(x)) < 1e-12
+
+
+def test_subproblem_scales_its_terms_by_the_share_of_rows():
+    loss, x = _make("resnet", "csr", "both")
+    rows = np.arange(0, N, 3)  # a third of the rows: residuals about 3 times the full ones
+    sub = loss.subproblem(rows)
+    assert sub.A.shape == (len(rows), D) and sub.lam == pytest.approx(3 * loss.lam)
+    np.testing.assert_allclose(sub.b, loss.b[rows] / loss.b[rows].sum(), rtol=1e-15)
+    np.testing.assert_allclose(sub.w2, 9 * loss.w2[rows], rtol=1e-15)
+
+
+def test_subproblem_minimiser_of_a_noiseless_problem_is_the_planted_one():
+    pb = make_regression_problem(4000, 6, link="resnet", nnz_per_row=3, random_state=2)
+    rows = np.sort(np.random.default_rng(0).choice(4000, 500, replace=False))
+    res = minimize(NormalizedRegressionLoss(pb.A, pb.b).subproblem(rows), eps=1e-10,
+                   presolve="none", random_state=0)
+    assert res.success and np.linalg.norm(res.x - pb.x_true) < 1e-8
+
+
+def test_subproblem_refuses_targets_without_a_positive_sum():
+    loss, _ = _make("resnet", "csr", "none")
+    b = loss.b.copy()
+    b[:10] = -1.0
+    with pytest.raises(InputError, match="sum to a positive"):
+        NormalizedRegressionLoss(loss.A, b).subproblem(np.arange(10))

@@ -1,6 +1,7 @@
 """The argument parser of the command line (:func:`build_parser`)."""
 
 from .._version import __version__
+from ..api import PRESOLVES
 from ..datasets import LINKS
 from ._demo import _demo
 from ._fit import _fit
@@ -104,6 +105,9 @@ def build_parser():
                        help="random seed; results are reproducible (default %(default)s)")
     solve.add_argument("--max-iter", type=_int_type(0), default=100,
                        help="maximum Newton iterations (default %(default)s)")
+    solve.add_argument("--presolve", default="auto", choices=PRESOLVES,
+                       help="warm start from a sample of the rows of a tall problem: auto (cost "
+                            "model), sample (whenever tall) or none (default %(default)s)")
     solve.add_argument("--x0", default=None, metavar="FILE",
                        help="starting point, a vector file (.npy/.txt) of length d "
                             "(default: 0 for resnet/softmax, see solve() for cosh/sinh)")

@@ -31,7 +31,7 @@ from ._run import (
 
 RESULT_FIELDS = ("x", "fun", "grad_norm", "error_bound", "error_bound_kind", "nit", "success",
                  "status", "message", "method", "sketch", "sketch_size", "passes", "time",
-                 "timings", "history")
+                 "timings", "history", "presolve")
 
 
 def _solve(args):
@@ -77,7 +77,7 @@ def _solve(args):
         res, texts = _solve_quietly(A, b, args.eps, link=args.link, lam=args.lam, w=w,
                                     method=args.method, sketch=args.sketch,
                                     sketch_size=args.sketch_size, x0=x0, max_iter=args.max_iter,
-                                    random_state=args.seed, verbose=1 if args.verbose else 0,
+                                    presolve=args.presolve, random_state=args.seed, verbose=1 if args.verbose else 0,
                                     data=data)
     except DomainError as exc:
         large = any(_largest(v) > LARGE_VALUE for v in data.values())
@@ -90,6 +90,10 @@ def _solve(args):
         f"sketch {res.sketch} of {res.sketch_size:,} rows"
     print(f"method {res.method} ({sketch}): {res.nit} iterations, {res.passes:.1f} passes "
           f"over A, {res.time:.2f} s")
+    if "presolve" in res:
+        pre = res.presolve
+        print(f"warm start: {pre['rows']:,} sampled rows, {pre['nit']} iterations of "
+              f"{pre['method']}, {pre['passes']:.2f} passes over A (included above)")
     print(f"loss {res.fun:.6e}, |grad| {res.grad_norm:.3e}, error bound {res.error_bound:.3e} "
           f"(eps {args.eps:g}), success {res.success}")
     writes = []

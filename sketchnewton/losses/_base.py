@@ -95,6 +95,9 @@ class Loss(Protocol):
     float32_data : bool
         The data are a float32 matrix in memory: Hessian products whose images are not kept
         may run in float32 (``row_subset(..., precise=False)``).
+    subproblems : bool
+        :meth:`subproblem` gives the problem on a sample of the rows (in memory): the warm
+        start of a tall solve.
     """
 
     n_params: int
@@ -108,6 +111,7 @@ class Loss(Protocol):
     kronecker_curvature: bool
     row_subsets: bool
     float32_data: bool
+    subproblems: bool
 
     def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
@@ -167,6 +171,11 @@ class Loss(Protocol):
         """The loss of the rows ``rows`` (sorted; None: all, no copy) only, each row's weight
         times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
         where it is float32); only with ``row_subsets``."""
+
+    def subproblem(self, rows: np.ndarray) -> "Loss":
+        """The problem on the rows ``rows`` (sorted, a sample of them) whose minimiser estimates
+        this loss's: what a warm start solves first (docs/math.md 6.6); only with
+        ``subproblems``."""
 
     def null_space(self) -> np.ndarray | None:
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
@@ -269,6 +278,7 @@ class LossBase(ABC):
     kronecker_curvature: bool = False
     row_subsets: bool = False
     float32_data: bool = False
+    subproblems: bool = False
 
     @abstractmethod
     def forward(self, x: ArrayLike, image: Any = None) -> State:
@@ -344,6 +354,15 @@ class LossBase(ABC):
         """Only for a loss with ``row_subsets``."""
         raise InputError(f"{type(self).__name__} offers no row subsets (sub-sampled Newton "
                          "needs a row-separable loss in memory)")
+
+    def subproblem(self, rows):
+        """The loss of the rows ``rows`` with each row's weight times ``n / len(rows)`` (a
+        row-separable loss: its sum over the sample estimates the sum over every row), the same
+        ridge; a loss whose rows are coupled overrides this."""
+        if not self.subproblems:
+            raise InputError(f"{type(self).__name__} offers no subproblems (a loss in memory "
+                             "has them)")
+        return self.row_subset(rows, self.data.n / len(rows))
 
     def _check_factors(self):
         """Refuse :meth:`hessian_factors` without a diagonal row curvature or in-memory data."""

@@ -303,7 +303,7 @@ class SeparableLoss(LossBase):
         self.n_params = d * width
         self.diagonal_curvature = width == 1  # the multinomial rows carry K x K blocks
         self.kronecker_curvature = self.family == MULTINOMIAL
-        self.row_subsets = blocks.in_memory
+        self.row_subsets = self.subproblems = blocks.in_memory
         self.float32_data = blocks.in_memory and blocks.block.A.dtype == np.float32
         self.precise_products = True
 

@@ -21,7 +21,7 @@ from .._blocks import Block
 from .._links import COSH, LINK_CODES, LINKS, SINH
 from .._matrix import as_data_matrix
 from .._validation import check_choice, check_real, check_vector
-from ..exceptions import DomainError
+from ..exceptions import DomainError, InputError
 from ._base import GaussNewtonRoot, HessianFactors, LossBase, State, local_blocks
 from ._normalized_tasks import (
     _assemble,
@@ -150,6 +150,7 @@ class NormalizedRegressionLoss(LossBase):
         self.lam = lam
         self.ridge = np.full(blocks.d, float(lam))
         self.n_params = blocks.d
+        self.subproblems = blocks.in_memory
         self._log_scale = None  # log of the last normaliser: the reference scale of many blocks
 
     # in-memory conveniences
@@ -278,6 +279,30 @@ class NormalizedRegressionLoss(LossBase):
             return np.zeros(d), None
         z_std = float(self.image(x0).std())
         return (x0 * (0.1 / z_std) if z_std > 0 else x0), None
+
+    def subproblem(self, rows):
+        """The normalized regression of the rows ``rows`` alone (their copy), whose minimiser
+        estimates this loss's (docs/math.md 6.6).
+
+        The rows are normalized among themselves: the targets ``b[rows] / sum(b[rows])``. Each
+        residual ``f_i - b_i`` is then about ``c = n / len(rows)`` times the full problem's, so
+        the data term about ``c`` times its share: the regulariser ``w^2`` is scaled by
+        ``c^2`` and ``lam`` by ``c`` to keep the balance of the terms. Raises ``InputError``
+        when the sample's targets do not sum to a positive number.
+        """
+        blk = self.data.block
+        rows = np.asarray(rows)
+        b = blk["b"][rows]
+        total = float(b.sum())
+        if not total > 0.0:
+            raise InputError("the sampled targets do not sum to a positive number: no subproblem")
+        c = self.data.n / len(rows)
+        w2 = blk["w2"]
+        sub = type(self).__new__(type(self))
+        sub._setup(local_blocks(as_data_matrix(blk.A.take_rows(rows)), b=b / total,
+                                w2=w2[rows] * (c * c) if w2.shape[0] > 0 else w2),
+                   self.link, self.lam * c)
+        return sub
 
     # -- Hessian -----------------------------------------------------------------------------
     def _lowrank(self, state, kind):
