@@ -260,13 +260,19 @@ class Decrement:
     #: share of ``tol |f|`` the predicted decrement must be under before it is computed at x
     PREDICTION_SAFETY = 0.5
 
-    def __init__(self, tol: float):
-        self.tol = tol
+    def __init__(self, tol: float, reference: float = 0.0):
+        #: ``reference``: the target is ``tol max(|f|, reference)``, an objective accuracy
+        #: relative to a value of the solver's choosing (the warm start's: ``|f|`` at its
+        #: start, where a noiseless problem's ``f* = 0`` would leave ``tol |f|`` unattainable)
+        self.tol, self.reference = tol, reference
+
+    def _scale(self, fun: float) -> float:
+        return self.tol * max(abs(fun), self.reference, np.finfo(float).tiny)
 
     def judge(self, ev: Evidence) -> Verdict:
         if ev.phase is Phase.STATIONARY:
             return Verdict(Reason.CONVERGED, "converged: tol reached (zero gradient)")
-        scale = self.tol * max(abs(ev.fun), np.finfo(float).tiny)
+        scale = self._scale(ev.fun)
         if ev.phase is Phase.STALLED:
             # the step at x could not be verified by the loss: its decrement measures x itself
             half = 0.5 * (ev.decrement + (ev.missing if np.isfinite(ev.missing) else 0.0)) \
@@ -332,7 +338,7 @@ class Decrement:
 
     def shortfall(self, error_estimate: float, decrement: float, fun: float) -> str:
         return (f"half Newton decrement {0.5 * decrement:.3g} > tol |f| = "
-                f"{self.tol * abs(fun):.3g}")
+                f"{self._scale(fun):.3g}")
 
 
 #: the type of a stopping rule

@@ -295,3 +295,11 @@ def test_error_bound_stops_a_stagnant_cut_step_at_the_rounding_floor():
     assert not rule.judge(_ev(Phase.KEPT, **dict(kw, previous_estimate=1e-15))).done
     assert not rule.judge(_ev(Phase.KEPT, **dict(kw, has_model=False))).done  # no floor to ask
     assert asked == []
+
+
+def test_decrement_target_with_a_reference_objective():
+    """The warm start's rule: ``tol max(|f|, reference)`` (a noiseless problem's f* is 0)."""
+    rule = Decrement(1e-6, reference=2.0)
+    assert "tol |f| = 2e-06" in rule.shortfall(np.inf, 1.0, 0.0)
+    assert "tol |f| = 5e-06" in rule.shortfall(np.inf, 1.0, -5.0)
+    assert "tol |f| = 3e-06" in Decrement(1e-6).shortfall(np.inf, 1.0, 3.0)
