@@ -116,6 +116,20 @@ def test_default_scheduler_without_client(monkeypatch):
     assert np.linalg.norm(res.x - ref.x) <= 1e-7
 
 
+def test_no_warm_start_from_a_sample_of_distributed_rows(monkeypatch):
+    """A row sample of a cluster's blocks is not gathered: ``presolve`` leaves Dask solves as
+    they were (``subproblems`` is False), even when asked for."""
+    monkeypatch.setattr(distributed, "default_client", lambda: (_ for _ in ()).throw(
+        ValueError("No clients found")))
+    pb = make_regression_problem(4000, 4, link="softmax", nnz_per_row=2, random_state=2)
+    A, b = as_dask(pb.A, pb.b, 1000)
+    loss = backend.normalized_loss(A, b, link="softmax")
+    assert not loss.subproblems
+    with pytest.raises(sn.InputError, match="no subproblems"):
+        loss.subproblem(np.arange(10))
+    res = sn.solve(A, b, 1e-7, link="softmax", presolve="sample")
+    assert res.success and "presolve" not in res
+
 @pytest.mark.parametrize("link", ["resnet", "softmax", "cosh", "sinh"])
 @pytest.mark.parametrize("dense", [False, True])
 def test_forward_round_gives_gradient_and_lowrank_columns(client, link, dense):

@@ -290,6 +290,8 @@ class NormalizedRegressionLoss(LossBase):
         ``c^2`` and ``lam`` by ``c`` to keep the balance of the terms. Raises ``InputError``
         when the sample's targets do not sum to a positive number.
         """
+        if not self.subproblems:
+            return super().subproblem(rows)
         blk = self.data.block
         rows = np.asarray(rows)
         b = blk["b"][rows]
