@@ -86,6 +86,7 @@ REGISTRY = {s.name: s for s in (
     Study("dense_input"),
     Study("dense"),
     Study("l1"),
+    Study("presolve"),
 )}
 
 #: the default studies, in order
