@@ -259,23 +259,27 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     presolve = check_choice(presolve, "presolve", PRESOLVES)
     settings = StrategySettings(sketch, sketch_size, preconditioner)
     with loss.data.threads(), single_threaded_blas():
-        warm = None
+        warm, start = None, x0
         if x0 is None and penalty is None and max_iter > 0 and presolve != "none":
             rows = presolve_rows(loss, forced=presolve == "sample")
             warm = _presolve(loss, rows, method, settings, rng, max_iter) if rows else None
         if warm is not None:
+            start = warm.pop("x")
             if verbose:
                 print(f"presolve: {warm['rows']} rows, {warm['nit']} iterations, "
-                      f"{warm['passes']:.2f} passes, {warm['seconds']:.3g} s")
+                      f"{warm['passes']:.2f} passes, {warm['seconds']:.3g} s, "
+                      f"{'used' if start is not None else 'not used (no minimiser)'}")
+        result = None
+        if start is not None and warm is not None:
             try:
-                result = _run(loss, criterion, method, settings, rng, warm.pop("x"), max_iter,
-                              verbose, callback)
+                result = _run(loss, criterion, method, settings, rng, start, max_iter, verbose,
+                              callback)
             except DomainError:  # the sample's minimiser is outside the full loss's domain
-                warm = None
-        if warm is None:
-            return _run(loss, criterion, method, settings, rng, x0, max_iter, verbose, callback,
-                        penalty)
-    return _with_presolve(result, warm)
+                warm["used"] = False
+        if result is None:
+            result = _run(loss, criterion, method, settings, rng, x0, max_iter, verbose,
+                          callback, penalty)
+    return result if warm is None else _with_presolve(result, warm)
 
 
 def _run(loss: Loss, criterion, method: str, settings: StrategySettings,
@@ -302,9 +306,15 @@ def _run(loss: Loss, criterion, method: str, settings: StrategySettings,
 def _presolve(loss: Loss, rows: int, method: str, settings: StrategySettings,
               rng: np.random.Generator, max_iter: int) -> dict | None:
     """The warm start (docs/math.md 6.6): the minimiser of the problem on ``rows`` rows drawn
-    without replacement, to ``PRESOLVE_TOL`` times its objective at its start; None when the sample has
-    no subproblem or its solve gives no finite point. Its cost is reported in passes over
-    the full data (the sample's passes times its share of the non-zeros)."""
+    without replacement, to ``PRESOLVE_TOL`` times its objective at its start.
+
+    Returns None when the sample has no subproblem (or its own start is outside its domain:
+    nothing solved); else a dict (``x``, ``rows``, ``nit``,
+    ``method``, ``success``, ``used``, ``seconds``, ``passes``: passes over the full data, the
+    sample's passes times its share of the non-zeros) whose ``x`` is None when the sample's
+    solve failed (no minimiser: a class absent from the sample without a ridge, separable
+    rows) or gave a non-finite point; its cost is reported all the same.
+    """
     t0 = time.perf_counter()
     sample = np.sort(rng.choice(loss.data.n, size=rows, replace=False))
     try:
@@ -321,11 +331,11 @@ def _presolve(loss: Loss, rows: int, method: str, settings: StrategySettings,
                        replace(settings, sketch_size=None), rng, None, max_iter)
         except DomainError:
             return None
-    if not np.all(np.isfinite(res.x)):
-        return None
-    return dict(x=res.x, rows=rows, nit=int(res.nit), method=res.method,
-                success=bool(res.success), seconds=time.perf_counter() - t0,
-                passes=float(sub.data.passes) * float(sub.data.nnz) / max(float(loss.data.nnz), 1.0))
+    used = bool(res.success and np.all(np.isfinite(res.x)))
+    return dict(x=res.x if used else None, rows=rows, nit=int(res.nit), method=res.method,
+                success=bool(res.success), used=used, seconds=time.perf_counter() - t0,
+                passes=float(sub.data.passes) * float(sub.data.nnz)
+                / max(float(loss.data.nnz), 1.0))
 
 
 def _with_presolve(result: SolveResult, warm: dict) -> SolveResult:

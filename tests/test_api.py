@@ -101,12 +101,20 @@ def test_presolve_reaches_the_cold_solution_with_fewer_iterations(tall):
     assert np.linalg.norm(warm.x - cold.x) <= 2e-9 + 1e-9 * np.linalg.norm(cold.x)
     assert warm.nit < cold.nit
     info = warm.presolve
-    assert info["rows"] == 1000 and info["nit"] >= 1 and "x" not in info
+    assert info["rows"] == 1000 and info["nit"] >= 1 and "x" not in info and info["used"]
     # its cost is part of the solve's: passes over A (the sample's share), seconds
     assert 0 < info["passes"] < info["nit"] * 3 * 1000 / 16_000 + 1
     assert warm.timings["presolve"] == info["seconds"] > 0
     assert warm.passes >= info["passes"] + warm.history[-1]["passes"] - 1e-12
     assert warm.time >= info["seconds"]
+
+
+def test_a_failed_sample_solve_is_not_used_but_its_cost_is_reported(tall):
+    with pytest.warns(ConvergenceWarning, match="maximum number of iterations"):
+        res = sn.solve(tall.A, tall.b, 1e-12, presolve="sample", max_iter=2, random_state=0)
+    info = res.presolve
+    assert not info["used"] and not info["success"] and info["nit"] == 2
+    assert res.passes >= info["passes"] > 0 and res.timings["presolve"] == info["seconds"]
 
 
 def test_presolve_is_reproducible_and_draws_from_random_state(tall):
