@@ -24,6 +24,7 @@ from ._kernels.linalg import (
     csr_matvec,
     csr_normal_matvec,
     csr_rmatmat,
+    csr_rmatmat_rows,
     csr_rmatvec,
     csr_weighted_col_sq,
     fused_sweep,
@@ -332,14 +333,13 @@ class DataMatrix(MatrixShape):
         return 1 if fused_sweep(threads, e, self.nnz, BUFFER_RATIO) else 2
 
     def rmatmat_rows(self, rows_of, k, ones=False, precise=True):
-        """``A^T Y`` (``[A, 1]`` with ``ones``), ``Y`` (n, k) by rows: ``rows_of(a, b, out)``
-        writes ``Y[a:b]`` into float64 ``out`` and returns it. Dense: ``Y`` never whole
-        (:func:`~sketchnewton._dense.rproduct_rows`); sparse: formed whole, then :meth:`rmatmat`."""
-        if self.is_sparse:
-            Y = rows_of(0, self.n, np.empty((self.n, k)))
-            out = self.rmatmat(Y, precise=precise)
-            return np.vstack([out, (Y.T @ np.ones(self.n))[None, :]]) if ones else out
-        return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
+        """``A^T Y`` (``[A, 1]`` with ``ones``), ``Y`` (n, k) never whole: ``rows_of(a, b, out)``
+        writes ``Y[a:b]`` into float64 ``out``, returns it (by ~2 MiB row blocks, sparse:
+        :func:`~sketchnewton._kernels.linalg.csr_rmatmat_rows`; dense: ``_dense.rproduct_rows``)."""
+        if not self.is_sparse:
+            return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
+        with kernel_threads(self.nnz):
+            return csr_rmatmat_rows(*self.kernel_csr, rows_of, k, self.d, row_block_size(k), n_chunks(), ones)
 
     def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
         """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).

@@ -151,6 +151,22 @@ def test_rmatvec_rmatmat(mat, nc, ratio):
     close(linalg.csr_abs_rmatmat(*kernel_csr(A), Y, d, nc, ratio), np.abs(Ad).T @ Y)
 
 
+def test_rmatmat_add_over_runs_of_rows(mat, nc, ratio):
+    """``out += A.T @ Y`` run by run of rows (``indptr[a:b + 1]``, the whole ``indices`` and
+    ``data``) into one output: the product with ``A`` whole, plus what ``out`` held."""
+    A, Ad = mat
+    n, d = A.shape
+    rng = np.random.default_rng(5)
+    Y = rng.standard_normal((n, 3))
+    out0 = rng.standard_normal((d, 3))
+    out = out0.copy()
+    indptr, indices, data = kernel_csr(A)
+    for a, b in [(0, 0), (0, 7), (7, n // 2), (n // 2, n)]:
+        got = linalg.csr_rmatmat_add(indptr[a:b + 1], indices, data, Y[a:b], d, nc, out, ratio)
+        assert got is out
+    close(out, out0 + Ad.T @ Y)
+
+
 @pytest.mark.parametrize("ones", [False, True])
 def test_normal_matvec(mat, nc, ratio, ones):
     A, Ad = mat

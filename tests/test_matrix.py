@@ -1,5 +1,6 @@
 """DataMatrix: formats, products, Gram kernels, sweep counting."""
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -110,3 +111,30 @@ def test_rmatmat_rows_is_the_product_with_the_rows(ones, dense):
 
     got = DataMatrix(M).rmatmat_rows(rows_of, K, ones=ones)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("ones", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rmatmat_rows_sparse_by_blocks(ones, threads):
+    """Sparse: ``Y`` in blocks of rows (never whole), accumulated into one output, equals the
+    product with ``Y`` whole, on any thread count."""
+    rng = np.random.default_rng(4)
+    n, d, K = 1300, 12, 512  # ~2 MiB blocks of 512 rows: three blocks
+    A = sp.random(n, d, density=0.3, random_state=rng, format="csr")
+    Y = rng.standard_normal((n, K))
+    ref = np.vstack([A.T @ Y, Y.sum(axis=0)]) if ones else A.T @ Y
+    sizes = []
+
+    def rows_of(a, b, out):
+        sizes.append(b - a)
+        out[...] = Y[a:b]
+        return out
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = DataMatrix(A).rmatmat_rows(rows_of, K, ones=ones)
+    finally:
+        numba.set_num_threads(previous)
+    assert len(sizes) > 1 and sum(sizes) == n and max(sizes) < n
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)

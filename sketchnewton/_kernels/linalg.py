@@ -14,8 +14,9 @@ from numba import njit, prange
 from . import (BUFFER_RATIO, buffer_count, chunk_range, csr_plan, nonzeros, owns, part_buffer, part_cuts,
                scatter_plan, sum_chunks)
 
-__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_gram", "csr_normal_matvec",
-           "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat", "row_dot", "axpy_row", "outer_row"]
+__all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_rmatmat_add", "csr_rmatmat_rows",
+           "csr_gram", "csr_normal_matvec", "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat",
+           "row_dot", "axpy_row", "outer_row"]
 
 
 @njit(cache=True, inline="always")
@@ -100,11 +101,24 @@ def csr_rmatvec(indptr, indices, data, y, d, n_chunks, ratio=BUFFER_RATIO):
     return sum_chunks(_scatter(indptr, indices, data, y, d, d, False, n_chunks, ratio))
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def csr_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
     """Return ``A.T @ Y`` for CSR ``A`` (n x d) and ``Y`` of shape (n, k)."""
+    return csr_rmatmat_add(indptr, indices, data, Y, d, n_chunks, np.zeros((d, Y.shape[1])), ratio)
+
+
+@njit(parallel=True, cache=True)
+def csr_rmatmat_add(indptr, indices, data, Y, d, n_chunks, out, ratio=BUFFER_RATIO):
+    """``out += A.T @ Y`` for CSR ``A`` (n x d), ``Y`` (n, k), ``out`` C-contiguous (d, k);
+    returns ``out``.
+
+    ``A`` may be a run of rows of a larger matrix (``indptr[a:b + 1]`` with the whole
+    ``indices`` and ``data``): a product over row blocks accumulates into one output. With
+    one buffer (one thread, or a column split) the rows are accumulated into ``out`` itself.
+    """
     nb, plan, cuts = csr_plan(indptr, indices, d, d, n_chunks, ratio)
-    buf = np.zeros((nb, d, Y.shape[1]))
+    k = Y.shape[1]
+    buf = out.reshape((1, d, k)) if nb == 1 else np.zeros((nb, d, k))
     for c in prange(plan.shape[0]):
         b = part_buffer(buf, c)
         if cuts.shape[0] == 0:
@@ -114,7 +128,35 @@ def csr_rmatmat(indptr, indices, data, Y, d, n_chunks, ratio=BUFFER_RATIO):
             lo, hi = part_cuts(plan, cuts, c)
             for i in range(plan[c, 0], plan[c, 1]):
                 outer_row(buf, b, indices, data, cuts[lo + i], cuts[hi + i], Y, i)
-    return sum_chunks(buf)
+    if nb > 1:
+        s = sum_chunks(buf)
+        for j in range(d):
+            for t in range(k):
+                out[j, t] += s[j, t]
+    return out
+
+
+def csr_rmatmat_rows(indptr, indices, data, rows_of, k, d, step, n_chunks, ones=False):
+    """``A^T Y`` (d, k), or ``[A, 1]^T Y`` (d + 1, k) with ``ones``, for CSR ``A`` and a ``Y``
+    (n, k) never formed whole: ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (one
+    reused buffer of ``step`` rows) and returns it; each block of rows is accumulated into
+    one output in block order (:func:`csr_rmatmat_add`). Plain Python around the kernel.
+
+    ``Y`` formed whole was a fresh ``n x k`` array on every call, written, first-touched
+    (page faults) and streamed back: the softmax gradient at n = 1e6, d = 200, 10
+    non-zeros a row, K = 8 took 24 ms that way, 16-21 ms by 2 MiB blocks (one thread;
+    benchmarks/RESULTS.md, kernel table).
+    """
+    n = indptr.shape[0] - 1
+    out, col = np.zeros((d, k)), np.zeros(k)
+    ybuf = np.empty((max(1, min(step, n)), k))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        Y = rows_of(a, b, ybuf[:b - a])
+        csr_rmatmat_add(indptr[a:b + 1], indices, data, Y, d, n_chunks, out)
+        if ones:
+            col += Y.T @ np.ones(b - a)
+    return np.vstack([out, col[None, :]]) if ones else out
 
 
 @njit(parallel=True, cache=True)
