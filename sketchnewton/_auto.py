@@ -13,7 +13,7 @@ from .hessian import spread
 
 __all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
            "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
-           "JACOBI_MIN_SPREAD", "presolve_rows"]
+           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -171,11 +171,10 @@ def method_costs(loss, sketch_size=None):
         costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
         if n > 2 * s:
             costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage + factor
-            if loss.hessian_grams > 1 and not data.is_sparse:
-                # the K (K + 1) / 2 weighted Grams of the sampled rows of a dense multinomial
-                # model, built about twice (the first build and a refresh)
-                costs["pcg"] += 2 * loss.hessian_grams * (
-                    min(s, n) * d * d / (FLOPS_PER_PASS * nnz) + GRAM_CALL_S / pass_s)
+            if not data.is_sparse:
+                # the weighted Gram(s) of the sampled dense rows, built about twice (the first
+                # build and a refresh); sparse sampled rows cost little next to a pass
+                costs["pcg"] += 2 * sampled_gram_passes(loss, s)
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
@@ -211,6 +210,21 @@ def method_costs(loss, sketch_size=None):
 def product_passes(loss):
     """Cost of one Hessian-vector product in passes: a fused sweep of ``K`` columns."""
     return 1.1 * (1 + loss.image_width) / 2
+
+
+def sampled_gram_passes(loss, rows):
+    """Cost in passes of the weighted Gram(s) of ``rows`` sampled rows (the sketched model):
+    ``rows d^2`` flops per Gram for dense rows (``FLOPS_PER_PASS`` per non-zero and pass) plus
+    its fixed cost ``GRAM_CALL_S``, ``0.42 rows / n`` of the exact Gram for sparse rows;
+    ``K (K + 1) / 2`` Grams for the multinomial loss."""
+    data = loss.data
+    n, d = data.shape
+    nnz = max(float(data.nnz), 1.0)
+    rows = min(rows, n)
+    if data.is_sparse:
+        return loss.hessian_grams * 0.42 * rows / n * data.row_nnz_squares() / nnz
+    pass_s = PASS_SECONDS_PER_NNZ * (nnz + 4.0 * loss.image_width * n)
+    return loss.hessian_grams * (rows * d * d / (FLOPS_PER_PASS * nnz) + GRAM_CALL_S / pass_s)
 
 
 def factorization_passes(loss):
