@@ -197,7 +197,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         penalty (docs/math.md section 9).
     presolve : {"auto", "sample", "none"}
         Warm start of a tall problem (``x0`` not given, no ``l1``): first
-        solve the problem on a sample of the rows (``n / 16``, at least 20
+        solve the problem on a sample of the rows (``n / 16``, at least 100
         per parameter) to ``PRESOLVE_TOL`` times its objective at its start,
         then the full problem from its minimiser, which the sample estimates
         (docs/math.md 6.6). ``"auto"``: when the sample is at most a

@@ -128,7 +128,7 @@ def test_presolve_of_a_classifier_gives_the_cold_minimiser():
     loss = sn.MultinomialLoss(X, y, 3, lam=1.0)
     cold = sn.minimize(loss, tol=1e-12, presolve="none", random_state=0)
     warm = sn.minimize(loss, tol=1e-12, presolve="sample", random_state=0)
-    assert cold.success and warm.success and warm.presolve["rows"] == 750
+    assert cold.success and warm.success and warm.presolve["rows"] == 1800  # 100 per parameter (3 x 6)
     scale = np.abs(cold.x).max()
     assert np.abs(warm.x - cold.x).max() <= 1e-5 * scale
     assert warm.fun <= cold.fun * (1 + 1e-11)
@@ -136,7 +136,7 @@ def test_presolve_of_a_classifier_gives_the_cold_minimiser():
 
 def test_presolve_auto_skips_small_or_wide_problems_and_given_starts(tall):
     assert "presolve" not in sn.solve(tall.A, tall.b, 1e-8, random_state=0)  # few non-zeros
-    # 600 rows, 10 columns: a sample of 20 rows per parameter is more than a quarter of them
+    # 600 rows, 10 columns: a sample of 100 rows per parameter is more than all of them
     short = make_regression_problem(600, 10, link="resnet", nnz_per_row=5, random_state=0)
     assert "presolve" not in sn.solve(short.A, short.b, 1e-8, presolve="sample", random_state=0)
     x0 = np.zeros(tall.A.shape[1])

@@ -72,8 +72,8 @@ def test_presolve_rows_needs_a_tall_problem_in_memory_with_many_non_zeros():
     X = sp.random(64_000, 20, density=0.05, format="csr", random_state=0)
     loss = LogisticLoss(X, np.arange(64_000) % 2, lam=1.0)
     assert X.nnz < PRESOLVE_MIN_NNZ and presolve_rows(loss) == 0
-    assert presolve_rows(loss, forced=True) == 4000  # n / 16, above 20 rows a parameter
+    assert presolve_rows(loss, forced=True) == 4000  # n / 16, above 100 rows a parameter
     wide = LogisticLoss(X[:1000], np.arange(1000) % 2, lam=1.0)
-    assert presolve_rows(wide, forced=True) == 0  # 420 rows would be 42% of them
+    assert presolve_rows(wide, forced=True) == 0  # 2,100 rows: more than all of them
     big = sp.random(200_000, 50, density=0.11, format="csr", random_state=0)
     assert presolve_rows(LogisticLoss(big, np.arange(200_000) % 2, lam=1.0)) == 12_500
