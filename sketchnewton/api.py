@@ -101,6 +101,12 @@ _RESULT_SECTIONS = """\
             One row per iteration: ``iter, loss, grad_norm, step_size,
             step_norm, error_estimate, decrement, sketch_size, cg_iter, model,
             passes, seconds``.
+        presolve : dict
+            Only after a warm start from a row sample (``presolve``): its
+            ``rows``, ``nit``, ``method``, ``success``, ``used`` (False when
+            its solve failed and the full solve started cold), ``seconds``
+            and ``passes`` (over ``A``; both included in ``time`` and
+            ``passes``). The history is the full problem's.
 
     Raises
     ------
