@@ -12,12 +12,13 @@ from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf, dtrcon
 
 from .._blocks import Block, LocalBlocks, block_seed_rng
-from .._kernels import n_chunks, with_single_threaded_blas
+from .._kernels import blas_threads_for, n_chunks, with_single_threaded_blas
 from .._kernels.leverage import (
     bucket_order,
     countsketch_csr_codes,
     countsketch_dense_sorted,
     csr_row_scores,
+    dense_row_scores,
 )
 from .._matrix import as_data_matrix, over_row_ranges, row_block_size
 from .._validation import check_choice, check_random_state, check_real, check_vector
@@ -53,6 +54,11 @@ PRIVATE_SKETCH_MAX_BYTES = 4 << 20
 #: unit norm, is at most this: the Gram's rounding then moves the scores by a relative
 #: ``~ d eps cond^2 <= 1e-3``; worse conditioned sketches take the QR
 CHOLESKY_MAX_COND = 1e5
+#: the sketch's Gram (SYRK) runs BLAS on every core from this many entries of the sketch on
+#: (inside :func:`~sketchnewton._kernels.single_threaded_blas` too; the Cholesky and the rest stay
+#: on one thread): a 4,000 x 1,000 sketch took 83 ms on one thread and 47 ms on two (idle 2-core
+#: machine), half the factorization's time on one thread
+PARALLEL_SYRK_MIN_SIZE = 1 << 20
 
 
 def check_weights(weights, n, name="weights"):
@@ -81,7 +87,10 @@ def _default_rcond(shape):
 def _cholesky_r(SM):
     """``(R, c)`` with ``R^T R = C^{-1} (S M)^T (S M) C^{-1}``, ``C = diag(c)`` the column norms of
     ``S M``, when that is well conditioned (:data:`CHOLESKY_MAX_COND`); else None."""
-    G = dsyrk(1.0, SM.T, trans=0, lower=0)  # SM is C-ordered: SM.T is Fortran-ordered, no copy
+    # SM is C-ordered: SM.T is Fortran-ordered, no copy. The product (s d^2 multiply-adds) is most
+    # of the factorization's time and splits in big chunks: every core when it is large
+    with blas_threads_for(SM.size, min_size=PARALLEL_SYRK_MIN_SIZE):
+        G = dsyrk(1.0, SM.T, trans=0, lower=0)
     c = np.sqrt(np.diag(G))
     if not c.min() > 0.0:
         return None
@@ -131,9 +140,15 @@ def _r_inverse(R, c):
 
 
 def _dense_row_norms(X, Z, w):
-    """``min(||x_i^T Z||^2, 1 / w_i)`` for every row of the dense ``X``, by cache-sized blocks of
-    rows."""
+    """``min(||x_i^T Z||^2, 1 / w_i)`` for every row of the dense ``X``: one sweep of
+    :func:`dense_row_scores` over a C-ordered ``X``, else (Fortran order) BLAS by cache-sized
+    blocks of rows."""
     n = X.shape[0]
+    if X.flags.c_contiguous:
+        k = Z.shape[1]
+        Zt = np.zeros((-(-k // 4) * 4, Z.shape[0]))  # the kernel takes four columns at a time
+        Zt[:k] = Z.T
+        return dense_row_scores(X, Zt, w, np.empty(n))
     out = np.empty(n)
     step = row_block_size(X.shape[1])
 
