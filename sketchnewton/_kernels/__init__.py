@@ -303,10 +303,9 @@ PARALLEL_BLAS_MIN_SIZE = 1 << 22
 
 
 @contextmanager
-def blas_threads_for(size, min_size=PARALLEL_BLAS_MIN_SIZE):
-    """Let BLAS use every core for the enclosed call when ``size`` (entries) is at least
-    ``min_size``."""
-    if size < min_size:
+def blas_threads_for(size):
+    """Let BLAS use every core for the enclosed call when ``size`` (entries) is large."""
+    if size < PARALLEL_BLAS_MIN_SIZE:
         yield
         return
     with _blas_controller().limit(limits=_MAX_THREADS, user_api="blas"):

@@ -8,11 +8,10 @@ have score exactly 0.
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf, dtrcon
 
 from .._blocks import Block, LocalBlocks, block_seed_rng
-from .._kernels import blas_threads_for, n_chunks, with_single_threaded_blas
+from .._kernels import n_chunks, with_single_threaded_blas
 from .._kernels.leverage import (
     bucket_order,
     countsketch_csr_codes,
@@ -54,11 +53,6 @@ PRIVATE_SKETCH_MAX_BYTES = 4 << 20
 #: unit norm, is at most this: the Gram's rounding then moves the scores by a relative
 #: ``~ d eps cond^2 <= 1e-3``; worse conditioned sketches take the QR
 CHOLESKY_MAX_COND = 1e5
-#: the sketch's Gram (SYRK) runs BLAS on every core from this many entries of the sketch on
-#: (inside :func:`~sketchnewton._kernels.single_threaded_blas` too; the Cholesky and the rest stay
-#: on one thread): a 4,000 x 1,000 sketch took 83 ms on one thread and 47 ms on two (idle 2-core
-#: machine), half the factorization's time on one thread
-PARALLEL_SYRK_MIN_SIZE = 1 << 20
 
 
 def check_weights(weights, n, name="weights"):
@@ -84,13 +78,30 @@ def _default_rcond(shape):
     return max(shape) * np.finfo(np.float64).eps
 
 
+def _gram(SM):
+    """``(S M)^T (S M)`` (d, d) of the C-ordered sketch: NumPy's SYRK (one BLAS thread each) over
+    contiguous row ranges of ``S M`` in Python threads (:func:`over_row_ranges`), summed.
+
+    The product (``s d^2`` multiply-adds) is most of the factorization's time. OpenBLAS's own
+    threads halved it on an idle machine but, with the other core busy, took longer than one
+    thread (108 against 85 ms, s = 4,000, d = 1,000) and kept spinning after it, on the core the
+    score sweep then needed (104 against 72 ms); the row ranges cost neither.
+    """
+    def chunk(lo, hi):
+        part = SM[lo:hi]
+        return part.T @ part  # NumPy calls SYRK for a product with its own transpose
+
+    parts = over_row_ranges(SM, chunk)
+    G = parts[0]
+    for part in parts[1:]:
+        G += part
+    return G
+
+
 def _cholesky_r(SM):
     """``(R, c)`` with ``R^T R = C^{-1} (S M)^T (S M) C^{-1}``, ``C = diag(c)`` the column norms of
     ``S M``, when that is well conditioned (:data:`CHOLESKY_MAX_COND`); else None."""
-    # SM is C-ordered: SM.T is Fortran-ordered, no copy. The product (s d^2 multiply-adds) is most
-    # of the factorization's time and splits in big chunks: every core when it is large
-    with blas_threads_for(SM.size, min_size=PARALLEL_SYRK_MIN_SIZE):
-        G = dsyrk(1.0, SM.T, trans=0, lower=0)
+    G = _gram(SM)
     c = np.sqrt(np.diag(G))
     if not c.min() > 0.0:
         return None
