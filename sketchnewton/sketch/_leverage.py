@@ -101,7 +101,7 @@ def _gram(SM):
 def _cholesky_r(SM):
     """``(R, c)`` with ``R^T R = C^{-1} (S M)^T (S M) C^{-1}``, ``C = diag(c)`` the column norms of
     ``S M``, when that is well conditioned (:data:`CHOLESKY_MAX_COND`); else None."""
-    G = _gram(SM)
+    G = _gram(SM).T  # symmetric: the transpose is Fortran-ordered, what LAPACK takes without a copy
     c = np.sqrt(np.diag(G))
     if not c.min() > 0.0:
         return None
