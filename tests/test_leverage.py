@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from sketchnewton._blocks import Block, DaskBlocks, LocalBlocks
 from sketchnewton._kernels.leverage import (bucket_order, countsketch_csr_codes,
-                                            countsketch_dense_sorted)
+                                            countsketch_dense_sorted, dense_row_scores)
 from sketchnewton._matrix import DataMatrix
 from sketchnewton.datasets import make_sparse_matrix
 from sketchnewton.exceptions import InputError
@@ -297,3 +297,25 @@ def test_countsketch_kernels_match_the_definition():
     starts, order = bucket_order(w, codes, s)
     np.testing.assert_allclose(countsketch_dense_sorted(A.toarray(), w, codes, starts, order,
                                                         np.zeros((s, 7))), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_score_sweep_matches_the_definition(order, dtype):
+    """``min(||x_i^T Z||^2, 1 / w_i)`` over a dense ``X`` kept as given (float32 read as it is, a
+    Fortran-ordered one by BLAS blocks): a row count and a ``Z`` width that are not multiples of
+    the kernel's four, rows with ``w_i = 0`` (no cap) and rows capped at ``1 / w_i``."""
+    rng = np.random.default_rng(0)
+    X = np.asarray(rng.standard_normal((103, 37)), dtype=dtype, order=order)
+    Z = rng.standard_normal((37, 5))
+    w = rng.uniform(0.0, 0.2, 103)
+    w[::9] = 0.0
+    h = np.einsum("ij,ij->i", X.astype(np.float64) @ Z, X.astype(np.float64) @ Z)
+    expected = np.where(w * h > 1.0, 1.0 / np.where(w > 0, w, 1.0), h)
+    assert 0 < np.count_nonzero(expected < h) < 103
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(_leverage._dense_row_norms(X, Z, w), expected, rtol=rtol)
+    Zt = np.zeros((8, 37))
+    Zt[:5] = Z.T
+    if order == "C":
+        np.testing.assert_allclose(dense_row_scores(X, Zt, w, np.empty(103)), expected, rtol=rtol)

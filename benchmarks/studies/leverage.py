@@ -5,12 +5,16 @@ factorization, one JL pass; issue 26)?
 
     python -m benchmarks leverage [--quick] [--repeat 5] [--cases s4e5,s1e6_200,s1e6_500,dense]
                                   [--estimator auto] [--before REV] [--threads T]
+                                  [--settle 0.3]
 
 A *time-pass* is wall time divided by the time of one ``A.T @ (A @ x)``
 (scipy for sparse ``A``, numpy for dense) on the same matrix in the same
 process: the best of the three measured right before each run (of either
-version). Each version's phases and total come from its run with the best
-total time of ``--repeat`` runs; "sum of the phases' bests" adds each phase's
+version), then ``--settle`` seconds of pause: OpenBLAS's worker threads
+spin for about 0.1 s after a multi-threaded call and took a core from the
+run's first phase (the dense CountSketch on two threads: 105 ms right
+after the yardstick, 60 ms after 0.3 s). Each version's phases and total
+come from its run with the best total time of ``--repeat`` runs; "sum of the phases' bests" adds each phase's
 best over the runs (the machine's load moves between phases). Counted passes
 are the block layer's ``sweeps / 2``.
 
@@ -23,7 +27,7 @@ driver runs it: inside ``blocks.threads()`` and ``single_threaded_blas()``.
 ``--before REV`` also runs ``sketchnewton/sketch/_leverage.py`` as of the git
 revision ``REV`` (with today's kernels and block layer), alternating with the
 current one, so both columns see the same machine load. Writes
-``results/leverage[_quick].csv``.
+``results/leverage[_quick].csv`` (``leverage_<T>threads.csv`` with ``--threads T > 1``).
 """
 
 import importlib.util
@@ -112,7 +116,7 @@ def one_run(mod, dm, w, seed, estimator):
                 sweeps_scores=s2 - s1)
 
 
-def run_case(case, modules, repeat, estimator):
+def run_case(case, modules, repeat, estimator, settle=0.0):
     A = make_matrix(case)
     dm = DataMatrix(A)
     w = np.random.default_rng(2).uniform(0.5, 2.0, dm.n)
@@ -121,6 +125,7 @@ def run_case(case, modules, repeat, estimator):
     for rep in range(repeat):
         for label, mod in modules.items():  # alternate: the same load for every version
             tp = pass_time(A, x)
+            time.sleep(settle)
             r = one_run(mod, dm, w, rep, estimator)
             r.update(pass_s=tp, load=os.getloadavg()[0])
             runs[label].append(r)
@@ -145,6 +150,8 @@ def add_arguments(parser):
     parser.add_argument("--estimator", default="auto", choices=["auto", "jl", "quadratic"])
     parser.add_argument("--before", default=None, help="git revision of the old _leverage.py")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds between the yardstick pass and the run (BLAS's idle workers)")
 
 
 def run(ctx, args):
@@ -172,7 +179,8 @@ def run(ctx, args):
     keys = list(QUICK) if ctx.quick else args.cases.split(",")
     for key in keys:
         case = SHORT.get(key, key)
-        for label, r in run_case(case, modules, args.repeat, args.estimator).items():
+        for label, r in run_case(case, modules, args.repeat, args.estimator,
+                                 args.settle).items():
             tp = r["pass_s"]
             phases = sum(r["best_" + p] for p in ("sketch", "factor", "scores"))
             print(f"| {case} | {label} | {r['estimator']} | {1e3 * tp:.1f} | "
@@ -185,6 +193,7 @@ def run(ctx, args):
                              sketch=r["sketch"] / tp, factor=r["factor"] / tp,
                              scores=r["scores"] / tp, time_passes=r["total"] / tp,
                              passes=(r["sweeps_sketch"] + r["sweeps_scores"]) / 2))
-    path = ctx.path("results", "leverage", "csv")
+    name = "leverage" if not args.threads or args.threads == 1 else f"leverage_{args.threads}threads"
+    path = ctx.path("results", name, "csv")
     write_csv(path, rows, list(rows[0]))
     print(f"wrote {ctx.rel(path)}")

@@ -32,7 +32,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted", "csr_row_scores"]
+__all__ = ["countsketch_csr_codes", "bucket_order", "countsketch_dense_sorted", "csr_row_scores",
+           "dense_row_scores"]
 
 
 @njit(cache=True)
@@ -103,6 +104,13 @@ def bucket_order(weights, codes, s):
     return starts, order
 
 
+@njit(inline="always")
+def _signed_sqrt(w, code):
+    """``+-sqrt(w)``, negative when the sign bit ``code & 1`` is set."""
+    a = np.sqrt(w)
+    return -a if code & 1 else a
+
+
 @njit(parallel=True, cache=True)
 def countsketch_dense_sorted(M, weights, codes, starts, order, out):
     """``out += S diag(sqrt(weights)) M`` for a dense (n, d) ``M`` and (s, d) ``out`` (allocated
@@ -112,20 +120,36 @@ def countsketch_dense_sorted(M, weights, codes, starts, order, out):
     Each bucket's row of the sketch is written once, after adding its rows of
     ``M`` while it stays in cache; buckets are split over the threads (no
     private copies of the sketch). ``M``'s rows are read in bucket order, each
-    row contiguous.
+    row contiguous, four rows in one loop: the rows come from random places of
+    ``M``, and one row at a time kept one stream from memory in flight (85 ms
+    against 27 ms for the same rows in order, n = 1e5, d = 1000, one thread;
+    four at a time 53 ms; software prefetches of the next rows did not help).
     """
     s = starts.shape[0] - 1
     d = M.shape[1]
     for b in prange(s):
         row = out[b]
-        for t in range(starts[b], starts[b + 1]):
-            i = order[t]
-            a = np.sqrt(weights[i])
-            if codes[i] & 1:
-                a = -a
+        t = starts[b]
+        end = starts[b + 1]
+        while t + 4 <= end:  # four rows of M at once: four streams from memory in flight
+            i0 = order[t]
+            i1 = order[t + 1]
+            i2 = order[t + 2]
+            i3 = order[t + 3]
+            a0 = _signed_sqrt(weights[i0], codes[i0])
+            a1 = _signed_sqrt(weights[i1], codes[i1])
+            a2 = _signed_sqrt(weights[i2], codes[i2])
+            a3 = _signed_sqrt(weights[i3], codes[i3])
+            for j in range(d):
+                row[j] += (a0 * M[i0, j] + a1 * M[i1, j]) + (a2 * M[i2, j] + a3 * M[i3, j])
+            t += 4
+        for u in range(t, end):
+            i = order[u]
+            a = _signed_sqrt(weights[i], codes[i])
             for j in range(d):
                 row[j] += a * M[i, j]
     return out
+
 
 
 @njit(inline="always")
@@ -231,5 +255,84 @@ def csr_row_scores(indptr, indices, data, Mf, m, quadratic, weights, out):
             h = _row_quadform(data, indices, Mf, start, stop, m)
         else:
             h = _row_projection(data, indices, Mf, start, stop, m)
+        out[i] = _cap(h, weights[i])
+    return out
+
+
+# the dense score sweep reassociates its sums (vectorised over the columns of ``X``) and fuses
+# multiply-adds
+@njit(inline="always", fastmath={"reassoc", "contract"})
+def _rows4_times_z4(X, Zt, i, t):
+    """``sum_q (x_r^T z_q)^2`` for the rows ``r = i..i+3`` of ``X`` and the columns ``q = t..t+3``
+    of ``Z`` (rows of ``Zt``): sixteen sums over ``X``'s columns in one loop, each element of
+    ``X`` and ``Zt`` loaded once for four products."""
+    d = X.shape[1]
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = 0.0
+    for j in range(d):
+        x0 = X[i, j]
+        x1 = X[i + 1, j]
+        x2 = X[i + 2, j]
+        x3 = X[i + 3, j]
+        z0 = Zt[t, j]
+        z1 = Zt[t + 1, j]
+        z2 = Zt[t + 2, j]
+        z3 = Zt[t + 3, j]
+        s00 += x0 * z0
+        s01 += x0 * z1
+        s02 += x0 * z2
+        s03 += x0 * z3
+        s10 += x1 * z0
+        s11 += x1 * z1
+        s12 += x1 * z2
+        s13 += x1 * z3
+        s20 += x2 * z0
+        s21 += x2 * z1
+        s22 += x2 * z2
+        s23 += x2 * z3
+        s30 += x3 * z0
+        s31 += x3 * z1
+        s32 += x3 * z2
+        s33 += x3 * z3
+    return (s00 * s00 + s01 * s01 + s02 * s02 + s03 * s03,
+            s10 * s10 + s11 * s11 + s12 * s12 + s13 * s13,
+            s20 * s20 + s21 * s21 + s22 * s22 + s23 * s23,
+            s30 * s30 + s31 * s31 + s32 * s32 + s33 * s33)
+
+
+@njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def dense_row_scores(X, Zt, weights, out):
+    """``out[i] = min(||x_i^T Z||^2, 1 / weights[i])`` for every row of the C-ordered dense (n, d)
+    ``X`` (float32 or float64, read as it is), one sweep; ``Zt`` the (m, d) ``Z^T`` in C order,
+    ``m`` a multiple of 4 (pad with zero rows). ``X Z`` is never stored.
+
+    Four rows of ``X`` against four columns of ``Z`` at a time (:func:`_rows4_times_z4`):
+    BLAS's ``X @ Z`` with eight columns runs at a third of the memory's speed (it packs ``X``
+    into buffers, ``n = 1e5``, ``d = 1000``: 145 ms on one thread against 25 ms for reading
+    ``X``); this kernel took 65 ms on one thread, 33 ms on two.
+    """
+    n = X.shape[0]
+    m = Zt.shape[0]
+    n4 = n // 4
+    for b in prange(n4):
+        i = 4 * b
+        h0 = h1 = h2 = h3 = 0.0
+        for t in range(0, m, 4):
+            a0, a1, a2, a3 = _rows4_times_z4(X, Zt, i, t)
+            h0 += a0
+            h1 += a1
+            h2 += a2
+            h3 += a3
+        out[i] = _cap(h0, weights[i])
+        out[i + 1] = _cap(h1, weights[i + 1])
+        out[i + 2] = _cap(h2, weights[i + 2])
+        out[i + 3] = _cap(h3, weights[i + 3])
+    for i in range(4 * n4, n):
+        h = 0.0
+        for t in range(m):
+            acc = 0.0
+            for j in range(X.shape[1]):
+                acc += X[i, j] * Zt[t, j]
+            h += acc * acc
         out[i] = _cap(h, weights[i])
     return out

@@ -8,7 +8,6 @@ have score exactly 0.
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf, dtrcon
 
 from .._blocks import Block, LocalBlocks, block_seed_rng
@@ -18,6 +17,7 @@ from .._kernels.leverage import (
     countsketch_csr_codes,
     countsketch_dense_sorted,
     csr_row_scores,
+    dense_row_scores,
 )
 from .._matrix import as_data_matrix, over_row_ranges, row_block_size
 from .._validation import check_choice, check_random_state, check_real, check_vector
@@ -78,10 +78,30 @@ def _default_rcond(shape):
     return max(shape) * np.finfo(np.float64).eps
 
 
+def _gram(SM):
+    """``(S M)^T (S M)`` (d, d) of the C-ordered sketch: NumPy's SYRK (one BLAS thread each) over
+    contiguous row ranges of ``S M`` in Python threads (:func:`over_row_ranges`), summed.
+
+    The product (``s d^2`` multiply-adds) is most of the factorization's time. OpenBLAS's own
+    threads halved it on an idle machine but, with the other core busy, took longer than one
+    thread (108 against 85 ms, s = 4,000, d = 1,000) and kept spinning after it, on the core the
+    score sweep then needed (104 against 72 ms); the row ranges cost neither.
+    """
+    def chunk(lo, hi):
+        part = SM[lo:hi]
+        return part.T @ part  # NumPy calls SYRK for a product with its own transpose
+
+    parts = over_row_ranges(SM, chunk)
+    G = parts[0]
+    for part in parts[1:]:
+        G += part
+    return G
+
+
 def _cholesky_r(SM):
     """``(R, c)`` with ``R^T R = C^{-1} (S M)^T (S M) C^{-1}``, ``C = diag(c)`` the column norms of
     ``S M``, when that is well conditioned (:data:`CHOLESKY_MAX_COND`); else None."""
-    G = dsyrk(1.0, SM.T, trans=0, lower=0)  # SM is C-ordered: SM.T is Fortran-ordered, no copy
+    G = _gram(SM).T  # symmetric: the transpose is Fortran-ordered, what LAPACK takes without a copy
     c = np.sqrt(np.diag(G))
     if not c.min() > 0.0:
         return None
@@ -131,9 +151,15 @@ def _r_inverse(R, c):
 
 
 def _dense_row_norms(X, Z, w):
-    """``min(||x_i^T Z||^2, 1 / w_i)`` for every row of the dense ``X``, by cache-sized blocks of
-    rows."""
+    """``min(||x_i^T Z||^2, 1 / w_i)`` for every row of the dense ``X``: one sweep of
+    :func:`dense_row_scores` over a C-ordered ``X``, else (Fortran order) BLAS by cache-sized
+    blocks of rows."""
     n = X.shape[0]
+    if X.flags.c_contiguous:
+        k = Z.shape[1]
+        Zt = np.zeros((-(-k // 4) * 4, Z.shape[0]))  # the kernel takes four columns at a time
+        Zt[:k] = Z.T
+        return dense_row_scores(X, Zt, w, np.empty(n))
     out = np.empty(n)
     step = row_block_size(X.shape[1])
 
