@@ -13,8 +13,7 @@ from .hessian import spread
 
 __all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
            "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
-           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes",
-           "pcg_sketch_rows", "DENSE_PCG_ROWS_PER_COLUMN"]
+           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -158,7 +157,6 @@ def method_costs(loss, sketch_size=None):
     K = loss.image_width
     p = loss.n_params
     s = 20 * d if sketch_size is None else sketch_size
-    s_pcg = pcg_sketch_rows(loss) if sketch_size is None else sketch_size
     nnz = max(float(data.nnz), 1.0)
     work = data.row_nnz_squares() / nnz if data.is_sparse else None
     c0 = 1.0 + 50.0 * K * n / nnz
@@ -171,12 +169,12 @@ def method_costs(loss, sketch_size=None):
     costs = {}
     if 8.0 * p * p <= DENSE_BYTES:
         costs["exact"] = iters * (c0 + loss.hessian_grams * gram + factor)
-        if n > 2 * s_pcg:
+        if n > 2 * s:
             costs["pcg"] = (iters + 1) * (c0 + 3.5 * product_passes(loss)) + leverage + factor
             if not data.is_sparse:
                 # the weighted Gram(s) of the sampled dense rows, built about twice (the first
                 # build and a refresh); sparse sampled rows cost little next to a pass
-                costs["pcg"] += 2 * sampled_gram_passes(loss, s_pcg)
+                costs["pcg"] += 2 * sampled_gram_passes(loss, s)
     if _dual_possible(loss):
         outer = 0.42 * data.col_nnz_squares() / nnz if data.is_sparse else n / 14.0
         costs["dual"] = outer + iters * (c0 + 4.0 + n ** 3 / 3 / (FLOPS_PER_PASS * nnz))
@@ -212,22 +210,6 @@ def method_costs(loss, sketch_size=None):
 def product_passes(loss):
     """Cost of one Hessian-vector product in passes: a fused sweep of ``K`` columns."""
     return 1.1 * (1 + loss.image_width) / 2
-
-
-#: rows per column of the sketched preconditioner of ``pcg`` on dense data (20 on sparse data,
-#: the default of every sketch): a dense sampled Gram costs ``s d^2`` flops, 14 passes at
-#: ``s = 20 d`` on random features (n = 50,000, d = 1,000), where CG needs few products
-#: anyway. Measured on the random features of a9a and w8a (C = 1 and 100, tol 1e-6, one
-#: thread, development core): 4 d against 20 d took 1.60 / 1.94 s, 1.89 / 2.41 s (C = 1), 2.24 /
-#: 2.57 s, 2.80 / 2.76 s (C = 100), with 11-32 Hessian products against 27-35
-DENSE_PCG_ROWS_PER_COLUMN = 4
-
-
-def pcg_sketch_rows(loss):
-    """Default rows of ``pcg``'s sketched preconditioner: ``DENSE_PCG_ROWS_PER_COLUMN d`` on
-    dense data, ``20 d`` on sparse data."""
-    d = loss.data.d
-    return (20 if loss.data.is_sparse else DENSE_PCG_ROWS_PER_COLUMN) * d
 
 
 def sampled_gram_passes(loss, rows):

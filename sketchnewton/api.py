@@ -169,8 +169,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
         ``result.method``, its preconditioner ``result.preconditioner``).
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
     sketch_size : int, optional
-        Rows of the sketch (default ``20 d``; ``4 d`` for ``"pcg"`` on dense
-        ``A``, whose sampled Gram costs ``s d^2`` flops).
+        Rows of the sketch (default ``20 d``).
     preconditioner : {"auto", "diagonal", "nystrom", "kronecker", "none"}
         Methods ``"cg"``, ``"subsampled"``: the Hessian's diagonal (per-feature K x K blocks for
         the multinomial loss), the Kronecker-factored ``S (x) G + lam I`` of
@@ -410,8 +409,7 @@ def solve(A: Any, b: ArrayLike, eps: float = 1e-6, *, link: str = "resnet", lam:
     sketch : {"leverage", "uniform", "countsketch", "srht", "gaussian"}
         Sketch of the Hessian's diagonal part (methods ``sketch``, ``pcg``).
     sketch_size : int, optional
-        Rows of the sketch; default ``20 d`` (``4 d`` for ``pcg`` on dense
-        ``A``; for ``sketch`` then adaptive:
+        Rows of the sketch; default ``20 d`` (for ``sketch`` then adaptive:
         doubled while the observed contraction is slower than 0.3).
     preconditioner : {"auto", "diagonal", "nystrom", "none"}
         Method ``"cg"``: see :func:`minimize`.

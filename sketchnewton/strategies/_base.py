@@ -182,19 +182,13 @@ class Strategy(ABC):
         if penalty is not None and not self.handles_penalty:
             raise InputError(f"method {self.name!r} cannot minimise a penalised (L1) objective")
         self.loss, self.settings, self.rng, self.penalty = loss, settings, rng, penalty
-        size = settings.sketch_size if settings.sketch_size is not None \
-            else self.default_sketch_size(loss)
+        size = settings.sketch_size if settings.sketch_size is not None else 20 * loss.data.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(loss, settings.sketch if self.uses_sketch else "exact",
                                     self.sketch_size, rng)
         self.model: Model | None = None
         self.fresh = False
         self._inner_seconds = 0.0
-
-    @classmethod
-    def default_sketch_size(cls, loss: Loss) -> int:
-        """Rows of the sketch when the settings give none: ``20 d``."""
-        return 20 * loss.data.d
 
     # -- what the driver calls ----------------------------------------------------------
     @classmethod

@@ -9,7 +9,6 @@ from .._auto import (
     JACOBI_MIN_SPREAD,
     factorization_passes,
     matrix_free_rebuild_passes,
-    pcg_sketch_rows,
     product_passes,
     sampled_gram_passes,
     subsample_start,
@@ -159,12 +158,6 @@ class SketchPCG(InexactNewton):
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
         check_dense_model_fits(loss, cls.name)
-
-    @classmethod
-    def default_sketch_size(cls, loss: Loss) -> int:
-        """``4 d`` rows on dense data (a cheaper Gram, a few more CG products), ``20 d`` on
-        sparse data (:func:`~sketchnewton._auto.pcg_sketch_rows`)."""
-        return pcg_sketch_rows(loss)
 
     def _build(self, it: Iterate) -> Model:
         return self.builder.factorized(it.state, sketched=True)
