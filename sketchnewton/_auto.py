@@ -164,7 +164,7 @@ def method_costs(loss, sketch_size=None):
     leverage = 3.0 + 0.26 * d ** 3 / nnz + (0.5 * work if data.is_sparse else 2.5)
     factor = p ** 3 / 3 / (FLOPS_PER_PASS * nnz)
     iters = NEWTON_ITERS
-    pass_s = PASS_SECONDS_PER_NNZ * (nnz + 4.0 * K * n)
+    pass_s = _pass_seconds(loss)
     c0 += NEWTON_OVERHEAD_S / pass_s
     costs = {}
     if 8.0 * p * p <= DENSE_BYTES:
@@ -212,6 +212,13 @@ def product_passes(loss):
     return 1.1 * (1 + loss.image_width) / 2
 
 
+def _pass_seconds(loss):
+    """Seconds of one pass on the calibration machine: its non-zeros and the ``O(n K)``
+    element-wise work of the loss (``PASS_SECONDS_PER_NNZ`` each)."""
+    data = loss.data
+    return PASS_SECONDS_PER_NNZ * (max(float(data.nnz), 1.0) + 4.0 * loss.image_width * data.n)
+
+
 def sampled_gram_passes(loss, rows):
     """Cost in passes of the weighted Gram(s) of ``rows`` sampled rows (the sketched model):
     ``rows d^2`` flops per Gram for dense rows (``FLOPS_PER_PASS`` per non-zero and pass) plus
@@ -223,8 +230,8 @@ def sampled_gram_passes(loss, rows):
     rows = min(rows, n)
     if data.is_sparse:
         return loss.hessian_grams * 0.42 * rows / n * data.row_nnz_squares() / nnz
-    pass_s = PASS_SECONDS_PER_NNZ * (nnz + 4.0 * loss.image_width * n)
-    return loss.hessian_grams * (rows * d * d / (FLOPS_PER_PASS * nnz) + GRAM_CALL_S / pass_s)
+    return loss.hessian_grams * (rows * d * d / (FLOPS_PER_PASS * nnz)
+                                 + GRAM_CALL_S / _pass_seconds(loss))
 
 
 def factorization_passes(loss):

@@ -265,7 +265,7 @@ def minimize(loss: Loss, *, eps: float | None = None, tol: float | None = None,
     presolve = check_choice(presolve, "presolve", PRESOLVES)
     settings = StrategySettings(sketch, sketch_size, preconditioner)
     with loss.data.threads(), single_threaded_blas():
-        warm, start = None, x0
+        warm, start = None, None
         if x0 is None and penalty is None and max_iter > 0 and presolve != "none":
             rows = presolve_rows(loss, forced=presolve == "sample")
             warm = _presolve(loss, rows, method, settings, rng, max_iter) if rows else None
@@ -332,9 +332,10 @@ def _presolve(loss: Loss, rows: int, method: str, settings: StrategySettings,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
-            start = abs(sub.loss(sub.start(rng)[0]))  # a noiseless problem's f* is 0
-            res = _run(sub, Decrement(PRESOLVE_TOL, reference=start), method,
-                       replace(settings, sketch_size=None), rng, None, max_iter)
+            x0 = sub.start(rng)[0]
+            reference = abs(sub.loss(x0))  # a noiseless problem's f* is 0: not tol |f|
+            res = _run(sub, Decrement(PRESOLVE_TOL, reference=reference), method,
+                       replace(settings, sketch_size=None), rng, x0, max_iter)
         except DomainError:
             return None
     used = bool(res.success and np.all(np.isfinite(res.x)))

@@ -77,8 +77,8 @@ def _solve(args):
         res, texts = _solve_quietly(A, b, args.eps, link=args.link, lam=args.lam, w=w,
                                     method=args.method, sketch=args.sketch,
                                     sketch_size=args.sketch_size, x0=x0, max_iter=args.max_iter,
-                                    presolve=args.presolve, random_state=args.seed, verbose=1 if args.verbose else 0,
-                                    data=data)
+                                    presolve=args.presolve, random_state=args.seed,
+                                    verbose=1 if args.verbose else 0, data=data)
     except DomainError as exc:
         large = any(_largest(v) > LARGE_VALUE for v in data.values())
         hint = f"; {_scale_hint(data)}: rescale the data" if large else ""

@@ -300,11 +300,10 @@ class NormalizedRegressionLoss(LossBase):
             raise InputError("the sampled targets do not sum to a positive number: no subproblem")
         c = self.data.n / len(rows)
         w2 = blk["w2"]
-        sub = type(self).__new__(type(self))
-        sub._setup(local_blocks(as_data_matrix(blk.A.take_rows(rows)), b=b / total,
-                                w2=w2[rows] * (c * c) if w2.shape[0] > 0 else w2),
-                   self.link, self.lam * c)
-        return sub
+        return type(self).from_blocks(
+            local_blocks(as_data_matrix(blk.A.take_rows(rows)), b=b / total,
+                         w2=w2[rows] * (c * c) if w2.shape[0] > 0 else w2),
+            self.link, self.lam * c)
 
     # -- Hessian -----------------------------------------------------------------------------
     def _lowrank(self, state, kind):
