@@ -13,7 +13,7 @@ from .hessian import spread
 
 __all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
            "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
-           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes"]
+           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -161,7 +161,7 @@ def method_costs(loss, sketch_size=None):
     work = data.row_nnz_squares() / nnz if data.is_sparse else None
     c0 = 1.0 + 50.0 * K * n / nnz
     gram = 0.42 * work if data.is_sparse else d / 14.0
-    leverage = 3.0 + 0.26 * d ** 3 / nnz + (0.5 * work if data.is_sparse else 2.5)
+    leverage = leverage_passes(loss)
     factor = p ** 3 / 3 / (FLOPS_PER_PASS * nnz)
     iters = NEWTON_ITERS
     pass_s = _pass_seconds(loss)
@@ -217,6 +217,16 @@ def _pass_seconds(loss):
     element-wise work of the loss (``PASS_SECONDS_PER_NNZ`` each)."""
     data = loss.data
     return PASS_SECONDS_PER_NNZ * (max(float(data.nnz), 1.0) + 4.0 * loss.image_width * data.n)
+
+
+def leverage_passes(loss):
+    """Cost in passes of the leverage scores of a sketched model: a sketch of ``A`` and a JL
+    pass (3), the ``d^3`` QR of the sketch (``0.26 d^3 / nnz(A)``), and the score estimator
+    (half the exact Gram's work for sparse rows, 2.5 passes for dense ones)."""
+    data = loss.data
+    nnz = max(float(data.nnz), 1.0)
+    tail = 0.5 * data.row_nnz_squares() / nnz if data.is_sparse else 2.5
+    return 3.0 + 0.26 * data.d ** 3 / nnz + tail
 
 
 def sampled_gram_passes(loss, rows):

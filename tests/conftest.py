@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import sketchnewton as sn
+
 
 def random_sparse(n, d, density, seed, *, empty_rows=0, fmt="csr", dtype=np.float64):
     """Seeded sparse matrix; the first ``empty_rows`` rows have no non-zeros."""
@@ -15,6 +17,15 @@ def random_sparse(n, d, density, seed, *, empty_rows=0, fmt="csr", dtype=np.floa
     A[:empty_rows, :] = 0
     A = A.asformat(fmt).astype(dtype)
     return A
+
+
+def scaled_dense_logistic(lam):
+    """Dense rows (n = 3,000, d = 30) with columns on scales from 1 to 100, an intercept: at a
+    small ``lam`` plain CG needs many products, at a large one a few."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 30)) * np.geomspace(1.0, 100.0, 30)
+    y = (X @ rng.standard_normal(30) / 30 + rng.standard_normal(3000) > 0).astype(np.int64)
+    return sn.LogisticLoss(X, y, lam=lam, fit_intercept=True)
 
 
 def planted_target(A, x, link="softmax"):

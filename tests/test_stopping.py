@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 import sketchnewton as sn
+from conftest import scaled_dense_logistic
 from sketchnewton import ConvergenceWarning, SketchedLogisticRegression
 from sketchnewton._outcome import Reason
 from sketchnewton._stopping import Decrement, ErrorBound, Evidence, Phase, what_to_try
@@ -303,3 +304,15 @@ def test_decrement_target_with_a_reference_objective():
     assert "tol |f| = 2e-06" in rule.shortfall(np.inf, 1.0, 0.0)
     assert "tol |f| = 5e-06" in rule.shortfall(np.inf, 1.0, -5.0)
     assert "tol |f| = 3e-06" in Decrement(1e-6).shortfall(np.inf, 1.0, 3.0)
+
+
+@pytest.mark.parametrize("tol", [1e-8, 1e-10])
+def test_matrix_free_success_holds_where_cg_increments_stall(tol):
+    """Unpreconditioned CG's decrement at the last iterate makes increments of 1e-9 for four
+    iterations, then of 1e-8 to 9e-8: an estimate taken after two small ones claimed tol = 1e-10
+    with the objective 1.4e-10 (relative) above the minimum."""
+    loss = scaled_dense_logistic(1e5)
+    best = sn.minimize(loss, method="exact", tol=1e-13)
+    res = sn.minimize(loss, method="cg", preconditioner="none", tol=tol)
+    assert res.success
+    assert (res.fun - best.fun) <= tol * abs(best.fun), (res.fun - best.fun) / abs(best.fun)

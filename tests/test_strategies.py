@@ -6,6 +6,7 @@ import pytest
 import scipy.linalg as sla
 
 import sketchnewton as sn
+from conftest import scaled_dense_logistic
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
 from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
 
@@ -211,3 +212,57 @@ def test_subsampled_newton_grows_its_sample_and_ends_exact():
     H = loss.hessian(it.state)
     residual = np.linalg.norm(H @ step.direction + it.grad) / np.linalg.norm(it.grad)
     assert residual <= step.accuracy * (1 + 1e-8)
+
+
+def _check_cg_step(loss, it, step):
+    p_star, H = _newton_step(loss, it)
+    residual = np.linalg.norm(H @ step.direction + it.grad) / np.linalg.norm(it.grad)
+    assert residual <= step.accuracy * (1 + 1e-8), (residual, step.accuracy)
+
+
+@pytest.mark.parametrize("lam, escalates", [(1e5, False), (1e-3, True)])
+def test_pcg_defers_its_preconditioner_on_dense_rows(monkeypatch, lam, escalates):
+    """Dense rows: plain CG while a step converges within the budget (no leverage scores, no
+    Gram); past it, the sketched preconditioner is built and the step solved again with it."""
+    from sketchnewton.strategies import _inexact
+
+    loss = scaled_dense_logistic(lam)
+    monkeypatch.setattr(_inexact, "DEFER_SHARE", 0.0)
+    assert STRATEGIES["pcg"](loss, StrategySettings(), np.random.default_rng(0)).budget == 0
+    monkeypatch.setattr(_inexact, "DEFER_SHARE", 1e3)  # a budget on a problem this small
+    strategy = STRATEGIES["pcg"](loss, StrategySettings(), np.random.default_rng(0))
+    strategy.budget = 6  # the first step takes 3 products at lam = 1e5, 12 at 1e-3
+    assert strategy.deferred and strategy.describe()["preconditioner"] == "none"
+    it = _iterate(loss)
+    strategy.update(it, None)
+    step = strategy.step(it)
+    _check_cg_step(loss, it, step)
+    built = strategy.builder.timings["gram"] > 0
+    assert strategy.deferred is not escalates and built is escalates
+    if escalates:
+        assert step.inner_iterations > strategy.budget
+        assert strategy.describe()["preconditioner"] == "sketched"
+        assert strategy.model.spectral_error is not None
+    else:
+        assert step.inner_iterations <= strategy.budget
+        assert strategy.model.spectral_error is None  # no approximation claimed
+
+
+def test_pcg_does_not_defer_on_sparse_rows():
+    strategy = STRATEGIES["pcg"](_logistic(), StrategySettings(), np.random.default_rng(0))
+    assert strategy.budget == 0 and not strategy.deferred
+    assert strategy.describe()["preconditioner"] == "sketched"
+
+
+def test_a_deferred_pcg_solve_reaches_the_exact_solution(monkeypatch):
+    """Through the driver, either way the same minimiser as exact Newton."""
+    from sketchnewton.strategies import _inexact
+
+    monkeypatch.setattr(_inexact, "DEFER_SHARE", 1e3)
+    for lam in (1e5, 1e-3):
+        loss = scaled_dense_logistic(lam)
+        exact = sn.minimize(loss, method="exact", tol=1e-10)
+        res = sn.minimize(loss, method="pcg", tol=1e-10, random_state=0)
+        assert res.success and res.method == "pcg"
+        assert res.preconditioner in ("none", "sketched")
+        np.testing.assert_allclose(res.x, exact.x, rtol=1e-6, atol=1e-8 * np.abs(exact.x).max())

@@ -2,12 +2,14 @@
 sketched model (``"pcg"``) or a matrix-free one (``"cg"``); docs/math.md sections 6.3 and 8."""
 
 from abc import abstractmethod
+from dataclasses import replace
 
 import numpy as np
 
 from .._auto import (
     JACOBI_MIN_SPREAD,
     factorization_passes,
+    leverage_passes,
     matrix_free_rebuild_passes,
     product_passes,
     sampled_gram_passes,
@@ -20,13 +22,20 @@ from ..losses import Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits, descent_step
 
 __all__ = ["InexactNewton", "SketchPCG", "NewtonCG", "SubsampledNewtonCG", "PCG_REFRESH",
-           "FORCING_MIN", "CONFIRM_ITERATIONS", "NYSTROM_MAX_RANK", "SUBSAMPLE_TARGET_RATE"]
+           "FORCING_MIN", "CONFIRM_ITERATIONS", "NYSTROM_MAX_RANK", "SUBSAMPLE_TARGET_RATE",
+           "DEFER_SHARE"]
 
 #: CG iterations beyond which the preconditioner is rebuilt (with fresh leverage scores): a
 #: fresh sketched preconditioner (spectral error ~0.5) needs 2-5 per Newton step; more means
 #: the Hessian has moved away from it. Rebuilding costs a sampled Gram and a factorization
 #: (p^3/3 flops: several passes for the multinomial loss), a CG iteration one pass.
 PCG_REFRESH = 8
+#: the sketched preconditioner of dense rows is built once a Newton step's unpreconditioned CG
+#: has spent this share of the build's cost (leverage scores, sampled Gram, factorization) in
+#: products without converging: a ski-rental rule, at most this share wasted once, and never
+#: built where the Hessian is well conditioned enough for plain CG (random features at C = 1:
+#: 3-9 products per step with or without it, for 1.5 s of build at d = 1,000)
+DEFER_SHARE = 0.5
 #: smallest forcing term: below this CG only fights rounding
 FORCING_MIN = 1e-6
 #: conjugate-gradient iterations a decrement that certifies ``tol`` may take at least
@@ -150,16 +159,42 @@ class InexactNewton(Strategy):
 
 class SketchPCG(InexactNewton):
     """CG preconditioned by the sketched Hessian (``"pcg"``, n >> p): the model of method
-    ``"sketch"``, kept across iterations; a slow CG refreshes the leverage scores."""
+    ``"sketch"``, kept across iterations; a slow CG refreshes the leverage scores.
+
+    On dense rows, where the sampled Gram costs ``s d^2`` flops (14 passes at d = 1,000), the
+    preconditioner is *deferred*: steps run plain CG until one has taken ``DEFER_SHARE`` of
+    the build's cost in products without converging; then the preconditioner is built and
+    that step solved again with it (``budget`` products wasted at most once).
+    """
 
     name = "pcg"
     uses_sketch = True
+
+    def __init__(self, loss: Loss, settings, rng, penalty=None):
+        super().__init__(loss, settings, rng, penalty)
+        self.budget = self._deferral_budget()
+        self.deferred = self.budget > 0
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
         check_dense_model_fits(loss, cls.name)
 
+    def describe(self) -> dict:
+        return dict(super().describe(), preconditioner="none" if self.deferred else "sketched")
+
+    def _deferral_budget(self) -> int:
+        """Unpreconditioned CG products a step may take before the preconditioner is built;
+        0 (build at once) for sparse rows or when that is at most ``PCG_REFRESH``."""
+        loss = self.loss
+        if loss.data.is_sparse:
+            return 0
+        build = leverage_passes(loss) + self._rebuild_passes()
+        budget = int(DEFER_SHARE * build / product_passes(loss))
+        return budget if budget > PCG_REFRESH else 0
+
     def _build(self, it: Iterate) -> Model:
+        if self.deferred:
+            return self.builder.identity(it.state)
         return self.builder.factorized(it.state, sketched=True)
 
     def _rebuild_passes(self) -> float:
@@ -170,11 +205,24 @@ class SketchPCG(InexactNewton):
 
     def _cg_cap(self) -> int:
         """A sketched preconditioner (spectral error ~0.5) lets CG converge in a handful:
-        ``max(20, 2 sqrt p)``."""
+        ``max(20, 2 sqrt p)``; one more than the budget while deferred."""
+        if self.deferred:
+            return self.budget + 1
         return max(20, 2 * int(np.sqrt(self.loss.n_params)))
 
+    def _cg_step(self, it: Iterate, forcing_floor: float) -> Step:
+        step = super()._cg_step(it, forcing_floor)
+        if self.deferred and step.inner_iterations > self.budget:
+            self.deferred = False  # plain CG is slow here: the preconditioner pays from now on
+            self.model, self.fresh = self._build(it), True
+            spent = step.inner_iterations
+            step = super()._cg_step(it, forcing_floor)
+            step = replace(step, inner_iterations=step.inner_iterations + spent)
+        return step
+
     def _slow(self) -> None:
-        self.builder.refresh()  # a poor preconditioner: stale leverage scores
+        if not self.deferred:
+            self.builder.refresh()  # a poor preconditioner: stale leverage scores
 
 
 class NewtonCG(InexactNewton):
