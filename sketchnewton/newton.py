@@ -242,8 +242,10 @@ class NewtonSolver:
 
     def note_curvature(self) -> None:
         """Remember the first model's curvature scale (the reference of :func:`certify`)."""
-        c = self.strategy.model.curvature_scale if self.strategy.model is not None else np.nan
-        if self.curvature0 is None and np.isfinite(c) and c > 0:
+        if self.curvature0 is not None or self.strategy.model is None:
+            return  # read only while needed: a model may compute it on demand (one sweep)
+        c = self.strategy.model.curvature_scale
+        if np.isfinite(c) and c > 0:
             self.curvature0 = c
 
     # -- the line search -------------------------------------------------------------------------

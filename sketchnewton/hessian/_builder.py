@@ -12,6 +12,7 @@ from ._invariance import decreases_along
 from ._dual import DualModel
 from ._kron import kronecker_model
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
+from ._restricted import column_counts, restricted_gram
 
 __all__ = ["ModelBuilder", "SKETCHES", "ROW_SAMPLERS", "PRECONDITIONERS"]
 
@@ -73,6 +74,8 @@ class ModelBuilder:
         self.rng = random_state
         self._raw = None
         self._outer_gram = None
+        self._store = None  # the columns of the last working set (restricted)
+        self._counts = None
         self.rank = NYSTROM_RANK if rank is None else int(rank)
         self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0, "factorization": 0.0}
 
@@ -86,6 +89,24 @@ class ModelBuilder:
         H = self.loss.hessian(state, kind)
         self.timings["gram"] += time.perf_counter() - t0
         return fix_invariances(H, self.null_space), 0
+
+    def restricted(self, state, kind, cols):
+        """``H_WW``: the exact Hessian on the coordinates ``cols`` (sorted), without forming
+        ``H`` (:func:`restricted_gram`; in memory, a loss with a diagonal row curvature, no
+        invariance to fix). The columns it reads are kept for the next working set."""
+        t0 = time.perf_counter()
+        factors = self.loss.hessian_factors(state, kind)
+        H, self._store, read = restricted_gram(factors, cols, self._store,
+                                               self.column_counts(factors.A))
+        self.loss.data.count_rows_read(read)
+        self.timings["gram"] += time.perf_counter() - t0
+        return H
+
+    def column_counts(self, A):
+        """Non-zeros per column of the loss's in-memory ``A`` (counted once)."""
+        if self._counts is None:
+            self._counts = column_counts(A)
+        return self._counts
 
     def sketched(self, state, kind):
         """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""
