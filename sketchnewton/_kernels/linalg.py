@@ -329,12 +329,15 @@ def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFF
 
 
 @njit(cache=True)
-def csr_col_counts(indices, d):
-    """Non-zeros per column (d,) of a CSR matrix's ``indices``."""
-    out = np.zeros(d, dtype=np.int64)
+def csr_col_counts(indices, data, d):
+    """``(non-zeros, sum of squares)`` per column (d,) of a CSR matrix (one sweep)."""
+    count = np.zeros(d, dtype=np.int64)
+    sq = np.zeros(d)
     for p in range(indices.shape[0]):
-        out[indices[p]] += 1
-    return out
+        j = indices[p]
+        count[j] += 1
+        sq[j] += data[p] * data[p]
+    return count, sq
 
 
 @njit(cache=True)

@@ -97,16 +97,27 @@ class ModelBuilder:
         t0 = time.perf_counter()
         factors = self.loss.hessian_factors(state, kind)
         H, self._store, read = restricted_gram(factors, cols, self._store,
-                                               self.column_counts(factors.A))
+                                               self.column_counts(factors.A)[0])
         self.loss.data.count_rows_read(read)
         self.timings["gram"] += time.perf_counter() - t0
         return H
 
     def column_counts(self, A):
-        """Non-zeros per column of the loss's in-memory ``A`` (counted once)."""
+        """``(non-zeros, squared norms)`` per column of the loss's in-memory ``A`` (counted
+        once)."""
         if self._counts is None:
             self._counts = column_counts(A)
+            self.loss.data.count_sweeps(1)
         return self._counts
+
+    def column_bounds(self, state, kind):
+        """``b`` (p,) with ``|(H v)_j| <= b_j sqrt(v^T H v)`` for every ``v`` with ``v_j = 0``,
+        or None: for ``H = A^T diag(D) A + diag(ridge)``, ``D >= 0``, Cauchy-Schwarz in the
+        metric ``D`` gives ``b_j = sqrt(max(D) ||a_j||^2)`` (no sweep after the first)."""
+        factors = self.loss.hessian_factors(state, kind)
+        if factors.K.shape[1] or not np.all(factors.diag >= 0):
+            return None
+        return np.sqrt(float(factors.diag.max(initial=0.0)) * self.column_counts(factors.A)[1])
 
     def sketched(self, state, kind):
         """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""

@@ -55,13 +55,19 @@ class ColumnStore:
                                              (source.n, cols.size))), counts)
 
 
-def column_counts(A) -> np.ndarray:
-    """Non-zeros per column of a :class:`~sketchnewton._matrix.DataMatrix` or
-    :class:`~sketchnewton._matrix.InterceptMatrix` (its column of ones: ``n``)."""
+def column_counts(A) -> tuple[np.ndarray, np.ndarray]:
+    """``(non-zeros, squared norms)`` per column of a
+    :class:`~sketchnewton._matrix.DataMatrix` or :class:`~sketchnewton._matrix.InterceptMatrix`
+    (its column of ones: ``n`` and ``n``); one sweep."""
     base = A.base if isinstance(A, InterceptMatrix) else A
-    counts = csr_col_counts(base.kernel_csr[1], base.d) if base.is_sparse \
-        else np.full(base.d, base.n, dtype=np.int64)
-    return np.append(counts, base.n) if base is not A else counts
+    if base.is_sparse:
+        counts, sq = csr_col_counts(*base.kernel_csr[1:], base.d)
+    else:
+        counts = np.full(base.d, base.n, dtype=np.int64)
+        sq = base.weighted_col_sq(np.ones(base.n))
+    if base is not A:
+        return np.append(counts, base.n), np.append(sq, float(base.n))
+    return counts, sq
 
 
 def restricted_gram(factors: HessianFactors, cols: np.ndarray, store: ColumnStore | None,

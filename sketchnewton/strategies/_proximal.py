@@ -190,7 +190,7 @@ class ProximalNewton(Strategy):
 
     def _nnz_share(self, it: Iterate, kind: str, W: np.ndarray) -> float:
         """The share of the non-zeros of ``A`` in the columns ``W``."""
-        counts = self.builder.column_counts(self.loss.hessian_factors(it.state, kind).A)
+        counts = self.builder.column_counts(self.loss.hessian_factors(it.state, kind).A)[0]
         return float(counts[W].sum()) / max(float(counts.sum()), 1.0)
 
     def _free(self, x: np.ndarray) -> np.ndarray:

@@ -7,10 +7,12 @@ newGLMNET restrict their inner solves in the same spirit). The model is ``H_WW``
 sweep without ``H`` (:meth:`~sketchnewton.hessian.ModelBuilder.restricted`): a step costs
 ``O(nnz(A) + sum_i nnz_{i,W}^2)`` instead of the whole Gram's ``O(sum_i nnz_i^2)``.
 The step is the model's minimiser on ``W`` (coordinate descent, then the face solve), checked
-on every other coordinate by one fused product ``(H q, A q)`` (the model's subgradient of a
-coordinate at zero outside ``W`` must vanish: ``|g_j + (H q)_j| <= w_j``). A violator joins
-``W`` and the model is solved again (from the last step), so the step is the minimiser of the
-whole model, as with the full Gram. ``A q`` is the line search's image.
+on every other coordinate (the model's subgradient of a coordinate at zero outside ``W`` must
+vanish: ``|g_j + (H q)_j| <= w_j``): first by the bound ``|(H q)_j| <= sqrt(max(D) ||a_j||^2)
+sqrt(q^T H q)`` (Cauchy-Schwarz in the metric ``D`` of ``H = A^T diag(D) A + diag(ridge)``;
+no pass), else by one fused product ``(H q, A q)`` (``A q`` is then the line search's image).
+A violator joins ``W`` and the model is solved again (from the last step), so the step is the
+minimiser of the whole model, as with the full Gram.
 """
 
 import numpy as np
@@ -53,6 +55,8 @@ class WorkingSetGram:
 
     def __init__(self, builder, state: State, kind: str, cols: np.ndarray):
         self.builder, self.state, self.kind = builder, state, kind
+        #: ``|(H v)_j| <= bounds_j sqrt(v^T H v)`` for ``v`` zero at ``j`` (or None)
+        self.bounds = builder.column_bounds(state, kind)
         self.pos = np.full(state.x.size, -1, dtype=np.int64)
         self.cols = np.empty(0, dtype=np.int64)
         self.H = np.zeros((0, 0))
@@ -98,8 +102,12 @@ def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.
         exact = qW is not None
         q = np.zeros(x.size)
         q[W] = qW if exact else d
-        Hq, image = loss.hessp_with_image(gram.state, q, gram.kind)
         out = gram.pos < 0
+        if gram.bounds is not None:  # no coordinate outside W can move: no pass needed
+            curv = max(float(q[W] @ H @ q[W]), 0.0)
+            if np.all(np.abs(g[out]) + gram.bounds[out] * np.sqrt(curv) <= w[out]):
+                return q, None, sweeps, exact
+        Hq, image = loss.hessp_with_image(gram.state, q, gram.kind)
         slack = 1e-9 * np.maximum(w[out], np.finfo(float).tiny) + 1e-12 * np.abs(g[out])
         bad = np.flatnonzero(out)[np.abs(g[out] + Hq[out]) > w[out] + slack]
         if bad.size == 0:
