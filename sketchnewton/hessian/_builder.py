@@ -98,7 +98,7 @@ class ModelBuilder:
         factors = self.loss.hessian_factors(state, kind)
         H, self._store, read = restricted_gram(factors, cols, self._store,
                                                self.column_counts(factors.A)[0])
-        self.loss.data.count_rows_read(read)
+        self.loss.data.count_sweeps(read)
         self.timings["gram"] += time.perf_counter() - t0
         return H
 

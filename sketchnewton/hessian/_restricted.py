@@ -72,7 +72,9 @@ def column_counts(A) -> tuple[np.ndarray, np.ndarray]:
 
 def restricted_gram(factors: HessianFactors, cols: np.ndarray, store: ColumnStore | None,
                     counts: np.ndarray) -> tuple[np.ndarray, ColumnStore | None, float]:
-    """``(H_WW, store, non-zeros read)`` of ``H = A^T diag(D) A + K C K^T + diag(lam)``.
+    """``(H_WW, store, sweeps)`` of ``H = A^T diag(D) A + K C K^T + diag(lam)``; ``sweeps``
+    over ``A``: 1 for taking columns from ``A``, the share of its non-zeros in the store for
+    each read of the store.
 
     Parameters
     ----------
@@ -104,21 +106,21 @@ def restricted_gram(factors: HessianFactors, cols: np.ndarray, store: ColumnStor
     if base.is_sparse:
         inside = store is not None and np.all(np.isin(inner, store.cols, assume_unique=True))
         if store is None or not inside:
-            read += base.nnz
+            read += 1.0
             store = ColumnStore.take(base, inner, inner, counts[inner])
         elif counts[inner].sum() < STORE_REUSE * store.matrix.nnz:
-            read += store.matrix.nnz
+            read += store.matrix.nnz / A.nnz
             store = ColumnStore.take(store.matrix, np.searchsorted(store.cols, inner), inner,
                                      counts[inner], in_place=True)
         G = store.matrix.gram(D, ones=icpt)
-        read += store.matrix.nnz
+        read += store.matrix.nnz / A.nnz
         loc = np.searchsorted(store.cols, inner)
         if icpt:
             loc = np.append(loc, store.cols.size)
         G = G[np.ix_(loc, loc)]
     else:
         G = DataMatrix(base.dense[:, inner], "A", check_finite=False).gram(D, ones=icpt)
-        read += base.n * inner.size
+        read += 1.0
     K, C = factors.K, factors.C
     if K.shape[1]:
         KW = K[cols]

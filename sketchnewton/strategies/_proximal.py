@@ -8,7 +8,7 @@ composite objective. The model ``H`` is one of three forms:
 
 ==================  ===============================================================
 ``prox``            the exact Gram (n >> p): its block ``H_WW`` on a working set ``W``
-                    (:mod:`._working_set`) while ``W``'s columns are sparse enough, else
+                    (:mod:`._working_set`, sparse data) while its columns are few enough, else
                     the whole ``H`` (always for ``K x K`` row blocks or on Dask)
 ``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
 ``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
@@ -189,8 +189,12 @@ class ProximalNewton(Strategy):
         return self.builder.exact(it.state, kind)
 
     def _nnz_share(self, it: Iterate, kind: str, W: np.ndarray) -> float:
-        """The share of the non-zeros of ``A`` in the columns ``W``."""
-        counts = self.builder.column_counts(self.loss.hessian_factors(it.state, kind).A)[0]
+        """The share of the non-zeros of ``A`` in the columns ``W`` (1 for dense ``A``: its
+        working set's Gram would copy ``n |W|`` entries, where the whole Gram is one SYRK)."""
+        A = self.loss.hessian_factors(it.state, kind).A
+        if not A.is_sparse:
+            return 1.0
+        counts = self.builder.column_counts(A)[0]
         return float(counts[W].sum()) / max(float(counts.sum()), 1.0)
 
     def _free(self, x: np.ndarray) -> np.ndarray:
