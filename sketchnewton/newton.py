@@ -383,6 +383,7 @@ class Objective:
         self.loss, self.penalty = loss, penalty
         #: one Hessian kind: the loss is convex (the protocol's ``hessian_kinds``)
         self.convex = tuple(loss.hessian_kinds) == ("full",)
+        self._measured: tuple = (_dead, 0.0)  # (state, optimality): asked ~5 times an iterate
 
     def penalty_value(self, x: np.ndarray) -> float:
         return 0.0 if self.penalty is None else self.penalty.value(x)
@@ -425,9 +426,13 @@ class Objective:
 
     def optimality(self, it: Iterate) -> float:
         """``||grad||``, or the norm of the minimum-norm subgradient of ``loss + penalty``."""
-        g = it.grad
-        return float(np.linalg.norm(g if self.penalty is None else
-                                    self.penalty.subgradient(it.x, g)))
+        state, value = self._measured
+        if state() is not it.state:
+            g = it.grad
+            value = float(np.linalg.norm(g if self.penalty is None else
+                                         self.penalty.subgradient(it.x, g)))
+            self._measured = (weakref.ref(it.state), value)
+        return value
 
     def judged_by_gradient(self, trial, it: Iterate, model):
         """The trial (with its gradient) when it strictly decreases the optimality measure
