@@ -84,9 +84,9 @@ class DataMatrix(MatrixShape):
     name : str
         Name used in error messages.
     check_finite : bool, default=True
-        Scan the values for NaN / Inf. Pass False only when the caller has
-        already checked them (scikit-learn's ``validate_data`` does): the scan
-        reads all of ``A`` once.
+        Scan the values for NaN / Inf, and a sparse ``A``'s index structure. Pass False
+        only when the caller has checked both (the estimators: ``validate`` does): each
+        scan reads all of ``A`` once.
 
     Attributes
     ----------
@@ -115,8 +115,8 @@ class DataMatrix(MatrixShape):
             check_dtype(A.dtype, name)
             if A.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got {A.ndim}-D")
-            # CSR, CSC, BSR, COO: checked before scipy's conversion trusts their indices
-            check_sparse_structure(A, name)
+            if check_finite:  # CSR, CSC, BSR, COO: before scipy's conversion trusts them
+                check_sparse_structure(A, name)
             csr = sp.csr_matrix(A, dtype=np.float64, copy=False)
             if A.format != "csr":  # converted by scipy: check what the kernels will read
                 check_csr_structure(csr.indptr, csr.indices, csr.shape[0], csr.shape[1], name,

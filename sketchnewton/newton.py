@@ -242,8 +242,10 @@ class NewtonSolver:
 
     def note_curvature(self) -> None:
         """Remember the first model's curvature scale (the reference of :func:`certify`)."""
-        c = self.strategy.model.curvature_scale if self.strategy.model is not None else np.nan
-        if self.curvature0 is None and np.isfinite(c) and c > 0:
+        if self.curvature0 is not None or self.strategy.model is None:
+            return  # read only while needed: a model may compute it on demand (one sweep)
+        c = self.strategy.model.curvature_scale
+        if np.isfinite(c) and c > 0:
             self.curvature0 = c
 
     # -- the line search -------------------------------------------------------------------------
@@ -381,6 +383,7 @@ class Objective:
         self.loss, self.penalty = loss, penalty
         #: one Hessian kind: the loss is convex (the protocol's ``hessian_kinds``)
         self.convex = tuple(loss.hessian_kinds) == ("full",)
+        self._measured: tuple = (_dead, 0.0)  # (state, optimality): asked ~5 times an iterate
 
     def penalty_value(self, x: np.ndarray) -> float:
         return 0.0 if self.penalty is None else self.penalty.value(x)
@@ -423,9 +426,13 @@ class Objective:
 
     def optimality(self, it: Iterate) -> float:
         """``||grad||``, or the norm of the minimum-norm subgradient of ``loss + penalty``."""
-        g = it.grad
-        return float(np.linalg.norm(g if self.penalty is None else
-                                    self.penalty.subgradient(it.x, g)))
+        state, value = self._measured
+        if state() is not it.state:
+            g = it.grad
+            value = float(np.linalg.norm(g if self.penalty is None else
+                                         self.penalty.subgradient(it.x, g)))
+            self._measured = (weakref.ref(it.state), value)
+        return value
 
     def judged_by_gradient(self, trial, it: Iterate, model):
         """The trial (with its gradient) when it strictly decreases the optimality measure

@@ -15,7 +15,7 @@ from . import (BUFFER_RATIO, buffer_count, chunk_range, csr_plan, nonzeros, owns
                scatter_plan, sum_chunks)
 
 __all__ = ["csr_matvec", "csr_matmat", "csr_rmatvec", "csr_rmatmat", "csr_rmatmat_add", "csr_rmatmat_rows",
-           "csr_gram", "csr_normal_matvec", "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat",
+           "csr_gram", "csr_col_counts", "csr_take_columns", "csr_normal_matvec", "csr_weighted_col_sq", "csr_class_blocks", "csr_abs_rmatmat",
            "row_dot", "axpy_row", "outer_row"]
 
 
@@ -324,3 +324,42 @@ def csr_class_blocks(indptr, indices, data, P, sw, ones, d, n_chunks, ratio=BUFF
                     for l in range(K):
                         buf[b, d, k, l] += B[k, l]
     return sum_chunks(buf)
+
+
+
+
+@njit(cache=True)
+def csr_col_counts(indices, data, d):
+    """``(non-zeros, sum of squares)`` per column (d,) of a CSR matrix (one sweep)."""
+    count = np.zeros(d, dtype=np.int64)
+    sq = np.zeros(d)
+    for p in range(indices.shape[0]):
+        j = indices[p]
+        count[j] += 1
+        sq[j] += data[p] * data[p]
+    return count, sq
+
+
+@njit(cache=True)
+def csr_take_columns(indptr, indices, data, pos, out_ptr, out_idx, out_val):
+    """Writes the CSR matrix of the columns ``W`` of ``A`` into ``out_ptr`` (n + 1,),
+    ``out_idx`` and ``out_val`` (at least the non-zeros of ``W`` plus one); returns its
+    non-zeros. ``pos`` (d,) maps a column to its place in ``W`` (-1: not in ``W``; increasing
+    on ``W``, so that the indices stay sorted within rows). One sweep; the outputs may be
+    ``A``'s own arrays (the columns kept in place: an entry is written at or before where it
+    was read).
+    """
+    n = indptr.shape[0] - 1
+    k = 0
+    start = indptr[0]
+    for i in range(n):
+        stop = indptr[i + 1]
+        for p in nonzeros(start, stop):
+            at = pos[indices[p]]
+            out_idx[k] = at  # no branch (W's entries are unpredictable)
+            out_val[k] = data[p]
+            k += at >= 0
+        out_ptr[i + 1] = k
+        start = stop
+    out_ptr[0] = 0
+    return k

@@ -67,10 +67,18 @@ def _class_weighted(sw, class_weight, classes, y, codes, sample_weight):
 def prepare_classification(X, y, sample_weight, class_weight):
     """``(X64, codes, classes, sw)`` from validated ``X, y``: labels encoded, at least two
     classes, sample weights times the class weights."""
-    check_classification_targets(y)
-    enc = LabelEncoder()
-    codes = enc.fit_transform(y)
-    classes = enc.classes_
+    if np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+        # one sort (LabelEncoder and the targets' check sort twice more): two distinct
+        # values have the type of the targets (binary, or continuous); more are checked on
+        # the targets themselves (the check warns about many classes per sample)
+        classes = np.unique(y)
+        check_classification_targets(classes if classes.size <= 2 else y)
+        codes = np.searchsorted(classes, y)
+    else:
+        check_classification_targets(y)
+        enc = LabelEncoder()
+        codes = enc.fit_transform(y)
+        classes = enc.classes_
     if len(classes) < 2:
         raise ValueError("This solver needs samples of at least 2 classes in the data, but the "
                          f"data contains only one class: {classes[0]!r}")

@@ -11,7 +11,8 @@ conjugate gradients with:
 * :class:`KroneckerModel`: ``S (x) G + lam I`` for the multinomial Hessian (K x K and
   d x d factors, docs/math.md 8.7);
 * :class:`DualModel`: the exact Hessian inverse through the (n x n) dual
-  system when ``n < p``.
+  system when ``n < p``;
+* :func:`restricted_gram`: ``H_WW`` of a working set ``W`` (proximal Newton), no ``H``.
 
 :class:`ModelBuilder` makes them from any :class:`~sketchnewton.losses.Loss`.
 """
@@ -33,6 +34,7 @@ from ._dense import (
 )
 from ._dual import DualModel, dual_supported
 from ._kron import KroneckerModel, kronecker_model
+from ._restricted import restricted_gram
 from ._precond import (
     DiagonalModel,
     IdentityModel,
@@ -46,6 +48,6 @@ __all__ = [
     "NYSTROM_RANK", "PRECONDITIONERS", "ROW_SAMPLERS", "SKETCHES", "DiagonalModel", "DualModel",
     "HessianModel", "IdentityModel", "KroneckerModel", "kronecker_model", "ModelBuilder", "NystromModel", "dual_supported", "factorize",
     "factorize_psd", "fix_invariances", "JacobiScale", "nystrom_model", "preconditioned_cg",
-    "cg_decrement", "spread",
+    "cg_decrement", "spread", "restricted_gram",
     "spectral_error_level",
 ]

@@ -12,6 +12,7 @@ from ._invariance import decreases_along
 from ._dual import DualModel
 from ._kron import kronecker_model
 from ._precond import DiagonalModel, IdentityModel, nystrom_model
+from ._restricted import column_counts, restricted_gram
 
 __all__ = ["ModelBuilder", "SKETCHES", "ROW_SAMPLERS", "PRECONDITIONERS"]
 
@@ -73,6 +74,8 @@ class ModelBuilder:
         self.rng = random_state
         self._raw = None
         self._outer_gram = None
+        self._store = None  # the columns of the last working set (restricted)
+        self._counts = None
         self.rank = NYSTROM_RANK if rank is None else int(rank)
         self.timings = {"leverage": 0.0, "sketch": 0.0, "gram": 0.0, "factorization": 0.0}
 
@@ -86,6 +89,35 @@ class ModelBuilder:
         H = self.loss.hessian(state, kind)
         self.timings["gram"] += time.perf_counter() - t0
         return fix_invariances(H, self.null_space), 0
+
+    def restricted(self, state, kind, cols):
+        """``H_WW``: the exact Hessian on the coordinates ``cols`` (sorted), without forming
+        ``H`` (:func:`restricted_gram`; in memory, a loss with a diagonal row curvature, no
+        invariance to fix). The columns it reads are kept for the next working set."""
+        t0 = time.perf_counter()
+        factors = self.loss.hessian_factors(state, kind)
+        H, self._store, read = restricted_gram(factors, cols, self._store,
+                                               self.column_counts(factors.A)[0])
+        self.loss.data.count_sweeps(read)
+        self.timings["gram"] += time.perf_counter() - t0
+        return H
+
+    def column_counts(self, A):
+        """``(non-zeros, squared norms)`` per column of the loss's in-memory ``A`` (counted
+        once)."""
+        if self._counts is None:
+            self._counts = column_counts(A)
+            self.loss.data.count_sweeps(1)
+        return self._counts
+
+    def column_bounds(self, state, kind):
+        """``b`` (p,) with ``|(H v)_j| <= b_j sqrt(v^T H v)`` for every ``v`` with ``v_j = 0``,
+        or None: for ``H = A^T diag(D) A + diag(ridge)``, ``D >= 0``, Cauchy-Schwarz in the
+        metric ``D`` gives ``b_j = sqrt(max(D) ||a_j||^2)`` (no sweep after the first)."""
+        factors = self.loss.hessian_factors(state, kind)
+        if factors.K.shape[1] or not np.all(factors.diag >= 0):
+            return None
+        return np.sqrt(float(factors.diag.max(initial=0.0)) * self.column_counts(factors.A)[1])
 
     def sketched(self, state, kind):
         """Sketched model of the ``kind`` Hessian ('full' needs a row sampler); ``(H~, rows)``."""

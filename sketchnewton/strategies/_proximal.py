@@ -7,7 +7,9 @@ Each step minimises the quadratic model plus the L1 term,
 composite objective. The model ``H`` is one of three forms:
 
 ==================  ===============================================================
-``prox``            the exact Gram (n >> p): ``H`` dense, formed at every iterate
+``prox``            the exact Gram (n >> p): its block ``H_WW`` on a working set ``W``
+                    (:mod:`._working_set`, sparse data) while its columns are few enough, else
+                    the whole ``H`` (always for ``K x K`` row blocks or on Dask)
 ``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
 ``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
                     keeping the model's residual ``A d`` (newGLMNET; wide data)
@@ -37,6 +39,7 @@ from ..hessian import spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
 from ._direct import grow_sketch
+from ._working_set import WORKING_NNZ, WorkingSetGram, solve_on_working_set, working_set
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
@@ -75,8 +78,9 @@ class ProxModel:
         0 for an exact model, the sketch's level for a sampled Gram, None when ``H_FF`` is
         not formed (a matrix-free model on a support above ``RESTRICTED_MAX``).
     sketch_size : int
-    curvature_scale : float
-        The largest diagonal entry of ``H``.
+    scale : float or callable
+        :attr:`curvature_scale`, or what computes it on first use (a working-set model has
+        no ``diag(H)``: one sweep, only when the driver asks).
     free : ndarray of int
         ``F``.
     restrict : callable or None
@@ -86,11 +90,22 @@ class ProxModel:
     kind: str
     spectral_error: float | None
     sketch_size: int
-    curvature_scale: float
+    scale: float | Callable[[], float]
     free: np.ndarray
     restrict: Callable[[np.ndarray], np.ndarray] | None
     null_vectors: np.ndarray | None = None
     _factor: tuple | None = None
+
+    @property
+    def curvature_scale(self) -> float:
+        """The largest diagonal entry of ``H``."""
+        if callable(self.scale):
+            self.scale = float(self.scale())
+        return self.scale
+
+    @curvature_scale.setter
+    def curvature_scale(self, value: float) -> None:
+        self.scale = value
 
     def solve(self, g: np.ndarray) -> np.ndarray:
         """``H_FF^{+} g_F`` on ``F``, zero elsewhere (zero when ``H_FF`` is not formed)."""
@@ -116,6 +131,8 @@ class ProximalNewton(Strategy):
     handles_penalty = True
     #: the smallest forcing term of a step's inner solve
     forcing_min: ClassVar[float] = INNER_FORCING_STEP
+    #: the exact Gram on a working set where the loss allows it (:mod:`._working_set`)
+    working_sets: ClassVar[bool] = True
 
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
@@ -129,6 +146,10 @@ class ProximalNewton(Strategy):
         self._step: Step | None = None  # the step at that state
         self._s0: float | None = None
         self.inner_sweeps = 0
+        # H_WW needs the Hessian's factors (in memory, one weight a row) and no invariance
+        self._gram_ws: WorkingSetGram | None = None
+        self._ws = (self.working_sets and loss.diagonal_curvature and loss.data.in_memory
+                    and tuple(loss.hessian_kinds) == ("full",) and self.builder.null_space is None)
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
@@ -147,6 +168,15 @@ class ProximalNewton(Strategy):
 
     def _build(self, it: Iterate) -> None:
         kind = self.loss.hessian_kinds[-1]
+        W = working_set(it.x, it.grad, self.weights) if self._ws else None
+        if W is not None and self._nnz_share(it, kind, W) <= WORKING_NNZ:
+            gram = self._gram_ws = WorkingSetGram(self.builder, it.state, kind, W)
+            state, loss = it.state, self.loss
+            self.model = ProxModel(kind, 0.0, 0,
+                                   lambda: float(loss.hessian_diagonal(state, kind).max()),
+                                   self._free(it.x), gram.block)
+            return
+        self._gram_ws = None
         H, rows = self._gram(it, kind)
         self._H = H
         diag = np.diag(H)
@@ -157,6 +187,15 @@ class ProximalNewton(Strategy):
 
     def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
         return self.builder.exact(it.state, kind)
+
+    def _nnz_share(self, it: Iterate, kind: str, W: np.ndarray) -> float:
+        """The share of the non-zeros of ``A`` in the columns ``W`` (1 for dense ``A``: its
+        working set's Gram would copy ``n |W|`` entries, where the whole Gram is one SYRK)."""
+        A = self.loss.hessian_factors(it.state, kind).A
+        if not A.is_sparse:
+            return 1.0
+        counts = self.builder.column_counts(A)[0]
+        return float(counts[W].sum()) / max(float(counts.sum()), 1.0)
 
     def _free(self, x: np.ndarray) -> np.ndarray:
         return np.flatnonzero((x != 0) | (self.weights == 0))
@@ -216,6 +255,9 @@ class ProximalNewton(Strategy):
         x, g, w = it.x, it.grad, self.weights
         viol = _min_norm_subgradient(x, g, w)
         tol = eta * float(np.linalg.norm(viol))
+        if self._gram_ws is not None:
+            return self._step_of(it, eta, *solve_on_working_set(
+                self.loss, self._gram_ws, x, g, w, tol, MAX_SWEEPS, _face))
         shrink = (x == 0) & (w > 0) & (np.abs(g) < w - self._margin)
         self._margin = float(np.abs(viol).max()) if viol.size else 0.0
         p, image = self._inner(it, np.flatnonzero(~shrink), tol)
@@ -229,9 +271,15 @@ class ProximalNewton(Strategy):
         exact = polished is not None
         if exact:
             p, image = polished
-        return Step(p, image=image, decrement=-self._change(it, p),
-                    inner_iterations=self._last_sweeps, error_estimate=float(np.linalg.norm(p)),
-                    accuracy=0.0 if exact else eta,
+        return self._step_of(it, eta, p, image, self._last_sweeps, exact)
+
+    def _step_of(self, it: Iterate, eta: float, p, image, sweeps: int, exact: bool) -> Step:
+        """The :class:`Step` of ``p`` (``exact``: the model's minimiser by the face solve)."""
+        if self._gram_ws is not None:
+            self._last_sweeps = sweeps
+            self.inner_sweeps += sweeps
+        return Step(p, image=image, decrement=-self._change(it, p), inner_iterations=sweeps,
+                    error_estimate=float(np.linalg.norm(p)), accuracy=0.0 if exact else eta,
                     missing=0.0 if exact or eta <= INNER_FORCING_MIN else np.inf)
 
     def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray):
@@ -302,6 +350,7 @@ class SketchedProximalNewton(ProximalNewton):
 
     name = "prox_sketch"
     uses_sketch = True
+    working_sets = False
 
     def _adapt(self, it: Iterate, contraction: float | None) -> None:
         grow_sketch(self, it, contraction)
@@ -322,6 +371,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
 
     name = "prox_cd"
     forcing_min = INNER_FORCING_STEP_DATA
+    working_sets = False
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
@@ -429,6 +479,31 @@ def _psd_apply(factor: tuple, r: np.ndarray) -> np.ndarray:
 def _psd_solve(H: np.ndarray, r: np.ndarray) -> np.ndarray:
     """``H^{+} r`` (:func:`_psd_factor`)."""
     return _psd_apply(_psd_factor(H), r)
+
+
+def _face(H: np.ndarray, g: np.ndarray, w: np.ndarray, x: np.ndarray, d: np.ndarray,
+          Hd: np.ndarray) -> np.ndarray | None:
+    """:meth:`ProximalNewton._polish` on a dense model ``H`` (the working set's arrays): the
+    model's exact minimiser on the face of ``x + d``, when it is its minimiser, else None."""
+    z = x + d
+    F = np.flatnonzero((z != 0) | (w == 0))
+    if F.size > RESTRICTED_MAX:
+        return None
+    q, Hq = d.copy(), Hd
+    if F.size:
+        sigma = np.sign(z[F]) * (w[F] > 0)
+        dF = -_psd_solve(H[np.ix_(F, F)], g[F] + Hd[F] + w[F] * sigma)
+        q[F] += dF
+        pen = w[F] > 0
+        if not np.all(np.sign(x[F][pen] + q[F][pen]) == sigma[pen]):
+            return None
+        Hq = Hd + H[:, F] @ dF
+    out = np.ones(x.size, dtype=bool)
+    out[F] = False
+    slack = 1e-9 * np.maximum(w[out], _TINY) + 1e-12 * np.abs(g[out])
+    if np.any(np.abs(g[out] + Hq[out]) > w[out] + slack):
+        return None
+    return q
 
 
 def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:
