@@ -83,6 +83,8 @@ import warnings
 
 import numpy as np
 
+from sketchnewton.exceptions import InputError
+
 from .._common import (GAP, EqualObjective, add_equal_objective_options, emit_result,
                        equal_objective_rows, print_table, timed_fit, tol_ladder, write_csv)
 
@@ -452,6 +454,13 @@ def path_figure(ctx, problem="a9a", n_values=40):
           f"{[int(np.count_nonzero(c)) for c in coef]}", flush=True)
 
 
+def not_run(base, solver, why):
+    """The CSV row of a solver that does not run on a cell, with the reason."""
+    return dict(base, solver=solver, method=solver, tol=float("nan"), time_s=float("nan"),
+                n_iter=-1, passes=float("nan"), objective=float("nan"), rel_gap=float("nan"),
+                reached=False, timed_out=False, speedup_vs_best_peer=float("nan"), error=why)
+
+
 def add_arguments(ap):
     ap.add_argument("--problems", default=None,
                     help=f"comma-separated problems (default {','.join(PROBLEMS)})")
@@ -498,9 +507,22 @@ def run(ctx, args):
         multinomial = is_multinomial(s)
         for r in ratios:
             for target in targets:
-                C, share = calibrate(X, s, r, target)
-                C = float(C)
                 case = f"{problem} r={r:g} {100 * target:g}%"
+                try:
+                    C, share = calibrate(X, s, r, target)
+                except InputError as e:
+                    # ours cannot fit the problem (no form of proximal Newton fits in memory):
+                    # the C of the cell comes from our solver, so the cell is not run at all
+                    print(f"[l1] {case}: ours cannot run it: {e}", flush=True)
+                    base = dict(case=case, problem=problem, l1_ratio=r, C=float("nan"),
+                                target_nnz=target, nnz_share=float("nan"))
+                    rows += [not_run(base, "sn:auto", f"InputError: {e}")]
+                    run_peers, skipped = solvers_for(r, multinomial, chosen)
+                    rows += [not_run(base, p, "not run: the cell's C is calibrated by ours")
+                             for p in run_peers]
+                    rows += [not_run(base, p, why) for p, why in skipped.items()]
+                    continue
+                C = float(C)
                 print(f"[l1] {case}: C = {C:.4g} ({100 * share:.2f}% non-zero)", flush=True)
                 eq = EqualObjective("l1", 0, cap, repeat, 1,
                                     ("--problem", problem, "--C", repr(float(C)),
@@ -534,11 +556,7 @@ def run(ctx, args):
                 # the reference is a row too: its objective counts in f_best
                 rows += equal_objective_rows(base, chosen_run + [reference], peers, cap)
                 # the peers that cannot minimise this objective: a row with the reason
-                rows += [dict(base, solver=p, method=p, tol=float("nan"), time_s=float("nan"),
-                              n_iter=-1, passes=float("nan"), objective=float("nan"),
-                              rel_gap=float("nan"), reached=False, timed_out=False,
-                              speedup_vs_best_peer=float("nan"), error=why)
-                         for p, why in skipped.items()]
+                rows += [not_run(base, p, why) for p, why in skipped.items()]
     path = args.csv or ctx.path("results", f"l1{args.tag}", "csv")
     write_csv(path, rows, COLUMNS)
     print_table(rows, cap, f"L1 / elastic-net logistic regression (no intercept), 1e-8 gap; "
