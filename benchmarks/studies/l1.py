@@ -95,6 +95,9 @@ RATIOS = (1.0, 0.5)
 TARGETS = (0.01, 0.10)
 WARMUP_ROWS = 2000
 WARMUP_COLS = 4096
+#: compiled ahead of time (C, Cython): their warm-up only loads them, at a loose tolerance
+NO_JIT = ("liblinear", "saga")
+WARMUP_LOOSE_TOL = 1e-2
 #: seconds a child may take to load its problem and warm up (``--warmup-cap``)
 WARMUP_CAP = 180.0
 OURS = ("sn:auto",)
@@ -336,12 +339,15 @@ def warm_up(solver, X, y, C, r, tol):
     solution has non-zero coefficients and every kernel of the timed fit runs (and is compiled:
     skglm compiles its numba code at the first fit that reaches its inner solver; a warm-up whose
     solution is zero stops before it and left 5 s of compilation in skglm's timed fits). The
-    number of non-zero coefficients of the warm-up solution."""
+    solvers without compiled-at-run-time code (``NO_JIT``) warm up at ``WARMUP_LOOSE_TOL``: saga
+    at tol 1e-6 and that C took minutes on the code corpus' slice. The number of non-zero
+    coefficients of the warm-up solution."""
     from sketchnewton.estimators import c_min
 
     Xw, yw = warm_up_slice(X, y)
     cw = max(C * 4.0 * X.shape[0] / Xw.shape[0], 2.0 * c_min(Xw, yw, fit_intercept=False,
                                                                 l1_ratio=r))
+    tol = max(tol, WARMUP_LOOSE_TOL) if solver in NO_JIT else tol
     coef = make_solver(solver, cw, r, tol, Xw.shape[0])(Xw, yw)
     return int(np.count_nonzero(coef))
 
