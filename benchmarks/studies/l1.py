@@ -314,10 +314,10 @@ def fit_path_cv(solver, X, s, Cs, tol):
 
 def warm_up_slice(X, y, rows=WARMUP_ROWS, cols=WARMUP_COLS, random_state=0):
     """The warm-up problem: ``rows`` random rows (every class kept) and the ``cols`` columns
-    with the most non-zeros in them, fewer rows when ``X`` is wider than tall so that the slice is too (the
-    same ``auto`` choice of method, the same kernels). Its purpose is to compile every solver's
-    numba code before the timed fit: glum's dense ``p x p`` Hessian made a warm-up on 2,000 rows
-    of all 16,384 columns take minutes."""
+    with the most non-zeros in them, fewer rows when ``X`` is wider than tall so that the slice
+    is too (the same ``auto`` choice of method, the same kernels). Its purpose is to compile
+    every solver's numba code before the timed fit: glum's dense ``p x p`` Hessian made a
+    warm-up on 2,000 rows of all 16,384 columns take minutes."""
     n, d = X.shape
     cols = min(d, cols)
     rows = min(n, rows, max(int(np.ceil(cols * n / d)), 50) if d > n else rows)
