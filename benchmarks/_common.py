@@ -25,7 +25,7 @@ __all__ = ["GAP", "BENCH", "ROOT", "Context", "add_shared_options", "output_root
            "best_time", "pass_time", "random_csr", "markdown_table", "write_csv", "timed_fit",
            "emit_result", "study_command", "child_env", "watch_child", "run_child",
            "add_equal_objective_options", "EqualObjective", "spawn", "tol_ladder",
-           "equal_objective_rows", "print_table"]
+           "equal_objective_rows", "print_table", "SETUP_TIMED_OUT"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the benchmarks folder: the committed ``results/``, ``plots/`` and ``RESULTS.md``
@@ -269,15 +269,21 @@ def watch_child(cmd, on_line, timeout, *, env=None):
     return proc.returncode, killed, "".join(err)
 
 
-def run_child(cmd, cap, *, env=None, setup_timeout=1800.0):
+#: what :func:`run_child` returns when the child's setup exceeded its ``setup_cap``
+SETUP_TIMED_OUT = "setup timed out"
+
+
+def run_child(cmd, cap, *, env=None, setup_timeout=1800.0, setup_cap=None):
     """Run ``cmd`` (one child); its ``RESULT`` value, or None when the timed fit exceeded ``cap``
     seconds (the child is then killed). Raises RuntimeError when the child fails or its setup
-    (before START, or after STOP) takes longer than ``setup_timeout`` (None: no limit)."""
-    state = dict(in_fit=False, result=None)
+    (before START, or after STOP) takes longer than ``setup_timeout`` (None: no limit).
+    ``setup_cap``: the seconds the child may take before START (loading, warm-up); a child that
+    takes longer is killed and :data:`SETUP_TIMED_OUT` returned (a result, not an error)."""
+    state = dict(in_fit=False, result=None, started=False)
 
     def on_line(line):
         if line == START:
-            state["in_fit"] = True
+            state["in_fit"] = state["started"] = True
             return cap
         if line == STOP:
             state["in_fit"] = False
@@ -286,11 +292,14 @@ def run_child(cmd, cap, *, env=None, setup_timeout=1800.0):
             state["result"] = json.loads(line[len(RESULT):])
         return None
 
-    returncode, killed, err = watch_child(cmd, on_line, setup_timeout, env=env)
+    first = setup_timeout if setup_cap is None else setup_cap
+    returncode, killed, err = watch_child(cmd, on_line, first, env=env)
     if state["result"] is not None:
         return state["result"]
     if killed and state["in_fit"]:
         return None  # killed during the timed fit: timed out
+    if killed and not state["started"] and setup_cap is not None:
+        return SETUP_TIMED_OUT
     why = f"setup took more than {setup_timeout:g} s" if killed else f"exit code {returncode}"
     raise RuntimeError(f"{cmd} failed ({why}):\n" + err[-3000:])
 
@@ -341,6 +350,7 @@ class EqualObjective:
     repeat: int
     blas_threads: int | None = None
     options: tuple = ()  # more options of every child run
+    setup_cap: float | None = None  # seconds before the timed fit (None: no limit)
 
     @classmethod
     def from_args(cls, study, ctx, args, options=()):
@@ -357,27 +367,30 @@ class EqualObjective:
         return spawn(self.study, ["--case", case, "--solver", solver, "--tol", repr(tol),
                                   "--n", self.n, *self.options], self.cap, repeat=self.repeat,
                      blas_threads=self.blas_threads,
-                     info=dict(case=case, solver=solver, tol=tol, method=solver))
+                     info=dict(case=case, solver=solver, tol=tol, method=solver),
+                     setup_cap=self.setup_cap)
 
 
-def spawn(study, options, cap, *, repeat=1, blas_threads=None, info=None):
+def spawn(study, options, cap, *, repeat=1, blas_threads=None, info=None, setup_cap=None):
     """Run ``python -m benchmarks study --one *options`` ``repeat`` times, each in a fresh
     process; the fastest run, with every run's time in ``times``. A run over the cap is not
     repeated; it is returned as ``time = inf, objective = nan, timed_out = True`` over the fields
-    of ``info``."""
+    of ``info``; a run whose setup (loading, warm-up) exceeds ``setup_cap`` seconds likewise,
+    with ``warmup_timed_out = True``; a run whose child reports an ``error`` (e.g. a
+    MemoryError of the solver) is not repeated either."""
     cmd = study_command(study, "--one", *options)
     best, times = None, []
     for _ in range(repeat):
-        r = run_child(cmd, cap, env=child_env(blas_threads))
-        if r is None:
+        r = run_child(cmd, cap, env=child_env(blas_threads), setup_cap=setup_cap)
+        if r is None or r is SETUP_TIMED_OUT:
             r = dict(info or {}, time=float("inf"), objective=float("nan"), passes=float("nan"),
-                     n_iter=-1, timed_out=True)
+                     n_iter=-1, timed_out=True, warmup_timed_out=r is SETUP_TIMED_OUT)
         else:
             r = {**(info or {}), **r, "timed_out": False}
         times.append(r["time"])
         if best is None or r["time"] < best["time"]:
             best = r
-        if r["timed_out"]:
+        if r["timed_out"] or r.get("error"):
             break
     best["times"] = times
     return best
@@ -401,7 +414,7 @@ def tol_ladder(run, tols, others, gap=GAP):
     for tol in tols:
         r = run(tol)
         runs.append(r)
-        if r["timed_out"]:
+        if r["timed_out"] or r.get("error"):
             break
         f_sofar = _finite_objectives(list(others) + runs)
         if f_sofar and rel_gap(r["objective"], min(f_sofar)) <= gap:
@@ -436,6 +449,8 @@ def equal_objective_rows(base, ours, peer_runs, cap, gap=GAP):
                          warmup_s=r.get("warmup_time", float("nan")), n_iter=r["n_iter"],
                          passes=r.get("passes", float("nan")), objective=r["objective"],
                          rel_gap=r["gap"], reached=ok, timed_out=r.get("timed_out", False),
+                         warmup_timed_out=r.get("warmup_timed_out", False),
+                         error=r.get("error", ""),
                          speedup_vs_best_peer=(best_peer / r["time"] if ok and is_ours
                                                else float("nan")),
                          speedup_is_lower_bound=lower_bound, best_peer=best_peer_name))
@@ -450,7 +465,12 @@ def print_table(rows, cap, preamble):
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t = f"> {cap:g}" if r["timed_out"] else f"{r['time_s']:.2f}"
-        if not r["reached"] and not r["timed_out"]:
+        if r.get("warmup_timed_out"):
+            t = "warm-up over its cap"
+        elif r.get("error"):
+            # a child's failure (time inf) or a solver that cannot run the case (no time)
+            t = f"{'failed' if np.isinf(r['time_s']) else 'n/a'}: {r['error']}"
+        elif not r["reached"] and not r["timed_out"]:
             t += " (gap not reached)"
         sp_ = r["speedup_vs_best_peer"]
         if not np.isfinite(sp_):
