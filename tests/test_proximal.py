@@ -344,3 +344,14 @@ def test_an_unfinished_solve_says_so():
     with pytest.warns(sn.ConvergenceWarning):
         est = SketchedLogisticRegression(C=1.0, l1_ratio=1.0, max_iter=1).fit(X, y)
     assert not est.result_.success
+
+
+def test_a_multinomial_l1_fit_too_wide_for_a_dense_model_says_what_to_try():
+    """Many features times classes: no proximal form fits (the multinomial loss has no
+    matrix-free one), and the message says so instead of suggesting a method that cannot help."""
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 200_000, density=1e-4, format="csr", random_state=0)
+    y = rng.integers(0, 8, 300)
+    with pytest.raises(sn.InputError, match="l1_ratio=0") as err:
+        sn.SketchedLogisticRegression(C=1.0, l1_ratio=1.0).fit(X, y)
+    assert "GiB" in str(err.value) and "method='auto'" not in str(err.value)

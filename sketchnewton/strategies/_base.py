@@ -262,9 +262,10 @@ class Strategy(ABC):
             self._inner_seconds += time.perf_counter() - t0
 
 
-def check_dense_model_fits(loss: Loss, name: str) -> None:
+def check_dense_model_fits(loss: Loss, name: str,
+                           hint: str = "use method='cg' (no p x p matrix) or method='auto'"
+                           ) -> None:
     """A dense (p x p) model must fit: the matrix, its factor and the factorization's
-    workspace (three copies)."""
+    workspace (three copies). ``hint``: what to try instead."""
     p = loss.n_params
-    check_memory(3 * 8 * p * p, f"method {name!r} (a dense {p:,} x {p:,} Hessian model)",
-                 "use method='cg' (no p x p matrix) or method='auto'")
+    check_memory(3 * 8 * p * p, f"method {name!r} (a dense {p:,} x {p:,} Hessian model)", hint)
