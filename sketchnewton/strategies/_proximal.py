@@ -153,14 +153,12 @@ class ProximalNewton(Strategy):
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
-        if (loss.diagonal_curvature and loss.data.in_memory
-                and tuple(loss.hessian_kinds) == ("full",)):
-            hint = "use method='prox_cd' (coordinate descent on the columns of A, no p x p matrix)"
-        else:  # no matrix-free proximal form for this loss or data
-            hint = ("an L1 penalty here needs a dense p x p model (p: features x classes for the "
-                    "multinomial loss); reduce the features, or use l1_ratio=0 (method 'cg' needs "
-                    "no p x p matrix)")
-        check_dense_model_fits(loss, cls.name, hint)
+        free = (loss.diagonal_curvature and loss.data.in_memory
+                and tuple(loss.hessian_kinds) == ("full",))
+        check_dense_model_fits(loss, cls.name, "use method='prox_cd' (coordinate descent on the "
+                               "columns of A, no p x p matrix)" if free else "an L1 penalty here "
+                               "needs a dense p x p model (p: features x classes for the "
+                               "multinomial loss); use fewer features, or l1_ratio=0")
 
     # -- the model ------------------------------------------------------------------------------
     def update(self, it: Iterate, contraction: float | None) -> None:
