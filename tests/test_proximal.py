@@ -355,3 +355,24 @@ def test_a_multinomial_l1_fit_too_wide_for_a_dense_model_says_what_to_try():
     with pytest.raises(sn.InputError, match="l1_ratio=0") as err:
         sn.SketchedLogisticRegression(C=1.0, l1_ratio=1.0).fit(X, y)
     assert "GiB" in str(err.value) and "method='auto'" not in str(err.value)
+
+
+def test_matrix_free_form_skips_face_solves_that_cost_more_than_passes():
+    """Above ``restricted_max`` (|F|^3 / 3 flops against a few passes over A) the matrix-free
+    form neither polishes on the face nor forms ``H_FF``; it still reaches the Gram form's
+    minimiser and certifies it."""
+    from sketchnewton._auto import restricted_max
+    from sketchnewton.strategies._proximal import RESTRICTED_MAX
+
+    rng = np.random.default_rng(0)
+    X = sp.random(1000, 2000, density=0.01, format="csr", random_state=1)
+    y = (X @ rng.standard_normal(2000) + 0.1 * rng.standard_normal(1000) > 0).astype(int)
+    cap = restricted_max(LogisticLoss(X, y), RESTRICTED_MAX)
+    fits = {m: SketchedLogisticRegression(C=50.0, l1_ratio=1.0, method=m, tol=1e-10).fit(X, y)
+            for m in ("prox", "prox_cd")}
+    assert np.count_nonzero(fits["prox_cd"].coef_) > cap
+    assert all(f.result_.success for f in fits.values())
+    f = {m: fit.result_.fun for m, fit in fits.items()}
+    assert abs(f["prox_cd"] - f["prox"]) <= 1e-10 * abs(f["prox"])  # what tol promises
+    ref = fits["prox"].coef_  # n < p: a flat minimum, coefficients agree to about sqrt(tol)
+    np.testing.assert_allclose(fits["prox_cd"].coef_, ref, atol=1e-4 * np.abs(ref).max())

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .._auto import restricted_max
 from .._kernels.cd import csc_cd, gram_cd
 from .._matrix import DataMatrix, InterceptMatrix
 from .._stopping import FORCING_MAX
@@ -50,14 +51,13 @@ MAX_SWEEPS = 500
 #: smallest inner forcing term (relative to the minimum-norm subgradient at ``x``) of a
 #: confirmation (:meth:`ProximalNewton.decrement`)
 INNER_FORCING_MIN = 1e-10
-#: smallest inner forcing term of a step: coordinate descent only has to find the face of the
-#: model's minimiser, which :meth:`ProximalNewton._polish` then solves exactly. Gram sweeps are
-#: cheap (1e-3); a sweep on the data reads the columns (0.1: the code corpus, p = 16,384, took
-#: 1.34 s instead of 1.52 s with 1e-3, the same 8 outer iterations)
+#: smallest inner forcing term of a step: coordinate descent only finds the face of the model's
+#: minimiser, which :meth:`ProximalNewton._polish` solves exactly. Gram sweeps are cheap (1e-3); a
+#: data sweep reads the columns (0.1: code corpus, p = 16,384: 1.34 s against 1.52 s with 1e-3)
 INNER_FORCING_STEP = 1e-3
 INNER_FORCING_STEP_DATA = 0.1
-#: largest support on which the matrix-free model forms its restricted Hessian ``H_FF`` (the
-#: error estimate's solve); beyond it the model gives no estimate
+#: largest support whose ``H_FF`` is factorized (the face solve, the error estimate's solve;
+#: the matrix-free form: at most :func:`~sketchnewton._auto.restricted_max`); beyond, no estimate
 RESTRICTED_MAX = 4096
 _EPS = np.finfo(float).eps
 _TINY = np.finfo(float).tiny
@@ -146,6 +146,7 @@ class ProximalNewton(Strategy):
         self._step: Step | None = None  # the step at that state
         self._s0: float | None = None
         self.inner_sweeps = 0
+        self.face_max = RESTRICTED_MAX  # largest face whose H_FF is factorized
         # H_WW needs the Hessian's factors (in memory, one weight a row) and no invariance
         self._gram_ws: WorkingSetGram | None = None
         self._ws = (self.working_sets and loss.diagonal_curvature and loss.data.in_memory
@@ -155,10 +156,9 @@ class ProximalNewton(Strategy):
     def check_fits(cls, loss: Loss) -> None:
         free = (loss.diagonal_curvature and loss.data.in_memory
                 and tuple(loss.hessian_kinds) == ("full",))
-        check_dense_model_fits(loss, cls.name, "use method='prox_cd' (coordinate descent on the "
-                               "columns of A, no p x p matrix)" if free else "an L1 penalty here "
-                               "needs a dense p x p model (p: features x classes for the "
-                               "multinomial loss); use fewer features, or l1_ratio=0")
+        check_dense_model_fits(loss, cls.name, "use method='prox_cd' (no p x p matrix)" if free
+                               else "an L1 penalty here needs a dense p x p model (p: features "
+                               "x classes if multinomial); use fewer features, or l1_ratio=0")
 
     # -- the model ------------------------------------------------------------------------------
     def update(self, it: Iterate, contraction: float | None) -> None:
@@ -299,7 +299,7 @@ class ProximalNewton(Strategy):
         x, g, w = it.x, it.grad, self.weights
         z = x + p
         F = np.flatnonzero((z != 0) | (w == 0))
-        if F.size == 0 or F.size > RESTRICTED_MAX:
+        if F.size == 0 or F.size > self.face_max:
             return None
         sigma = np.sign(z[F]) * (w[F] > 0)
         HF = self._restricted(F)
@@ -389,6 +389,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
         self._csc: tuple | None = None
+        self.face_max = restricted_max(loss, RESTRICTED_MAX)
 
     def _columns(self):
         """``(indptr, indices, data, ones)`` of ``A`` in CSC (made once; ``ones``: the index
@@ -414,7 +415,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
                                     (self.loss.n_params,)).copy()
         self._hdiag = self.loss.hessian_diagonal(it.state, kind)
         free = self._free(it.x)
-        formed = free.size <= RESTRICTED_MAX
+        formed = free.size <= self.face_max
         self.model = ProxModel(kind, 0.0 if formed else None, 0,
                                float(self._hdiag.max()) if self._hdiag.size else 0.0, free,
                                self._restricted if formed else None)
