@@ -8,7 +8,7 @@ import scipy.linalg as sla
 import sketchnewton as sn
 from conftest import scaled_dense_logistic
 from sketchnewton.datasets import make_classification_problem, make_regression_problem
-from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
+from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings, _inexact
 
 
 def _normalized():
@@ -224,8 +224,6 @@ def _check_cg_step(loss, it, step):
 def test_pcg_defers_its_preconditioner_on_dense_rows(monkeypatch, lam, escalates):
     """Dense rows: plain CG while a step converges within the budget (no leverage scores, no
     Gram); past it, the sketched preconditioner is built and the step solved again with it."""
-    from sketchnewton.strategies import _inexact
-
     loss = scaled_dense_logistic(lam)
     monkeypatch.setattr(_inexact, "DEFER_SHARE", 0.0)
     assert STRATEGIES["pcg"](loss, StrategySettings(), np.random.default_rng(0)).budget == 0
@@ -256,8 +254,6 @@ def test_pcg_does_not_defer_on_sparse_rows():
 
 def test_a_deferred_pcg_solve_reaches_the_exact_solution(monkeypatch):
     """Through the driver, either way the same minimiser as exact Newton."""
-    from sketchnewton.strategies import _inexact
-
     monkeypatch.setattr(_inexact, "DEFER_SHARE", 1e3)
     for lam in (1e5, 1e-3):
         loss = scaled_dense_logistic(lam)
