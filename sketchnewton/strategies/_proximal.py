@@ -40,7 +40,8 @@ from ..hessian import spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
 from ._direct import grow_sketch
-from ._working_set import WORKING_NNZ, WorkingSetGram, solve_on_working_set, working_set
+from ._working_set import (WORKING_NNZ, WorkingSetGram, solve_on_working_set, violators,
+                           working_set)
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
@@ -297,27 +298,16 @@ class ProximalNewton(Strategy):
         within ``[-w_j, w_j]`` (docs/math.md 9.2).
         """
         x, g, w = it.x, it.grad, self.weights
-        z = x + p
-        F = np.flatnonzero((z != 0) | (w == 0))
+        F, sigma = _face_of(x + p, w)
         if F.size == 0 or F.size > self.face_max:
             return None
-        sigma = np.sign(z[F]) * (w[F] > 0)
-        HF = self._restricted(F)
-        r = g[F] + Hp[F] + w[F] * sigma
-        dF = -_psd_solve(HF, r)
         dp = np.zeros_like(p)
-        dp[F] = dF
+        dp[F] = -_psd_solve(self._restricted(F), g[F] + Hp[F] + w[F] * sigma)
         q = p + dp
-        zF = x[F] + q[F]
-        pen = w[F] > 0
-        if not np.all(np.sign(zF[pen]) == sigma[pen]):
+        if not _signs_hold(x, q, w, F, sigma):
             return None
         image = self._image(dp, it)
-        Hq = self._product(q, image, dp=dp, Hp=Hp)
-        out = np.ones(x.size, dtype=bool)
-        out[F] = False
-        slack = 1e-9 * np.maximum(w[out], np.finfo(float).tiny) + 1e-12 * np.abs(g[out])
-        if np.any(np.abs(g[out] + Hq[out]) > w[out] + slack):
+        if not _others_optimal(g, self._product(q, image, dp=dp, Hp=Hp), w, F):
             return None
         return q, image
 
@@ -491,25 +481,34 @@ def _face(H: np.ndarray, g: np.ndarray, w: np.ndarray, x: np.ndarray, d: np.ndar
           Hd: np.ndarray) -> np.ndarray | None:
     """:meth:`ProximalNewton._polish` on a dense model ``H`` (the working set's arrays): the
     model's exact minimiser on the face of ``x + d``, when it is its minimiser, else None."""
-    z = x + d
-    F = np.flatnonzero((z != 0) | (w == 0))
+    F, sigma = _face_of(x + d, w)
     if F.size > RESTRICTED_MAX:
         return None
     q, Hq = d.copy(), Hd
     if F.size:
-        sigma = np.sign(z[F]) * (w[F] > 0)
         dF = -_psd_solve(H[np.ix_(F, F)], g[F] + Hd[F] + w[F] * sigma)
         q[F] += dF
-        pen = w[F] > 0
-        if not np.all(np.sign(x[F][pen] + q[F][pen]) == sigma[pen]):
+        if not _signs_hold(x, q, w, F, sigma):
             return None
         Hq = Hd + H[:, F] @ dF
-    out = np.ones(x.size, dtype=bool)
-    out[F] = False
-    slack = 1e-9 * np.maximum(w[out], _TINY) + 1e-12 * np.abs(g[out])
-    if np.any(np.abs(g[out] + Hq[out]) > w[out] + slack):
-        return None
-    return q
+    return q if _others_optimal(g, Hq, w, F) else None
+
+
+def _face_of(z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(F, sigma)``: ``z``'s free coordinates (non-zero or unpenalised), their fixed signs."""
+    F = np.flatnonzero((z != 0) | (w == 0))
+    return F, np.sign(z[F]) * (w[F] > 0)
+
+
+def _signs_hold(x, q, w, F, sigma) -> bool:
+    """``x + q`` keeps the signs ``sigma`` on the penalised coordinates of ``F``."""
+    pen = w[F] > 0
+    return bool(np.all(np.sign(x[F][pen] + q[F][pen]) == sigma[pen]))
+
+
+def _others_optimal(g, Hq, w, F) -> bool:
+    """No coordinate off ``F`` is a :func:`violator <._working_set.violators>`."""
+    return violators(g, Hq, w, np.bincount(F, minlength=g.size) == 0).size == 0
 
 
 def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:

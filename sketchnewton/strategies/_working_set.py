@@ -20,8 +20,8 @@ import numpy as np
 from .._kernels.cd import gram_cd
 from ..losses import Loss, State
 
-__all__ = ["WorkingSetGram", "working_set", "solve_on_working_set", "WORKING_SHARE",
-           "WORKING_NNZ"]
+__all__ = ["WorkingSetGram", "working_set", "solve_on_working_set", "violators",
+           "WORKING_SHARE", "WORKING_NNZ"]
 
 #: a coordinate at zero joins the working set when its gradient is at least this share of its
 #: L1 weight (a violator's is above 1); the others enter only if the check finds them. 0.9:
@@ -39,6 +39,14 @@ def working_set(x: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``W`` at ``x`` (sorted): free coordinates, and those at zero with
     ``|g_j| >= WORKING_SHARE w_j``."""
     return np.flatnonzero((x != 0) | (w == 0) | (np.abs(g) >= WORKING_SHARE * w))
+
+
+def violators(g: np.ndarray, Hq: np.ndarray, w: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The coordinates of the mask ``out`` (at zero, off the face) whose model gradient
+    ``g + H q`` leaves ``[-w, w]`` by more than rounding: where ``q`` does not minimise the
+    whole model."""
+    slack = 1e-9 * np.maximum(w[out], np.finfo(float).tiny) + 1e-12 * np.abs(g[out])
+    return np.flatnonzero(out)[np.abs(g[out] + Hq[out]) > w[out] + slack]
 
 
 class WorkingSetGram:
@@ -108,8 +116,7 @@ def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.
             if np.all(np.abs(g[out]) + gram.bounds[out] * np.sqrt(curv) <= w[out]):
                 return q, None, sweeps, exact
         Hq, image = loss.hessp_with_image(gram.state, q, gram.kind)
-        slack = 1e-9 * np.maximum(w[out], np.finfo(float).tiny) + 1e-12 * np.abs(g[out])
-        bad = np.flatnonzero(out)[np.abs(g[out] + Hq[out]) > w[out] + slack]
+        bad = violators(g, Hq, w, out)
         if bad.size == 0:
             return q, image, sweeps, exact
         gram.extend(bad)
