@@ -14,6 +14,7 @@ from sketchnewton.exceptions import InputError
 from sketchnewton.losses import LogisticLoss, MultinomialLoss, PoissonLoss
 from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
 from sketchnewton.losses import L1Penalty
+from sketchnewton.strategies._proximal import INNER_FORCING_MIN
 
 glum = pytest.importorskip("glum")
 
@@ -179,7 +180,7 @@ def test_one_step_equals_the_exact_proximal_newton_step(method):
                                   np.random.default_rng(0), L1Penalty(w))
     it = Iterate(x, state, float(np.linalg.norm(state.grad)))
     strategy.update(it, None)
-    step = strategy.decrement(it, 0.0) and strategy._step
+    step = strategy._solve(it, INNER_FORCING_MIN)  # the model solved as a confirmation does
     H = loss.hessian(state)
     if method == "prox_sketch":  # uniform sampling of all n rows with replacement: H~
         H = strategy._H

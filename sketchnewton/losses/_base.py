@@ -225,6 +225,9 @@ class HessianFactors:
     kind : {"full", "gauss_newton"}
     root : GaussNewtonRoot or None
         Square-root factor, when the Hessian is a Gauss-Newton matrix.
+    residual : ndarray of shape (n,) or None
+        The gradient weights ``rho`` of a row-separable loss: its gradient is
+        ``A^T rho + lam x`` (the dual of a proximal model needs them).
     """
 
     A: DataMatrix
@@ -234,6 +237,7 @@ class HessianFactors:
     lam: Any
     kind: str = "full"
     root: GaussNewtonRoot | None = field(default=None, repr=False)
+    residual: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def shape(self):

@@ -444,8 +444,9 @@ class SeparableLoss(LossBase):
         self._check_factors()
         s = self._state(x_or_state)
         d = self.n_params
-        return HessianFactors(self.A, s.handles[0].cache[1], np.zeros((d, 0)), np.zeros((0, 0)),
-                              self.ridge, "full")
+        r, h = s.handles[0].cache
+        return HessianFactors(self.A, h, np.zeros((d, 0)), np.zeros((0, 0)), self.ridge, "full",
+                              residual=r)
 
     def gradient_noise(self, state):
         """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (n_params,)."""

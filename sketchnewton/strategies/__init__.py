@@ -18,7 +18,8 @@ Adding a method means adding a :class:`Strategy` subclass and its entry in
 
 from ._base import Iterate, Step, Strategy, StrategySettings, descent_step, steepest_descent
 from ._direct import SKETCH_TARGET_RATE, DualNewton, ExactNewton, SketchedNewton
-from ._proximal import MatrixFreeProximalNewton, ProximalNewton, SketchedProximalNewton
+from ._proximal import ProximalNewton, SketchedProximalNewton
+from ._proximal_cd import MatrixFreeProximalNewton
 from ._inexact import (
     FORCING_MIN,
     NYSTROM_MAX_RANK,

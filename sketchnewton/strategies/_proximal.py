@@ -11,7 +11,7 @@ composite objective. The model ``H`` is one of three forms:
                     (:mod:`._working_set`, sparse data) while its columns are few enough, else
                     the whole ``H`` (always for ``K x K`` row blocks or on Dask)
 ``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
-``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
+``prox_cd``         matrix-free (:mod:`._proximal_cd`): coordinate descent on the CSC columns,
                     keeping the model's residual ``A d`` (newGLMNET; wide data)
 ==================  ===============================================================
 
@@ -29,13 +29,9 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
-from .._auto import restricted_max
-from .._kernels.cd import csc_cd, gram_cd
-from .._matrix import DataMatrix, InterceptMatrix
+from .._kernels.cd import gram_cd
 from .._stopping import FORCING_MAX
-from ..exceptions import InputError
 from ..hessian import spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
@@ -43,7 +39,7 @@ from ._direct import grow_sketch
 from ._working_set import (WORKING_NNZ, WorkingSetGram, solve_on_working_set, violators,
                            working_set)
 
-__all__ = ["ProximalNewton", "SketchedProximalNewton", "MatrixFreeProximalNewton",
+__all__ = ["ProximalNewton", "SketchedProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
            "INNER_FORCING_STEP_DATA", "RESTRICTED_MAX"]
 
@@ -352,99 +348,6 @@ class SketchedProximalNewton(ProximalNewton):
 
     def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
         return self.builder.sketched(it.state, kind)
-
-
-class MatrixFreeProximalNewton(ProximalNewton):
-    """Proximal Newton on the data itself (``"prox_cd"``, wide sparse data; newGLMNET).
-
-    ``H = A^T diag(D) A + diag(ridge)`` is never formed: coordinate descent reads
-    ``A``'s columns (CSC, made once) and keeps the model's residual ``r = A d``, so a
-    sweep costs the non-zeros of the columns it visits and the step's image ``A p`` is
-    ``r`` (the line search needs no pass). Needs in-memory data and a loss with a
-    diagonal row curvature (binary logistic, Poisson).
-    """
-
-    name = "prox_cd"
-    forcing_min = INNER_FORCING_STEP_DATA
-    working_sets = False
-
-    @classmethod
-    def check_fits(cls, loss: Loss) -> None:
-        if not (loss.diagonal_curvature and loss.data.in_memory
-                and tuple(loss.hessian_kinds) == ("full",)):
-            raise InputError("method 'prox_cd' needs in-memory data and a convex loss with a "
-                             "diagonal row curvature (binary logistic, Poisson); use "
-                             "method='prox'")
-
-    def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
-        super().__init__(loss, settings, rng, penalty)
-        self._csc: tuple | None = None
-        self.face_max = restricted_max(loss, RESTRICTED_MAX)
-
-    def _columns(self):
-        """``(indptr, indices, data, ones)`` of ``A`` in CSC (made once; ``ones``: the index
-        of the intercept's column of ones, -1 without one)."""
-        if self._csc is None:
-            A = self._A
-            base, ones = (A.base, A.base.d) if isinstance(A, InterceptMatrix) else (A, -1)
-            M = base.csr.tocsc() if base.is_sparse else sp.csc_matrix(base.dense, dtype=np.float64)
-            M.sort_indices()
-            self._csc = (M.indptr.astype(np.int64), M.indices.astype(np.int64),
-                         np.asarray(M.data, dtype=np.float64), ones, M)
-        return self._csc
-
-    def _build(self, it: Iterate) -> None:
-        kind = self.loss.hessian_kinds[-1]
-        factors = self.loss.hessian_factors(it.state, kind)
-        if factors.K.shape[1]:
-            raise InputError("method 'prox_cd' needs a Hessian A^T D A + ridge (no low-rank "
-                             "part); use method='prox'")
-        self._A, self._kind = factors.A, kind  # DataMatrix, or InterceptMatrix with an intercept
-        self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
-        self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
-                                    (self.loss.n_params,)).copy()
-        self._hdiag = self.loss.hessian_diagonal(it.state, kind)
-        free = self._free(it.x)
-        formed = free.size <= self.face_max
-        self.model = ProxModel(kind, 0.0 if formed else None, 0,
-                               float(self._hdiag.max()) if self._hdiag.size else 0.0, free,
-                               self._restricted if formed else None)
-
-    def _restricted(self, free: np.ndarray) -> np.ndarray:
-        """``H_FF = A_F^T diag(D) A_F + diag(ridge_F)`` (columns ``F`` only)."""
-        indptr, indices, data, ones, M = self._columns()
-        cols = free[free != ones]
-        AF = M[:, cols]
-        # the project's row-outer-product Gram (O(sum_i nnz_i,F^2)); the intercept's column of
-        # ones is the last of F (the largest index) and the Gram's appended column
-        HF = DataMatrix(AF.tocsr(), "A", check_finite=False).gram(self._D,
-                                                                  ones=bool(cols.size < free.size))
-        self.loss.data.count_rows_read(AF.nnz)
-        HF[np.diag_indices_from(HF)] += self._lam[free]
-        return HF
-
-    def _inner(self, it: Iterate, work: np.ndarray, tol: float):
-        indptr, indices, data, ones, M = self._columns()
-        p = np.zeros(it.x.size)
-        r = np.zeros(self.loss.data.n)
-        sweeps, _, read = csc_cd(indptr, indices, data, self._D, self._lam, self._hdiag,
-                                 it.grad, self.weights, it.x, ones, work.astype(np.int64), p, r,
-                                 tol, MAX_SWEEPS)
-        self.loss.data.count_rows_read(read)
-        self._last_sweeps = int(sweeps)
-        self.inner_sweeps += int(sweeps)
-        self._r = r
-        return p, r
-
-    def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
-        """``H p = A^T (D (A p)) + ridge p`` from the image ``A p`` (one sweep)."""
-        assert self._at is not None  # a product follows the model's build
-        return self.loss.hessp_of_image(self._at, p, image, self._kind)
-
-    def _image(self, dp, it):
-        """``A (p + dp)``: the kept residual plus the image of ``dp`` (one sweep)."""
-        self._r = self._r + self.loss.image(dp)
-        return self._r
 
 
 def _psd_factor(H: np.ndarray) -> tuple:
