@@ -14,7 +14,7 @@ from .hessian import spread
 __all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
            "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
            "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes",
-           "restricted_max", "FACE_PASSES"]
+           "restricted_max", "FACE_PASSES", "CONFIRM_FACE_PASSES"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
 DENSE_BYTES = 2 << 30
@@ -105,13 +105,16 @@ def choose_prox(loss):
 #: non-zeros) at 10% non-zeros, |F| = 1,626, each Cholesky was 42 passes (0.13 s) and they took
 #: 1.6 s of a 2.6 s fit; without them 0.86 s, 11 outer iterations instead of 12
 FACE_PASSES = 4.0
+#: the same for the one face solve of a confirmation (``prox_cd``), whose alternative is
+#: coordinate descent to ``1e-10`` (about 100 passes on the code corpus at 10% non-zeros)
+CONFIRM_FACE_PASSES = 48.0
 
 
-def restricted_max(loss, cap):
+def restricted_max(loss, cap, passes=FACE_PASSES):
     """Largest free set (at most ``cap``) whose restricted Hessian matrix-free proximal Newton
-    factorizes: ``|F|^3 / 3 <= FACE_PASSES`` passes (``FLOPS_PER_PASS`` per non-zero)."""
+    factorizes: ``|F|^3 / 3 <= passes`` passes (``FLOPS_PER_PASS`` per non-zero)."""
     nnz = max(float(loss.data.nnz), 1.0)
-    return int(min(cap, (3.0 * FACE_PASSES * FLOPS_PER_PASS * nnz) ** (1.0 / 3.0)))
+    return int(min(cap, (3.0 * passes * FLOPS_PER_PASS * nnz) ** (1.0 / 3.0)))
 
 
 def _has_ridge(loss):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sketchnewton._auto import FACE_PASSES
 from sketchnewton.estimators import SketchedLogisticRegression
 from sketchnewton.losses import L1Penalty, LogisticLoss, PoissonLoss
 from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
@@ -119,7 +120,7 @@ def test_matrix_free_confirmation_by_duality_certifies(monkeypatch):
 
     monkeypatch.setattr(MatrixFreeProximalNewton, "_bracket", record)
     monkeypatch.setattr("sketchnewton.strategies._proximal_cd.restricted_max",
-                        lambda loss, cap: 0)
+                        lambda loss, cap, passes=0: 0)
     fit = SketchedLogisticRegression(C=20.0, l1_ratio=0.5, method="prox_cd", tol=tol).fit(X, y)
     assert fit.result_.success and ref.result_.success and told and all(told)
     assert abs(fit.result_.fun - ref.result_.fun) <= tol * abs(ref.result_.fun)
@@ -145,3 +146,28 @@ def test_refined_step_replaces_the_step_at_x():
     ref = exact_prox_step(loss.hessian(state), state.grad, w, x)
     change = state.grad @ ref + w @ (np.abs(x + ref) - np.abs(x))
     assert 1e-12 < value <= -change * (1 + 1e-9)  # above the target: a lower bound of it
+
+
+def test_lasso_confirmation_by_one_face_solve(monkeypatch):
+    """Lasso with the per-step face solves switched off: the confirmation solves the model
+    once on the face of ``x`` (no 1e-10 coordinate descent) and the fit is certified at the
+    Gram form's objective."""
+    rng = np.random.default_rng(1)
+    X = sp.random(800, 1500, density=0.01, format="csr", random_state=4)
+    y = (X @ rng.standard_normal(1500) + 0.1 * rng.standard_normal(800) > 0).astype(int)
+    tol = 1e-10
+    ref = SketchedLogisticRegression(C=20.0, l1_ratio=1.0, method="prox", tol=tol).fit(X, y)
+    monkeypatch.setattr("sketchnewton.strategies._proximal_cd.restricted_max",
+                        lambda loss, cap, passes=FACE_PASSES: 0 if passes == FACE_PASSES else cap)
+    faces = []
+    on_face = MatrixFreeProximalNewton._on_face
+
+    def record(self, it):
+        faces.append(on_face(self, it))
+        return faces[-1]
+
+    monkeypatch.setattr(MatrixFreeProximalNewton, "_on_face", record)
+    fit = SketchedLogisticRegression(C=20.0, l1_ratio=1.0, method="prox_cd", tol=tol).fit(X, y)
+    assert fit.result_.success and ref.result_.success
+    assert faces and faces[-1] is not None and faces[-1].accuracy == 0.0
+    assert abs(fit.result_.fun - ref.result_.fun) <= tol * abs(ref.result_.fun)

@@ -7,12 +7,12 @@ duality (:mod:`._gap`) instead of solving the model to ``1e-10``.
 import numpy as np
 import scipy.sparse as sp
 
-from .._auto import restricted_max
+from .._auto import CONFIRM_FACE_PASSES, restricted_max
 from .._kernels.cd import csc_cd
 from .._matrix import DataMatrix, InterceptMatrix
 from ..exceptions import InputError
 from ..losses import L1Penalty, Loss
-from ._base import Iterate
+from ._base import Iterate, Step
 from ._gap import bracket_decrement, model_dual_bound, model_value
 from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY,
                         ProximalNewton, ProxModel)
@@ -55,8 +55,8 @@ class MatrixFreeProximalNewton(ProximalNewton):
             base, ones = (A.base, A.base.d) if isinstance(A, InterceptMatrix) else (A, -1)
             M = base.csr.tocsc() if base.is_sparse else sp.csc_matrix(base.dense, dtype=np.float64)
             M.sort_indices()
-            self._csc = (M.indptr.astype(np.int64), M.indices.astype(np.int64),
-                         np.asarray(M.data, dtype=np.float64), ones, M)
+            # the kernels take scipy's index arrays as they are (int32: no copy of nnz numbers)
+            self._csc = (M.indptr, M.indices, np.asarray(M.data, dtype=np.float64), ones, M)
         return self._csc
 
     def _build(self, it: Iterate) -> None:
@@ -96,7 +96,36 @@ class MatrixFreeProximalNewton(ProximalNewton):
         if self._at is not it.state:
             self.update(it, None)
         value, decided = self._timed(self._bracket, it, target)
-        return value if decided else super().decrement(it, target)
+        if decided:
+            return value
+        step = self._timed(self._on_face, it)
+        if step is not None:
+            self._step = step
+            return step.decrement
+        return super().decrement(it, target)
+
+    def _on_face(self, it: Iterate) -> Step | None:
+        """The model's exact minimiser by one face solve (a face up to ``CONFIRM_FACE_PASSES``):
+        on the face of ``x`` itself (no sweep: near the end the support has settled), else on
+        the face of the step at ``x``; None when neither is the minimiser's."""
+        cap = self.face_max
+        self.face_max = restricted_max(self.loss, RESTRICTED_MAX, CONFIRM_FACE_PASSES)
+        try:
+            zero = np.zeros(it.x.size)
+            self._r = np.zeros(self.loss.data.n)  # the kept image, of the zero step
+            polished = self._polish(it, zero, zero)
+            if polished is None:
+                step = self.step(it)
+                if step.image is None:
+                    return None
+                p, self._r = step.direction, step.image
+                polished = self._polish(it, p, self._product(p, step.image))
+        finally:
+            self.face_max = cap
+        if polished is None:
+            return None
+        q, image = polished
+        return self._step_of(it, 0.0, q, image, 0, True)
 
     def _bracket(self, it: Iterate, target: float) -> tuple[float, bool]:
         # without a ridge on every penalised coordinate (lasso) only theta scales the
