@@ -107,21 +107,21 @@ class MatrixFreeProximalNewton(ProximalNewton):
     def _on_face(self, it: Iterate) -> Step | None:
         """The model's exact minimiser by one face solve (a face up to ``CONFIRM_FACE_PASSES``):
         on the face of ``x`` itself (no sweep: near the end the support has settled), else on
-        the face of the step at ``x``; None when neither is the minimiser's."""
-        cap = self.face_max
-        self.face_max = restricted_max(self.loss, RESTRICTED_MAX, CONFIRM_FACE_PASSES)
+        the face of the step at ``x`` if it is known; None when neither is the minimiser's."""
+        cap = restricted_max(self.loss, RESTRICTED_MAX, CONFIRM_FACE_PASSES)
+        if np.count_nonzero((it.x != 0) | (self.weights == 0)) > cap:
+            return None
+        face_max, self.face_max = self.face_max, cap
         try:
             zero = np.zeros(it.x.size)
             self._r = np.zeros(self.loss.data.n)  # the kept image, of the zero step
             polished = self._polish(it, zero, zero)
-            if polished is None:
-                step = self.step(it)
-                if step.image is None:
-                    return None
+            step = self._step
+            if polished is None and step is not None and step.image is not None:
                 p, self._r = step.direction, step.image
                 polished = self._polish(it, p, self._product(p, step.image))
         finally:
-            self.face_max = cap
+            self.face_max = face_max
         if polished is None:
             return None
         q, image = polished
