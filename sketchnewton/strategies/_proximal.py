@@ -12,7 +12,8 @@ composite objective. The model ``H`` is one of three forms:
                     the whole ``H`` (always for ``K x K`` row blocks or on Dask)
 ``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
 ``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
-                    keeping the model's residual ``A d`` (newGLMNET; wide data)
+                    keeping the model's image ``A d`` (newGLMNET; wide data; the
+                    multinomial loss too; :mod:`._proximal_cd`)
 ==================  ===============================================================
 
 Shrinking (newGLMNET): a coordinate at zero whose gradient is inside
@@ -29,13 +30,10 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
-from .._auto import restricted_max
-from .._kernels.cd import csc_cd, gram_cd
-from .._matrix import DataMatrix, InterceptMatrix
+from .._auto import matrix_free_prox
+from .._kernels.cd import gram_cd
 from .._stopping import FORCING_MAX
-from ..exceptions import InputError
 from ..hessian import spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
@@ -138,10 +136,6 @@ class ProximalNewton(Strategy):
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
         self.weights = (penalty.weights if penalty is not None else np.zeros(loss.n_params))
-        N = self.builder.null_space
-        if N is not None:  # the penalty breaks the invariances along penalised coordinates
-            keep = ~np.any((np.abs(N) > 0) & (self.weights > 0)[:, None], axis=0)
-            self.builder.null_space = N[:, keep] if keep.any() else None
         self._margin = np.inf  # newGLMNET's shrinking threshold M
         self._at: State | None = None  # the state the model was built at
         self._step: Step | None = None  # the step at that state
@@ -155,8 +149,7 @@ class ProximalNewton(Strategy):
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
-        free = (loss.diagonal_curvature and loss.data.in_memory
-                and tuple(loss.hessian_kinds) == ("full",))
+        free = matrix_free_prox(loss)
         check_dense_model_fits(loss, cls.name, "use method='prox_cd' (no p x p matrix)" if free
                                else "an L1 penalty here needs a dense p x p model (p: features "
                                "x classes if multinomial); use fewer features, or l1_ratio=0")
@@ -352,99 +345,6 @@ class SketchedProximalNewton(ProximalNewton):
 
     def _gram(self, it: Iterate, kind: str) -> tuple[np.ndarray, int]:
         return self.builder.sketched(it.state, kind)
-
-
-class MatrixFreeProximalNewton(ProximalNewton):
-    """Proximal Newton on the data itself (``"prox_cd"``, wide sparse data; newGLMNET).
-
-    ``H = A^T diag(D) A + diag(ridge)`` is never formed: coordinate descent reads
-    ``A``'s columns (CSC, made once) and keeps the model's residual ``r = A d``, so a
-    sweep costs the non-zeros of the columns it visits and the step's image ``A p`` is
-    ``r`` (the line search needs no pass). Needs in-memory data and a loss with a
-    diagonal row curvature (binary logistic, Poisson).
-    """
-
-    name = "prox_cd"
-    forcing_min = INNER_FORCING_STEP_DATA
-    working_sets = False
-
-    @classmethod
-    def check_fits(cls, loss: Loss) -> None:
-        if not (loss.diagonal_curvature and loss.data.in_memory
-                and tuple(loss.hessian_kinds) == ("full",)):
-            raise InputError("method 'prox_cd' needs in-memory data and a convex loss with a "
-                             "diagonal row curvature (binary logistic, Poisson); use "
-                             "method='prox'")
-
-    def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
-        super().__init__(loss, settings, rng, penalty)
-        self._csc: tuple | None = None
-        self.face_max = restricted_max(loss, RESTRICTED_MAX)
-
-    def _columns(self):
-        """``(indptr, indices, data, ones)`` of ``A`` in CSC (made once; ``ones``: the index
-        of the intercept's column of ones, -1 without one)."""
-        if self._csc is None:
-            A = self._A
-            base, ones = (A.base, A.base.d) if isinstance(A, InterceptMatrix) else (A, -1)
-            M = base.csr.tocsc() if base.is_sparse else sp.csc_matrix(base.dense, dtype=np.float64)
-            M.sort_indices()
-            self._csc = (M.indptr.astype(np.int64), M.indices.astype(np.int64),
-                         np.asarray(M.data, dtype=np.float64), ones, M)
-        return self._csc
-
-    def _build(self, it: Iterate) -> None:
-        kind = self.loss.hessian_kinds[-1]
-        factors = self.loss.hessian_factors(it.state, kind)
-        if factors.K.shape[1]:
-            raise InputError("method 'prox_cd' needs a Hessian A^T D A + ridge (no low-rank "
-                             "part); use method='prox'")
-        self._A, self._kind = factors.A, kind  # DataMatrix, or InterceptMatrix with an intercept
-        self._D = np.ascontiguousarray(factors.diag, dtype=np.float64)
-        self._lam = np.broadcast_to(np.asarray(factors.lam, dtype=np.float64),
-                                    (self.loss.n_params,)).copy()
-        self._hdiag = self.loss.hessian_diagonal(it.state, kind)
-        free = self._free(it.x)
-        formed = free.size <= self.face_max
-        self.model = ProxModel(kind, 0.0 if formed else None, 0,
-                               float(self._hdiag.max()) if self._hdiag.size else 0.0, free,
-                               self._restricted if formed else None)
-
-    def _restricted(self, free: np.ndarray) -> np.ndarray:
-        """``H_FF = A_F^T diag(D) A_F + diag(ridge_F)`` (columns ``F`` only)."""
-        indptr, indices, data, ones, M = self._columns()
-        cols = free[free != ones]
-        AF = M[:, cols]
-        # the project's row-outer-product Gram (O(sum_i nnz_i,F^2)); the intercept's column of
-        # ones is the last of F (the largest index) and the Gram's appended column
-        HF = DataMatrix(AF.tocsr(), "A", check_finite=False).gram(self._D,
-                                                                  ones=bool(cols.size < free.size))
-        self.loss.data.count_rows_read(AF.nnz)
-        HF[np.diag_indices_from(HF)] += self._lam[free]
-        return HF
-
-    def _inner(self, it: Iterate, work: np.ndarray, tol: float):
-        indptr, indices, data, ones, M = self._columns()
-        p = np.zeros(it.x.size)
-        r = np.zeros(self.loss.data.n)
-        sweeps, _, read = csc_cd(indptr, indices, data, self._D, self._lam, self._hdiag,
-                                 it.grad, self.weights, it.x, ones, work.astype(np.int64), p, r,
-                                 tol, MAX_SWEEPS)
-        self.loss.data.count_rows_read(read)
-        self._last_sweeps = int(sweeps)
-        self.inner_sweeps += int(sweeps)
-        self._r = r
-        return p, r
-
-    def _product(self, p, image, dp=None, Hp=None) -> np.ndarray:
-        """``H p = A^T (D (A p)) + ridge p`` from the image ``A p`` (one sweep)."""
-        assert self._at is not None  # a product follows the model's build
-        return self.loss.hessp_of_image(self._at, p, image, self._kind)
-
-    def _image(self, dp, it):
-        """``A (p + dp)``: the kept residual plus the image of ``dp`` (one sweep)."""
-        self._r = self._r + self.loss.image(dp)
-        return self._r
 
 
 def _psd_factor(H: np.ndarray) -> tuple:
