@@ -12,8 +12,8 @@ import numpy as np
 from .hessian import spread
 
 __all__ = ["choose_method", "choose_prox", "matrix_free_prox", "PROX_GRAM_RATIO", "method_costs",
-           "factorization_passes", "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
-           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes",
+           "factorization_passes", "matrix_free_rebuild_passes", "product_passes",
+           "subsample_start", "kronecker_passes", "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes",
            "restricted_max", "FACE_PASSES"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
@@ -117,8 +117,9 @@ FACE_PASSES = 4.0
 
 def restricted_max(loss, cap):
     """Largest free set (at most ``cap``) whose restricted Hessian matrix-free proximal Newton
-    factorizes: ``|F|^3 / 3 <= FACE_PASSES`` passes (``FLOPS_PER_PASS`` per non-zero)."""
-    nnz = max(float(loss.data.nnz), 1.0)
+    factorizes: ``|F|^3 / 3 <= FACE_PASSES`` model sweeps (``FLOPS_PER_PASS`` per non-zero and
+    class: a sweep of the multinomial model reads each non-zero for each of its ``K`` classes)."""
+    nnz = max(float(loss.data.nnz), 1.0) * loss.image_width
     return int(min(cap, (3.0 * FACE_PASSES * FLOPS_PER_PASS * nnz) ** (1.0 / 3.0)))
 
 

@@ -288,3 +288,4 @@ def softmax_cd(indptr, indices, data, P, sw, lam, hdiag, g, w, x, ones, dcols, w
             if np.sqrt(va) <= 0.5 * tol:
                 break
     return sweeps, viol, read
+
