@@ -267,12 +267,24 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         """``H_FF`` (``F`` sorted, without the invariances' fix) from the columns of ``F``:
         ``sum_k`` of the class blocks' weighted Grams minus ``Z^T Z`` (two Grams of the
         project's row-outer-product kernel; ``O(sum_i c_i^2)``, ``c_i`` the coordinates of ``F``
-        in row ``i``). Kept at this state for later faces inside ``F`` (a copy is returned)."""
+        in row ``i``). Kept at this state for later faces inside ``F`` (a copy is returned); a
+        face outside the kept one is formed with it (their union, while at most ``face_max``):
+        the faces of one state's solves overlap (code corpus, elastic net 1%: each polish after
+        the active set's cycling needed a new ``H_FF`` of about the same coordinates)."""
         kept = self._kept
-        if kept is not None and kept[0].size >= free.size:
+        if kept is not None:
             loc = np.minimum(np.searchsorted(kept[0], free), kept[0].size - 1)
             if np.array_equal(kept[0][loc], free):
                 return kept[1][np.ix_(loc, loc)]
+            union = np.union1d(kept[0], free)
+            if union.size <= self.face_max:  # the next faces are likely inside the union
+                H = self._form_face_gram(union)
+                loc = np.searchsorted(union, free)
+                return H[np.ix_(loc, loc)]
+        return self._form_face_gram(free).copy()
+
+    def _form_face_gram(self, free: np.ndarray) -> np.ndarray:
+        """:meth:`_face_gram` formed (and kept)."""
         indptr, indices, data, ones, M = self._columns()
         n = self._P.shape[0]
         klass, col = np.divmod(free, self._dcols)
@@ -300,7 +312,7 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
             lo += G.shape[0]
         HF[np.diag_indices_from(HF)] += self._lam[free]
         self._kept = (free.copy(), HF)
-        return HF.copy()
+        return HF
 
     def _face_null_space(self, free, klass, pos, m):
         """Orthonormal null directions of ``H_FF`` known exactly: the loss's invariances (the
