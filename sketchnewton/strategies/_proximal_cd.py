@@ -178,37 +178,41 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         order = work[np.lexsort((work // self._dcols, work % self._dcols))].astype(np.int64)
         args = (indptr, indices, data, self._P, self._sw, self._lam, self._hdiag, g, w, x, ones,
                 self._dcols)
-        sweeps = 0
-        while sweeps < MAX_SWEEPS:
-            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)  # one full sweep
-            sweeps += int(done)
-            self.loss.data.count_rows_read(read)
-            if viol <= tol:
-                break
+        done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)  # one full sweep
+        sweeps = int(done)
+        self.loss.data.count_rows_read(read)
+        while viol > tol and sweeps < MAX_SWEEPS:
             S = order[(x[order] + p[order]) != 0]
             if S.size > self.face_max:  # the active set cycles on the data
                 done, viol, read = softmax_cd(*args, order, p, R, s, tol, MAX_SWEEPS - sweeps)
                 sweeps += int(done)
                 self.loss.data.count_rows_read(read)
                 break
-            if S.size == 0:
-                continue
-            S = np.sort(S)
-            HS = self._face_gram(S)
-            GS = g[S] + self._lam[S] * p[S] + self._model_gradient(S, R, s)
-            delta, Hd = np.zeros(S.size), np.zeros(S.size)
-            done, _ = gram_cd(HS, GS, w[S], x[S] + p[S], np.arange(S.size, dtype=np.int64),
-                              delta, Hd, 0.5 * tol, MAX_SWEEPS - sweeps)
+            if S.size:
+                sweeps += self._cycle_on_gram(np.sort(S), it, p, R, s, tol, MAX_SWEEPS - sweeps)
+            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)
             sweeps += int(done)
-            p[S] += delta
-            U = self._image_of(S, delta)
-            R += U
-            s += np.einsum("ik,ik->i", self._P, U)
+            self.loss.data.count_rows_read(read)
         self._last_sweeps = sweeps
         self.inner_sweeps += sweeps
         self._centre(p, R)
         self._r = R
         return p, R
+
+    def _cycle_on_gram(self, S, it, p, R, s, tol, budget) -> int:
+        """Coordinate descent on ``S`` with ``H_SS`` to ``tol / 2`` (``p``, ``R``, ``s`` updated
+        in place); returns its sweeps."""
+        x, g, w = it.x, it.grad, self.weights
+        HS = self._face_gram(S)
+        GS = g[S] + self._lam[S] * p[S] + self._model_gradient(S, R, s)
+        delta, Hd = np.zeros(S.size), np.zeros(S.size)
+        done, _ = gram_cd(HS, GS, w[S], x[S] + p[S], np.arange(S.size, dtype=np.int64), delta,
+                          Hd, 0.5 * tol, budget)
+        p[S] += delta
+        U = self._image_of(S, delta)
+        R += U
+        s += np.einsum("ik,ik->i", self._P, U)
+        return int(done)
 
     def _image_of(self, coords: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``A D^T`` (n, K) of a ``D`` supported on ``coords`` (their columns only)."""
