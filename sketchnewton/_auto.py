@@ -11,9 +11,9 @@ import numpy as np
 
 from .hessian import spread
 
-__all__ = ["choose_method", "choose_prox", "PROX_GRAM_RATIO", "method_costs", "factorization_passes",
-           "matrix_free_rebuild_passes", "product_passes", "subsample_start", "kronecker_passes",
-           "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes",
+__all__ = ["choose_method", "choose_prox", "matrix_free_prox", "PROX_GRAM_RATIO", "method_costs",
+           "factorization_passes", "matrix_free_rebuild_passes", "product_passes",
+           "subsample_start", "kronecker_passes", "JACOBI_MIN_SPREAD", "presolve_rows", "sampled_gram_passes", "leverage_passes",
            "restricted_max", "FACE_PASSES", "CONFIRM_FACE_PASSES"]
 
 #: largest dense (p x p) Hessian model or (n x n) dual system ``auto`` considers: 2 GiB
@@ -81,21 +81,29 @@ def choose_method(loss, sketch_size=None):
 PROX_GRAM_RATIO = 4.0
 
 
+def matrix_free_prox(loss):
+    """Matrix-free proximal Newton (``"prox_cd"``) applies: in-memory data and a convex loss
+    with a diagonal row curvature or softmax row blocks (the multinomial loss)."""
+    return (loss.data.in_memory and tuple(loss.hessian_kinds) == ("full",)
+            and (loss.diagonal_curvature or loss.softmax_curvature))
+
+
 def choose_prox(loss):
     """The proximal Newton form for ``method="auto"`` with an L1 penalty.
 
-    Both coordinate-descent forms make the same sweeps; a sweep over the active set ``S``
-    costs ``|S| |W|`` with the Gram (``W`` the working set, at most ``p``) and the non-zeros
-    of ``S``'s columns on the data (``|S| nnz / p`` on average). The Gram (exact, or sketched
-    when the exact one is not affordable) is chosen while ``p^2 <= PROX_GRAM_RATIO nnz(A)``
-    and its matrix fits (``DENSE_BYTES``), or when the matrix-free form does not apply
-    (distributed data, the multinomial loss's K x K row blocks, dense ``A``).
+    Both coordinate-descent forms make the same sweeps; a coordinate of the active set costs
+    ``|W|`` with the Gram (``W`` the working set, at most ``p``) and the non-zeros of its column
+    on the data (``nnz / d`` on average, ``d = p / K`` the columns, ``K`` classes). The Gram
+    (exact, or sketched when the exact one is not affordable) is chosen while
+    ``p d <= PROX_GRAM_RATIO nnz(A)`` (``p^2`` for one class) and its matrix fits
+    (``DENSE_BYTES``), or when the matrix-free form does not apply (distributed data, dense
+    ``A``, :func:`matrix_free_prox`).
     """
     data = loss.data
     p = loss.n_params
     fits = 8.0 * p * p <= DENSE_BYTES
-    free = data.in_memory and loss.diagonal_curvature and data.is_sparse
-    if free and (not fits or p * p > PROX_GRAM_RATIO * float(data.nnz)):
+    free = matrix_free_prox(loss) and data.is_sparse
+    if free and (not fits or p * (p / loss.image_width) > PROX_GRAM_RATIO * float(data.nnz)):
         return "prox_cd"
     return "prox" if fits else "prox_sketch"
 
@@ -112,8 +120,9 @@ CONFIRM_FACE_PASSES = 48.0
 
 def restricted_max(loss, cap, passes=FACE_PASSES):
     """Largest free set (at most ``cap``) whose restricted Hessian matrix-free proximal Newton
-    factorizes: ``|F|^3 / 3 <= passes`` passes (``FLOPS_PER_PASS`` per non-zero)."""
-    nnz = max(float(loss.data.nnz), 1.0)
+    factorizes: ``|F|^3 / 3 <= passes`` model sweeps (``FLOPS_PER_PASS`` per non-zero and
+    class: a sweep of the multinomial model reads each non-zero for each of its ``K`` classes)."""
+    nnz = max(float(loss.data.nnz), 1.0) * loss.image_width
     return int(min(cap, (3.0 * passes * FLOPS_PER_PASS * nnz) ** (1.0 / 3.0)))
 
 

@@ -348,14 +348,18 @@ def test_an_unfinished_solve_says_so():
 
 
 def test_a_multinomial_l1_fit_too_wide_for_a_dense_model_says_what_to_try():
-    """Many features times classes: no proximal form fits (the multinomial loss has no
-    matrix-free one), and the message says so instead of suggesting a method that cannot help."""
+    """Many features times classes on dense data: no proximal form fits (the matrix-free one
+    is for sparse data under ``auto``), and the message says what to try instead of a method
+    that cannot help; sparse data take the matrix-free form."""
     rng = np.random.default_rng(0)
-    X = sp.random(300, 200_000, density=1e-4, format="csr", random_state=0)
-    y = rng.integers(0, 8, 300)
-    with pytest.raises(sn.InputError, match="l1_ratio=0") as err:
+    X = rng.standard_normal((20, 20_000))
+    y = rng.integers(0, 8, 20)
+    with pytest.raises(sn.InputError, match="prox_cd") as err:
         sn.SketchedLogisticRegression(C=1.0, l1_ratio=1.0).fit(X, y)
     assert "GiB" in str(err.value) and "method='auto'" not in str(err.value)
+    Xs = sp.random(300, 200_000, density=1e-4, format="csr", random_state=0)
+    est = sn.SketchedLogisticRegression(C=1.0, l1_ratio=1.0).fit(Xs, rng.integers(0, 8, 300))
+    assert est.result_.method == "prox_cd" and est.result_.success
 
 
 def test_matrix_free_form_skips_face_solves_that_cost_more_than_passes():

@@ -55,7 +55,7 @@ class ModelBuilder:
     :meth:`refresh` forces new ones (the driver calls it when CG slows down).
     """
 
-    def __init__(self, loss, sketch, sketch_size, random_state, rank=None):
+    def __init__(self, loss, sketch, sketch_size, random_state, rank=None, fixed=None):
         if sketch != "exact" and sketch not in SKETCHES:
             raise InputError(f"unknown sketch {sketch!r}; expected one of {SKETCHES}")
         if sketch not in ROW_SAMPLERS + ("exact",):
@@ -66,9 +66,10 @@ class ModelBuilder:
                 raise InputError(f"sketch {sketch!r} has no distributed implementation; use one "
                                  f"of {ROW_SAMPLERS} with dask inputs")
         self.loss = loss
-        #: the exact invariances the models fix: the loss's (a composite objective's strategy
-        #: keeps only those its penalty leaves invariant)
-        self.null_space = loss.null_space()
+        #: the exact invariances the models fix: the loss's, those moving no coordinate of the
+        #: mask ``fixed`` (a composite objective's penalised coordinates: ``|.|`` is not
+        #: shift invariant)
+        self.null_space = loss.null_space(fixed)
         self.sketch = sketch
         self.sketch_size = sketch_size
         self.rng = random_state

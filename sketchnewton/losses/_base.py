@@ -89,6 +89,10 @@ class Loss(Protocol):
         The Hessian is ``sum_i B_i (x) a_i a_i^T + ridge`` with K x K row blocks ``B_i``:
         :meth:`kronecker_factors` gives the factors of its Kronecker-factored
         preconditioner (the multinomial loss).
+    softmax_curvature : bool
+        The row blocks are ``B_i = s_i (diag(p_i) - p_i p_i^T)`` (the multinomial loss): with the
+        data in memory :meth:`softmax_blocks` gives ``(A, P, s)`` (matrix-free proximal
+        Newton).
     row_subsets : bool
         :meth:`row_subset` gives the same loss on a subset of the rows (in memory): the
         Hessian products of sub-sampled Newton.
@@ -109,6 +113,7 @@ class Loss(Protocol):
     diagonal_curvature: bool
     gauss_newton_root: bool
     kronecker_curvature: bool
+    softmax_curvature: bool
     row_subsets: bool
     float32_data: bool
     subproblems: bool
@@ -167,6 +172,12 @@ class Loss(Protocol):
         the average curvature ``S = sum_i B_i / sum_i c_i`` (K x K), over every row, or over the
         rows kept in ``samples`` (reweighted); only with ``kronecker_curvature``."""
 
+    def softmax_blocks(self, state: State) -> tuple[Any, np.ndarray, np.ndarray]:
+        """``(A, P, s)`` at ``state``: the data matrix (``DataMatrix``, or ``InterceptMatrix``
+        with the intercept's column of ones), the probabilities (n, K) and row weights (n,) of
+        the row blocks ``B_i = s_i (diag(p_i) - p_i p_i^T)``; only with ``softmax_curvature``,
+        in memory (not copies: read only)."""
+
     def row_subset(self, rows: np.ndarray | None, scale: float, precise: bool = True) -> "Loss":
         """The loss of the rows ``rows`` (sorted; None: all, no copy) only, each row's weight
         times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
@@ -177,9 +188,10 @@ class Loss(Protocol):
         this loss's: what a warm start solves first (docs/math.md 6.6); only with
         ``subproblems``."""
 
-    def null_space(self) -> np.ndarray | None:
+    def null_space(self, fixed: np.ndarray | None = None) -> np.ndarray | None:
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
-        invariant for every data set (the multinomial class shift), or None."""
+        invariant for every data set (the multinomial class shift), or None; only those that
+        move no coordinate of the mask ``fixed`` (n_params,) when given."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +292,7 @@ class LossBase(ABC):
     diagonal_curvature: bool = False
     gauss_newton_root: bool = False
     kronecker_curvature: bool = False
+    softmax_curvature: bool = False
     row_subsets: bool = False
     float32_data: bool = False
     subproblems: bool = False
@@ -353,6 +366,10 @@ class LossBase(ABC):
         """Only for a loss with ``kronecker_curvature`` (the multinomial loss)."""
         raise InputError(f"{type(self).__name__} has no K x K row curvature blocks: no "
                          "Kronecker-factored preconditioner (use the multinomial loss)")
+
+    def softmax_blocks(self, state):
+        """Only for a loss with ``softmax_curvature`` (the multinomial loss), in memory."""
+        raise InputError(f"{type(self).__name__} has no softmax row blocks")
 
     def row_subset(self, rows, scale, precise=True):
         """Only for a loss with ``row_subsets``."""

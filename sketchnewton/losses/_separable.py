@@ -515,6 +515,6 @@ class SeparableLoss(LossBase):
         sub.precise_products = bool(precise)
         return sub
 
-    def null_space(self):
+    def null_space(self, fixed=None):
         """None, except for the multinomial loss (class shift on unpenalised coordinates)."""
         return None

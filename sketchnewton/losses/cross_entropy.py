@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._validation import check_int
+from ..exceptions import InputError
 from ._separable import LOGISTIC, MULTINOMIAL, SeparableLoss, make_separable_block
 
 __all__ = ["LogisticLoss", "MultinomialLoss"]
@@ -64,6 +65,7 @@ class MultinomialLoss(SeparableLoss):
     """
 
     family = MULTINOMIAL
+    softmax_curvature = True
 
     def __init__(self, A: Any, y: ArrayLike, n_classes: int, lam: float = 0.0,
                  sample_weight: ArrayLike | None = None, fit_intercept: bool = False):
@@ -84,17 +86,28 @@ class MultinomialLoss(SeparableLoss):
         return make_separable_block(A, index, y, sample_weight, MULTINOMIAL, n_classes,
                                     fit_intercept)
 
+    def softmax_blocks(self, state):
+        """``(A, P, sw)`` at ``state`` (in memory): the data matrix, the probabilities (n, K)
+        and the sample weights."""
+        if not self.data.in_memory:
+            raise InputError("the softmax row blocks need the data in memory (not on Dask)")
+        return self.A, self._state(state).handles[0].cache[0], self.sw
+
     def _start_intercept(self, freq):
         freq = np.maximum(freq / max(freq.sum(), np.finfo(float).tiny), 1e-6)
         b = np.log(freq)
         return b - b.mean()
 
-    def null_space(self):
-        """``(1_K (x) e_j) / sqrt(K)`` for every unpenalised coordinate ``j``: the class shift."""
-        free = np.flatnonzero(self._ridge_block == 0.0)
+    def null_space(self, fixed=None):
+        """``(1_K (x) e_j) / sqrt(K)`` for every unpenalised coordinate ``j``: the class shift
+        (none along a column ``j`` with a coordinate in ``fixed``)."""
+        K, d = self.image_width, self.data.d
+        free = self._ridge_block == 0.0
+        if fixed is not None:
+            free &= ~np.asarray(fixed, dtype=bool).reshape(K, d).any(axis=0)
+        free = np.flatnonzero(free)
         if free.size == 0:
             return None
-        K, d = self.image_width, self.data.d
         N = np.zeros((K * d, free.size))
         for k in range(K):
             N[k * d + free, np.arange(free.size)] = 1.0 / np.sqrt(K)

@@ -409,7 +409,7 @@ class NormalizedRegressionLoss(LossBase):
         G[np.diag_indices_from(G)] += self.lam
         return 0.5 * (G + G.T), int(used[0])
 
-    def null_space(self):
+    def null_space(self, fixed=None):
         """None: the softmax link's shift invariance is a null direction only when a
         combination of columns of ``A`` is constant; the driver detects it numerically."""
         return None

@@ -9,7 +9,8 @@
 ``subsampled``   :class:`SubsampledNewtonCG`: CG on products over a row sample
 ``prox``         :class:`ProximalNewton`: L1 / elastic net, CD on the exact Gram model
 ``prox_sketch``  :class:`SketchedProximalNewton`: the same on a sketched Gram
-``prox_cd``      :class:`MatrixFreeProximalNewton`: CD on the data's columns
+``prox_cd``      :class:`MatrixFreeProximalNewton`: CD on the data's columns (multinomial:
+                 :class:`SoftmaxProximalNewton`)
 ===============  ===================================================================
 
 Adding a method means adding a :class:`Strategy` subclass and its entry in
@@ -19,7 +20,7 @@ Adding a method means adding a :class:`Strategy` subclass and its entry in
 from ._base import Iterate, Step, Strategy, StrategySettings, descent_step, steepest_descent
 from ._direct import SKETCH_TARGET_RATE, DualNewton, ExactNewton, SketchedNewton
 from ._proximal import ProximalNewton, SketchedProximalNewton
-from ._proximal_cd import MatrixFreeProximalNewton
+from ._proximal_cd import MatrixFreeProximalNewton, SoftmaxProximalNewton
 from ._inexact import (
     FORCING_MIN,
     NYSTROM_MAX_RANK,
@@ -40,5 +41,5 @@ STRATEGIES: dict[str, type[Strategy]] = {
 __all__ = ["STRATEGIES", "Iterate", "Step", "Strategy", "StrategySettings", "descent_step", "steepest_descent",
            "ExactNewton", "DualNewton", "SketchedNewton", "InexactNewton", "SketchPCG",
            "NewtonCG", "SubsampledNewtonCG", "ProximalNewton", "SketchedProximalNewton",
-           "MatrixFreeProximalNewton", "SKETCH_TARGET_RATE", "PCG_REFRESH", "FORCING_MIN",
-           "NYSTROM_MAX_RANK"]
+           "MatrixFreeProximalNewton", "SoftmaxProximalNewton", "SKETCH_TARGET_RATE",
+           "PCG_REFRESH", "FORCING_MIN", "NYSTROM_MAX_RANK"]

@@ -185,7 +185,8 @@ class Strategy(ABC):
         size = settings.sketch_size if settings.sketch_size is not None else 20 * loss.data.d
         self.sketch_size = int(size)
         self.builder = ModelBuilder(loss, settings.sketch if self.uses_sketch else "exact",
-                                    self.sketch_size, rng)
+                                    self.sketch_size, rng,
+                                    fixed=None if penalty is None else penalty.weights > 0)
         self.model: Model | None = None
         self.fresh = False
         self._inner_seconds = 0.0

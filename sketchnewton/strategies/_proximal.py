@@ -11,8 +11,9 @@ composite objective. The model ``H`` is one of three forms:
                     (:mod:`._working_set`, sparse data) while its columns are few enough, else
                     the whole ``H`` (always for ``K x K`` row blocks or on Dask)
 ``prox_sketch``     the sketched Gram (n >> p, large p): rows sampled by leverage
-``prox_cd``         matrix-free (:mod:`._proximal_cd`): coordinate descent on the CSC columns,
-                    keeping the model's residual ``A d`` (newGLMNET; wide data)
+``prox_cd``         matrix-free: coordinate descent on the data's CSC columns,
+                    keeping the model's image ``A d`` (newGLMNET; wide data; the
+                    multinomial loss too; :mod:`._proximal_cd`)
 ==================  ===============================================================
 
 Shrinking (newGLMNET): a coordinate at zero whose gradient is inside
@@ -30,6 +31,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.linalg as sla
 
+from .._auto import matrix_free_prox
 from .._kernels.cd import gram_cd
 from .._stopping import FORCING_MAX
 from ..hessian import spectral_error_level
@@ -134,10 +136,6 @@ class ProximalNewton(Strategy):
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
         self.weights = (penalty.weights if penalty is not None else np.zeros(loss.n_params))
-        N = self.builder.null_space
-        if N is not None:  # the penalty breaks the invariances along penalised coordinates
-            keep = ~np.any((np.abs(N) > 0) & (self.weights > 0)[:, None], axis=0)
-            self.builder.null_space = N[:, keep] if keep.any() else None
         self._margin = np.inf  # newGLMNET's shrinking threshold M
         self._at: State | None = None  # the state the model was built at
         self._step: Step | None = None  # the step at that state
@@ -151,8 +149,7 @@ class ProximalNewton(Strategy):
 
     @classmethod
     def check_fits(cls, loss: Loss) -> None:
-        free = (loss.diagonal_curvature and loss.data.in_memory
-                and tuple(loss.hessian_kinds) == ("full",))
+        free = matrix_free_prox(loss)
         check_dense_model_fits(loss, cls.name, "use method='prox_cd' (no p x p matrix)" if free
                                else "an L1 penalty here needs a dense p x p model (p: features "
                                "x classes if multinomial); use fewer features, or l1_ratio=0")
