@@ -409,15 +409,18 @@ def rel_gap(f, f_best):
 
 def tol_ladder(run, tols, others, gap=GAP):
     """A peer's runs from the loosest tolerance to the tightest: ``run(tol)`` until one run is
-    within ``gap`` of the best objective so far (``others`` and this ladder's runs) or times out."""
+    within ``gap`` of the best objective of the other runs (``others`` and this ladder's earlier
+    runs), above or below it, or times out. A run is never judged against itself alone: one
+    better than every other by more than the gap, or with no other finite objective (a
+    reference that timed out), is confirmed by the ladder's next run first."""
     runs = []
     for tol in tols:
         r = run(tol)
         runs.append(r)
         if r["timed_out"] or r.get("error"):
             break
-        f_sofar = _finite_objectives(list(others) + runs)
-        if f_sofar and rel_gap(r["objective"], min(f_sofar)) <= gap:
+        f_before = _finite_objectives(list(others) + runs[:-1])
+        if f_before and abs(rel_gap(r["objective"], min(f_before))) <= gap:
             break
     return runs
 

@@ -204,3 +204,19 @@ def test_dense_k_sweep_credits_merged_runs(tmp_path):
     assert float(rows[1e-6]["fastest_peer_over_auto"]) == 2.0
     assert rows[1e-8]["lbfgs_s"] == "inf" and float(rows[1e-8]["lbfgs-f64_s"]) == 6.0
     assert (out / "plots" / "dense_ksweep.png").exists()
+
+
+def test_tol_ladder_never_stops_on_its_own_first_objective():
+    """A reference that timed out leaves no objective to judge against: the ladder goes on
+    until one of its runs is confirmed by another (it stopped at its loosest run, credited
+    with gap 0); a run far better than the ones before is confirmed by the next one too."""
+    from benchmarks._common import tol_ladder
+
+    objectives = {1e-4: 10.0 + 1e-3, 1e-6: 10.0 + 1e-9, 1e-8: 10.0}
+    run = lambda tol: dict(tol=tol, objective=objectives[tol], timed_out=False)  # noqa: E731
+    timed_out = dict(tol=1e-12, objective=float("nan"), timed_out=True)
+    runs = tol_ladder(run, (1e-4, 1e-6, 1e-8), [timed_out])
+    assert [r["tol"] for r in runs] == [1e-4, 1e-6, 1e-8]
+    # with a converged reference the first run within the gap stops the ladder
+    ref = dict(tol=1e-12, objective=10.0, timed_out=False)
+    assert [r["tol"] for r in tol_ladder(run, (1e-4, 1e-6, 1e-8), [ref])] == [1e-4, 1e-6]
