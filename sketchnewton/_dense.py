@@ -246,7 +246,7 @@ def _fast_rmatmat(M, Y32):
     return sum(over_row_ranges(M, chunk))
 
 
-def rproduct_rows(M, rows_of, k, ones, precise=True):
+def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
     """``[M, 1]^T Y`` (``1`` only when ``ones``) for an (n, k) ``Y`` that is never formed whole:
     ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (float64 (b - a, k), a reused buffer)
     and returns it, once per block of rows. Float64 (d, k) or (d + 1, k), one sweep.
@@ -255,11 +255,16 @@ def rproduct_rows(M, rows_of, k, ones, precise=True):
     Hessian-vector product) without an ``n x k`` temporary: memory ``O(block (d + k))``
     per thread. ``rows_of`` runs in the product's threads on disjoint rows (it
     must release the GIL or be cheap). Precision as :func:`rproduct`.
+    ``X`` ((d, r), or (d + 1, r) with ``ones``): ``rows_of(a, b, out, AX)`` also receives the
+    rows ``a:b`` of ``[M, 1] X`` (float64 (b - a, r)), made from the same block of ``M`` (a
+    fused product: each block read once for both); ``k = 0`` with ``X``: only those blocks
+    are wanted (a forward sweep by blocks, the result empty).
     """
     n, d = M.shape
     fast, up = _fast32(M, precise), _upcast(M, precise)
     step = max(_MIN_BLOCK_ROWS, min(row_block_size(d, 8 if up else M.dtype.itemsize),
-                                    row_block_size(k)))
+                                    row_block_size(max(k, 0 if X is None else X.shape[1]))))
+    Xd = None if X is None else (_f32(X[:d]) if fast else np.ascontiguousarray(X[:d]))
 
     def chunk(lo, hi):
         acc, col = np.zeros((d, k)), np.zeros(k)
@@ -268,8 +273,21 @@ def rproduct_rows(M, rows_of, k, ones, precise=True):
         ybuf = np.empty((min(step, hi - lo), k))
         y32 = np.empty((min(step, hi - lo), k), dtype=np.float32) if fast else None
         tmp = np.empty((d, k), dtype=np.float32 if fast else np.float64)
+        xbuf = None if X is None else np.empty((min(step, hi - lo), X.shape[1]))
         for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step):
-            yb = rows_of(a, b, ybuf[:b - a])
+            if X is None:
+                yb = rows_of(a, b, ybuf[:b - a])
+            else:
+                xb = xbuf[:b - a]
+                if fast:
+                    xb[:] = blk @ Xd
+                else:
+                    np.matmul(blk, Xd, out=xb)
+                if ones:
+                    xb += X[d]
+                yb = rows_of(a, b, ybuf[:b - a], xb)
+            if k == 0:
+                continue
             if ones:
                 col += yb.sum(axis=0)
             if fast:
