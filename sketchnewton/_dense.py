@@ -246,6 +246,18 @@ def _fast_rmatmat(M, Y32):
     return sum(over_row_ranges(M, chunk))
 
 
+def _product_into(blk, w, out, fast, shift=None):
+    """``out = blk @ w`` (plus ``shift``, the intercept column's row) in the float64 ``out``:
+    written in place, or from float32 BLAS when ``fast``."""
+    if fast:
+        out[...] = blk @ w
+    else:
+        np.dot(blk, w, out=out)
+    if shift is not None:
+        out += shift
+    return out
+
+
 def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
     """``[M, 1]^T Y`` (``1`` only when ``ones``) for an (n, k) ``Y`` that is never formed whole:
     ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (float64 (b - a, k), a reused buffer)
@@ -278,13 +290,7 @@ def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
             if X is None:
                 yb = rows_of(a, b, ybuf[:b - a])
             else:
-                xb = xbuf[:b - a]
-                if fast:
-                    xb[:] = blk @ Xd
-                else:
-                    np.matmul(blk, Xd, out=xb)
-                if ones:
-                    xb += X[d]
+                xb = _product_into(blk, Xd, xbuf[:b - a], fast, X[d] if ones else None)
                 yb = rows_of(a, b, ybuf[:b - a], xb)
             if k == 0:
                 continue
@@ -330,13 +336,7 @@ def normal_matvec(M, h, v, ones, z, precise=True):
     def chunk(lo, hi):
         out = np.zeros(e)
         for a, b, blk in _blocks(M, lo, hi, buf, step):
-            zb = z[a:b]
-            if fast:
-                zb[:] = blk @ w
-            else:
-                np.dot(blk, w, out=zb)
-            if ones:
-                zb += v[d]
+            zb = _product_into(blk, w, z[a:b], fast, v[d] if ones else None)
             t = h[a:b] * zb
             out[:d] += (t.astype(np.float32) if fast else t) @ blk
             if ones:
