@@ -91,12 +91,19 @@ def _fast32(M, precise):
     return not precise and M.dtype == np.float32
 
 
-def _blocks(M, lo, hi, dtype=None, step=None):
+def _blocks(M, lo, hi, dtype=None, step=None, rows=None):
     """``(a, b, block)`` over rows ``[lo, hi)`` of ``M``: ``M[a:b]`` itself, or (``dtype``
-    given) its copy into one reused buffer of that dtype in ``M``'s memory order."""
+    given) its copy into one reused buffer of that dtype in ``M``'s memory order. ``rows``: of
+    the matrix ``M[rows]``, each block gathered (``M[rows[a:b]]``, a block-sized copy)."""
     d = M.shape[1]
     if step is None:
         step = row_block_size(d, 8 if dtype is None else np.dtype(dtype).itemsize)
+    if rows is not None:
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            blk = M[rows[a:b]]
+            yield a, b, blk if dtype is None else blk.astype(dtype, copy=False)
+        return
     if dtype is None:
         for a in range(lo, hi, step):
             yield a, min(hi, a + step), M[a:min(hi, a + step)]
@@ -258,7 +265,7 @@ def _product_into(blk, w, out, fast, shift=None):
     return out
 
 
-def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
+def rproduct_rows(M, rows_of, k, ones, precise=True, X=None, rows=None):
     """``[M, 1]^T Y`` (``1`` only when ``ones``) for an (n, k) ``Y`` that is never formed whole:
     ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (float64 (b - a, k), a reused buffer)
     and returns it, once per block of rows. Float64 (d, k) or (d + 1, k), one sweep.
@@ -270,9 +277,10 @@ def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
     ``X`` ((d, r), or (d + 1, r) with ``ones``): ``rows_of(a, b, out, AX)`` also receives the
     rows ``a:b`` of ``[M, 1] X`` (float64 (b - a, r)), made from the same block of ``M`` (a
     fused product: each block read once for both); ``k = 0`` with ``X``: only those blocks
-    are wanted (a forward sweep by blocks, the result empty).
+    are wanted (a forward sweep by blocks, the result empty). ``rows``: the product of
+    ``M[rows]`` (row blocks gathered, no copy of those rows).
     """
-    n, d = M.shape
+    n, d = M.shape if rows is None else (len(rows), M.shape[1])
     fast, up = _fast32(M, precise), _upcast(M, precise)
     step = max(_MIN_BLOCK_ROWS, min(row_block_size(d, 8 if up else M.dtype.itemsize),
                                     row_block_size(max(k, 0 if X is None else X.shape[1]))))
@@ -286,7 +294,7 @@ def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
         y32 = np.empty((min(step, hi - lo), k), dtype=np.float32) if fast else None
         tmp = np.empty((d, k), dtype=np.float32 if fast else np.float64)
         xbuf = None if X is None else np.empty((min(step, hi - lo), X.shape[1]))
-        for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step):
+        for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step, rows):
             if X is None:
                 yb = rows_of(a, b, ybuf[:b - a])
             else:
@@ -303,7 +311,7 @@ def rproduct_rows(M, rows_of, k, ones, precise=True, X=None):
             acc += tmp
         return acc, col
 
-    parts = over_row_ranges(M, chunk)
+    parts = over_row_ranges(M, chunk, (n, d))
     acc = sum(p[0] for p in parts)
     return np.vstack([acc, sum(p[1] for p in parts)[None, :]]) if ones else acc
 

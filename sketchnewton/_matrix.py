@@ -423,8 +423,8 @@ def _kernel_csr(csr):
 
 
 def as_data_matrix(A, name="A"):
-    """Return ``A`` as a :class:`DataMatrix` (no copy if it already is one)."""
-    return A if isinstance(A, (DataMatrix, InterceptMatrix)) else DataMatrix(A, name)
+    """Return ``A`` as a :class:`DataMatrix` (no copy if it is one, or a matrix like one)."""
+    return A if isinstance(A, MatrixShape) else DataMatrix(A, name)
 
 
 class InterceptMatrix(MatrixShape):

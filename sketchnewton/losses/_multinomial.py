@@ -23,13 +23,14 @@ from .._kernels.glm import (
     multinomial_residual,
     multinomial_row_terms,
 )
-from .._matrix import row_block_size
+from .. import _dense
+from .._matrix import DataMatrix, MatrixShape, row_block_size
 from ..exceptions import DomainError
 from ._base import BlockState, State
 
 __all__ = ["row_pass", "probs", "gradient", "hessp", "hessp_of_image", "hess_matmat",
            "class_diagonal", "noise", "curvature", "class_gram", "kronecker", "value", "move",
-           "LogitsLine"]
+           "LogitsLine", "GatheredRows"]
 
 
 def row_pass(blk, Z):
@@ -240,3 +241,48 @@ class LogitsLine:
         x = self.state.x + t * self.p
         total = float(fun) + 0.5 * float(loss.ridge @ (x * x))
         return State(x, total, st.Z, [BlockState(st.Z, (stats, None), fun, None)]), dz
+
+
+class GatheredRows(MatrixShape):
+    """The rows ``rows`` of a dense :class:`~sketchnewton._matrix.DataMatrix`, not copied: the
+    sub-sampled Hessian's matrix (up to ``0.4 n`` rows, which a copy would add to the data).
+    Its Hessian products and row-block transposed products gather one block of rows at a time
+    (``O(block d)``, ``_dense.rproduct_rows``), Grams read the rows where they are; any other
+    operation runs on a temporary copy of the rows.
+
+    Parameters
+    ----------
+    base : DataMatrix of shape (n, d), dense
+    rows : ndarray of int, shape (m,)
+    """
+
+    is_sparse = False
+
+    def __init__(self, base, rows):
+        self.base, self.rows = base, np.asarray(rows, dtype=np.intp)
+        m = self.rows.shape[0]
+        self.dtype, self.shape, self.nnz = base.dtype, (m, base.d), m * base.d
+
+    def row_nnz(self):
+        return np.full(self.n, self.d, dtype=np.int64)
+
+    def rmatmat_rows(self, rows_of, k, ones=False, precise=True, X=None):
+        """See :meth:`~sketchnewton._matrix.DataMatrix.rmatmat_rows` (row blocks gathered)."""
+        return _dense.rproduct_rows(self.base.dense, rows_of, k, ones, precise, X, self.rows)
+
+    multinomial_hessp = DataMatrix.multinomial_hessp  # its dense form: through rmatmat_rows
+
+    def fused_sweeps(self, blocks=False, ones=False, threads=None):
+        return self.base.fused_sweeps(blocks, ones, threads)
+
+    def gram(self, weights, rows=None, ones=False, precise=True, tail=None):
+        return self.base.gram(weights, self.rows if rows is None else self.rows[rows], ones,
+                              precise, tail)
+
+    def take_rows(self, rows):
+        return self.base.take_rows(self.rows[rows])
+
+    def __getattr__(self, name):  # anything else: on a copy of the rows, for its duration
+        if name in ("base", "rows"):
+            raise AttributeError(name)
+        return getattr(DataMatrix.trusted(self.base.dense[self.rows]), name)

@@ -292,14 +292,16 @@ class SeparableLoss(LossBase):
             return super().value(x)
         x = self._check_x(x)
         self.data.count_sweeps(1)
-        fun = float(mn.value(self.data.block, x, self.image_width)) + 0.5 * float(self.ridge @ (x * x))
+        fun = float(mn.value(self.data.block, x, self.image_width))
+        fun += 0.5 * float(self.ridge @ (x * x))
         if not np.isfinite(fun):
             raise DomainError(f"loss is not finite ({fun}) at this x")
         return fun
 
     def line(self, state, p, image=None):
         """The line-search trials along ``p`` (:meth:`Loss.line`): for the multinomial loss in
-        memory a :class:`._multinomial.LogitsLine` (``Z`` moved in place), else an :class:`ImageLine`."""
+        memory a :class:`._multinomial.LogitsLine` (``Z`` moved in place), else an
+        :class:`ImageLine`."""
         if self.accumulate_images or image is not None:
             return ImageLine(self, state, p, image)
         return mn.LogitsLine(self, state, p)
@@ -454,7 +456,10 @@ class SeparableLoss(LossBase):
             return view
         blk = self.data.block
         base = blk.A.base if self.fit_intercept else blk.A
-        dm = as_data_matrix(base.take_rows(rows), "X")
+        if self.family == MULTINOMIAL and not base.is_sparse:  # products gather row blocks
+            dm = mn.GatheredRows(base, rows)
+        else:
+            dm = as_data_matrix(base.take_rows(rows), "X")
         vectors = {name: v[rows] for name, v in blk.vectors.items()}
         vectors["sw"] = vectors["sw"] * float(scale)
         sub = type(self).__new__(type(self))

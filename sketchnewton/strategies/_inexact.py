@@ -105,8 +105,9 @@ class InexactNewton(Strategy):
         computed this way (docs/math.md 7.2)."""
         if self.model is None:
             self.update(it, None)
-        return self._timed(cg_decrement, _products(self.loss, it, self.loss.hessian_kinds[-1], False),
-                           self.built, -it.grad, target, max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
+        product = _products(self.loss, it, self.loss.hessian_kinds[-1], False)
+        return self._timed(cg_decrement, product, self.built, -it.grad, target,
+                           max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
 
     def _cg_step(self, it: Iterate, forcing_floor: float) -> Step:
         g, loss, model = it.grad, self.loss, self.built
@@ -375,8 +376,9 @@ class SubsampledNewtonCG(NewtonCG):
         if self.model is None:
             self.update(it, None)
         fast = self.loss.row_subset(None, 1.0, precise=False)
-        return self._timed(cg_decrement, _products(fast, it, self.loss.hessian_kinds[-1], False),
-                           self.built, -it.grad, target, max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
+        product = _products(fast, it, self.loss.hessian_kinds[-1], False)
+        return self._timed(cg_decrement, product, self.built, -it.grad, target,
+                           max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
 
 
 def _products(loss: Loss, it: Iterate, kind: str, images: bool):
