@@ -400,3 +400,24 @@ def test_products_allocate_blocks_not_a_float64_copy(order):
         finally:
             tracemalloc.stop()
         assert peak < 0.5 * A.nbytes, (call, peak, A.nbytes)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multinomial_row_subset_gathers_its_rows(order, dtype):
+    """The sub-sampled multinomial loss on dense data reads its rows where they are (no copy):
+    its Hessian products, gradient and Gram equal those of the loss on a copy of the rows."""
+    X = _matrix(3000, 12, dtype, order)
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 3000)
+    loss = sn.losses.MultinomialLoss(X, y, 4, lam=0.5, fit_intercept=True)
+    rows = np.sort(rng.choice(3000, 700, replace=False))
+    sub = loss.row_subset(rows, 3000 / 700)
+    ref = sn.losses.MultinomialLoss(np.ascontiguousarray(X[rows]), y[rows], 4, lam=0.5,
+                                    fit_intercept=True, sample_weight=np.full(700, 3000 / 700))
+    assert sub.A.base.__class__.__name__ == "GatheredRows"
+    x, v = 0.1 * rng.standard_normal(loss.n_params), rng.standard_normal(loss.n_params)
+    s, r = sub.evaluate(x), ref.evaluate(x)
+    np.testing.assert_allclose(s.grad, r.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sub.hessp(s, v), ref.hessp(r, v), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sub.hessian(s), ref.hessian(r), rtol=1e-12, atol=1e-12)

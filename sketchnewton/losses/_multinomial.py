@@ -24,7 +24,7 @@ from .._kernels.glm import (
     multinomial_row_terms,
 )
 from .. import _dense
-from .._matrix import DataMatrix, MatrixShape, row_block_size
+from .._matrix import DataMatrix, InterceptMatrix, MatrixShape, row_block_size
 from ..exceptions import DomainError
 from ._base import BlockState, State
 
@@ -101,12 +101,18 @@ def class_diagonal(blk, Z, stats):
 
 
 def noise(blk, Z, stats):
-    """``|A|^T (sw (P + Y))``: the magnitude of the terms of the gradient's weights."""
-    sw = blk["sw"]
-    rbar = probs(Z, stats)
-    rbar *= sw[:, None]
-    rbar[np.arange(Z.shape[0]), blk["y_codes"]] += sw
-    return blk.A.abs_rmatmat(rbar).T.ravel()
+    """``|A|^T (sw (P + Y))``: the magnitude of the terms of the gradient's weights (dense rows:
+    by row blocks, no ``n x K`` array)."""
+    A, sw, y = blk.A, blk["sw"], blk["y_codes"]
+    dense = A.base if isinstance(A, InterceptMatrix) else A
+    out, (n, K) = 0.0, Z.shape
+    for lo, hi in _row_blocks(n, K) if not A.is_sparse else [(0, n)]:
+        rbar = probs(Z[lo:hi], stats[lo:hi])
+        rbar *= sw[lo:hi, None]
+        rbar[np.arange(hi - lo), y[lo:hi]] += sw[lo:hi]
+        rows = A if A.is_sparse else DataMatrix.trusted(dense.dense[lo:hi])
+        out = out + (rows if rows is A or A is dense else InterceptMatrix(rows)).abs_rmatmat(rbar)
+    return out.T.ravel()
 
 
 def curvature(blk, Z, stats):
