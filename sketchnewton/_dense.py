@@ -98,11 +98,16 @@ def _blocks(M, lo, hi, dtype=None, step=None, rows=None):
     d = M.shape[1]
     if step is None:
         step = row_block_size(d, 8 if dtype is None else np.dtype(dtype).itemsize)
-    if rows is not None:
+    if rows is not None:  # gathered into one reused buffer (no page faults of a new one)
+        gather = np.empty((min(step, hi - lo), d), dtype=M.dtype)
+        up = None if dtype in (None, M.dtype) else np.empty(gather.shape, dtype=dtype)
         for a in range(lo, hi, step):
             b = min(hi, a + step)
-            blk = M[rows[a:b]]
-            yield a, b, blk if dtype is None else blk.astype(dtype, copy=False)
+            blk = np.take(M, rows[a:b], axis=0, out=gather[:b - a])
+            if up is not None:
+                blk = up[:b - a]
+                np.copyto(blk, gather[:b - a], casting="same_kind")
+            yield a, b, blk
         return
     if dtype is None:
         for a in range(lo, hi, step):
