@@ -103,7 +103,11 @@ def _blocks(M, lo, hi, dtype=None, step=None, rows=None):
         up = None if dtype in (None, M.dtype) else np.empty(gather.shape, dtype=dtype)
         for a in range(lo, hi, step):
             b = min(hi, a + step)
-            blk = np.take(M, rows[a:b], axis=0, out=gather[:b - a])
+            blk = gather[:b - a]
+            if M.flags.c_contiguous:  # np.take would copy a Fortran-ordered M whole first
+                np.take(M, rows[a:b], axis=0, out=blk)
+            else:
+                blk[...] = M[rows[a:b]]
             if up is not None:
                 blk = up[:b - a]
                 np.copyto(blk, gather[:b - a], casting="same_kind")
