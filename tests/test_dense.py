@@ -405,8 +405,9 @@ def test_products_allocate_blocks_not_a_float64_copy(order):
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_multinomial_row_subset_gathers_its_rows(order, dtype):
-    """The sub-sampled multinomial loss on dense data reads its rows where they are (no copy):
-    its Hessian products, gradient and Gram equal those of the loss on a copy of the rows."""
+    """The sub-sampled multinomial loss on dense data reads its rows, and its state the full
+    state's logits, where they are (no copy): its Hessian products, gradient and Gram equal
+    those of the loss on a copy of the rows."""
     X = _matrix(3000, 12, dtype, order)
     rng = np.random.default_rng(5)
     y = rng.integers(0, 4, 3000)
@@ -421,3 +422,9 @@ def test_multinomial_row_subset_gathers_its_rows(order, dtype):
     np.testing.assert_allclose(s.grad, r.grad, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sub.hessp(s, v), ref.hessp(r, v), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sub.hessian(s), ref.hessian(r), rtol=1e-12, atol=1e-12)
+    # the sample's state read from the full state's logits (no m x K copy): the same numbers
+    viewed = loss.subset_state(sub, loss.evaluate(x), rows)
+    assert viewed.handles[0].Z.nbytes == 0
+    assert viewed.fun == pytest.approx(r.fun, rel=1e-13)
+    np.testing.assert_allclose(sub.hessp(viewed, v), ref.hessp(r, v), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sub.hessian(viewed), ref.hessian(r), rtol=1e-12, atol=1e-12)

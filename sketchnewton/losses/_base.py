@@ -190,6 +190,10 @@ class Loss(Protocol):
         times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
         where it is float32); only with ``row_subsets``."""
 
+    def subset_state(self, sub: "Loss", state: State, rows: np.ndarray) -> State:
+        """The state of ``sub = self.row_subset(rows, ...)`` at ``state.x``, from ``state``
+        without a pass over ``A`` (``sub.forward`` of the rows' image, or views of them)."""
+
     def subproblem(self, rows: np.ndarray) -> "Loss":
         """The problem on the rows ``rows`` (sorted, a sample of them) whose minimiser estimates
         this loss's: what a warm start solves first (docs/math.md 6.6); only with
@@ -452,6 +456,10 @@ class LossBase(ABC):
         """Only for a loss with ``row_subsets``."""
         raise InputError(f"{type(self).__name__} offers no row subsets (sub-sampled Newton "
                          "needs a row-separable loss in memory)")
+
+    def subset_state(self, sub, state, rows):
+        """See :meth:`Loss.subset_state`: ``sub.forward`` of the rows of the image (a copy)."""
+        return sub.forward(state.x, state.image[rows])
 
     def subproblem(self, rows):
         """The loss of the rows ``rows`` with each row's weight times ``n / len(rows)`` (a

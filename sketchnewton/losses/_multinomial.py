@@ -30,7 +30,7 @@ from ._base import BlockState, State
 
 __all__ = ["row_pass", "probs", "gradient", "hessp", "hessp_of_image", "hess_matmat",
            "class_diagonal", "noise", "curvature", "class_gram", "kronecker", "value", "move",
-           "LogitsLine", "GatheredRows"]
+           "LogitsLine", "GatheredRows", "RowsOf", "subset_block_state"]
 
 
 def row_pass(blk, Z):
@@ -42,6 +42,7 @@ def row_pass(blk, Z):
 def probs(Z, stats, rows=None):
     """The probabilities of every row (``rows`` None) or of ``rows``: a new (n or m, K) array."""
     if rows is None:
+        Z, stats = np.asarray(Z), np.asarray(stats)  # whole rows of a RowsOf: gathered
         return multinomial_probs(Z, stats, np.empty_like(Z))
     return multinomial_probs(Z[rows], stats[rows], np.empty((len(rows), Z.shape[1])))
 
@@ -292,3 +293,32 @@ class GatheredRows(MatrixShape):
         if name in ("base", "rows"):
             raise AttributeError(name)
         return getattr(DataMatrix.trusted(self.base.dense[self.rows]), name)
+
+
+class RowsOf:
+    """The rows ``rows`` of an array, not copied: ``[key]`` gathers ``array[rows[key]]`` (a
+    block of the sub-sampled Hessian's rows), ``np.asarray`` all of them (a copy, for the
+    rarely used whole-array paths)."""
+
+    def __init__(self, array, rows):
+        self.array, self.rows = array, rows
+        self.shape = (rows.shape[0],) + array.shape[1:]
+        self.nbytes = 0  # a view: holds no rows of its own
+
+    def __getitem__(self, key):
+        return self.array[self.rows[key]]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.array[self.rows], dtype=dtype)
+
+
+def subset_block_state(blk, st, rows):
+    """The block state of the row subset ``blk`` (rows ``rows`` of the block state ``st``, with
+    the subset's weights): its logits and statistics read from ``st``'s (:class:`RowsOf`), its
+    loss summed by row blocks (``O(block K)``, no pass over ``A``)."""
+    Z, stats = RowsOf(st.Z, rows), RowsOf(st.cache[0], rows)
+    y, sw, (m, K) = blk["y_codes"], blk["sw"], Z.shape
+    terms, scratch = np.empty(m), np.empty((min(m, max(256, row_block_size(K))), 2))
+    for lo, hi in _row_blocks(m, K):
+        multinomial_row_terms(Z[lo:hi], y[lo:hi], sw[lo:hi], scratch[:hi - lo], terms[lo:hi])
+    return BlockState(Z, (stats, None), block_total(terms), None)

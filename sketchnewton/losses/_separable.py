@@ -470,6 +470,19 @@ class SeparableLoss(LossBase):
         sub.precise_products = bool(precise)
         return sub
 
+    def subset_state(self, sub, state, rows):
+        """See :meth:`Loss.subset_state`: for the multinomial loss on dense rows in memory, the
+        rows of ``Z`` and of its statistics read where they are (no ``m x K`` copy)."""
+        if isinstance(sub.A, InterceptMatrix):
+            gathered = isinstance(sub.A.base, mn.GatheredRows)
+        else:
+            gathered = isinstance(sub.A, mn.GatheredRows)
+        if not gathered:
+            return super().subset_state(sub, state, rows)
+        st = mn.subset_block_state(sub.data.block, state.handles[0], rows)
+        fun = float(st.fun) + 0.5 * float(sub.ridge @ (state.x * state.x))
+        return State(state.x, fun, st.Z, [st])
+
     def null_space(self):
         """None, except for the multinomial loss (class shift on unpenalised coordinates)."""
         return None

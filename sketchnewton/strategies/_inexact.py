@@ -339,7 +339,7 @@ class SubsampledNewtonCG(NewtonCG):
         sub = loss.row_subset(rows, n / self.rows, precise=False)
         loss.data.count_rows_read(sub.data.nnz)
         self._sub = sub
-        self._sub_state = sub.forward(it.x, it.state.image[rows])
+        self._sub_state = loss.subset_state(sub, it.state, rows)
 
     def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
         try:
