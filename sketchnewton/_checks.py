@@ -149,7 +149,7 @@ def certify(loss: Loss, state: State, model: Model | None, x0: np.ndarray,
 
 def _still_decreasing(loss: Loss, state: State, x0: np.ndarray) -> bool:
     try:
-        f = loss.forward(2.0 * state.x - x0).fun
+        f = loss.value(2.0 * state.x - x0)
     except DomainError:
         return False
     return bool(f < state.fun - 64 * _EPS * abs(state.fun))

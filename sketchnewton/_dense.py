@@ -91,12 +91,28 @@ def _fast32(M, precise):
     return not precise and M.dtype == np.float32
 
 
-def _blocks(M, lo, hi, dtype=None, step=None):
+def _blocks(M, lo, hi, dtype=None, step=None, rows=None):
     """``(a, b, block)`` over rows ``[lo, hi)`` of ``M``: ``M[a:b]`` itself, or (``dtype``
-    given) its copy into one reused buffer of that dtype in ``M``'s memory order."""
+    given) its copy into one reused buffer of that dtype in ``M``'s memory order. ``rows``: of
+    the matrix ``M[rows]``, each block gathered (``M[rows[a:b]]``, a block-sized copy)."""
     d = M.shape[1]
     if step is None:
         step = row_block_size(d, 8 if dtype is None else np.dtype(dtype).itemsize)
+    if rows is not None:  # gathered into one reused buffer (no page faults of a new one)
+        gather = np.empty((min(step, hi - lo), d), dtype=M.dtype)
+        up = None if dtype in (None, M.dtype) else np.empty(gather.shape, dtype=dtype)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            blk = gather[:b - a]
+            if M.flags.c_contiguous:  # np.take would copy a Fortran-ordered M whole first
+                np.take(M, rows[a:b], axis=0, out=blk)
+            else:
+                blk[...] = M[rows[a:b]]
+            if up is not None:
+                blk = up[:b - a]
+                np.copyto(blk, gather[:b - a], casting="same_kind")
+            yield a, b, blk
+        return
     if dtype is None:
         for a in range(lo, hi, step):
             yield a, min(hi, a + step), M[a:min(hi, a + step)]
@@ -246,7 +262,19 @@ def _fast_rmatmat(M, Y32):
     return sum(over_row_ranges(M, chunk))
 
 
-def rproduct_rows(M, rows_of, k, ones, precise=True):
+def _product_into(blk, w, out, fast, shift=None):
+    """``out = blk @ w`` (plus ``shift``, the intercept column's row) in the float64 ``out``:
+    written in place, or from float32 BLAS when ``fast``."""
+    if fast:
+        out[...] = blk @ w
+    else:
+        np.dot(blk, w, out=out)
+    if shift is not None:
+        out += shift
+    return out
+
+
+def rproduct_rows(M, rows_of, k, ones, precise=True, X=None, rows=None):
     """``[M, 1]^T Y`` (``1`` only when ``ones``) for an (n, k) ``Y`` that is never formed whole:
     ``rows_of(a, b, out)`` writes ``Y[a:b]`` into ``out`` (float64 (b - a, k), a reused buffer)
     and returns it, once per block of rows. Float64 (d, k) or (d + 1, k), one sweep.
@@ -255,11 +283,17 @@ def rproduct_rows(M, rows_of, k, ones, precise=True):
     Hessian-vector product) without an ``n x k`` temporary: memory ``O(block (d + k))``
     per thread. ``rows_of`` runs in the product's threads on disjoint rows (it
     must release the GIL or be cheap). Precision as :func:`rproduct`.
+    ``X`` ((d, r), or (d + 1, r) with ``ones``): ``rows_of(a, b, out, AX)`` also receives the
+    rows ``a:b`` of ``[M, 1] X`` (float64 (b - a, r)), made from the same block of ``M`` (a
+    fused product: each block read once for both); ``k = 0`` with ``X``: only those blocks
+    are wanted (a forward sweep by blocks, the result empty). ``rows``: the product of
+    ``M[rows]`` (row blocks gathered, no copy of those rows).
     """
-    n, d = M.shape
+    n, d = M.shape if rows is None else (len(rows), M.shape[1])
     fast, up = _fast32(M, precise), _upcast(M, precise)
     step = max(_MIN_BLOCK_ROWS, min(row_block_size(d, 8 if up else M.dtype.itemsize),
-                                    row_block_size(k)))
+                                    row_block_size(max(k, 0 if X is None else X.shape[1]))))
+    Xd = None if X is None else (_f32(X[:d]) if fast else np.ascontiguousarray(X[:d]))
 
     def chunk(lo, hi):
         acc, col = np.zeros((d, k)), np.zeros(k)
@@ -268,8 +302,15 @@ def rproduct_rows(M, rows_of, k, ones, precise=True):
         ybuf = np.empty((min(step, hi - lo), k))
         y32 = np.empty((min(step, hi - lo), k), dtype=np.float32) if fast else None
         tmp = np.empty((d, k), dtype=np.float32 if fast else np.float64)
-        for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step):
-            yb = rows_of(a, b, ybuf[:b - a])
+        xbuf = None if X is None else np.empty((min(step, hi - lo), X.shape[1]))
+        for a, b, blk in _blocks(M, lo, hi, np.float64 if up else None, step, rows):
+            if X is None:
+                yb = rows_of(a, b, ybuf[:b - a])
+            else:
+                xb = _product_into(blk, Xd, xbuf[:b - a], fast, X[d] if ones else None)
+                yb = rows_of(a, b, ybuf[:b - a], xb)
+            if k == 0:
+                continue
             if ones:
                 col += yb.sum(axis=0)
             if fast:
@@ -279,7 +320,7 @@ def rproduct_rows(M, rows_of, k, ones, precise=True):
             acc += tmp
         return acc, col
 
-    parts = over_row_ranges(M, chunk)
+    parts = over_row_ranges(M, chunk, (n, d))
     acc = sum(p[0] for p in parts)
     return np.vstack([acc, sum(p[1] for p in parts)[None, :]]) if ones else acc
 
@@ -312,13 +353,7 @@ def normal_matvec(M, h, v, ones, z, precise=True):
     def chunk(lo, hi):
         out = np.zeros(e)
         for a, b, blk in _blocks(M, lo, hi, buf, step):
-            zb = z[a:b]
-            if fast:
-                zb[:] = blk @ w
-            else:
-                np.dot(blk, w, out=zb)
-            if ones:
-                zb += v[d]
+            zb = _product_into(blk, w, z[a:b], fast, v[d] if ones else None)
             t = h[a:b] * zb
             out[:d] += (t.astype(np.float32) if fast else t) @ blk
             if ones:

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from . import _dense
 from ._dense import over_row_ranges, row_block_size
 from ._kernels import BUFFER_RATIO, kernel_threads, n_chunks, threads_for
-from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights
+from ._kernels.glm import csr_multinomial_hessp, multinomial_hess_weights, multinomial_probs
 from ._kernels.linalg import (
     csr_abs_rmatmat,
     csr_class_blocks,
@@ -145,13 +145,8 @@ class DataMatrix(MatrixShape):
             if arr.ndim != 2:
                 raise InputError(f"{name} must be 2-D, got shape {arr.shape}")
             arr = _dense.as_dense(arr, name, check_finite)
-            self.csr = None
-            self.kernel_csr = None
-            self.dense = arr
-            self.is_sparse = False
-            self.dtype = arr.dtype
-            self.shape = arr.shape
-            self.nnz = int(arr.size)
+            self.csr, self.kernel_csr, self.dense, self.is_sparse = None, None, arr, False
+            self.dtype, self.shape, self.nnz = arr.dtype, arr.shape, int(arr.size)
         n, d = self.shape
         if n == 0 or d == 0:
             raise InputError(f"{name} is empty (shape {self.shape})")
@@ -257,9 +252,7 @@ class DataMatrix(MatrixShape):
         """
         weights = np.ascontiguousarray(weights, dtype=np.float64)
         if self.is_sparse:
-            if rows is None:
-                rows = np.arange(self.n, dtype=np.int64)
-            rows = np.ascontiguousarray(rows, dtype=np.int64)
+            rows = np.ascontiguousarray(np.arange(self.n) if rows is None else rows, dtype=np.int64)
             extra = np.empty(0) if tail is None else np.ascontiguousarray(tail, dtype=np.float64)
             with kernel_threads(self.nnz):
                 return csr_gram(*self.kernel_csr, rows, weights, self.d, n_chunks(), ones,
@@ -298,8 +291,7 @@ class DataMatrix(MatrixShape):
 
     def class_blocks(self, P, sw, ones=False):
         """``sum_i a_ij^2 sw_i (diag(p_i) - p_i p_i^T)`` per column: (d, K, K) (one sweep)."""
-        P = np.ascontiguousarray(P, dtype=np.float64)
-        sw = np.ascontiguousarray(sw, dtype=np.float64)
+        P, sw = np.ascontiguousarray(P, dtype=np.float64), np.ascontiguousarray(sw, dtype=np.float64)
         if self.is_sparse:
             with kernel_threads(self.nnz * P.shape[1] ** 2):
                 return csr_class_blocks(*self.kernel_csr, P, sw, ones, self.d, n_chunks())
@@ -324,7 +316,8 @@ class DataMatrix(MatrixShape):
         :meth:`multinomial_hessp` with ``blocks``. One when each row is read once for both of
         its products; two when they run one after the other: sparse with an output too large
         for per-thread buffers (:func:`~sketchnewton._kernels.linalg.fused_sweep`), a dense
-        Fortran-ordered matrix, the dense multinomial product (two BLAS-3 sweeps).
+        Fortran-ordered matrix, the dense multinomial product (two BLAS-3 products, counted
+        as two sweeps though a row block is read once).
         ``threads``: the kernels' thread count (default: what :func:`kernel_threads` gives)."""
         if not self.is_sparse:
             return 2 if blocks or not self.dense.flags.c_contiguous else 1
@@ -332,37 +325,44 @@ class DataMatrix(MatrixShape):
         e = self.d + 1 if ones else self.d
         return 1 if fused_sweep(threads, e, self.nnz, BUFFER_RATIO) else 2
 
-    def rmatmat_rows(self, rows_of, k, ones=False, precise=True):
+    def rmatmat_rows(self, rows_of, k, ones=False, precise=True, X=None):
         """``A^T Y`` (``[A, 1]`` with ``ones``), ``Y`` (n, k) never whole: ``rows_of(a, b, out)``
         writes ``Y[a:b]`` into float64 ``out``, returns it (by ~2 MiB row blocks, sparse:
-        :func:`~sketchnewton._kernels.linalg.csr_rmatmat_rows`; dense: ``_dense.rproduct_rows``)."""
+        :func:`~sketchnewton._kernels.linalg.csr_rmatmat_rows`; dense: ``_dense.rproduct_rows``).
+        ``X`` (d, r): ``rows_of(a, b, out, AX)`` also gets the rows of ``A X`` (``k = 0``: only
+        those, a forward sweep by blocks)."""
         if not self.is_sparse:
-            return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise)
+            return _dense.rproduct_rows(self.dense, rows_of, k, ones, precise, X)
+        csr = self.kernel_csr
+        if X is not None:
+            Xd, each = np.ascontiguousarray(X[:self.d]), rows_of
+
+            def rows_of(a, b, out):
+                AX = csr_matmat(csr[0][a:b + 1], *csr[1:], Xd, np.empty((b - a, Xd.shape[1])))
+                return each(a, b, out, AX + X[self.d] if ones else AX)
+        step = row_block_size(max(k, 0 if X is None else X.shape[1]))
         with kernel_threads(self.nnz):
-            return csr_rmatmat_rows(*self.kernel_csr, rows_of, k, self.d, row_block_size(k), n_chunks(), ones)
+            return csr_rmatmat_rows(*csr, rows_of, k, self.d, step, n_chunks(), ones)
 
-    def multinomial_hessp(self, P, sw, V, ones=False, precise=True):
-        """``(A^T M, A V)`` with ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K).
-
-        The multinomial Hessian-vector product in one sweep (sparse; dense: two BLAS-3
-        sweeps, ``M`` formed by row blocks: ``A V`` is the only ``n x K`` array made);
-        ``ones``: of ``[A, 1]``. ``precise=False``: float32 BLAS for float32 data.
-        """
-        P = np.ascontiguousarray(P, dtype=np.float64)
+    def multinomial_hessp(self, Z, stats, sw, V, ones=False, precise=True, image=True):
+        """``(A^T M, A V)``, ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K), ``p_i`` the
+        softmax of ``Z_i`` from its ``stats`` (``glm.multinomial_pass``). One sweep (dense: a row
+        block read once for both BLAS-3 products, ``p`` and ``M`` formed by blocks); ``A V`` is
+        the only ``n x K`` array made, none with ``image=False`` (then None). ``ones``: of
+        ``[A, 1]``. ``precise=False``: float32 BLAS for float32 data."""
         V = np.ascontiguousarray(V, dtype=np.float64)
+        Zd = np.empty((self.n if image else 0, V.shape[1]))
         if self.is_sparse:
-            Zd = np.empty_like(P)
             with kernel_threads(self.nnz):
-                return csr_multinomial_hessp(*self.kernel_csr, P, sw, V, ones, self.d, n_chunks(),
-                                             Zd), Zd
-        Zd = self.matmat(V[:self.d], precise=precise)
-        if ones:
-            Zd += V[self.d]
+                out = csr_multinomial_hessp(*self.kernel_csr, Z, stats, sw, V, ones, self.d, n_chunks(), Zd)
+        else:
+            def weights(a, b, out, Zb):
+                if image:
+                    Zd[a:b] = Zb
+                return multinomial_hess_weights(multinomial_probs(Z[a:b], stats[a:b], out), sw[a:b], Zb, out)
 
-        def weights(a, b, out):
-            return multinomial_hess_weights(P[a:b], sw[a:b], Zd[a:b], out)
-
-        return self.rmatmat_rows(weights, P.shape[1], ones, precise), Zd
+            out = self.rmatmat_rows(weights, V.shape[1], ones, precise, V)
+        return out, (Zd if image else None)
 
     def outer_gram(self, precise=True):
         """``A A^T`` as a dense (n, n) array (the dual Newton system; moderate n only).
@@ -423,8 +423,8 @@ def _kernel_csr(csr):
 
 
 def as_data_matrix(A, name="A"):
-    """Return ``A`` as a :class:`DataMatrix` (no copy if it already is one)."""
-    return A if isinstance(A, (DataMatrix, InterceptMatrix)) else DataMatrix(A, name)
+    """Return ``A`` as a :class:`DataMatrix` (no copy if it is one, or a matrix like one)."""
+    return A if isinstance(A, MatrixShape) else DataMatrix(A, name)
 
 
 class InterceptMatrix(MatrixShape):
@@ -490,11 +490,11 @@ class InterceptMatrix(MatrixShape):
     def class_blocks(self, P, sw):
         return self.base.class_blocks(P, sw, ones=True)
 
-    def multinomial_hessp(self, P, sw, V, precise=True):
-        return self.base.multinomial_hessp(P, sw, V, ones=True, precise=precise)
+    def multinomial_hessp(self, Z, stats, sw, V, precise=True, image=True):
+        return self.base.multinomial_hessp(Z, stats, sw, V, ones=True, precise=precise, image=image)
 
-    def rmatmat_rows(self, rows_of, k, precise=True):
-        return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise)
+    def rmatmat_rows(self, rows_of, k, precise=True, X=None):
+        return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise, X=X)
 
     def fused_sweeps(self, blocks=False, threads=None):
         return self.base.fused_sweeps(blocks, ones=True, threads=threads)

@@ -33,7 +33,7 @@ from ._outcome import Reason, Verdict
 from ._report import History, SolveResult
 from ._stopping import HINT, MODEL_REUSE_DZ, Evidence, Phase, StoppingRule, what_to_try
 from .exceptions import ConvergenceWarning, DomainError, warn
-from .losses import L1Penalty, Loss, gradient_of
+from .losses import ImageLine, L1Penalty, Loss, gradient_of
 from .strategies import STRATEGIES, Iterate, Step, Strategy
 
 __all__ = ["NewtonSolver", "Problem", "Objective", "METHODS", "ARMIJO", "MAX_HALVINGS", "MAX_DZ"]
@@ -254,8 +254,10 @@ class NewtonSolver:
         is accepted. Returns False when the loss's rounding noise hides the decrease of every
         step left to try, None when the search fails otherwise.
 
-        ``A p`` is computed once, so every trial costs O(n), not a pass (``z(t) = z + t A p``).
-        The first trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ`` (and
+        The trials come from the loss's :meth:`~sketchnewton.losses.Loss.line`: ``A p`` computed
+        once, every trial O(n) (``z(t) = z + t A p``), or for the multinomial loss in memory a
+        sweep per trial that moves ``z`` in place (no ``n x K`` array beside it). The first
+        trial is capped so that no entry of ``z`` moves by more than ``MAX_DZ`` (and
         doubled once accepted, :meth:`Objective.extend`). Trials outside the loss's domain are
         rejected. Armijo compares the *difference* ``f(x + t p) - f(x)`` with ``c t g^T p``. A
         step whose predicted decrease is within the loss's noise cannot be judged by the loss:
@@ -263,39 +265,36 @@ class NewtonSolver:
         is tried."""
         t0 = time.perf_counter()
         loss, it = self.loss, self.it
-        f0, g, p = it.fun, it.grad, step.direction
-        Ap = loss.image(p) if step.image is None else step.image
+        f0 = it.fun
+        line = loss.line(it.state, step.direction, step.image)
         slope = -step.decrement  # g^T p, plus P(x + p) - P(x) for a composite objective
-        if not Ap.size:
-            dz = 0.0
-        elif isinstance(Ap, np.ndarray):  # no temporary of the image's size (n x K)
-            dz = max(float(Ap.max()), -float(Ap.min()))
-        else:
-            dz = float(np.abs(Ap).max())
-        t = first = 1.0 if dz <= MAX_DZ else MAX_DZ / dz
-        noise = _Noise(self, p, Ap, slope)
+        t = first = line.first(MAX_DZ)
+        dz = line.dz
+        noise = _Noise(self, line, slope)
         result, accepted, verified = None, None, True
         for _ in range(MAX_HALVINGS):
             it.counts["nfev"] += 1
             trial = None  # a rejected trial's arrays are freed before the next one is made
             try:
-                trial, f = self.objective.trial(it.x + t * p, moved_image(it.state.image, t, Ap))
+                trial, f = self.objective.trial(line, t)
             except DomainError:
                 t *= 0.5
                 continue
             if f - f0 <= ARMIJO * t * slope:
                 if t == first < 1.0 and self.objective.convex:  # a capped first trial
                     held, trial = [trial], None  # extend empties the list: no reference here
-                    trial, t = self.objective.extend(it, p, Ap, t, held, f, slope)
+                    trial, t = self.objective.extend(it, line, t, held, f, slope)
                 accepted = trial
                 break
             if noise.hides(abs(t * slope), t, f):
                 result = False
                 if t == first and f - f0 <= NOISE_FACTOR * noise.value:
+                    trial = line.again(trial, t)  # the noise's trials may have moved the line
                     accepted = self.objective.judged_by_gradient(trial, it, self.strategy.built)
                     verified = False
                 break
             t *= 0.5
+        line.close(accepted)
         self.timings["line_search"] += time.perf_counter() - t0
         if accepted is None:
             return result
@@ -355,16 +354,6 @@ class NewtonSolver:
         return result
 
 
-def moved_image(image, t, Ap):
-    """``image + t Ap`` (a line-search trial's image): one new array, no temporary of its size
-    (an ``n x K`` array for the multinomial loss)."""
-    if isinstance(image, np.ndarray) and isinstance(Ap, np.ndarray):
-        out = np.multiply(Ap, t)
-        out += image
-        return out
-    return image + t * Ap
-
-
 def _dead():
     """A weak reference that has died (the empty cache of :meth:`NewtonSolver.rounding_floor`)."""
     return None
@@ -388,12 +377,13 @@ class Objective:
     def penalty_value(self, x: np.ndarray) -> float:
         return 0.0 if self.penalty is None else self.penalty.value(x)
 
-    def trial(self, x: np.ndarray, image) -> tuple:
-        """``(state, F(x))`` of a line-search trial (its gradient not computed)."""
-        state = self.loss.forward(x, image)
-        return state, state.fun + self.penalty_value(x)
+    def trial(self, line: ImageLine, t: float) -> tuple:
+        """``(state, F(x + t p))`` of a line-search trial along ``line`` (no gradient)."""
+        state = line.trial(t)
+        return state, state.fun + self.penalty_value(state.x)
 
-    def extend(self, it: Iterate, p, Ap, t: float, held: list, f: float, slope: float) -> tuple:
+    def extend(self, it: Iterate, line: ImageLine, t: float, held: list, f: float,
+               slope: float) -> tuple:
         """``(state, t)`` after doubling an accepted capped step ``t`` (its state the one item
         of ``held``, objective ``f``; up to the unit step) while the objective keeps decreasing
         as the Newton model predicts (a convex loss: a non-convex one could leave the basin its
@@ -410,7 +400,7 @@ class Objective:
             it.counts["nfev"] += 1
             state = None
             try:
-                state, f2 = self.trial(it.x + t2 * p, moved_image(it.state.image, t2, Ap))
+                state, f2 = self.trial(line, t2)
             except DomainError:
                 break
             # the decrease must keep at least half the Newton model's, slope (t - t^2 / 2): a
@@ -421,7 +411,7 @@ class Objective:
             f, t = f2, t2
         if state is None:
             it.counts["nfev"] += 1
-            state = self.trial(it.x + t * p, moved_image(it.state.image, t, Ap))[0]
+            state = self.trial(line, t)[0]
         return state, t
 
     def optimality(self, it: Iterate) -> float:
@@ -462,8 +452,8 @@ class _Noise:
     is far below rounding there).
     """
 
-    def __init__(self, solver, p, Ap, slope):
-        self.solver, self.p, self.Ap, self.slope = solver, p, Ap, slope
+    def __init__(self, solver, line, slope):
+        self.solver, self.line, self.slope = solver, line, slope
         it = solver.it
         self.value = NOISE_ULPS * _EPS * abs(it.fun)
         self.measured = abs(slope) > NOISE_GATE * abs(it.fun)  # nothing to measure: visible
@@ -485,9 +475,7 @@ class _Noise:
         for k in (1, 2):
             it.counts["nfev"] += 1
             try:
-                r[k] = solver.objective.trial(it.x + s[k] * self.p,
-                                              moved_image(it.state.image, s[k], self.Ap))[1] \
-                    - it.fun - self.slope * s[k]
+                r[k] = solver.objective.trial(self.line, s[k])[1] - it.fun - self.slope * s[k]
             except DomainError:
                 return np.inf
         q = 0.5 * s * s

@@ -228,16 +228,30 @@ def test_class_blocks(mat, nc, ratio, ones):
     close(linalg.csr_class_blocks(*kernel_csr(A), P, sw, ones, A.shape[1], nc, ratio), ref)
 
 
+def logits_of(P):
+    """``(Z, stats, P')``: logits of the row probabilities ``P``, their softmax statistics and
+    the probabilities formed from them (``P`` to rounding)."""
+    n = P.shape[0]
+    Z, stats = np.log(P), np.empty((n, 2))
+    glm.multinomial_pass(Z, np.zeros(n, dtype=np.int64), np.ones(n), stats)
+    return Z, stats, glm.multinomial_probs(Z, stats, np.empty_like(P))
+
+
 @pytest.mark.parametrize("ones", [False, True])
 def test_multinomial_hessp(mat, nc, ratio, ones):
     K = 4
     A, M, P, sw = class_setup(mat, ones, K, 8)
+    Zl, stats, P = logits_of(P)
     V = np.random.default_rng(10).standard_normal((M.shape[1], K))
     Zd = np.empty((A.shape[0], K))
-    out = glm.csr_multinomial_hessp(*kernel_csr(A), P, sw, V, ones, A.shape[1], nc, Zd, ratio)
+    out = glm.csr_multinomial_hessp(*kernel_csr(A), Zl, stats, sw, V, ones, A.shape[1], nc, Zd, ratio)
     ref, Z = multinomial_refs(M, P, sw, V)
     close(out, ref)
     close(Zd, Z)
+    # without the image: the same product
+    alone = glm.csr_multinomial_hessp(*kernel_csr(A), Zl, stats, sw, V, ones, A.shape[1], nc,
+                                      np.empty((0, K)), ratio)
+    np.testing.assert_array_equal(alone, out)
 
 
 # -- row kernels of the losses ---------------------------------------------------------------
@@ -269,8 +283,14 @@ def test_multinomial_row_kernels():
     Z = rng.standard_normal((n, K)) * 5
     y = rng.integers(0, K, n)
     sw = rng.random(n)
-    P = np.empty((n, K))
-    loss = glm.multinomial_pass(Z, y, sw, P)
+    stats = np.empty((n, 2))
+    loss = glm.multinomial_pass(Z, y, sw, stats)
+    P = glm.multinomial_probs(Z, stats, np.empty((n, K)))
+    # the rows' terms of any block, summed the same way: the same number
+    terms = np.empty(n)
+    glm.multinomial_row_terms(Z[:150], y[:150], sw[:150], np.empty((150, 2)), terms[:150])
+    glm.multinomial_row_terms(Z[150:], y[150:], sw[150:], np.empty((n - 150, 2)), terms[150:])
+    assert glm.block_total(terms) == loss
     ref = np.exp(Z - Z.max(axis=1, keepdims=True))
     ref /= ref.sum(axis=1, keepdims=True)
     close(P, ref)

@@ -118,8 +118,9 @@ def test_multinomial_pass_extreme(K, order):
     Z = np.asarray(Z, order=order)
     y = rng.integers(0, K, n)
     sw = rng.random(n) + 0.5
-    P, R = np.empty((n, K)), np.empty((n, K))
-    loss = glm.multinomial_pass(Z, y, sw, P)
+    stats, R = np.empty((n, 2)), np.empty((n, K))
+    loss = glm.multinomial_pass(Z, y, sw, stats)
+    P = glm.multinomial_probs(Z, stats, np.empty((n, K)))
     glm.multinomial_residual(P, y, sw, R)
     Zl = Z.astype(LD)
     m = Zl.max(axis=1, keepdims=True)
@@ -149,7 +150,7 @@ def test_row_passes_independent_of_threads():
     def run():
         return (glm.logistic_pass(z, y, sw, np.empty(n), np.empty(n)),
                 glm.poisson_pass(z, y, sw, np.empty(n), np.empty(n)),
-                glm.multinomial_pass(Z, labels, sw, np.empty((n, K))))
+                glm.multinomial_pass(Z, labels, sw, np.empty((n, 2))))
 
     previous = numba.get_num_threads()
     try:

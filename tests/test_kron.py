@@ -11,6 +11,7 @@ import pytest
 
 import sketchnewton as sn
 from sketchnewton.hessian import ModelBuilder, kronecker_model
+from sketchnewton.losses._multinomial import probs
 
 
 def _problem(n=300, d=5, K=4, lam=0.5, fit_intercept=False, seed=0, dtype=np.float64,
@@ -31,10 +32,17 @@ def _state(loss, seed=1, scale=0.5):
     return loss.evaluate(x)
 
 
+def _probabilities(state):
+    """The softmax probabilities (n, K) of an in-memory multinomial state (formed from its
+    logits and their per-row statistics)."""
+    st = state.handles[0]
+    return probs(st.Z, st.cache[0])
+
+
 def _row_bounds(loss, state):
     """``alpha, beta``: the extreme eigenvalues of ``S^{+1/2} T_i S^{+1/2}`` on ``1_K^perp`` over
     the rows, ``T_i = B_i / tr B_i`` (docs/math.md 8.7), and ``lambda_min+(S)``."""
-    P, sw = state.handles[0].cache[0], loss.sw
+    P, sw = _probabilities(state), loss.sw
     K = P.shape[1]
     B = sw[:, None, None] * (np.einsum("ik,kl->ikl", P, np.eye(K)) - P[:, :, None] * P[:, None, :])
     c = np.trace(B, axis1=1, axis2=2)
@@ -51,7 +59,7 @@ def test_factors_are_the_weighted_gram_and_the_average_curvature():
     X, y, loss = _problem()
     state = _state(loss)
     G, S = loss.kronecker_factors(state)
-    P = state.handles[0].cache[0]
+    P = _probabilities(state)
     c = 1.0 - np.sum(P * P, axis=1)
     np.testing.assert_allclose(G, X.T @ (c[:, None] * X), rtol=1e-12)
     S_ref = (np.diag(P.sum(axis=0)) - P.T @ P) / c.sum()

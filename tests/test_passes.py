@@ -62,9 +62,9 @@ class CountingMatrix(DataMatrix):
         sweeps = DataMatrix.fused_sweeps(self, False, ones)
         return self._counted(sweeps, super().normal_matvec, h, v, ones, **kwargs)
 
-    def multinomial_hessp(self, P, sw, V, ones=False, **kwargs):
+    def multinomial_hessp(self, Z, stats, sw, V, ones=False, **kwargs):
         sweeps = DataMatrix.fused_sweeps(self, True, ones)
-        return self._counted(sweeps, super().multinomial_hessp, P, sw, V, ones, **kwargs)
+        return self._counted(sweeps, super().multinomial_hessp, Z, stats, sw, V, ones, **kwargs)
 
 
 for _name, _sweeps in _COUNTED.items():

@@ -11,8 +11,9 @@ from numba import njit, prange
 from . import BUFFER_RATIO, chunk_range, nonzeros, sum_chunks, vmath
 from .linalg import csr_rmatmat, fused_sweep
 
-__all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_residual",
-           "multinomial_hess_weights", "multinomial_curvature", "csr_multinomial_hessp"]
+__all__ = ["logistic_pass", "poisson_pass", "multinomial_pass", "multinomial_row_terms",
+           "block_total", "multinomial_probs", "multinomial_residual", "multinomial_hess_weights",
+           "multinomial_curvature", "csr_multinomial_hessp"]
 
 
 #: rows per block of the row passes: a block's temporaries stay in the L1 cache
@@ -138,51 +139,96 @@ def poisson_pass(z, y, sw, r, h):
     return _total(partial)
 
 
+@njit(cache=True, inline="always")
+def _softmax_rows(Z, y, sw, stats, E, sums, terms, ulo, m):
+    """Rows ``ulo + j``, ``j < m <= _BLOCK``, of :func:`multinomial_pass`: their shifted logits
+    ``Z_ik - max_k Z_ik`` in the contiguous buffer ``E``, their ``exp`` in one vectorized loop,
+    then per row ``stats = (max, 1 / sum of exps)`` and the loss term
+    ``sw (max - z_y) + sw log(sum)`` written to ``terms[j]`` (``sums``: scratch (m,))."""
+    K = Z.shape[1]
+    for j in range(m):
+        i = ulo + j
+        mi = Z[i, 0]
+        for k in range(1, K):
+            mi = max(mi, Z[i, k])
+        stats[i, 0] = mi
+        for k in range(K):
+            E[j * K + k] = Z[i, k] - mi
+    for q in range(m * K):
+        E[q] = vmath.exp(E[q])
+    for j in range(m):
+        i = ulo + j
+        si = 0.0
+        for k in range(K):
+            si += E[j * K + k]
+        stats[i, 1] = 1.0 / si
+        terms[j] = sw[i] * (stats[i, 0] - Z[i, y[i]])
+        sums[j] = si
+    for j in range(m):
+        terms[j] += sw[ulo + j] * vmath.log(sums[j])
+
+
 @njit(**_ROW_PASS)
-def multinomial_pass(Z, y, sw, P):
+def multinomial_pass(Z, y, sw, stats):
     """Softmax cross-entropy ``sum_i sw_i (logsumexp(Z_i) - Z_{i, y_i})``.
 
-    ``Z`` (n, K) logits, ``y`` (n,) integer labels in [0, K). Writes the row
-    probabilities into ``P``; returns the loss. The gradient weights
-    ``sw (P - onehot(y))`` are not stored: :func:`multinomial_residual` forms
-    them by row blocks inside the gradient's product. In blocks of rows: the shifted logits ``Z_ik - max_k Z_ik`` of a block in one
-    contiguous buffer, their ``exp`` in one vectorized loop, then the ``log`` of the
-    row sums in another (:mod:`~sketchnewton._kernels.vmath`).
+    ``Z`` (n, K) logits, ``y`` (n,) integer labels in [0, K). Writes per row
+    ``stats[i] = (max_k Z_ik, 1 / sum_k exp(Z_ik - max))`` (n, 2), from which
+    :func:`multinomial_probs` forms the probabilities of any rows (the same numbers as
+    formed here); returns the loss. In blocks of rows (:func:`_softmax_rows`), each
+    block's terms summed, then the blocks in order (the same for any thread count).
     """
     n, K = Z.shape
     nb, T = _blocks(n)
     partial = np.empty(nb)
     for c in prange(T):
         E = np.empty(_BLOCK * K)  # the block's shifted logits, then their exponentials
-        S = np.empty((3, _BLOCK))  # per row: max, then sw (max - z_y); sum of exps; loss term
+        S = np.empty((2, _BLOCK))  # the rows' sums of exps and loss terms
         b0, b1 = chunk_range(c, nb, T)
         for b in range(b0, b1):
             m, ulo = _block_rows(b, n)
-            for j in range(m):
-                i = ulo + j
-                mi = Z[i, 0]
-                for k in range(1, K):
-                    mi = max(mi, Z[i, k])
-                S[0, j] = mi
-                for k in range(K):
-                    E[j * K + k] = Z[i, k] - mi
-            for q in range(m * K):
-                E[q] = vmath.exp(E[q])
-            for j in range(m):
-                i = ulo + j
-                si = 0.0
-                for k in range(K):
-                    si += E[j * K + k]
-                inv = 1.0 / si
-                wi = sw[i]
-                for k in range(K):
-                    P[i, k] = E[j * K + k] * inv
-                S[0, j] = wi * (S[0, j] - Z[i, y[i]])
-                S[1, j] = si
-            for j in range(m):
-                S[2, j] = S[0, j] + sw[ulo + j] * vmath.log(S[1, j])
-            partial[b] = vmath.block_sum(S[2, :m])
+            _softmax_rows(Z, y, sw, stats, E, S[0], S[1], ulo, m)
+            partial[b] = vmath.block_sum(S[1, :m])
     return _total(partial)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def multinomial_row_terms(Z, y, sw, stats, terms):
+    """Serial :func:`multinomial_pass` of a few rows (a block called from a product's thread,
+    without the GIL): writes ``stats`` and the rows' loss terms ``terms`` (n,), whose sum
+    :func:`block_total` takes as :func:`multinomial_pass` does."""
+    n, K = Z.shape
+    E, sums = np.empty(_BLOCK * K), np.empty(_BLOCK)
+    for lo in range(0, n, _BLOCK):
+        m = min(n - lo, _BLOCK)
+        _softmax_rows(Z, y, sw, stats, E, sums, terms[lo:lo + m], np.uint64(lo), np.uint64(m))
+    return terms
+
+
+@njit(cache=True, error_model="numpy")
+def block_total(terms):
+    """``sum(terms)`` summed as :func:`multinomial_pass` sums its rows' terms (per block of
+    ``_BLOCK`` rows, then the blocks in order)."""
+    n = terms.shape[0]
+    nb = (n + _BLOCK - 1) // _BLOCK
+    partial = np.empty(nb)
+    for b in range(nb):
+        partial[b] = vmath.block_sum(terms[b * _BLOCK:min(n, (b + 1) * _BLOCK)])
+    return _total(partial)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def multinomial_probs(Z, stats, out):
+    """``out_ik = exp(Z_ik - stats_i0) stats_i1``: the softmax probabilities of the rows of
+    ``Z`` from their :func:`multinomial_pass` statistics (bit for bit the numbers it forms),
+    ``out`` (n, K). Serial and without the GIL (row blocks in a product's threads)."""
+    n, K = Z.shape
+    for i in range(n):
+        mi = stats[i, 0]
+        inv = stats[i, 1]
+        for k in range(K):
+            out[i, k] = vmath.exp(Z[i, k] - mi) * inv
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -229,28 +275,29 @@ def multinomial_curvature(P, sw, out):
 
 
 @njit(parallel=True, cache=True)
-def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd, ratio=BUFFER_RATIO):
+def csr_multinomial_hessp(indptr, indices, data, Z, stats, sw, V, ones, d, n_chunks, Zd,
+                          ratio=BUFFER_RATIO):
     """The multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
 
-    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``; ``V`` (d, K) the direction per
+    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``, ``p_i`` formed from the logits ``Z`` and their
+    :func:`multinomial_pass` statistics ``stats``; ``V`` (d, K) the direction per
     class (``(d + 1, K)`` with the intercept column, ``ones``). One sweep
     (:func:`~sketchnewton._kernels.linalg.fused_sweep`): row ``i`` read once:
-    ``zd = a_i^T V`` (written to ``Zd[i]``), ``m = B_i zd``, then ``a_i m^T``
-    is accumulated; else ``Zd`` and ``M`` over row chunks, then ``A^T M``.
-    Returns (d, K) or (d + 1, K).
+    ``zd = a_i^T V`` (written to ``Zd[i]`` unless ``Zd`` has no rows: the image not kept),
+    ``m = B_i zd``, then ``a_i m^T`` is accumulated; else ``M`` over row chunks, then
+    ``A^T M``. Returns (d, K) or (d + 1, K).
     """
-    n, K = P.shape
+    n, K = Z.shape
     e = d + 1 if ones else d
     if not fused_sweep(n_chunks, e, indices.shape[0], ratio):
         M = np.empty((n, K))
         for c in prange(n_chunks):
             lo, hi = chunk_range(c, n, n_chunks)
-            zd = np.empty(K)
-            m = np.empty(K)
+            w = np.empty((3, K))  # zd, m, p
             for i in range(lo, hi):
-                _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m)
+                _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd)
                 for k in range(K):
-                    M[i, k] = m[k]
+                    M[i, k] = w[1, k]
         out = csr_rmatmat(indptr, indices, data, M, d, n_chunks, ratio)
         if ones:
             return np.vstack((out, M.sum(axis=0).reshape((1, K))))
@@ -259,32 +306,33 @@ def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd
     for c in prange(n_chunks):
         lo, hi = chunk_range(c, n, n_chunks)
         uc = np.uint64(c)
-        zd = np.empty(K)
-        m = np.empty(K)
+        w = np.empty((3, K))
         for i in range(lo, hi):
-            _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m)
+            _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd)
             for p in nonzeros(indptr[i], indptr[i + 1]):
                 a = data[p]
                 j = np.uint64(indices[p])
                 for k in range(K):
-                    buf[uc, j, k] += a * m[k]
+                    buf[uc, j, k] += a * w[1, k]
             if ones:
                 for k in range(K):
-                    buf[uc, d, k] += m[k]
+                    buf[uc, d, k] += w[1, k]
     return sum_chunks(buf)
 
 
 @njit(cache=True, inline="always")
-def _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m):
-    """``Zd[i] = a_i^T V`` (plus ``V[d]`` with the intercept column) and ``m = B_i Zd[i]`` (K,),
+def _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd):
+    """``w[0] = a_i^T V`` (plus ``V[d]`` with the intercept column; copied to ``Zd[i]`` when
+    ``Zd`` has rows), ``w[2] = p_i`` and ``w[1] = B_i w[0]`` (K,),
     ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
 
-    The sum runs in the scratch row ``zd`` (K,), with the column index unsigned (no
-    wraparound test per non-zero), and ``m`` is one row: with the sum in ``Zd[i]``, signed
-    indices and ``m`` a (1, K) array the one-sweep product took 142 ms instead of 113 ms
+    The sum runs in the scratch row ``w[0]``, with the column index unsigned (no
+    wraparound test per non-zero): with the sum in ``Zd[i]``, signed indices and the
+    weights a (1, K) array the one-sweep product took 142 ms instead of 113 ms
     (n = 4e5, d = 500, 50 per row, K = 8, one thread).
     """
-    K = zd.shape[0]
+    K = w.shape[1]
+    zd, m, pr = w[0], w[1], w[2]
     for k in range(K):
         zd[k] = V[d, k] if ones else 0.0
     for p in nonzeros(indptr[i], indptr[i + 1]):
@@ -292,9 +340,13 @@ def _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m):
         j = np.uint64(indices[p])
         for k in range(K):
             zd[k] += a * V[j, k]
+    mi, inv = stats[i, 0], stats[i, 1]
     s = 0.0
     for k in range(K):
-        s += P[i, k] * zd[k]
+        pr[k] = vmath.exp(Z[i, k] - mi) * inv
+        s += pr[k] * zd[k]
     for k in range(K):
-        Zd[i, k] = zd[k]
-        m[k] = sw[i] * P[i, k] * (zd[k] - s)
+        m[k] = sw[i] * pr[k] * (zd[k] - s)
+    if Zd.shape[0] > 0:
+        for k in range(K):
+            Zd[i, k] = zd[k]

@@ -22,7 +22,7 @@ def value_noise(loss, state):
     noise = 0.0
     for sign in (1.0, -1.0):
         try:
-            noise = max(noise, abs(loss.forward(x + sign * delta).fun - state.fun))
+            noise = max(noise, abs(loss.value(x + sign * delta) - state.fun))
         except DomainError:
             return np.inf
     return noise
@@ -39,7 +39,7 @@ def decreases_along(loss, state, directions, slack=0.0, reach=1.0, either=False)
     for v in directions.T:
         for sign in (1.0, -1.0):
             try:
-                f = loss.forward(x + sign * step * v).fun
+                f = loss.value(x + sign * step * v)
             except DomainError:
                 return True
             if f < fun - tol or (either and f > fun + tol):

@@ -18,7 +18,8 @@ from .._matrix import DataMatrix, as_data_matrix
 from .._validation import check_vector
 from ..exceptions import InputError
 
-__all__ = ["Loss", "State", "GaussNewtonRoot", "HessianFactors", "LossBase", "gradient_of"]
+__all__ = ["Loss", "State", "GaussNewtonRoot", "HessianFactors", "LossBase", "gradient_of",
+           "ImageLine", "BlockState", "moved_image"]
 
 
 @dataclass
@@ -102,6 +103,11 @@ class Loss(Protocol):
     subproblems : bool
         :meth:`subproblem` gives the problem on a sample of the rows (in memory): the warm
         start of a tall solve.
+    accumulate_images : bool
+        Conjugate gradients accumulate ``A p`` from the images of their Hessian products
+        (:meth:`hessp_with_image`), so that the line search needs no sweep. False when an
+        image is an ``n x K`` array as large as the state (the multinomial loss in memory):
+        CG then calls :meth:`hessp`, and :meth:`line` forms ``A p`` by row blocks.
     """
 
     n_params: int
@@ -117,6 +123,7 @@ class Loss(Protocol):
     row_subsets: bool
     float32_data: bool
     subproblems: bool
+    accumulate_images: bool
 
     def start(self, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Default starting point ``(x0, A x0 or None)`` (None: the driver computes the image)."""
@@ -131,6 +138,17 @@ class Loss(Protocol):
 
     def image(self, p: np.ndarray) -> Any:
         """``A p`` for a direction ``p`` (one sweep)."""
+
+    def value(self, x: np.ndarray) -> float:
+        """The loss at ``x`` without keeping its state (raises
+        :class:`~sketchnewton.exceptions.DomainError` outside the domain)."""
+
+    def line(self, state: State, p: np.ndarray, image: Any = None) -> "ImageLine":
+        """The line-search trials along ``x + t p`` from ``state`` (``image``: ``A p`` when
+        known): an :class:`ImageLine`, or a loss's own object with its interface."""
+
+    def hessp(self, x_or_state: Any, v: np.ndarray, kind: str = "full") -> np.ndarray:
+        """``H v`` at ``state``, no image kept (one pass)."""
 
     def hessp_with_image(self, state: State, v: np.ndarray, kind: str = "full") -> tuple[np.ndarray, Any]:
         """``(H v, A v)`` at ``state`` (one pass; ``A v`` lets CG accumulate ``A p`` for free)."""
@@ -183,6 +201,10 @@ class Loss(Protocol):
         times ``scale``, same ridge (``precise=False``: Hessian products in the data's float32
         where it is float32); only with ``row_subsets``."""
 
+    def subset_state(self, sub: "Loss", state: State, rows: np.ndarray) -> State:
+        """The state of ``sub = self.row_subset(rows, ...)`` at ``state.x``, from ``state``
+        without a pass over ``A`` (``sub.forward`` of the rows' image, or views of them)."""
+
     def subproblem(self, rows: np.ndarray) -> "Loss":
         """The problem on the rows ``rows`` (sorted, a sample of them) whose minimiser estimates
         this loss's: what a warm start solves first (docs/math.md 6.6); only with
@@ -192,6 +214,73 @@ class Loss(Protocol):
         """Orthonormal (n_params, m) basis of directions along which the loss is exactly
         invariant for every data set (the multinomial class shift), or None; only those that
         move no coordinate of the mask ``fixed`` (n_params,) when given."""
+
+
+class BlockState:
+    """A row-separable loss's evaluation of a block: the linear predictor ``Z``, the row
+    kernel's outputs ``cache``, the loss, the gradient's partial (or None).
+
+    Multinomial: ``Z`` is the only ``n x K`` array kept, with the rows' softmax statistics
+    (n, 2) (:mod:`._multinomial`: the probabilities are formed again by row blocks)."""
+
+    __slots__ = ("Z", "cache", "fun", "grad")
+
+    def __init__(self, Z, cache, fun, grad):
+        self.Z, self.cache, self.fun, self.grad = Z, cache, fun, grad
+
+    def __sizeof__(self):
+        return self.Z.nbytes + sum(c.nbytes for c in self.cache if c is not None) + 200
+
+
+def moved_image(image, t, Ap):
+    """``image + t Ap`` (a line-search trial's image): one new array, no temporary of its size
+    (an ``n x K`` array for the multinomial loss)."""
+    if isinstance(image, np.ndarray) and isinstance(Ap, np.ndarray):
+        out = np.multiply(Ap, t)
+        out += image
+        return out
+    return image + t * Ap
+
+
+class ImageLine:
+    """The trials of a line search along ``x + t p`` from an evaluated ``state``: ``A p``
+    computed once (one sweep, unless ``image`` gives it), then every trial is a new state
+    from ``z + t A p``, O(n) (K columns for the multinomial loss).
+
+    Attributes
+    ----------
+    dz : float
+        ``max |A p|`` (known once :meth:`first` has run).
+    """
+
+    def __init__(self, loss: Any, state: State, p: np.ndarray, image: Any = None):
+        self.loss, self.state, self.p = loss, state, p
+        self.image = Ap = loss.image(p) if image is None else image
+        if not Ap.size:
+            self.dz = 0.0
+        elif isinstance(Ap, np.ndarray):  # no temporary of the image's size (n x K)
+            self.dz = max(float(Ap.max()), -float(Ap.min()))
+        else:
+            self.dz = float(np.abs(Ap).max())
+
+    def first(self, max_dz: float) -> float:
+        """The first trial's ``t``: 1, or less so that no entry of ``A x`` moves by more than
+        ``max_dz``."""
+        return 1.0 if self.dz <= max_dz else max_dz / self.dz
+
+    def trial(self, t: float) -> State:
+        """The loss's state at ``x + t p`` (no gradient); raises
+        :class:`~sketchnewton.exceptions.DomainError` outside the domain. A state stays valid
+        after the next trial here (a line that moves one state in place says otherwise)."""
+        return self.loss.forward(self.state.x + t * self.p, moved_image(self.state.image, t,
+                                                                        self.image))
+
+    def again(self, trial: State, t: float) -> State:
+        """The trial state at ``t`` after later trials (here: ``trial`` itself)."""
+        return trial
+
+    def close(self, accepted: State | None) -> None:
+        """The search ended on ``accepted`` (None: no trial accepted, ``state`` stands)."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +385,7 @@ class LossBase(ABC):
     row_subsets: bool = False
     float32_data: bool = False
     subproblems: bool = False
+    accumulate_images: bool = True
 
     @abstractmethod
     def forward(self, x: ArrayLike, image: Any = None) -> State:
@@ -337,7 +427,15 @@ class LossBase(ABC):
 
     def loss(self, x: ArrayLike) -> float:
         """Return ``L(x)``."""
+        return self.value(x)
+
+    def value(self, x: ArrayLike) -> float:
+        """See :meth:`Loss.value`."""
         return self.forward(x).fun
+
+    def line(self, state: State, p: np.ndarray, image: Any = None) -> ImageLine:
+        """See :meth:`Loss.line`: the :class:`ImageLine` by default."""
+        return ImageLine(self, state, p, image)
 
     def loss_gradient(self, x: ArrayLike) -> tuple[float, np.ndarray]:
         """Return ``(L(x), grad L(x))``."""
@@ -349,9 +447,13 @@ class LossBase(ABC):
         return gradient_of(self.evaluate(x))
 
     def hessp(self, x_or_state: ArrayLike | State, v: ArrayLike, kind: str = "full") -> np.ndarray:
-        """Hessian-vector product ``H(x) @ v`` (never forms H)."""
-        return self.hessp_with_image(self._state(x_or_state), np.asarray(v, dtype=np.float64),
+        """Hessian-vector product ``H(x) @ v`` (never forms H; a state's gradient is not needed)."""
+        return self.hessp_with_image(self._at(x_or_state), np.asarray(v, dtype=np.float64),
                                      kind)[0]
+
+    def _at(self, x_or_state):
+        """A state as it is, or the evaluation at ``x``."""
+        return x_or_state if isinstance(x_or_state, State) else self._state(x_or_state)
 
     def hessian(self, x_or_state: ArrayLike | State, kind: str = "full") -> np.ndarray:
         """Exact dense Hessian (``kind="gauss_newton"``: the Gauss-Newton matrix)."""
@@ -375,6 +477,10 @@ class LossBase(ABC):
         """Only for a loss with ``row_subsets``."""
         raise InputError(f"{type(self).__name__} offers no row subsets (sub-sampled Newton "
                          "needs a row-separable loss in memory)")
+
+    def subset_state(self, sub, state, rows):
+        """See :meth:`Loss.subset_state`: ``sub.forward`` of the rows of the image (a copy)."""
+        return sub.forward(state.x, state.image[rows])
 
     def subproblem(self, rows):
         """The loss of the rows ``rows`` with each row's weight times ``n / len(rows)`` (a

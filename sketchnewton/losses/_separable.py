@@ -18,18 +18,12 @@ import copy
 import numpy as np
 
 from .._blocks import Block, resolve
-from .._kernels.glm import (
-    logistic_pass,
-    multinomial_curvature,
-    multinomial_hess_weights,
-    multinomial_pass,
-    multinomial_residual,
-    poisson_pass,
-)
-from .._matrix import InterceptMatrix, as_data_matrix, row_block_size
+from .._kernels.glm import logistic_pass, poisson_pass
+from .._matrix import InterceptMatrix, as_data_matrix
 from .._validation import check_bool, check_real, check_vector
 from ..exceptions import DomainError, InputError
-from ._base import HessianFactors, LossBase, State, local_blocks
+from . import _multinomial as mn
+from ._base import BlockState, HessianFactors, ImageLine, LossBase, State, local_blocks
 
 __all__ = ["SeparableLoss", "LOGISTIC", "POISSON", "MULTINOMIAL"]
 
@@ -38,21 +32,6 @@ _VECTOR_KERNELS = {LOGISTIC: logistic_pass, POISSON: poisson_pass}
 
 
 # -- per-block tasks --------------------------------------------------------------------------
-class _BlockState:
-    """A block's evaluation: the linear predictor ``Z``, the row kernel's outputs, the loss.
-
-    Multinomial: ``Z`` and the probabilities ``P`` are the only ``n x K`` arrays kept (the
-    gradient weights ``sw (P - Y)`` are formed by row blocks inside the gradient's product)."""
-
-    __slots__ = ("Z", "cache", "fun", "grad")
-
-    def __init__(self, Z, cache, fun, grad):
-        self.Z, self.cache, self.fun, self.grad = Z, cache, fun, grad
-
-    def __sizeof__(self):
-        return (1 + sum(c is not None for c in self.cache)) * self.Z.nbytes + 200
-
-
 def _predictor(blk, x, width):
     if width == 1:
         return blk.A.matvec(x)
@@ -60,30 +39,27 @@ def _predictor(blk, x, width):
 
 
 def _row_pass(blk, Z, family):
-    """``(loss, cache)``: cache ``(r, h)`` (gradient and curvature weights) or ``(P, None)``."""
+    """``(loss, cache)``: cache ``(r, h)`` (gradient and curvature weights) or ``(stats, None)``
+    (the rows' softmax statistics)."""
     if family == MULTINOMIAL:
-        P = np.empty_like(Z)
-        return multinomial_pass(Z, blk["y_codes"], blk["sw"], P), (P, None)
+        fun, stats = mn.row_pass(blk, Z)
+        return fun, (stats, None)
     r, h = np.empty_like(Z), np.empty_like(Z)
     return _VECTOR_KERNELS[family](Z, blk["y"], blk["sw"], r, h), (r, h)
 
 
-def _block_grad(blk, cache, family):
+def _block_grad(blk, st, family):
     if family == MULTINOMIAL:
-        P, y, sw = cache[0], blk["y_codes"], blk["sw"]
-
-        def residual(a, b, out):  # sw (P - Y) of rows a:b
-            return multinomial_residual(P[a:b], y[a:b], sw[a:b], out)
-
-        return blk.A.rmatmat_rows(residual, P.shape[1]).T.ravel()
-    return blk.A.rmatvec(cache[0])
+        return mn.gradient(blk, st.Z, st.cache[0])
+    return blk.A.rmatvec(st.cache[0])
 
 
 def _forward_task(blk, item, x, family, width, with_grad):
     Z = _predictor(blk, x, width) if item is None else resolve(item)
-    fun, cache = _row_pass(blk, Z, family)
-    grad = _block_grad(blk, cache, family) if with_grad and np.isfinite(fun) else None
-    return _BlockState(Z, cache, fun, grad)
+    st = BlockState(Z, *_row_pass(blk, Z, family)[::-1], None)
+    if with_grad and np.isfinite(st.fun):
+        st.grad = _block_grad(blk, st, family)
+    return st
 
 
 def _small(st):
@@ -92,50 +68,36 @@ def _small(st):
 
 
 def _grad_task(blk, st, family):
-    return _block_grad(blk, st.cache, family)
+    return _block_grad(blk, st, family)
 
 
-def _hessp_task(blk, st, family, width, v, precise=True):
+def _hessp_task(blk, st, family, v, precise=True, image=True):
     if family != MULTINOMIAL:
         return blk.A.normal_matvec(st.cache[1], v, precise=precise)
-    out, Zd = blk.A.multinomial_hessp(st.cache[0], blk["sw"], v.reshape(width, -1).T,
-                                      precise=precise)
-    return out.T.ravel(), Zd
+    return mn.hessp(blk, st.Z, st.cache[0], v, precise, image)
 
 
-def _hessp_image_task(blk, st, item, family, width):
+def _hessp_image_task(blk, st, item, family):
     """``A^T B (A v)`` of the block from its piece of the image ``A v``."""
     Zd = resolve(item)
     if family != MULTINOMIAL:
         return blk.A.rmatvec(st.cache[1] * Zd)
-    P, sw, Zd = st.cache[0], blk["sw"], Zd.reshape(-1, width)
-
-    def weights(a, b, out):  # the Hessian's action on rows a:b (no n x K temporary)
-        return multinomial_hess_weights(P[a:b], sw[a:b], Zd[a:b], out)
-
-    return blk.A.rmatmat_rows(weights, width).T.ravel()
+    return mn.hessp_of_image(blk, st.Z, st.cache[0], Zd)
 
 
-def _hess_matmat_task(blk, st, family, width, V):
+def _hess_matmat_task(blk, st, family, V):
     """``A^T B A V`` for the block's rows, ``V`` (p, r): one sweep of ``r`` (``K r``) columns."""
     if family != MULTINOMIAL:
         Z = blk.A.matmat(V)
         return blk.A.rmatmat(st.cache[1][:, None] * Z)
-    P, sw = st.cache[0], blk["sw"]
-    d, r = blk.A.d, V.shape[1]
-    W = V.reshape(width, d, r).transpose(1, 0, 2).reshape(d, width * r)
-    Zd = blk.A.matmat(W).reshape(-1, width, r)
-    s = np.einsum("nk,nkr->nr", P, Zd)
-    M = (sw[:, None, None] * P[:, :, None]) * (Zd - s[:, None, :])
-    out = blk.A.rmatmat(M.reshape(-1, width * r)).reshape(d, width, r)
-    return out.transpose(1, 0, 2).reshape(width * d, r)
+    return mn.hess_matmat(blk, st.Z, st.cache[0], V)
 
 
 def _diag_task(blk, st, family):
     """The diagonal of the block's ``A^T B A`` (per feature ``K x K`` blocks for multinomial)."""
     if family != MULTINOMIAL:
         return blk.A.weighted_col_sq(st.cache[1])
-    return blk.A.class_blocks(st.cache[0], blk["sw"])
+    return mn.class_diagonal(blk, st.Z, st.cache[0])
 
 
 def _noise_task(blk, st, family):
@@ -143,10 +105,7 @@ def _noise_task(blk, st, family):
     ``sw (p + y)`` (logistic), ``sw (mu + y)`` (Poisson), ``sw (P + Y)`` per class."""
     sw = blk["sw"]
     if family == MULTINOMIAL:
-        P = st.cache[0]
-        rbar = sw[:, None] * P
-        rbar[np.arange(P.shape[0]), blk["y_codes"]] += sw
-        return blk.A.abs_rmatmat(rbar).T.ravel()
+        return mn.noise(blk, st.Z, st.cache[0])
     h_or_mu = st.cache[0] + sw * blk["y"]  # r = sw (p - y): |p|, |y| via r + sw y
     return blk.A.abs_rmatmat(np.abs(h_or_mu) + sw * blk["y"])
 
@@ -154,31 +113,13 @@ def _noise_task(blk, st, family):
 def _weights_task(blk, st, family):
     if family != MULTINOMIAL:
         return st.cache[1]
-    P = st.cache[0]
-    return multinomial_curvature(P, blk["sw"], np.empty(P.shape[0]))
-
-
-def _class_blocks(A, P, sw, rows=None):
-    """``sum_i B_i (x) a_i a_i^T`` over ``rows`` (all when None): ``K (K + 1) / 2`` weighted Grams,
-    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``."""
-    K, d = P.shape[1], A.d
-    H = np.zeros((K * d, K * d))
-    for k in range(K):
-        for l in range(k, K):
-            wkl = -sw * P[:, k] * P[:, l]
-            if k == l:
-                wkl = wkl + sw * P[:, k]
-            blk = A.gram(wkl, rows=rows)
-            H[k * d:(k + 1) * d, l * d:(l + 1) * d] = blk
-            if l != k:
-                H[l * d:(l + 1) * d, k * d:(k + 1) * d] = blk.T
-    return H
+    return mn.curvature(blk, st.Z, st.cache[0])
 
 
 def _gram_task(blk, st, family):
     if family != MULTINOMIAL:
         return blk.A.gram(st.cache[1])
-    return _class_blocks(blk.A, st.cache[0], blk["sw"])
+    return mn.class_gram(blk.A, st.Z, st.cache[0], blk["sw"])
 
 
 def _sampled_gram_task(blk, st, sample, family):
@@ -186,30 +127,12 @@ def _sampled_gram_task(blk, st, sample, family):
     if family != MULTINOMIAL:
         G = blk.A.gram(w2 * st.cache[1][rows], rows=rows)
     else:
-        G = _class_blocks(blk.A, st.cache[0][rows], w2 * blk["sw"][rows], rows=rows)
+        G = mn.class_gram(blk.A, st.Z, st.cache[0], w2 * blk["sw"][rows], rows=rows)
     return G, np.array([rows.shape[0], blk.A.row_nnz()[rows].sum()], dtype=np.float64)
 
 
 def _kron_task(blk, st, sample=None):
-    """The block's ``(G, S, [sum c, rows, nnz])``: ``G = sum_r w_r c_r a_r a_r^T``,
-    ``S = sum_r w_r B_r``, ``c_r = tr B_r``, over the sampled rows (weights ``w_r``:
-    ``row_weights ** 2``) or every row (``sample`` None, ``w = 1``)."""
-    P, sw = st.cache[0], blk["sw"]
-    if sample is None:
-        rows, Pr, w = None, P, sw
-    else:
-        rows, Pr, w = sample.rows, P[sample.rows], sample.row_weights ** 2 * sw[sample.rows]
-    c = w * np.maximum(1.0 - np.einsum("ik,ik->i", Pr, Pr), 0.0)
-    G = blk.A.gram(c, rows=rows)
-    K = Pr.shape[1]
-    S = np.zeros((K, K))
-    step = max(256, row_block_size(K))
-    for lo in range(0, Pr.shape[0], step):  # by row blocks: no n x K temporary
-        Pb = Pr[lo:lo + step]
-        S -= (Pb * w[lo:lo + step, None]).T @ Pb
-    S[np.diag_indices_from(S)] += w @ Pr
-    nnz = blk.A.row_nnz().sum() if rows is None else blk.A.row_nnz()[rows].sum()
-    return G, S, np.array([c.sum(), Pr.shape[0], nnz], dtype=np.float64)
+    return mn.kronecker(blk, st.Z, st.cache[0], sample)
 
 
 def _label_sums_task(blk, family, width):
@@ -306,6 +229,8 @@ class SeparableLoss(LossBase):
         self.row_subsets = self.subproblems = blocks.in_memory
         self.float32_data = blocks.in_memory and blocks.block.A.dtype == np.float32
         self.precise_products = True
+        # in memory, a multinomial image is an n x K array as large as the state: not kept
+        self.accumulate_images = not (self.family == MULTINOMIAL and blocks.in_memory)
 
     @classmethod
     def _local(cls, A, y, sample_weight, fit_intercept, n_classes):
@@ -360,6 +285,27 @@ class SeparableLoss(LossBase):
     def _width(self):
         return None if self.image_width == 1 else self.image_width
 
+    def value(self, x):
+        """The loss at ``x``; for the multinomial loss in memory summed by row blocks without
+        keeping ``A W^T`` (the number :meth:`forward` gives)."""
+        if self.accumulate_images:
+            return super().value(x)
+        x = self._check_x(x)
+        self.data.count_sweeps(1)
+        fun = float(mn.value(self.data.block, x, self.image_width))
+        fun += 0.5 * float(self.ridge @ (x * x))
+        if not np.isfinite(fun):
+            raise DomainError(f"loss is not finite ({fun}) at this x")
+        return fun
+
+    def line(self, state, p, image=None):
+        """The line-search trials along ``p`` (:meth:`Loss.line`): for the multinomial loss in
+        memory a :class:`._multinomial.LogitsLine` (``Z`` moved in place), else an
+        :class:`ImageLine`."""
+        if self.accumulate_images or image is not None:
+            return ImageLine(self, state, p, image)
+        return mn.LogitsLine(self, state, p)
+
     def image(self, p):
         """``A p`` (``A W^T`` for the multinomial loss), one sweep."""
         blocks = self.data
@@ -389,14 +335,21 @@ class SeparableLoss(LossBase):
     # -- Hessian -----------------------------------------------------------------------------
     def hessp_with_image(self, state, v, kind="full"):
         """``(H v, A v)``: one fused sweep over ``A`` (``K`` columns for the multinomial loss)."""
+        return self._hessp(state, v, True)
+
+    def hessp(self, x_or_state, v, kind="full"):
+        """``H v`` (the multinomial product makes no ``n x K`` image)."""
+        return self._hessp(self._at(x_or_state), v, False)[0]
+
+    def _hessp(self, state, v, image):
         blocks = self.data
         v = np.ascontiguousarray(v, dtype=np.float64)
         parts = blocks.map(_hessp_task, state.handles,
-                           args=(self.family, self.image_width, v, self.precise_products),
+                           args=(self.family, v, self.precise_products, image),
                            sweeps=blocks.fused_sweeps(self.family == MULTINOMIAL))
         out = blocks.sum(parts, item=0, fresh=True)  # the kernels' new output
         out += self.ridge * v
-        return out, blocks.vector(parts, key=1, width=self._width())
+        return out, blocks.vector(parts, key=1, width=self._width()) if image else None
 
     def hessp_of_image(self, state, v, image, kind="full"):
         """``H v`` from the image ``A v`` (``A V^T`` for the multinomial loss): one transposed
@@ -404,7 +357,7 @@ class SeparableLoss(LossBase):
         self._check_kind(kind)
         blocks = self.data
         out = blocks.sum(blocks.map(_hessp_image_task, state.handles, blocks.items(image),
-                                    args=(self.family, self.image_width), sweeps=1), fresh=True)
+                                    args=(self.family,), sweeps=1), fresh=True)
         out += self.ridge * np.asarray(v, dtype=np.float64)
         return out
 
@@ -423,7 +376,7 @@ class SeparableLoss(LossBase):
         V = np.ascontiguousarray(V, dtype=np.float64)
         # A read once each way, for all r columns
         out = blocks.sum(blocks.map(_hess_matmat_task, state.handles,
-                                    args=(self.family, self.image_width, V), sweeps=2), fresh=True,
+                                    args=(self.family, V), sweeps=2), fresh=True,
                          nbytes=V.nbytes)
         out += self.ridge[:, None] * V
         return out
@@ -504,7 +457,10 @@ class SeparableLoss(LossBase):
             return view
         blk = self.data.block
         base = blk.A.base if self.fit_intercept else blk.A
-        dm = as_data_matrix(base.take_rows(rows), "X")
+        if self.family == MULTINOMIAL and not base.is_sparse:  # products gather row blocks
+            dm = mn.GatheredRows(base, rows)
+        else:
+            dm = as_data_matrix(base.take_rows(rows), "X")
         vectors = {name: v[rows] for name, v in blk.vectors.items()}
         vectors["sw"] = vectors["sw"] * float(scale)
         sub = type(self).__new__(type(self))
@@ -514,6 +470,19 @@ class SeparableLoss(LossBase):
                    self.lam, self.fit_intercept, self.image_width)
         sub.precise_products = bool(precise)
         return sub
+
+    def subset_state(self, sub, state, rows):
+        """See :meth:`Loss.subset_state`: for the multinomial loss on dense rows in memory, the
+        rows of ``Z`` and of its statistics read where they are (no ``m x K`` copy)."""
+        if isinstance(sub.A, InterceptMatrix):
+            gathered = isinstance(sub.A.base, mn.GatheredRows)
+        else:
+            gathered = isinstance(sub.A, mn.GatheredRows)
+        if not gathered:
+            return super().subset_state(sub, state, rows)
+        st = mn.subset_block_state(sub.data.block, state.handles[0], rows)
+        fun = float(st.fun) + 0.5 * float(sub.ridge @ (state.x * state.x))
+        return State(state.x, fun, st.Z, [st])
 
     def null_space(self, fixed=None):
         """None, except for the multinomial loss (class shift on unpenalised coordinates)."""

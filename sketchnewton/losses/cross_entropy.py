@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 
 from .._validation import check_int
 from ..exceptions import InputError
+from . import _multinomial as mn
 from ._separable import LOGISTIC, MULTINOMIAL, SeparableLoss, make_separable_block
 
 __all__ = ["LogisticLoss", "MultinomialLoss"]
@@ -87,11 +88,13 @@ class MultinomialLoss(SeparableLoss):
                                     fit_intercept)
 
     def softmax_blocks(self, state):
-        """``(A, P, sw)`` at ``state`` (in memory): the data matrix, the probabilities (n, K)
-        and the sample weights."""
+        """``(A, P, sw)`` at ``state`` (in memory): the data matrix, the probabilities (n, K;
+        formed from the state's logits: a new array, which the state does not keep) and the
+        sample weights."""
         if not self.data.in_memory:
             raise InputError("the softmax row blocks need the data in memory (not on Dask)")
-        return self.A, self._state(state).handles[0].cache[0], self.sw
+        st = self._state(state).handles[0]
+        return self.A, mn.probs(st.Z, st.cache[0]), self.sw
 
     def _start_intercept(self, freq):
         freq = np.maximum(freq / max(freq.sum(), np.finfo(float).tiny), 1e-6)

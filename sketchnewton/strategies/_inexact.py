@@ -105,13 +105,7 @@ class InexactNewton(Strategy):
         computed this way (docs/math.md 7.2)."""
         if self.model is None:
             self.update(it, None)
-        loss, state, counts = self.loss, it.state, it.counts
-        kind = loss.hessian_kinds[-1]
-
-        def product(v):
-            counts["nhev"] += 1
-            return loss.hessp_with_image(state, v, kind)
-
+        product = _products(self.loss, it, self.loss.hessian_kinds[-1], False)
         return self._timed(cg_decrement, product, self.built, -it.grad, target,
                            max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
 
@@ -147,12 +141,7 @@ class InexactNewton(Strategy):
         """Preconditioned CG on ``H p = -g``: ``(p, A p, iterations, ok, r^T M^{-1} r)``;
         ``ok`` is False on negative curvature at the first iteration (after some progress the
         partial solution is kept)."""
-        state, loss, counts = it.state, self.loss, it.counts
-
-        def product(v):
-            counts["nhev"] += 1
-            return loss.hessp_with_image(state, v, kind)
-
+        product = _products(self.loss, it, kind, self.loss.accumulate_images)
         x, Ax, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
         return x, Ax, k, ok or k > 1, rz
 
@@ -350,7 +339,7 @@ class SubsampledNewtonCG(NewtonCG):
         sub = loss.row_subset(rows, n / self.rows, precise=False)
         loss.data.count_rows_read(sub.data.nnz)
         self._sub = sub
-        self._sub_state = sub.forward(it.x, it.state.image[rows])
+        self._sub_state = loss.subset_state(sub, it.state, rows)
 
     def step(self, it: Iterate, forcing_floor: float = 0.0) -> Step:
         try:
@@ -367,7 +356,7 @@ class SubsampledNewtonCG(NewtonCG):
 
         def product(v):
             counts["nhev"] += 1
-            return sub.hessp_with_image(sub_state, v, kind)[0], None  # images not kept
+            return sub.hessp(sub_state, v, kind), None  # images not kept
 
         x, _, k, ok, rz = preconditioned_cg(product, self.built, -g, eta, self._cg_cap())
         # the sample's sweeps, in sweeps over all of A (a view of every row counts its own)
@@ -386,12 +375,19 @@ class SubsampledNewtonCG(NewtonCG):
             return super().decrement(it, target)
         if self.model is None:
             self.update(it, None)
-        fast, state, counts = self.loss.row_subset(None, 1.0, precise=False), it.state, it.counts
-        kind = self.loss.hessian_kinds[-1]
-
-        def product(v):
-            counts["nhev"] += 1
-            return fast.hessp_with_image(state, v, kind)
-
+        fast = self.loss.row_subset(None, 1.0, precise=False)
+        product = _products(fast, it, self.loss.hessian_kinds[-1], False)
         return self._timed(cg_decrement, product, self.built, -it.grad, target,
                            max(self._cg_cap(), 2 * CONFIRM_ITERATIONS))
+
+
+def _products(loss: Loss, it: Iterate, kind: str, images: bool):
+    """``v -> (H v, A v or None)`` at ``it`` for conjugate gradients, counted in ``it.counts``;
+    ``images``: with the image ``A v`` (CG accumulates ``A p`` from them)."""
+    state, counts = it.state, it.counts
+
+    def product(v):
+        counts["nhev"] += 1
+        return loss.hessp_with_image(state, v, kind) if images else (loss.hessp(state, v, kind), None)
+
+    return product
