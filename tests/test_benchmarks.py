@@ -220,3 +220,17 @@ def test_tol_ladder_never_stops_on_its_own_first_objective():
     # with a converged reference the first run within the gap stops the ladder
     ref = dict(tol=1e-12, objective=10.0, timed_out=False)
     assert [r["tol"] for r in tol_ladder(run, (1e-4, 1e-6, 1e-8), [ref])] == [1e-4, 1e-6]
+
+
+def test_kernel_table_quick_runs_every_kernel(tmp_path):
+    """The kernel table calls the kernels' current signatures (it broke once when the
+    multinomial state changed) and writes one row per kernel with a finite ratio."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "kernel_table", "--quick",
+                           "--repeats", "1", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = _rows(tmp_path / "results" / "kernel_table_quick.csv")
+    kernels = {r["kernel"] for r in rows}
+    assert any(k.startswith("csr_multinomial_hessp") for k in kernels)
+    assert any(k.startswith("multinomial loss+grad") for k in kernels)
+    assert all(0 < float(r["ratio"]) < float("inf") for r in rows)

@@ -34,7 +34,8 @@ import scipy.sparse as sp
 import numba
 
 from sketchnewton._kernels import kernel_threads
-from sketchnewton._kernels.glm import logistic_pass, multinomial_pass, multinomial_residual
+from sketchnewton._kernels.glm import (logistic_pass, multinomial_pass, multinomial_probs,
+                                       multinomial_residual)
 from sketchnewton._kernels.links import COMBINED, link_weights
 from sketchnewton._matrix import DataMatrix
 from sketchnewton.datasets import make_sparse_matrix
@@ -128,10 +129,12 @@ def table(key, repeats, clock, K=8):
     h = rng.random(n)
     Y4 = np.ascontiguousarray(rng.standard_normal((n, 4)))
     V = np.ascontiguousarray(rng.standard_normal((d, K)))
-    P = rng.random((n, K))
-    P /= P.sum(axis=1, keepdims=True)
     sw = np.ones(n)
     labels = rng.integers(0, K, n)
+    # the softmax state the loss keeps: logits and per-row statistics (no probabilities)
+    Zs = np.ascontiguousarray(rng.standard_normal((n, K)))
+    stats = np.empty((n, 2))
+    multinomial_pass(Zs, labels, sw, stats)
     yb = (rng.random(n) < 0.5).astype(np.float64)
     refs = [("A@x", lambda: A @ x), ("A.T@y", lambda: AT @ y), ("A.T@Y4", lambda: AT @ Y4),
             ("pass", lambda: AT @ (h * (A @ x))), ("two K", lambda: AT @ (A @ V))]
@@ -144,7 +147,7 @@ def table(key, repeats, clock, K=8):
     row("csr_rmatvec", lambda: dm.rmatvec(y), "A.T@y")
     row("csr_rmatmat k=4", lambda: dm.rmatmat(Y4), "A.T@Y4")
     row("csr_normal_matvec", lambda: dm.normal_matvec(h, x), "pass")
-    row(f"csr_multinomial_hessp K={K}", lambda: dm.multinomial_hessp(P, sw, V), "two K")
+    row(f"csr_multinomial_hessp K={K}", lambda: dm.multinomial_hessp(Zs, stats, sw, V), "two K")
     row("csr_weighted_col_sq", lambda: dm.weighted_col_sq(h), "A.T@y")
 
     # gradient + low-rank columns of the normalized loss (COMBINED, 4 columns)
@@ -175,14 +178,18 @@ def table(key, repeats, clock, K=8):
     W = np.ascontiguousarray(0.1 * V)
 
     def multinomial_loss_grad():
-        """What the softmax loss does: the forward product, the row pass (probabilities), the
-        gradient's transposed product forming the weights row by row."""
+        """What the softmax loss does: the forward product, the row pass (per-row statistics),
+        the gradient's transposed product forming the probabilities and weights row by row."""
         Z = dm @ W
-        P = np.empty_like(Z)
+        st = np.empty((n, 2))
         with kernel_threads(nnz):
-            multinomial_pass(Z, labels, sw, P)
-        return dm.rmatmat_rows(lambda a, b, out: multinomial_residual(P[a:b], labels[a:b],
-                                                                      sw[a:b], out), K)
+            multinomial_pass(Z, labels, sw, st)
+
+        def residual(a, b, out):
+            return multinomial_residual(multinomial_probs(Z[a:b], st[a:b], out), labels[a:b],
+                                        sw[a:b], out)
+
+        return dm.rmatmat_rows(residual, K)
 
     row(f"multinomial loss+grad K={K}", multinomial_loss_grad, "two K")
 
