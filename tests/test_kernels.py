@@ -15,6 +15,7 @@ from sketchnewton._kernels import BUFFER_RATIO, chunk_range, csr_plan, sum_chunk
 from sketchnewton._kernels import glm, linalg, links, sketch
 from sketchnewton._kernels.random import sample_distinct_columns
 from sketchnewton._links import COSH, RESNET, SINH, SOFTMAX, link_numpy, link_shift
+from sketchnewton._matrix import DataMatrix, InterceptMatrix
 
 RTOL = 1e-12
 ATOL = 1e-12
@@ -244,14 +245,20 @@ def test_multinomial_hessp(mat, nc, ratio, ones):
     Zl, stats, P = logits_of(P)
     V = np.random.default_rng(10).standard_normal((M.shape[1], K))
     Zd = np.empty((A.shape[0], K))
-    out = glm.csr_multinomial_hessp(*kernel_csr(A), Zl, stats, sw, V, ones, A.shape[1], nc, Zd, ratio)
+    out = glm.csr_multinomial_hessp(*kernel_csr(A), P, sw, V, ones, A.shape[1], nc, Zd, ratio)
     ref, Z = multinomial_refs(M, P, sw, V)
     close(out, ref)
     close(Zd, Z)
     # without the image: the same product
-    alone = glm.csr_multinomial_hessp(*kernel_csr(A), Zl, stats, sw, V, ones, A.shape[1], nc,
+    alone = glm.csr_multinomial_hessp(*kernel_csr(A), P, sw, V, ones, A.shape[1], nc,
                                       np.empty((0, K)), ratio)
     np.testing.assert_array_equal(alone, out)
+    # through DataMatrix from the logits (the probabilities formed) and from kept ones
+    dm = InterceptMatrix(DataMatrix(A)) if ones else DataMatrix(A)
+    from_logits, _ = dm.multinomial_hessp(Zl, stats, sw, V)
+    kept, _ = dm.multinomial_hessp(Zl, stats, sw, V, P=P)
+    np.testing.assert_array_equal(from_logits, kept)
+    close(kept, ref)
 
 
 # -- row kernels of the losses ---------------------------------------------------------------

@@ -147,7 +147,11 @@ def table(key, repeats, clock, K=8):
     row("csr_rmatvec", lambda: dm.rmatvec(y), "A.T@y")
     row("csr_rmatmat k=4", lambda: dm.rmatmat(Y4), "A.T@Y4")
     row("csr_normal_matvec", lambda: dm.normal_matvec(h, x), "pass")
-    row(f"csr_multinomial_hessp K={K}", lambda: dm.multinomial_hessp(Zs, stats, sw, V), "two K")
+    # the loss's product on sparse rows: the probabilities kept by the state since its first
+    # product (losses._multinomial.hessp), formed from the logits once, not in every product
+    Ps = multinomial_probs(Zs, stats, np.empty_like(Zs))
+    row(f"csr_multinomial_hessp K={K}", lambda: dm.multinomial_hessp(Zs, stats, sw, V, P=Ps),
+        "two K")
     row("csr_weighted_col_sq", lambda: dm.weighted_col_sq(h), "A.T@y")
 
     # gradient + low-rank columns of the normalized loss (COMBINED, 4 columns)

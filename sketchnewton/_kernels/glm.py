@@ -275,29 +275,30 @@ def multinomial_curvature(P, sw, out):
 
 
 @njit(parallel=True, cache=True)
-def csr_multinomial_hessp(indptr, indices, data, Z, stats, sw, V, ones, d, n_chunks, Zd,
+def csr_multinomial_hessp(indptr, indices, data, P, sw, V, ones, d, n_chunks, Zd,
                           ratio=BUFFER_RATIO):
     """The multinomial Hessian-vector product ``A^T M``, ``M_i = B_i (A V)_i``.
 
-    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``, ``p_i`` formed from the logits ``Z`` and their
-    :func:`multinomial_pass` statistics ``stats``; ``V`` (d, K) the direction per
-    class (``(d + 1, K)`` with the intercept column, ``ones``). One sweep
-    (:func:`~sketchnewton._kernels.linalg.fused_sweep`): row ``i`` read once:
-    ``zd = a_i^T V`` (written to ``Zd[i]`` unless ``Zd`` has no rows: the image not kept),
-    ``m = B_i zd``, then ``a_i m^T`` is accumulated; else ``M`` over row chunks, then
+    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``, ``P`` (n, K) the probabilities (kept by the
+    state of sparse rows: formed inside every product, an ``exp`` an entry took 40% of its
+    time); ``V`` (d, K) the direction per class (``(d + 1, K)`` with the intercept column,
+    ``ones``). One sweep (:func:`~sketchnewton._kernels.linalg.fused_sweep`): row ``i`` read
+    once: ``zd = a_i^T V`` (written to ``Zd[i]`` unless ``Zd`` has no rows: the image not
+    kept), ``m = B_i zd``, then ``a_i m^T`` is accumulated; else ``M`` over row chunks, then
     ``A^T M``. Returns (d, K) or (d + 1, K).
     """
-    n, K = Z.shape
+    n, K = P.shape
     e = d + 1 if ones else d
     if not fused_sweep(n_chunks, e, indices.shape[0], ratio):
         M = np.empty((n, K))
         for c in prange(n_chunks):
             lo, hi = chunk_range(c, n, n_chunks)
-            w = np.empty((3, K))  # zd, m, p
+            zd = np.empty(K)
+            m = np.empty(K)
             for i in range(lo, hi):
-                _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd)
+                _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m)
                 for k in range(K):
-                    M[i, k] = w[1, k]
+                    M[i, k] = m[k]
         out = csr_rmatmat(indptr, indices, data, M, d, n_chunks, ratio)
         if ones:
             return np.vstack((out, M.sum(axis=0).reshape((1, K))))
@@ -306,33 +307,32 @@ def csr_multinomial_hessp(indptr, indices, data, Z, stats, sw, V, ones, d, n_chu
     for c in prange(n_chunks):
         lo, hi = chunk_range(c, n, n_chunks)
         uc = np.uint64(c)
-        w = np.empty((3, K))
+        zd = np.empty(K)
+        m = np.empty(K)
         for i in range(lo, hi):
-            _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd)
+            _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m)
             for p in nonzeros(indptr[i], indptr[i + 1]):
                 a = data[p]
                 j = np.uint64(indices[p])
                 for k in range(K):
-                    buf[uc, j, k] += a * w[1, k]
+                    buf[uc, j, k] += a * m[k]
             if ones:
                 for k in range(K):
-                    buf[uc, d, k] += w[1, k]
+                    buf[uc, d, k] += m[k]
     return sum_chunks(buf)
 
 
 @njit(cache=True, inline="always")
-def _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd):
-    """``w[0] = a_i^T V`` (plus ``V[d]`` with the intercept column; copied to ``Zd[i]`` when
-    ``Zd`` has rows), ``w[2] = p_i`` and ``w[1] = B_i w[0]`` (K,),
-    ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
+def _multinomial_row(indptr, indices, data, P, sw, V, ones, d, i, zd, Zd, m):
+    """``zd = a_i^T V`` (plus ``V[d]`` with the intercept column; copied to ``Zd[i]`` when
+    ``Zd`` has rows) and ``m = B_i zd`` (K,), ``B_i = sw_i (diag(p_i) - p_i p_i^T)``.
 
-    The sum runs in the scratch row ``w[0]``, with the column index unsigned (no
-    wraparound test per non-zero): with the sum in ``Zd[i]``, signed indices and the
-    weights a (1, K) array the one-sweep product took 142 ms instead of 113 ms
+    The sum runs in the scratch row ``zd`` (K,), with the column index unsigned (no
+    wraparound test per non-zero), and ``m`` is one row: with the sum in ``Zd[i]``, signed
+    indices and ``m`` a (1, K) array the one-sweep product took 142 ms instead of 113 ms
     (n = 4e5, d = 500, 50 per row, K = 8, one thread).
     """
-    K = w.shape[1]
-    zd, m, pr = w[0], w[1], w[2]
+    K = zd.shape[0]
     for k in range(K):
         zd[k] = V[d, k] if ones else 0.0
     for p in nonzeros(indptr[i], indptr[i + 1]):
@@ -340,13 +340,11 @@ def _multinomial_row(indptr, indices, data, Z, stats, sw, V, ones, d, i, w, Zd):
         j = np.uint64(indices[p])
         for k in range(K):
             zd[k] += a * V[j, k]
-    mi, inv = stats[i, 0], stats[i, 1]
     s = 0.0
     for k in range(K):
-        pr[k] = vmath.exp(Z[i, k] - mi) * inv
-        s += pr[k] * zd[k]
+        s += P[i, k] * zd[k]
     for k in range(K):
-        m[k] = sw[i] * pr[k] * (zd[k] - s)
+        m[k] = sw[i] * P[i, k] * (zd[k] - s)
     if Zd.shape[0] > 0:
         for k in range(K):
             Zd[i, k] = zd[k]

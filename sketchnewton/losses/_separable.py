@@ -74,7 +74,7 @@ def _grad_task(blk, st, family):
 def _hessp_task(blk, st, family, v, precise=True, image=True):
     if family != MULTINOMIAL:
         return blk.A.normal_matvec(st.cache[1], v, precise=precise)
-    return mn.hessp(blk, st.Z, st.cache[0], v, precise, image)
+    return mn.hessp(blk, st, v, precise, image)
 
 
 def _hessp_image_task(blk, st, item, family):
