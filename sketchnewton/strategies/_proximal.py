@@ -281,9 +281,10 @@ class ProximalNewton(Strategy):
                     error_estimate=float(np.linalg.norm(p)), accuracy=0.0 if exact else eta,
                     missing=0.0 if exact or eta <= INNER_FORCING_MIN else np.inf)
 
-    def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray):
+    def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray, face_max: int | None = None):
         """The model's exact minimiser on the face of ``x + p`` (its support and signs), when
-        it is the model's minimiser: ``(p, A p or None)``, else None.
+        it is the model's minimiser: ``(p, A p or None)``, else None (also when the face has
+        more than ``face_max`` coordinates, by default :attr:`face_max`).
 
         On the face the model is a quadratic in the free coordinates ``F``:
         ``H_FF dp_F = -(g + H p + w sign(x + p))_F``. The result is the minimiser of the whole
@@ -292,7 +293,7 @@ class ProximalNewton(Strategy):
         """
         x, g, w = it.x, it.grad, self.weights
         F, sigma = _face_of(x + p, w)
-        if F.size == 0 or F.size > self.face_max:
+        if F.size == 0 or F.size > (self.face_max if face_max is None else face_max):
             return None
         dp = np.zeros_like(p)
         dp[F] = -_psd_solve(self._restricted(F), g[F] + Hp[F] + w[F] * sigma)

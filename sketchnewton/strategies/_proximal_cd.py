@@ -130,17 +130,13 @@ class MatrixFreeProximalNewton(ProximalNewton):
         cap = restricted_max(self.loss, RESTRICTED_MAX, CONFIRM_FACE_PASSES)
         if np.count_nonzero((it.x != 0) | (self.weights == 0)) > cap:
             return None
-        face_max, self.face_max = self.face_max, cap
-        try:
-            zero = np.zeros(it.x.size)
-            self._r = self._zero_image()  # the kept image, of the zero step
-            polished = self._polish(it, zero, zero)
-            step = self._step
-            if polished is None and step is not None and step.image is not None:
-                p, self._r = step.direction, step.image
-                polished = self._polish(it, p, self._product(p, step.image))
-        finally:
-            self.face_max = face_max
+        zero = np.zeros(it.x.size)
+        self._r = self._zero_image()  # the kept image, of the zero step
+        polished = self._polish(it, zero, zero, cap)
+        step = self._step
+        if polished is None and step is not None and step.image is not None:
+            p, self._r = step.direction, step.image
+            polished = self._polish(it, p, self._product(p, step.image), cap)
         if polished is None:
             return None
         q, image = polished
