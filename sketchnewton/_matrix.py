@@ -345,11 +345,10 @@ class DataMatrix(MatrixShape):
             return csr_rmatmat_rows(*csr, rows_of, k, self.d, step, n_chunks(), ones)
 
     def multinomial_hessp(self, Z, stats, sw, V, ones=False, precise=True, image=True, P=None):
-        """``(A^T M, A V)``, ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K), ``p_i`` the
-        softmax of ``Z_i`` from its ``stats`` (``glm.multinomial_pass``). One sweep (dense: a row
-        block read once for both BLAS-3 products, ``p`` and ``M`` formed by blocks); ``A V`` is
-        the only ``n x K`` array made, none with ``image=False`` (then None). ``ones``: of
-        ``[A, 1]``; ``P``: the kept probabilities (else formed); ``precise=False``: f32 BLAS."""
+        """``(A^T M, A V)``, ``M_i = sw_i (diag(p_i) - p_i p_i^T) (A V)_i``, V (d, K), ``p_i`` from
+        ``P`` or the softmax of ``Z_i`` and its ``stats`` (``glm.multinomial_pass``). One sweep
+        (dense: a row block read once for both BLAS-3 products, ``p``, ``M`` by blocks); ``A V``
+        (None with ``image=False``). ``ones``: of ``[A, 1]``; ``precise=False``: f32 BLAS."""
         V = np.ascontiguousarray(V, dtype=np.float64)
         Zd = np.empty((self.n if image else 0, V.shape[1]))
         if self.is_sparse:
@@ -491,7 +490,8 @@ class InterceptMatrix(MatrixShape):
         return self.base.class_blocks(P, sw, ones=True)
 
     def multinomial_hessp(self, Z, stats, sw, V, precise=True, image=True, P=None):
-        return self.base.multinomial_hessp(Z, stats, sw, V, True, precise, image, P)
+        return self.base.multinomial_hessp(Z, stats, sw, V, ones=True, precise=precise,
+                                           image=image, P=P)
 
     def rmatmat_rows(self, rows_of, k, precise=True, X=None):
         return self.base.rmatmat_rows(rows_of, k, ones=True, precise=precise, X=X)
