@@ -65,20 +65,15 @@ def _gram_sweep(H, g, w, x, coords, m, work, nw, d, Hd, active):
     for k in range(m):
         j = coords[k]
         z = x[j] + d[j]
-        G = g[j] + Hd[j]
-        s = coordinate_violation(z, G, w[j])
+        s, znew = coordinate_step(z, g[j] + Hd[j], H[j, j], w[j])
         v2 += s * s
-        h = H[j, j]
-        if h > 0.0:
-            znew = coordinate_min(z, G, h, w[j])
-            delta = znew - z
-            if delta != 0.0:
-                d[j] += delta
-                for kk in range(nw):  # H symmetric: row j is contiguous
-                    i = work[kk]
-                    Hd[i] += delta * H[j, i]
-            z = znew
-        if z != 0.0:
+        delta = znew - z
+        if delta != 0.0:
+            d[j] += delta
+            for kk in range(nw):  # H symmetric: row j is contiguous
+                i = work[kk]
+                Hd[i] += delta * H[j, i]
+        if znew != 0.0:
             active[na] = j
             na += 1
     return v2, na
@@ -133,22 +128,18 @@ def _csc_sweep(indptr, indices, data, D, lam, hdiag, g, w, x, ones, coords, m, d
                 G += data[q] * D[i] * r[i]
             read += indptr[j + 1] - indptr[j]
         z = x[j] + d[j]
-        s = coordinate_violation(z, G, w[j])
+        s, znew = coordinate_step(z, G, hdiag[j], w[j])
         v2 += s * s
-        h = hdiag[j]
-        if h > 0.0:
-            znew = coordinate_min(z, G, h, w[j])
-            delta = znew - z
-            if delta != 0.0:
-                d[j] += delta
-                if j == ones:
-                    for i in range(r.shape[0]):
-                        r[i] += delta
-                else:
-                    for q in range(indptr[j], indptr[j + 1]):
-                        r[indices[q]] += delta * data[q]
-            z = znew
-        if z != 0.0:
+        delta = znew - z
+        if delta != 0.0:
+            d[j] += delta
+            if j == ones:
+                for i in range(r.shape[0]):
+                    r[i] += delta
+            else:
+                for q in range(indptr[j], indptr[j + 1]):
+                    r[indices[q]] += delta * data[q]
+        if znew != 0.0:
             active[na] = j
             na += 1
     return v2, na, read

@@ -47,9 +47,14 @@ def probs(Z, stats, rows=None):
     return multinomial_probs(Z[rows], stats[rows], np.empty((len(rows), Z.shape[1])))
 
 
+def _block_rows(K):
+    """Rows of a block of about 2 MiB of ``K`` float64 columns (at least 256)."""
+    return max(256, row_block_size(K))
+
+
 def _row_blocks(m, K):
-    """``(lo, hi)`` over ``range(m)`` by blocks of about 2 MiB of ``K`` float64 columns."""
-    step = max(256, row_block_size(K))
+    """``(lo, hi)`` over ``range(m)`` by blocks of :func:`_block_rows` rows."""
+    step = _block_rows(K)
     for lo in range(0, m, step):
         yield lo, min(m, lo + step)
 
@@ -125,7 +130,7 @@ def noise(blk, Z, stats):
 def curvature(blk, Z, stats):
     """``sw_i (1 - ||p_i||^2) = tr B_i`` per row (n,), by row blocks."""
     n, K = Z.shape
-    out, buf, sw = np.empty(n), np.empty((min(n, max(256, row_block_size(K))), K)), blk["sw"]
+    out, buf, sw = np.empty(n), np.empty((min(n, _block_rows(K)), K)), blk["sw"]
     for lo, hi in _row_blocks(n, K):
         multinomial_curvature(multinomial_probs(Z[lo:hi], stats[lo:hi], buf[:hi - lo]),
                               sw[lo:hi], out[lo:hi])
@@ -162,7 +167,7 @@ def kronecker(blk, Z, stats, sample=None):
         rows, w = sample.rows, sample.row_weights ** 2 * sw[sample.rows]
     m = w.shape[0]
     c, S, col = np.empty(m), np.zeros((K, K)), np.zeros(K)
-    buf = np.empty((min(m, max(256, row_block_size(K))), K))
+    buf = np.empty((min(m, _block_rows(K)), K))
     for lo, hi in _row_blocks(m, K):
         at = slice(lo, hi) if rows is None else rows[lo:hi]
         Pb, wb = multinomial_probs(Z[at], stats[at], buf[:hi - lo]), w[lo:hi]
@@ -324,7 +329,7 @@ def subset_block_state(blk, st, rows):
     loss summed by row blocks (``O(block K)``, no pass over ``A``)."""
     Z, stats = RowsOf(st.Z, rows), RowsOf(st.cache[0], rows)
     y, sw, (m, K) = blk["y_codes"], blk["sw"], Z.shape
-    terms, scratch = np.empty(m), np.empty((min(m, max(256, row_block_size(K))), 2))
+    terms, scratch = np.empty(m), np.empty((min(m, _block_rows(K)), 2))
     for lo, hi in _row_blocks(m, K):
         multinomial_row_terms(Z[lo:hi], y[lo:hi], sw[lo:hi], scratch[:hi - lo], terms[lo:hi])
     return BlockState(Z, (stats, None), block_total(terms), None)

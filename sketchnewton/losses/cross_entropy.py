@@ -89,12 +89,13 @@ class MultinomialLoss(SeparableLoss):
 
     def softmax_blocks(self, state):
         """``(A, P, sw)`` at ``state`` (in memory): the data matrix, the probabilities (n, K;
-        formed from the state's logits: a new array, which the state does not keep) and the
-        sample weights."""
+        those a sparse state keeps after its first Hessian product, else formed from the
+        logits: a new array) and the sample weights."""
         if not self.data.in_memory:
             raise InputError("the softmax row blocks need the data in memory (not on Dask)")
         st = self._state(state).handles[0]
-        return self.A, mn.probs(st.Z, st.cache[0]), self.sw
+        P = st.cache[1] if st.cache[1] is not None else mn.probs(st.Z, st.cache[0])
+        return self.A, P, self.sw
 
     def _start_intercept(self, freq):
         freq = np.maximum(freq / max(freq.sum(), np.finfo(float).tiny), 1e-6)
