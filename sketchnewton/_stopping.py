@@ -170,9 +170,12 @@ class ErrorBound:
             return self._certify(ev, 0.0)
         est = ev.estimate
         if ev.phase is Phase.STALLED:
+            stale = 1.0
             if est <= self.eps and not ev.exact_model:
-                est *= ev.staleness()  # an approximate model: checked against the Hessian at x
-            verdict = self._certify(ev, est) if np.isfinite(est) else Verdict.proceed(est)
+                stale = ev.staleness()  # an approximate model: checked against the Hessian at x
+                est *= stale
+            verdict = self._certify(ev, est, stale=stale) if np.isfinite(est) \
+                else Verdict.proceed(est)
             return verdict if verdict.done else _stalled(ev, verdict.error_estimate)
         if ev.phase is Phase.STEP:
             if not ev.matrix_free:
@@ -191,8 +194,9 @@ class ErrorBound:
         if not (est <= self.eps and (ev.fresh or ev.local)):
             # a model built at an earlier iterate judges only in the local regime
             return Verdict.proceed(est)
-        est *= ev.staleness()  # a sketched or kept model: checked against the Hessian at x
-        return self._certify(ev, est) if est <= self.eps else Verdict.proceed(est)
+        stale = ev.staleness()  # a sketched or kept model: checked against the Hessian at x
+        est *= stale
+        return self._certify(ev, est, stale=stale) if est <= self.eps else Verdict.proceed(est)
 
     @staticmethod
     def _nonlinearity(est: float, prev: float | None) -> float:
@@ -206,11 +210,19 @@ class ErrorBound:
         rho = est / prev
         return est / (1.0 - rho) if rho < 1.0 else np.inf
 
-    def _certify(self, ev: Evidence, est: float, reach: float = np.inf) -> Verdict:
+    def _certify(self, ev: Evidence, est: float, reach: float = np.inf,
+                 stale: float = 1.0) -> Verdict:
         """The estimate plus the attainable-accuracy floor (docs/math.md 7.3) must be <= eps;
         when the floor alone exceeds eps/2 (and the estimate is within ``reach`` times it),
-        iterating cannot help: the solve stops, failed."""
-        floor = ev.floor()[0]
+        iterating cannot help: the solve stops, failed.
+
+        ``stale``: the factor by which the model overstates the Hessian's curvature at ``x``
+        (the estimate was scaled by it); the floor ``||H~^{-1} dg||`` is computed with the
+        same model, so it is scaled alike. Where the Hessian's curvature is at its own rounding
+        level a model may overstate it by 1e16 (a sampled diagonal part whose cancellation
+        against the low-rank part it does not reproduce), and the unscaled floor certified a
+        point 208 from the minimiser."""
+        floor = ev.floor()[0] * stale
         total = est + floor
         if total <= self.eps:
             return Verdict(Reason.CONVERGED, "converged: eps reached", total)

@@ -99,6 +99,22 @@ def test_error_bound_confirms_a_kept_or_sketched_model_only_in_the_local_regime(
     assert not v.done and v.error_estimate == pytest.approx(1.5e-6)
 
 
+def test_error_bound_scales_the_floor_by_the_model_overstatement():
+    """A model that overstates the curvature at x by ``stale`` understates ``H^{-1}`` by as much:
+    the floor computed with it is scaled like the estimate (a sampled model 1e16 above a
+    Hessian at its rounding level certified a point 208 from the minimiser)."""
+    rule = ErrorBound(1e-6)
+    for phase in (Phase.MODEL, Phase.STALLED):
+        v = rule.judge(_ev(phase, estimate=3e-23, fresh=True, noise_limited=True,
+                           staleness=lambda: 1e16, floor=_floor(1e-16)))
+        assert not v.success and v.reason is Reason.BELOW_FLOOR, phase
+        assert v.error_estimate == pytest.approx(3e-7 + 1.0)
+    # a good model (factor 2): the floor stays negligible
+    v = rule.judge(_ev(Phase.MODEL, estimate=1e-7, fresh=True, staleness=lambda: 2.0,
+                       floor=_floor(1e-16)))
+    assert v.success and v.error_estimate == pytest.approx(2e-7 + 2e-16)
+
+
 def test_error_bound_below_the_floor_fails_and_a_stall_says_why():
     rule = ErrorBound(1e-10)
     v = rule.judge(_ev(Phase.MODEL, estimate=1e-12, exact_model=True, fresh=True,
