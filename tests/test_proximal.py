@@ -381,3 +381,132 @@ def test_matrix_free_form_skips_face_solves_that_cost_more_than_passes():
     assert abs(f["prox_cd"] - f["prox"]) <= 1e-10 * abs(f["prox"])  # what tol promises
     ref = fits["prox"].coef_  # n < p: a flat minimum, coefficients agree to about sqrt(tol)
     np.testing.assert_allclose(fits["prox_cd"].coef_, ref, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", ["prox", "prox_cd"])
+def test_strong_penalty_leaves_the_intercept_alone_on_the_face(method):
+    """Every coefficient at zero: the face of the step is the intercept alone (``prox_cd``
+    formed a Gram of no columns and raised "A is empty"); the fit is the base rate's log-odds."""
+    X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 2.0]]))
+    y = np.array([0, 1, 1, 1])
+    est = SketchedLogisticRegression(C=1e-3, l1_ratio=1.0, method=method).fit(X, y)
+    assert est.result_.success
+    assert np.all(est.coef_ == 0)
+    np.testing.assert_allclose(est.intercept_, [np.log(3.0)], rtol=1e-7)
+
+
+def test_face_cycles_find_the_minimiser_where_coordinate_descent_stalls():
+    """A lasso model whose Hessian has condition ~1e14 (columns on scales 1 to 1e4, a nearly
+    collinear pair): from coordinate descent stopped short of its tolerance (3 sweeps), the
+    active-set cycles reach a point that satisfies the model's optimality conditions (checked
+    here by numpy) and a lower model value."""
+    from sketchnewton._kernels.cd import gram_cd
+    from sketchnewton.strategies._proximal import face_cycles
+
+    rng = np.random.default_rng(0)
+    n, p = 200, 30
+    B = rng.standard_normal((n, p)) * np.where(rng.random((n, p)) < 0.3, 1e4, 1.0)
+    B[:, 1] = B[:, 0] + 1e-3 * rng.standard_normal(n)  # nearly collinear pair
+    H = B.T @ B
+    g = B.T @ rng.standard_normal(n) * 10.0
+    w = np.full(p, 0.05 * np.abs(g).max())
+    x = np.zeros(p)
+
+    def model(d):
+        return g @ d + 0.5 * d @ H @ d + w @ np.abs(x + d)
+
+    d, Hd = np.zeros(p), np.zeros(p)
+    tol = 1e-10 * np.abs(g).max()
+    sweeps, violation = gram_cd(H, g, w, x, np.arange(p, dtype=np.int64), d, Hd, tol, 3)
+    assert sweeps == 3 and violation > 1e3 * tol  # stopped short
+    stalled = model(d)
+    assert face_cycles(H, g, w, x, d, Hd, tol)
+    np.testing.assert_allclose(Hd, H @ d, rtol=1e-9, atol=1e-9 * np.abs(H @ d).max())
+    assert model(d) < stalled
+    G = g + H @ d
+    z = x + d
+    on = z != 0
+    scale = np.abs(g).max()
+    np.testing.assert_allclose(G[on] + w[on] * np.sign(z[on]), 0.0, atol=1e-8 * scale)
+    assert np.all(np.abs(G[~on]) <= w[~on] * (1 + 1e-9))
+
+
+def test_ill_scaled_multinomial_lasso_converges_with_the_gram():
+    """Three classes, a third of the entries scaled by 1e4, an intercept: the Gram form's
+    coordinate descent stalled at 500 sweeps every step, and the fit stopped at its iteration
+    limit 0.3% above the minimum; with the active-set cycles it converges to the objective
+    of the matrix-free form."""
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 40, density=0.2, random_state=1, format="csr")
+    X.data[::3] *= 1e4
+    y = rng.integers(0, 3, 300)
+    fits = {m: SketchedLogisticRegression(C=1e-3, l1_ratio=1.0, tol=1e-10, max_iter=100,
+                                          method=m, random_state=0).fit(X, y)
+            for m in ("prox", "prox_cd")}
+    assert all(f.result_.success for f in fits.values())
+    assert fits["prox"].result_.nit < 20
+    a, b = (f.result_.fun for f in fits.values())
+    assert abs(a - b) <= 1e-9 * abs(b)
+
+
+def _l1_objective(est, X, y, C, r):
+    """``C sum_i loss_i + (1 - r)/2 ||W||^2 + r ||W||_1`` by numpy (intercept unpenalised)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    W, b = np.atleast_2d(est.coef_), np.atleast_1d(est.intercept_)
+    if len(est.classes_) == 2:
+        z = X @ W[0] + b[0]
+        loss = np.sum(np.logaddexp(0, z) - (y == est.classes_[1]) * z)
+    else:
+        Z = X @ W.T + b
+        Y = y[:, None] == est.classes_[None, :]
+        loss = np.sum(np.logaddexp.reduce(Z, axis=1) - np.sum(Y * Z, axis=1))
+    return C * loss + (1 - r) / 2 * np.sum(W ** 2) + r * np.sum(np.abs(W))
+
+
+def _hostile(name):
+    rng = np.random.default_rng(0)
+    X = sp.random(120, 12, density=0.3, random_state=1, format="csr")
+    y = (X @ rng.standard_normal(12) > 0).astype(int)
+    if name == "duplicated_columns":
+        return sp.hstack([X, X[:, :4]], format="csr"), rng.integers(0, 3, 120)
+    if name == "zero_and_constant_columns":
+        return sp.hstack([X, sp.csr_matrix((120, 2)), sp.csr_matrix(np.ones((120, 2)))],
+                         format="csr"), y
+    if name == "zero_rows":
+        X = X.tolil()
+        X[:40] = 0
+        return X.tocsr(), y
+    if name == "one_positive":
+        y = np.zeros(120, dtype=int)
+        y[3] = 1
+        return X, y
+    if name == "mixed_scale":
+        X.data[::3] *= 1e4
+        return X, rng.integers(0, 3, 120)
+    if name == "separable":
+        return X, (X[:, 0].toarray().ravel() > 0).astype(int)
+    raise ValueError(name)
+
+
+@pytest.mark.parametrize("name", ["duplicated_columns", "zero_and_constant_columns",
+                                  "zero_rows", "one_positive", "mixed_scale", "separable"])
+@pytest.mark.parametrize("r, C", [(1.0, 1e-3), (1.0, 1.0), (0.5, 1e2)])
+def test_hostile_inputs_never_a_crash_nor_a_false_success(name, r, C):
+    """Every form either succeeds within ``tol`` of the best objective any of them found, or
+    warns; nothing raises, nothing is non-finite (the intercept alone on a face raised "A is
+    empty" in ``prox_cd``)."""
+    X, y = _hostile(name)
+    fits = []
+    for method in ("prox", "prox_cd"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = SketchedLogisticRegression(C=C, l1_ratio=r, tol=1e-8, max_iter=200,
+                                             method=method, random_state=0).fit(X, y)
+        warned = any(issubclass(w.category, sn.ConvergenceWarning) for w in caught)
+        assert np.all(np.isfinite(est.coef_)) and np.all(np.isfinite(est.intercept_))
+        assert warned != est.result_.success
+        fits.append((est.result_.success, _l1_objective(est, X, y, C, r)))
+    best = min(f for _, f in fits)
+    for success, f in fits:
+        if success:
+            assert f - best <= 1e-7 * abs(best) + 1e-12

@@ -100,12 +100,15 @@ class MatrixFreeProximalNewton(ProximalNewton):
         """``H_FF = A_F^T diag(D) A_F + diag(ridge_F)`` (columns ``F`` only)."""
         indptr, indices, data, ones, M = self._columns()
         cols = free[free != ones]
-        AF = M[:, cols]
-        # the project's row-outer-product Gram (O(sum_i nnz_i,F^2)); the intercept's column of
-        # ones is the last of F (the largest index) and the Gram's appended column
-        HF = DataMatrix(AF.tocsr(), "A", check_finite=False).gram(self._D,
-                                                                  ones=bool(cols.size < free.size))
-        self.loss.data.count_rows_read(AF.nnz)
+        if cols.size == 0:  # the intercept alone (every coefficient at zero)
+            HF = np.full((free.size, free.size), float(self._D.sum()))
+        else:
+            AF = M[:, cols]
+            # the project's row-outer-product Gram (O(sum_i nnz_i,F^2)); the intercept's column
+            # of ones is the last of F (the largest index) and the Gram's appended column
+            HF = DataMatrix(AF.tocsr(), "A", check_finite=False).gram(
+                self._D, ones=bool(cols.size < free.size))
+            self.loss.data.count_rows_read(AF.nnz)
         HF[np.diag_indices_from(HF)] += self._lam[free]
         return HF
 
@@ -204,6 +207,9 @@ class MatrixFreeProximalNewton(ProximalNewton):
         self._r = self._r + self.loss.image(dp)
         return self._r
 
+    def _cycle_faces(self, it, p, Hp, tol):
+        """No dense model to cycle on: the face solve of :meth:`_polish` is what there is."""
+        return None
 
 
 class SoftmaxProximalNewton(MatrixFreeProximalNewton):

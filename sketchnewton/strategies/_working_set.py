@@ -106,7 +106,7 @@ def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.
         done, _ = gram_cd(H, gW, wW, xW, np.arange(W.size, dtype=np.int64), d, Hd, tol,
                           max_sweeps)
         sweeps += int(done)
-        qW = face(H, gW, wW, xW, d, Hd)
+        qW = face(H, gW, wW, xW, d, Hd, stalled=done >= max_sweeps, tol=tol)
         exact = qW is not None
         q = np.zeros(x.size)
         q[W] = qW if exact else d
