@@ -198,6 +198,26 @@ def test_negative_y_is_rejected():
         SketchedPoissonRegressor().fit(X, y)
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
+def test_all_zero_targets_with_an_intercept_have_no_minimiser(l1_ratio):
+    """The loss tends to 0 as the intercept goes to -inf: a clear error (the L1 fit ran to its
+    iteration limit and advised more iterations); without an intercept the ridge or L1 fit
+    exists (coefficients at most 0 in ``A``'s directions) and is fitted."""
+    X, y = _data()
+    zeros = np.zeros_like(y)
+    with pytest.raises(ValueError, match="no minimiser"):
+        SketchedPoissonRegressor(alpha=0.1, l1_ratio=l1_ratio).fit(X, zeros)
+    # zero weight on the only positive target: the same
+    y1 = zeros.copy()
+    y1[0] = 3.0
+    sw = np.ones_like(y)
+    sw[0] = 0.0
+    with pytest.raises(ValueError, match="no minimiser"):
+        SketchedPoissonRegressor(alpha=0.1, l1_ratio=l1_ratio).fit(X, y1, sample_weight=sw)
+    est = SketchedPoissonRegressor(alpha=0.1, l1_ratio=l1_ratio, fit_intercept=False).fit(X, zeros)
+    assert est.result_.success and np.all(np.isfinite(est.coef_))
+
+
 @pytest.mark.parametrize("where,value,match", [
     ("X", np.nan, "Input X contains NaN"),
     ("X", np.inf, "Input X contains infinity"),

@@ -132,6 +132,11 @@ class SketchedPoissonRegressor(SolverParams, CoefTableMixin, RegressorMixin, Bas
             raise ValueError("Some value(s) of y are out of the valid range of the loss: "
                              "the Poisson loss needs y >= 0")
         sw, scale = weight_scale(sample_weights(sample_weight, X.shape[0]))
+        if self.fit_intercept and not np.any((y > 0) & (sw > 0)):
+            # the loss decreases to its infimum 0 as the intercept goes to -inf: no minimiser
+            raise ValueError("every target y with a positive weight is 0: a Poisson model with "
+                             "an intercept has no minimiser (the intercept tends to -inf); fit "
+                             "without an intercept, or check y")
         loss = PoissonLoss(DataMatrix(X, "X", check_finite=False), y,
                            lam=alpha * (1.0 - l1_ratio) * sw.sum(),
                            sample_weight=sw, fit_intercept=self.fit_intercept)
