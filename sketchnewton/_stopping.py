@@ -289,10 +289,15 @@ class Decrement:
             # the step at x could not be verified by the loss: its decrement measures x itself
             half = 0.5 * (ev.decrement + (ev.missing if np.isfinite(ev.missing) else 0.0)) \
                 / (1.0 - min(ev.step_accuracy, 0.5)) ** 2
-            if half <= scale and self._confirmed(ev, scale):
-                return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton decrement "
-                               "at x; a further step's decrease is below the loss's rounding "
-                               "noise)")
+            if half <= scale:
+                if self._confirmed(ev, scale):
+                    return Verdict(Reason.CONVERGED, "converged: tol reached (the Newton "
+                                   "decrement at x; a further step's decrease is below the "
+                                   "loss's rounding noise)")
+                return Verdict(Reason.NOISE_FLOOR, "stopped: no step decreases the loss beyond "
+                               f"its rounding noise, and the decrement at x ({half:.3g}) could "
+                               "not be confirmed below tol |f| (the step's model was not solved "
+                               "to the accuracy that certifies it)")
             return self._floor(ev, half, scale) or _stalled(ev, None)
         if ev.phase is not Phase.KEPT:
             return Verdict.proceed()
@@ -349,6 +354,10 @@ class Decrement:
         return 0.0
 
     def shortfall(self, error_estimate: float, decrement: float, fun: float) -> str:
+        if 0.5 * decrement <= self._scale(fun):
+            return (f"half Newton decrement {0.5 * decrement:.3g} <= tol |f| = "
+                    f"{self._scale(fun):.3g} was not confirmed (after a unit step, or by the "
+                    "model solved accurately at x)")
         return (f"half Newton decrement {0.5 * decrement:.3g} > tol |f| = "
                 f"{self._scale(fun):.3g}")
 

@@ -332,3 +332,19 @@ def test_matrix_free_success_holds_where_cg_increments_stall(tol):
     res = sn.minimize(loss, method="cg", preconditioner="none", tol=tol)
     assert res.success
     assert (res.fun - best.fun) <= tol * abs(best.fun), (res.fun - best.fun) / abs(best.fun)
+
+
+def test_decrement_rule_never_succeeds_on_an_unconfirmed_decrement():
+    """A stalled solve whose decrement is below the target but whose confirmation failed (the
+    model's minimiser not computed to the accuracy that certifies it: ``inf``) stops, failed,
+    and says so; the shortfall message does not claim the decrement is above the target."""
+    rule = Decrement(1e-8)
+    v = rule.judge(_ev(Phase.STALLED, decrement=1e-12, missing=np.inf,
+                       confirm=lambda target: np.inf))
+    assert not v.success and v.reason is Reason.NOISE_FLOOR
+    assert "could not be confirmed" in v.message
+    v = rule.judge(_ev(Phase.KEPT, decrement=1e-12, unit_step=True, missing=np.inf,
+                       confirm=lambda target: np.inf))
+    assert not v.done
+    assert "was not confirmed" in rule.shortfall(np.inf, 1e-12, 1.0)
+    assert "> tol" in rule.shortfall(np.inf, 1.0, 1.0)

@@ -43,7 +43,7 @@ from ._working_set import (WORKING_NNZ, WorkingSetGram, solve_on_working_set, vi
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
-           "INNER_FORCING_STEP_DATA", "RESTRICTED_MAX"]
+           "INNER_FORCING_STEP_DATA", "RESTRICTED_MAX", "inner_reached"]
 
 #: coordinate-descent sweeps per inner solve at most
 MAX_SWEEPS = 500
@@ -62,6 +62,8 @@ RESTRICTED_MAX = 4096
 #: and the sweeps of coordinate descent between two of them
 FACE_CYCLES = 20
 FACE_CYCLE_SWEEPS = 5
+#: an inner solve's violation within this many ulps of ``||g||`` is at its rounding level
+REACH_ULPS = 64
 _EPS = np.finfo(float).eps
 _TINY = np.finfo(float).tiny
 
@@ -136,6 +138,8 @@ class ProximalNewton(Strategy):
     forcing_min: ClassVar[float] = INNER_FORCING_STEP
     #: the exact Gram on a working set where the loss allows it (:mod:`._working_set`)
     working_sets: ClassVar[bool] = True
+    #: whether the last inner solve reached its tolerance (else it stopped at ``MAX_SWEEPS``)
+    reached: bool = True
 
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
@@ -233,7 +237,9 @@ class ProximalNewton(Strategy):
             self.update(it, None)
         step = self._timed(self._solve, it, INNER_FORCING_MIN)
         self._step = step
-        return step.decrement
+        # a solve that stopped short of its tolerance (MAX_SWEEPS) underestimates the decrement
+        # by an unknown amount: it cannot confirm a target
+        return step.decrement if np.isfinite(step.missing) else np.inf
 
     def fallback_step(self, it: Iterate) -> Step:
         """The proximal gradient step with step size ``1 / curvature_scale``."""
@@ -259,8 +265,9 @@ class ProximalNewton(Strategy):
         viol = _min_norm_subgradient(x, g, w)
         tol = eta * float(np.linalg.norm(viol))
         if self._gram_ws is not None:
-            return self._step_of(it, eta, *solve_on_working_set(
-                self.loss, self._gram_ws, x, g, w, tol, MAX_SWEEPS, _face))
+            q, image, sweeps, exact, left = solve_on_working_set(
+                self.loss, self._gram_ws, x, g, w, tol, MAX_SWEEPS, _face)
+            return self._step_of(it, eta, q, image, sweeps, exact, inner_reached(left, tol, g))
         shrink = (x == 0) & (w > 0) & (np.abs(g) < w - self._margin)
         self._margin = float(np.abs(viol).max()) if viol.size else 0.0
         p, image = self._inner(it, np.flatnonzero(~shrink), tol)
@@ -288,14 +295,18 @@ class ProximalNewton(Strategy):
         exact = face_cycles(self._H, it.grad, self.weights, it.x, d, Hd, tol)
         return d, exact
 
-    def _step_of(self, it: Iterate, eta: float, p, image, sweeps: int, exact: bool) -> Step:
-        """The :class:`Step` of ``p`` (``exact``: the model's minimiser by the face solve)."""
+    def _step_of(self, it: Iterate, eta: float, p, image, sweeps: int, exact: bool,
+                 reached: bool | None = None) -> Step:
+        """The :class:`Step` of ``p`` (``exact``: the model's minimiser by the face solve;
+        ``reached``: the inner solve met its tolerance, by default :attr:`reached`). Its
+        decrement misses nothing when it is exact or solved to ``INNER_FORCING_MIN``."""
         if self._gram_ws is not None:
             self._last_sweeps = sweeps
             self.inner_sweeps += sweeps
+        reached = self.reached if reached is None else reached
         return Step(p, image=image, decrement=-self._change(it, p), inner_iterations=sweeps,
                     error_estimate=float(np.linalg.norm(p)), accuracy=0.0 if exact else eta,
-                    missing=0.0 if exact or eta <= INNER_FORCING_MIN else np.inf)
+                    missing=0.0 if exact or (eta <= INNER_FORCING_MIN and reached) else np.inf)
 
     def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray, face_max: int | None = None):
         """The model's exact minimiser on the face of ``x + p`` (its support and signs), when
@@ -326,8 +337,9 @@ class ProximalNewton(Strategy):
         """``(p, A p or None)`` by coordinate descent on ``work``."""
         H, p = self._H, np.zeros(it.x.size)
         Hp = np.zeros(it.x.size)
-        sweeps, _ = gram_cd(H, it.grad, self.weights, it.x, work.astype(np.int64), p, Hp, tol,
-                            MAX_SWEEPS)
+        sweeps, viol = gram_cd(H, it.grad, self.weights, it.x, work.astype(np.int64), p, Hp,
+                               tol, MAX_SWEEPS)
+        self.reached = inner_reached(viol, tol, it.grad)
         self._last_sweeps = int(sweeps)
         self.inner_sweeps += int(sweeps)
         return p, None
@@ -469,6 +481,14 @@ def _model_value(H, g, w, x, d, Hd, F=None, step=None) -> float:
     e = d.copy()
     e[F] += step
     return float(g @ e + 0.5 * e @ (Hd + H[:, F] @ step) + w @ np.abs(x + e))
+
+
+def inner_reached(viol: float, tol: float, g: np.ndarray) -> bool:
+    """Whether an inner solve whose last full sweep left the violation ``viol`` reached ``tol``
+    or the rounding level of the model's gradient (``REACH_ULPS eps ||g||``): a confirmation
+    near the minimiser asks for ``1e-10`` of a subgradient already at ``1e-12``, and its sweeps
+    end at ``1.5e-16``, the rounding of ``g``'s entries, never at ``7e-22``."""
+    return bool(viol <= max(tol, REACH_ULPS * _EPS * float(np.linalg.norm(g))))
 
 
 def _face_of(z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -90,11 +90,11 @@ class WorkingSetGram:
 
 def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.ndarray,
                          w: np.ndarray, tol: float, max_sweeps: int, face):
-    """The model's minimiser (see the module docstring): ``(q, A q, sweeps, exact)``.
+    """The model's minimiser (see the module docstring): ``(q, A q, sweeps, exact, violation)``.
 
     ``face(H, g, w, x, d, Hd)`` is the face solve on ``W`` (local arrays): the exact minimiser
     of the model on ``W`` from the coordinate-descent step ``d``, or None; ``exact`` says it
-    was found (else ``q`` is coordinate descent's, to ``tol``).
+    was found (else ``q`` is coordinate descent's, whose last full sweep left ``violation``).
     """
     q = np.zeros(x.size)
     sweeps = 0
@@ -103,8 +103,8 @@ def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.
         xW, gW, wW = x[W], g[W], w[W]
         d = q[W]
         Hd = H @ d
-        done, _ = gram_cd(H, gW, wW, xW, np.arange(W.size, dtype=np.int64), d, Hd, tol,
-                          max_sweeps)
+        done, viol = gram_cd(H, gW, wW, xW, np.arange(W.size, dtype=np.int64), d, Hd, tol,
+                             max_sweeps)
         sweeps += int(done)
         qW = face(H, gW, wW, xW, d, Hd, stalled=done >= max_sweeps, tol=tol)
         exact = qW is not None
@@ -114,9 +114,9 @@ def solve_on_working_set(loss: Loss, gram: WorkingSetGram, x: np.ndarray, g: np.
         if gram.bounds is not None:  # no coordinate outside W can move: no pass needed
             curv = max(float(q[W] @ H @ q[W]), 0.0)
             if np.all(np.abs(g[out]) + gram.bounds[out] * np.sqrt(curv) <= w[out]):
-                return q, None, sweeps, exact
+                return q, None, sweeps, exact, float(viol)
         Hq, image = loss.hessp_with_image(gram.state, q, gram.kind)
         bad = violators(g, Hq, w, out)
         if bad.size == 0:
-            return q, image, sweeps, exact
+            return q, image, sweeps, exact, float(viol)
         gram.extend(bad)
