@@ -100,3 +100,34 @@ def test_intercept_is_not_penalised():
 def test_bad_input(make):
     with pytest.raises(InputError):
         make(_data("csr"))
+
+
+def test_l1_duality_gap_bounds_the_objective_gap():
+    """``LogisticLoss.duality_gap``: at least ``F(x) - F*`` (``F*`` from a tight L1 fit), about
+    zero at the minimiser, and ``inf`` where no dual point is formed (a ridge, an
+    unpenalised coordinate, a loss other than the binary one)."""
+    from sketchnewton import PoissonLoss, SketchedLogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 20, density=0.3, random_state=0, format="csr")
+    y = (X @ rng.standard_normal(20) > 0).astype(int)
+    sw = rng.uniform(0.5, 2.0, 300)
+    C = 2.0
+    est = SketchedLogisticRegression(C=C, l1_ratio=1.0, fit_intercept=False, tol=1e-13)
+    est.fit(X, y, sample_weight=sw)
+    loss = LogisticLoss(X, y.astype(float), sample_weight=sw)
+    w = np.full(20, 1.0 / C)
+    xs = est.coef_.ravel()
+    f_star = loss.evaluate(xs).fun + w @ np.abs(xs)
+    for x in (xs, 1.01 * xs, xs + 0.1 * rng.standard_normal(20), np.zeros(20)):
+        st = loss.evaluate(x)
+        gap = loss.duality_gap(st, w)
+        assert gap >= st.fun + w @ np.abs(x) - f_star - 1e-12 * abs(f_star)
+    assert loss.duality_gap(loss.evaluate(xs), w) <= 1e-9 * f_star
+    ridge = LogisticLoss(X, y.astype(float), lam=0.1)
+    assert ridge.duality_gap(ridge.evaluate(xs), w) == np.inf
+    intercept = LogisticLoss(X, y.astype(float), fit_intercept=True)
+    w1 = np.r_[w, 0.0]
+    assert intercept.duality_gap(intercept.evaluate(np.r_[xs, 0.0]), w1) == np.inf
+    pois = PoissonLoss(X, y.astype(float))
+    assert pois.duality_gap(pois.evaluate(0 * xs), w) == np.inf

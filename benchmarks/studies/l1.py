@@ -175,7 +175,7 @@ def make_solver(solver, C, r, tol, n):
                                              max_iter=1000, method=solver[3:], random_state=0)
             est.fit(X, s)
             fit.info = dict(method=est.result_.method, n_iter=int(est.result_.nit),
-                            passes=float(est.result_.passes))
+                            passes=float(est.result_.passes), success=bool(est.result_.success))
             return est.coef_
     elif solver in ("liblinear", "saga"):
         from sklearn.linear_model import LogisticRegression

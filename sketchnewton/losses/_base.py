@@ -176,6 +176,11 @@ class Loss(Protocol):
         """Componentwise size of the rounding error of the computed gradient, (n_params,): the
         attainable-accuracy floor (docs/math.md 7.3). One sweep."""
 
+    def duality_gap(self, state: State, weights: np.ndarray) -> float:
+        """An upper bound of ``F(x) - min F`` for ``F = loss + sum_j weights_j |x_j|`` by Fenchel
+        duality (docs/math.md 9.3), from the state alone (no pass); ``inf`` where the loss
+        offers none."""
+
     def sampling_weights(self, state: State) -> list:
         """Per-block handles of the curvature weights ``D_i >= 0`` that drive row sampling:
         the Hessian is ``A^T diag(D) A`` up to low-rank and block structure."""
@@ -386,6 +391,10 @@ class LossBase(ABC):
     float32_data: bool = False
     subproblems: bool = False
     accumulate_images: bool = True
+
+    def duality_gap(self, state: State, weights: np.ndarray) -> float:
+        """See :meth:`Loss.duality_gap`: none by default."""
+        return np.inf
 
     @abstractmethod
     def forward(self, x: ArrayLike, image: Any = None) -> State:

@@ -16,6 +16,7 @@ is ``Z = A W^T`` of shape (n, width).
 import copy
 
 import numpy as np
+from scipy.special import xlogy
 
 from .._blocks import Block, resolve
 from .._kernels.glm import logistic_pass, poisson_pass
@@ -23,7 +24,8 @@ from .._matrix import InterceptMatrix, as_data_matrix
 from .._validation import check_bool, check_real, check_vector
 from ..exceptions import DomainError, InputError
 from . import _multinomial as mn
-from ._base import BlockState, HessianFactors, ImageLine, LossBase, State, local_blocks
+from ._base import (BlockState, HessianFactors, ImageLine, LossBase, State, gradient_of,
+                    local_blocks)
 
 __all__ = ["SeparableLoss", "LOGISTIC", "POISSON", "MULTINOMIAL"]
 
@@ -400,6 +402,24 @@ class SeparableLoss(LossBase):
         r, h = s.handles[0].cache
         return HessianFactors(self.A, h, np.zeros((d, 0)), np.zeros((0, 0)), self.ridge, "full",
                               residual=r)
+
+    def duality_gap(self, state, weights):
+        """``F(x) - D(u)`` for the binary logistic loss with an L1 penalty on every coordinate
+        and no ridge (in memory; else ``inf``): the dual point ``u = -t f'(z)`` with ``t`` the
+        largest share in ``(0, 1]`` keeping ``|A^T u|_j <= weights_j``, and
+        ``D(u) = sum_i s_i H(y_i + t r_i / s_i)``, ``H`` the binary entropy, ``r_i = s_i (p_i -
+        y_i)`` (docs/math.md 9.3, "A duality gap for the lasso")."""
+        if self.family != LOGISTIC or not self.data.in_memory or np.any(weights <= 0) \
+                or np.any(self.ridge != 0) or weights.shape != state.x.shape:
+            return np.inf
+        g = gradient_of(state)
+        big = np.abs(g) > weights
+        t = float(np.min(weights[big] / np.abs(g[big]))) if big.any() else 1.0
+        r, sw, y = state.handles[0].cache[0], self.sw, self.y
+        rows = sw > 0
+        a = np.clip(y[rows] + t * r[rows] / sw[rows], 0.0, 1.0)
+        dual = -float(sw[rows] @ (xlogy(a, a) + xlogy(1.0 - a, 1.0 - a)))
+        return max(float(state.fun) + float(weights @ np.abs(state.x)) - dual, 0.0)
 
     def gradient_noise(self, state):
         """Componentwise size of the gradient's rounding error (docs/math.md 7.3), (n_params,)."""

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from .._kernels.cd import gram_cd
 from .._matrix import DataMatrix
-from ._proximal import _face
+from ._face import _face
 
 __all__ = ["block_step", "BLOCK_SIZE", "BLOCK_SWEEPS"]
 

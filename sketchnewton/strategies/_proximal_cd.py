@@ -124,6 +124,9 @@ class MatrixFreeProximalNewton(ProximalNewton):
         ``target`` (:mod:`._gap`); the solve to ``1e-10`` where the bracket cannot tell."""
         if self._at is not it.state:
             self.update(it, None)
+        certified = self._gap_certifies(it, target)
+        if certified is not None:
+            return certified
         value, decided = self._timed(self._bracket, it, target)
         if decided:
             return value
