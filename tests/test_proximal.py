@@ -166,20 +166,27 @@ def exact_prox_step(H, g, w, x, sweeps=20000):
     return d
 
 
-@pytest.mark.parametrize("method", ["prox", "prox_cd", "prox_sketch"])
-def test_one_step_equals_the_exact_proximal_newton_step(method):
+def _strategy_at(method, lam, weight):
+    """``(loss, w, x, state, strategy, it)``: a binary L1 model at a fixed ``x``, the strategy
+    built there (the sketched Gram keeps every row: it equals the exact one)."""
     X, y = binary_problem(n=400, d=12, seed=4)
-    loss = LogisticLoss(X, y, lam=0.01, fit_intercept=True)
-    w = np.full(loss.n_params, 2.0)
+    loss = LogisticLoss(X, y, lam=lam, fit_intercept=True)
+    w = np.full(loss.n_params, weight)
     w[-1] = 0.0
     x = np.zeros(loss.n_params)
     x[:4] = [0.3, -0.2, 0.0, 0.5]
     state = loss.evaluate(x)
-    size = loss.data.n  # the sketched Gram keeps every row: it equals the exact one
-    strategy = STRATEGIES[method](loss, StrategySettings(sketch="uniform", sketch_size=size),
+    strategy = STRATEGIES[method](loss, StrategySettings(sketch="uniform",
+                                                         sketch_size=loss.data.n),
                                   np.random.default_rng(0), L1Penalty(w))
     it = Iterate(x, state, float(np.linalg.norm(state.grad)))
     strategy.update(it, None)
+    return loss, w, x, state, strategy, it
+
+
+@pytest.mark.parametrize("method", ["prox", "prox_cd", "prox_sketch"])
+def test_one_step_equals_the_exact_proximal_newton_step(method):
+    loss, w, x, state, strategy, it = _strategy_at(method, 0.01, 2.0)
     step = strategy._solve(it, INNER_FORCING_MIN)  # the model solved as a confirmation does
     H = loss.hessian(state)
     if method == "prox_sketch":  # uniform sampling of all n rows with replacement: H~
@@ -486,18 +493,7 @@ def test_an_unfinished_confirmation_confirms_nothing(method, monkeypatch):
     import sketchnewton.strategies._proximal as prox
     import sketchnewton.strategies._proximal_cd as prox_cd
 
-    X, y = binary_problem(n=400, d=12, seed=4)
-    loss = LogisticLoss(X, y, lam=0.0, fit_intercept=True)
-    w = np.full(loss.n_params, 0.5)
-    w[-1] = 0.0
-    x = np.zeros(loss.n_params)
-    x[:4] = [0.3, -0.2, 0.0, 0.5]
-    state = loss.evaluate(x)
-    strategy = STRATEGIES[method](loss, StrategySettings(sketch="uniform",
-                                                         sketch_size=loss.data.n),
-                                  np.random.default_rng(0), L1Penalty(w))
-    it = Iterate(x, state, float(np.linalg.norm(state.grad)))
-    strategy.update(it, None)
+    strategy, it = _strategy_at(method, 0.0, 0.5)[4:]
     assert np.isfinite(strategy.decrement(it, 1e-3))  # solved: a finite decrement
     for module in (prox, prox_cd):
         monkeypatch.setattr(module, "MAX_SWEEPS", 1)
