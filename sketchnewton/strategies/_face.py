@@ -86,10 +86,11 @@ def face_cycles(H: np.ndarray, g: np.ndarray, w: np.ndarray, x: np.ndarray, d: n
     (H d) updated in place; True when ``x + d`` is the model's exact minimiser.
 
     Each cycle moves from ``d`` towards the model's minimiser on the face of ``x + d`` (the
-    quadratic on its free coordinates ``F``, the signs fixed), stopping at the first
-    coordinate of ``F`` that reaches zero (set there exactly), then runs a few sweeps of
-    coordinate descent to let violators in. On the face the model is a convex quadratic
-    whose minimiser is the full step, so every cycle decreases the model (docs/math.md 9.2):
+    quadratic on its free coordinates ``F``, the signs fixed): the projected step (every
+    coordinate whose sign would change set to zero) when it lowers the model, else the step to
+    the first coordinate of ``F`` that reaches zero (set there exactly); then a few sweeps of
+    coordinate descent let violators in. On the face the model is a convex quadratic whose
+    minimiser is the full step, so every cycle decreases the model (docs/math.md 9.2):
     where ``H`` is ill-conditioned (columns on scales 1 to 1e4: condition 2e7, 500 sweeps
     short of even a relative violation 1e-3) a few cycles find the face and its minimiser.
     """
