@@ -28,7 +28,7 @@ from ..losses import L1Penalty, Loss
 from ._base import Iterate, Step
 from ._block_cd import block_step
 from ._gap import bracket_decrement, model_dual_bound, model_value
-from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY, inner_reached,
+from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY,
                         ProximalNewton, ProxModel)
 
 __all__ = ["MatrixFreeProximalNewton", "SoftmaxProximalNewton"]
@@ -216,7 +216,7 @@ class MatrixFreeProximalNewton(ProximalNewton):
             self.loss.data.count_rows_read(block_step(M, ones, D, lam, g, w, x, p, r, tol))
             done, viol = cd(min(CD_ROUND_SWEEPS, MAX_SWEEPS - sweeps - 1))
             sweeps += 1 + done
-        self.reached = inner_reached(viol, tol, g)
+        self.reached = self._reached(viol, tol, it)
         self._last_sweeps = sweeps
         self.inner_sweeps += sweeps
         self._r = r
@@ -301,7 +301,7 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
             done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)
             sweeps += int(done)
             self.loss.data.count_rows_read(read)
-        self.reached = inner_reached(viol, tol, g)
+        self.reached = self._reached(viol, tol, it)
         self._last_sweeps = sweeps
         self.inner_sweeps += sweeps
         self._centre(p, R)
