@@ -300,7 +300,7 @@ class ProximalNewton(Strategy):
         exact = polished is not None
         if exact:
             p, image = polished
-        elif self._last_sweeps >= MAX_SWEEPS:
+        elif not self.reached:  # coordinate descent stopped at MAX_SWEEPS
             cycled = self._cycle_faces(it, p, Hp, tol)
             if cycled is not None:
                 (p, exact), image = cycled, None

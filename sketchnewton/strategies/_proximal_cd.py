@@ -70,7 +70,6 @@ class MatrixFreeProximalNewton(ProximalNewton):
     def __init__(self, loss: Loss, settings, rng, penalty: L1Penalty | None = None):
         super().__init__(loss, settings, rng, penalty)
         self._csc: tuple | None = None
-        self.reached = True  # the last inner solve reached its tolerance
         self.face_max = restricted_max(loss, RESTRICTED_MAX)
 
     def _columns(self):
