@@ -15,6 +15,7 @@ from sketchnewton.losses import LogisticLoss, MultinomialLoss, PoissonLoss
 from sketchnewton.strategies import STRATEGIES, Iterate, StrategySettings
 from sketchnewton.losses import L1Penalty
 from sketchnewton.strategies._proximal import INNER_FORCING_MIN
+from sketchnewton.strategies._face import _face_solve
 
 glum = pytest.importorskip("glum")
 
@@ -524,3 +525,46 @@ def test_multinomial_lasso_weak_penalty_success_is_within_tol():
     f = {tol: _l1_objective(fit, X, y, 1e4, 1.0) for tol, fit in fits.items()}
     assert fits[1e-8].result_.success
     assert f[1e-8] - f[1e-13] <= 10 * 1e-8 * abs(f[1e-13])
+
+
+def test_a_singular_face_is_left_along_its_null_space():
+    """A duplicated column with coefficients of opposite signs: on that face ``H_FF`` is singular
+    along ``e_j - e_j'`` and the right-hand side has ``2 w`` there, so the quadratic is unbounded
+    below on the face. The pseudo-inverse solve left that part as its residual and the result
+    was taken as the model's exact minimiser (violation ``w`` on the pair); the face solve now
+    moves along the null direction until a coordinate leaves the face, and ends at the KKT
+    point."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((30, 3))
+    A = np.hstack([a, a[:, :1]])  # column 3 duplicates column 0
+    H = A.T @ A
+    x = np.array([0.5, 0.3, -0.4, -0.2])
+    w = np.full(4, 0.1)
+    g = A.T @ (0.01 * rng.standard_normal(30))
+    q = _face_solve(H, g, w, x, np.zeros(4), np.zeros(4))
+    assert q is not None
+    G, z = g + H @ q, x + q
+    viol = np.where(z != 0, G + w * np.sign(z), np.sign(G) * np.maximum(np.abs(G) - w, 0.0))
+    assert np.abs(viol).max() <= 1e-12
+    assert z[0] * z[3] >= 0  # the pair's signs agree (one at zero)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_multinomial_lasso_with_duplicated_columns_success_is_within_tol(fit_intercept):
+    """Found by the hostile-input probe: 3 classes, C = 1e4, lasso, four duplicated columns. The
+    loss sees ``W_j + W_j'`` (and is flat along each column's class shift): the face solves'
+    ``H_FF`` were singular with the right-hand side along the null space, the pseudo-inverse
+    left it out and the step was taken as the model's minimiser, so the decrement certified
+    ``tol = 1e-8`` up to 1.2e-6 above the minimum (pairs of coefficients with opposite signs).
+    The face solve now follows the null directions to the minimiser's face."""
+    rng = np.random.default_rng(0)
+    X = sp.random(120, 12, density=0.3, random_state=1, format="csr")
+    X = sp.hstack([X, X[:, :4]], format="csr")
+    y = rng.integers(0, 3, 120)
+    fits = [SketchedLogisticRegression(C=1e4, l1_ratio=1.0, tol=tol, max_iter=300,
+                                       fit_intercept=fit_intercept, method=m,
+                                       random_state=0).fit(X, y)
+            for m, tol in (("prox", 1e-8), ("prox_cd", 1e-8), ("prox", 1e-13))]
+    f = [_l1_objective(fit, X, y, 1e4, 1.0) for fit in fits]
+    assert all(fit.result_.success for fit in fits)
+    assert max(f) - min(f) <= 10 * 1e-8 * abs(min(f))

@@ -33,12 +33,12 @@ import numpy as np
 from .._auto import matrix_free_prox
 from .._kernels.cd import gram_cd
 from .._stopping import FORCING_MAX
-from ..hessian import spectral_error_level
+from ..hessian import fix_invariances, spectral_error_level
 from ..losses import L1Penalty, Loss, State
 from ._base import Iterate, Step, Strategy, check_dense_model_fits
 from ._direct import grow_sketch
-from ._face import (RESTRICTED_MAX, _face, _face_of, _others_optimal, _psd_apply, _psd_factor,
-                    _psd_solve, _signs_hold, face_cycles)
+from ._face import (RESTRICTED_MAX, _face, _psd_apply, _psd_factor, face_cycles, face_minimiser,
+                    shift_null_space)
 from ._working_set import WORKING_NNZ, WorkingSetGram, solve_on_working_set, working_set
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton",
@@ -351,28 +351,29 @@ class ProximalNewton(Strategy):
         return p + delta, image
 
     def _polish(self, it: Iterate, p: np.ndarray, Hp: np.ndarray, face_max: int | None = None):
-        """The model's exact minimiser on the face of ``x + p`` (its support and signs), when
-        it is the model's minimiser: ``(p, A p or None)``, else None (also when the face has
-        more than ``face_max`` coordinates, by default :attr:`face_max`).
+        """The model's exact minimiser by face solves from ``p`` (:func:`face_minimiser`), when
+        the face of ``x + p`` leads to it: ``(p, A p or None)``, else None (also when the face
+        is empty or has more than ``face_max`` coordinates, by default :attr:`face_max`).
 
         On the face the model is a quadratic in the free coordinates ``F``:
         ``H_FF dp_F = -(g + H p + w sign(x + p))_F``. The result is the minimiser of the whole
-        model when the signs on ``F`` hold and every other coordinate's model gradient is
-        within ``[-w_j, w_j]`` (docs/math.md 9.2).
+        model when the signs on ``F`` hold, the face's equation is solved (a singular ``H_FF``
+        whose null space the right-hand side meets: the model falls along it to a smaller
+        face) and every other coordinate's model gradient is within ``[-w_j, w_j]``
+        (docs/math.md 9.2).
         """
         x, g, w = it.x, it.grad, self.weights
-        F, sigma = _face_of(x + p, w)
-        if F.size == 0 or F.size > (self.face_max if face_max is None else face_max):
+        cap = self.face_max if face_max is None else face_max
+        if not np.any((x + p != 0) | (w == 0)):
             return None
-        dp = np.zeros_like(p)
-        dp[F] = -_psd_solve(self._restricted(F), g[F] + Hp[F] + w[F] * sigma)
-        q = p + dp
-        if not _signs_hold(x, q, w, F, sigma):
-            return None
-        image = self._image(dp, it)
-        if not _others_optimal(g, self._product(q, image, dp=dp, Hp=Hp), w, F):
-            return None
-        return q, image
+        images = [None]
+
+        def apply(q, dq, Hq):
+            images[0] = self._image(dq, it)
+            return self._product(q, images[0], dp=dq, Hp=Hq)
+
+        found = face_minimiser(x, g, w, p, Hp, self._face_matrix, apply, cap, self._restricted_null)
+        return None if found is None else (found[0], images[0])
 
     # -- the model's products (dense Gram; the matrix-free form overrides them) ------------------
     def _inner(self, it: Iterate, work: np.ndarray, tol: float):
@@ -400,6 +401,26 @@ class ProximalNewton(Strategy):
 
     def _restricted(self, free: np.ndarray) -> np.ndarray:
         return self._H[np.ix_(free, free)]
+
+    def _restricted_null(self, free: np.ndarray) -> np.ndarray | None:
+        """The null directions of ``H_FF`` known exactly (orthonormal, disjoint supports; or
+        None): the loss's invariances, made definite in ``H`` (``fix_invariances``), and the
+        class shifts of the columns whose ``K`` coordinates are all in ``F``
+        (:func:`shift_null_space`)."""
+        loss = self.loss
+        K = loss.image_width if loss.softmax_curvature else 1
+        ridge = np.broadcast_to(np.asarray(loss.ridge, dtype=np.float64), (loss.n_params,))
+        return shift_null_space(free, K, ridge, self.builder.null_space)
+
+    def _face_matrix(self, free: np.ndarray) -> np.ndarray:
+        """``H_FF`` for a face solve: :meth:`_restricted` made definite along the class shifts
+        of :meth:`_restricted_null` too (Cholesky, not a pseudo-inverse; the face solve follows
+        them by :func:`face_minimiser`'s null steps)."""
+        HF = self._restricted(free)
+        known = self._restricted_null(free)
+        N = self.builder.null_space
+        shifts = known if N is None or known is None else known[:, N.shape[1]:]
+        return HF if shifts is None or not shifts.shape[1] else fix_invariances(HF, shifts)
 
 
 class SketchedProximalNewton(ProximalNewton):

@@ -27,6 +27,7 @@ from ..hessian import fix_invariances
 from ..losses import L1Penalty, Loss
 from ._base import Iterate, Step
 from ._block_cd import block_step
+from ._face import shift_null_space
 from ._gap import bracket_decrement, model_dual_bound, model_value
 from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY,
                         ProximalNewton, ProxModel)
@@ -117,6 +118,9 @@ class MatrixFreeProximalNewton(ProximalNewton):
             self.loss.data.count_rows_read(AF.nnz)
         HF[np.diag_indices_from(HF)] += self._lam[free]
         return HF
+
+    def _restricted_null(self, free: np.ndarray) -> np.ndarray | None:
+        return None  # H_FF as it is
 
     def decrement(self, it: Iterate, target: float) -> float:
         """The model minimiser's decrement, bracketed by duality until it is told from
@@ -373,11 +377,17 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
 
     def _restricted(self, free: np.ndarray) -> np.ndarray:
         """``H_FF`` (:meth:`_face_gram`), the known null directions made definite as in the
-        dense model (``fix_invariances``, :meth:`_face_null_space`)."""
-        klass, col = np.divmod(free, self._dcols)
-        J, pos = np.unique(col, return_inverse=True)
-        return fix_invariances(self._face_gram(free), self._face_null_space(free, klass, pos,
-                                                                             J.size))
+        dense model (``fix_invariances``; :func:`shift_null_space`: the intercepts' shift and
+        the class shifts of the columns whose ``K`` coordinates are all in ``F``). ``H_FF`` is
+        then factorized by Cholesky (the pseudo-inverse's eigendecomposition took 5-7 times
+        longer on the code corpus)."""
+        return fix_invariances(self._face_gram(free), self._restricted_null(free))
+
+    def _restricted_null(self, free: np.ndarray) -> np.ndarray | None:
+        return shift_null_space(free, self._P.shape[1], self._lam, self.builder.null_space)
+
+    def _face_matrix(self, free: np.ndarray) -> np.ndarray:
+        return self._restricted(free)  # made definite along every known null direction
 
     def _face_gram(self, free: np.ndarray) -> np.ndarray:
         """``H_FF`` (``F`` sorted, without the invariances' fix) from the columns of ``F``:
@@ -429,24 +439,3 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         HF[np.diag_indices_from(HF)] += self._lam[free]
         self._kept = (free.copy(), HF)
         return HF
-
-    def _face_null_space(self, free, klass, pos, m):
-        """Orthonormal null directions of ``H_FF`` known exactly: the loss's invariances (the
-        intercepts' shift; their support is unpenalised, inside ``F``) and the class shift of a
-        column without ridge whose ``K`` coordinates are all in ``F`` (``B_i 1 = 0``; the
-        penalty breaks it off the face, not on it). ``H_FF`` is then factorized by Cholesky
-        (the pseudo-inverse's eigendecomposition took 5-7 times longer on the code corpus)."""
-        K = self._P.shape[1]
-        full = np.bincount(pos, minlength=m) == K
-        full &= np.bincount(pos, weights=self._lam[free] == 0, minlength=m) == K
-        N = self.builder.null_space
-        parts = [] if N is None else [N[free]]
-        if full.any():
-            cols = np.cumsum(full) - 1
-            keep = full[pos]
-            S = np.zeros((free.size, int(full.sum())))
-            S[np.flatnonzero(keep), cols[pos[keep]]] = 1.0 / np.sqrt(K)
-            if N is not None:  # the intercepts' shifts are among them already
-                S = S[:, np.abs(N[free].T @ S).max(axis=0) < 0.5]
-            parts.append(S)
-        return np.hstack(parts) if parts and sum(q.shape[1] for q in parts) else None
