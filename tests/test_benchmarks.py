@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -234,3 +235,25 @@ def test_kernel_table_quick_runs_every_kernel(tmp_path):
     assert any(k.startswith("csr_multinomial_hessp") for k in kernels)
     assert any(k.startswith("multinomial loss+grad") for k in kernels)
     assert all(0 < float(r["ratio"]) < float("inf") for r in rows)
+
+
+def test_lasso_certificate_bounds_the_error_and_closes_at_the_minimiser():
+    """The study's independent duality gap: above the objective's distance to a tight
+    solution (weak duality) at a loose one, near zero at the tight one, and its
+    stationarity the largest relative violation of the optimality conditions."""
+    import scipy.sparse as sp
+
+    from benchmarks.studies.l1 import lasso_certificate
+    from sketchnewton import SketchedLogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 60, density=0.2, format="csr", random_state=0)
+    y = np.where(X @ rng.standard_normal(60) + 0.3 * rng.standard_normal(400) > 0, 1.0, -1.0)
+    fits = {tol: SketchedLogisticRegression(C=2.0, l1_ratio=1.0, fit_intercept=False, tol=tol,
+                                            random_state=0).fit(X, y).coef_
+            for tol in (1e-3, 1e-11)}
+    loose, tight = (lasso_certificate(X, y, 2.0, fits[t]) for t in (1e-3, 1e-11))
+    assert loose["gap"] >= loose["objective"] - tight["objective"] > 0
+    assert 0 <= tight["gap"] <= 1e-7 * tight["objective"]
+    assert tight["stationarity"] < 1e-8 < loose["stationarity"]
+    assert tight["support"] == np.count_nonzero(fits[1e-11])
