@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._auto import CONFIRM_FACE_PASSES, matrix_free_prox, restricted_max
-from .._kernels.cd import csc_cd, gram_cd, softmax_cd, softmax_curvature_diag
+from .._kernels.cd import class_shifts, csc_cd, gram_cd, softmax_cd, softmax_curvature_diag
 from .._matrix import DataMatrix, InterceptMatrix
 from ..exceptions import InputError
 from ..hessian import fix_invariances
@@ -281,7 +281,9 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         ``S`` (the non-zeros of ``x + p``) cycles on ``H_SS`` (glmnet's covariance updates:
         ``|S|`` a coordinate, where a data sweep reads the column once per class) while
         ``S`` is small enough to factorize (``face_max``), ``R`` and ``s`` then brought up
-        to date from the columns of ``S``."""
+        to date from the columns of ``S``. Every sweep is followed by the class-shift steps of
+        the columns whose ``K`` coordinates are in ``work`` (:func:`class_shifts`; docs/math.md
+        9.2, "Class shifts in coordinate descent"), their image added to ``R`` at the end."""
         indptr, indices, data, ones, M = self._columns()
         n, K = self._P.shape
         x, g, w = it.x, it.grad, self.weights
@@ -289,21 +291,29 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         order = work[np.lexsort((work // self._dcols, work % self._dcols))].astype(np.int64)
         args = (indptr, indices, data, self._P, self._sw, self._lam, self._hdiag, g, w, x, ones,
                 self._dcols)
-        done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)  # one full sweep
+        groups = self._shift_groups(order)
+        moved = np.zeros(groups.shape[0])
+        shifts = (groups, moved) if groups.size else None
+        done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1, shifts)  # one full sweep
         sweeps = int(done)
         self.loss.data.count_rows_read(read)
         while viol > tol and sweeps < MAX_SWEEPS:
             S = order[(x[order] + p[order]) != 0]
             if S.size > self.face_max:  # the active set cycles on the data
-                done, viol, read = softmax_cd(*args, order, p, R, s, tol, MAX_SWEEPS - sweeps)
+                done, viol, read = softmax_cd(*args, order, p, R, s, tol, MAX_SWEEPS - sweeps,
+                                              shifts)
                 sweeps += int(done)
                 self.loss.data.count_rows_read(read)
                 break
             if S.size:
                 sweeps += self._cycle_on_gram(np.sort(S), it, p, R, s, tol, MAX_SWEEPS - sweeps)
-            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)
+            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1, shifts)
             sweeps += int(done)
             self.loss.data.count_rows_read(read)
+        if np.any(moved):  # the class shifts' image: each row's logits move by a constant
+            U = self._image_of(groups[:, 0], moved)[:, 0]
+            R += U[:, None]
+            s += U * self._P.sum(axis=1)
         self.reached = self._reached(viol, tol, it)
         self._last_sweeps = sweeps
         self.inner_sweeps += sweeps
@@ -311,24 +321,52 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         self._r = R
         return p, R
 
+    def _shift_groups(self, coords: np.ndarray) -> np.ndarray:
+        """``(m, K)``: the ``K`` coordinates (class by class) of each column other than the
+        intercept's whose coordinates are all in ``coords`` and that has an L1 weight or a
+        ridge (the intercepts' shift is the loss's invariance, :meth:`_centre`)."""
+        K, dc = self._P.shape[1], self._dcols
+        ones = self._columns()[3]
+        col = coords % dc
+        full = np.bincount(col, minlength=dc) == K
+        if ones >= 0:
+            full[ones] = False
+        W, L = self.weights.reshape(K, dc), self._lam.reshape(K, dc)
+        J = np.flatnonzero(full & (np.any(W > 0, axis=0) | np.any(L > 0, axis=0)))
+        return (np.arange(K)[None, :] * dc + J[:, None]).astype(np.int64)
+
     def _zero_image(self) -> np.ndarray:
         """The image of the zero step, (n, K)."""
         return np.zeros(self._P.shape)
 
     def _cycle_on_gram(self, S, it, p, R, s, tol, budget) -> int:
         """Coordinate descent on ``S`` with ``H_SS`` to ``tol / 2`` (``p``, ``R``, ``s`` updated
-        in place); returns its sweeps."""
-        x, g, w = it.x, it.grad, self.weights
+        in place), each ``CD_ROUND_SWEEPS`` sweeps followed by the class-shift steps of the
+        columns whose ``K`` coordinates are in ``S`` (their curvature is the ridge alone: the
+        sweeps do not move along them); returns its sweeps."""
+        x, g, w, lam = it.x, it.grad, self.weights, self._lam
         HS = self._face_gram(S)
-        GS = g[S] + self._lam[S] * p[S] + self._model_gradient(S, R, s)
-        delta, Hd = np.zeros(S.size), np.zeros(S.size)
-        done, _ = gram_cd(HS, GS, w[S], x[S] + p[S], np.arange(S.size, dtype=np.int64), delta,
-                          Hd, 0.5 * tol, budget)
+        GS = g[S] + lam[S] * p[S] + self._model_gradient(S, R, s)
+        delta, Hd, zS = np.zeros(S.size), np.zeros(S.size), x[S] + p[S]
+        coords = np.arange(S.size, dtype=np.int64)
+        loc = np.searchsorted(S, self._shift_groups(S))
+        sweeps = 0
+        while sweeps < budget:
+            chunk = budget - sweeps if loc.size == 0 else min(CD_ROUND_SWEEPS, budget - sweeps)
+            done, viol = gram_cd(HS, GS, w[S], zS, coords, delta, Hd, 0.5 * tol, chunk)
+            sweeps += int(done)
+            if loc.size == 0 or viol <= 0.5 * tol:
+                break
+            before = delta[loc]
+            class_shifts(GS[loc] + Hd[loc], lam[S][loc], w[S][loc], zS, delta, loc)
+            change = (delta[loc] - before).ravel()
+            on = np.flatnonzero(change)
+            Hd += HS[:, loc.ravel()[on]] @ change[on]
         p[S] += delta
         U = self._image_of(S, delta)
         R += U
         s += np.einsum("ik,ik->i", self._P, U)
-        return int(done)
+        return sweeps
 
     def _image_of(self, coords: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``A D^T`` (n, K) of a ``D`` supported on ``coords`` (their columns only)."""
