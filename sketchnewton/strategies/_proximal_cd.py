@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._auto import CONFIRM_FACE_PASSES, matrix_free_prox, restricted_max
-from .._kernels.cd import class_shifts, csc_cd, gram_cd, softmax_cd, softmax_curvature_diag
+from .._kernels.cd import csc_cd, softmax_cd, softmax_curvature_diag
 from .._matrix import DataMatrix, InterceptMatrix
 from ..exceptions import InputError
 from ..hessian import fix_invariances
@@ -30,7 +30,7 @@ from ._block_cd import block_step
 from ._face import shift_null_space
 from ._gap import bracket_decrement, model_dual_bound, model_value
 from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY,
-                        ProximalNewton, ProxModel)
+                        ProximalNewton, ProxModel, shift_groups, shifted_gram_cd)
 
 __all__ = ["MatrixFreeProximalNewton", "SoftmaxProximalNewton"]
 
@@ -322,18 +322,8 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         return p, R
 
     def _shift_groups(self, coords: np.ndarray) -> np.ndarray:
-        """``(m, K)``: the ``K`` coordinates (class by class) of each column other than the
-        intercept's whose coordinates are all in ``coords`` and that has an L1 weight or a
-        ridge (the intercepts' shift is the loss's invariance, :meth:`_centre`)."""
-        K, dc = self._P.shape[1], self._dcols
-        ones = self._columns()[3]
-        col = coords % dc
-        full = np.bincount(col, minlength=dc) == K
-        if ones >= 0:
-            full[ones] = False
-        W, L = self.weights.reshape(K, dc), self._lam.reshape(K, dc)
-        J = np.flatnonzero(full & (np.any(W > 0, axis=0) | np.any(L > 0, axis=0)))
-        return (np.arange(K)[None, :] * dc + J[:, None]).astype(np.int64)
+        """:func:`shift_groups` of ``coords`` (the intercept's column left out)."""
+        return shift_groups(coords, self._P.shape[1], self.weights, self._lam, self._columns()[3])
 
     def _zero_image(self) -> np.ndarray:
         """The image of the zero step, (n, K)."""
@@ -341,27 +331,16 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
 
     def _cycle_on_gram(self, S, it, p, R, s, tol, budget) -> int:
         """Coordinate descent on ``S`` with ``H_SS`` to ``tol / 2`` (``p``, ``R``, ``s`` updated
-        in place), each ``CD_ROUND_SWEEPS`` sweeps followed by the class-shift steps of the
-        columns whose ``K`` coordinates are in ``S`` (their curvature is the ridge alone: the
-        sweeps do not move along them); returns its sweeps."""
+        in place), with the class-shift steps of the columns whose ``K`` coordinates are in
+        ``S`` (:func:`shifted_gram_cd`); returns its sweeps."""
         x, g, w, lam = it.x, it.grad, self.weights, self._lam
         HS = self._face_gram(S)
         GS = g[S] + lam[S] * p[S] + self._model_gradient(S, R, s)
-        delta, Hd, zS = np.zeros(S.size), np.zeros(S.size), x[S] + p[S]
-        coords = np.arange(S.size, dtype=np.int64)
+        delta, Hd = np.zeros(S.size), np.zeros(S.size)
         loc = np.searchsorted(S, self._shift_groups(S))
-        sweeps = 0
-        while sweeps < budget:
-            chunk = budget - sweeps if loc.size == 0 else min(CD_ROUND_SWEEPS, budget - sweeps)
-            done, viol = gram_cd(HS, GS, w[S], zS, coords, delta, Hd, 0.5 * tol, chunk)
-            sweeps += int(done)
-            if loc.size == 0 or viol <= 0.5 * tol:
-                break
-            before = delta[loc]
-            class_shifts(GS[loc] + Hd[loc], lam[S][loc], w[S][loc], zS, delta, loc)
-            change = (delta[loc] - before).ravel()
-            on = np.flatnonzero(change)
-            Hd += HS[:, loc.ravel()[on]] @ change[on]
+        sweeps, _ = shifted_gram_cd(HS, GS, w[S], x[S] + p[S], lam[S],
+                                    np.arange(S.size, dtype=np.int64), loc, delta, Hd, 0.5 * tol,
+                                    budget)
         p[S] += delta
         U = self._image_of(S, delta)
         R += U
