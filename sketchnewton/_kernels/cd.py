@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["gram_cd", "csc_cd", "softmax_cd", "softmax_curvature_diag", "cycle",
-           "coordinate_min", "coordinate_violation", "coordinate_step"]
+           "coordinate_min", "coordinate_violation", "coordinate_step", "class_shifts"]
 
 
 @njit(cache=True)
@@ -245,7 +245,7 @@ def _softmax_sweep(indptr, indices, data, P, sw, lam, hdiag, g, w, x, ones, dcol
 
 
 def softmax_cd(indptr, indices, data, P, sw, lam, hdiag, g, w, x, ones, dcols, work, d, R, s,
-               tol, max_sweeps):
+               tol, max_sweeps, shifts=None):
     """Minimise the model ``H = sum_i sw_i a_i a_i^T (x) B_i + diag(lam)``,
     ``B_i = diag(p_i) - p_i p_i^T`` (``P`` (n, K)), over the coordinates ``work``: coordinate
     ``c = k * dcols + j`` is class ``k``'s coefficient of column ``j`` of ``A`` (CSC; ``ones``:
@@ -258,10 +258,89 @@ def softmax_cd(indptr, indices, data, P, sw, lam, hdiag, g, w, x, ones, dcols, w
     the last full sweep, non-zeros of A read)``. The sweeps are driven from Python
     (:func:`cycle`): each reads ``K`` values a non-zero, milliseconds on the data this form is
     for, where a call costs microseconds.
+
+    ``shifts``: ``(groups, moved)``, each sweep then followed by the class-shift steps of
+    :func:`class_shifts` on the columns whose ``K`` coordinates are the rows of ``groups``
+    (m, K); ``moved`` (m) accumulates their shifts, whose image is left out of ``R`` and ``s``
+    (the caller adds it): ``R_i - s_i 1`` and so the model's gradient do not change along a
+    class shift (``sum_k p_ik = 1``), only the ridge's part, ``lam d``.
     """
     args = (indptr, indices, data, P, sw, lam, hdiag, g, w, x, ones, dcols)
-    return cycle(lambda coords, m, active: _softmax_sweep(*args, coords, m, d, R, s, active),
-                 work, tol, max_sweeps)
+    if shifts is None:
+        return cycle(lambda coords, m, active: _softmax_sweep(*args, coords, m, d, R, s, active),
+                     work, tol, max_sweeps)
+    groups, moved = shifts
+
+    def sweep(coords, m, active):
+        out = _softmax_sweep(*args, coords, m, d, R, s, active)
+        moved[:] += class_shifts(g[groups] + lam[groups] * d[groups], lam[groups], w[groups], x,
+                                 d, groups)
+        return out
+
+    return cycle(sweep, work, tol, max_sweeps)
+
+
+@njit(cache=True)
+def class_shifts(G, lam, w, x, d, groups):
+    """Class-shift steps: for each row ``c`` of ``groups`` (m, K; the coordinates of one
+    column's ``K`` classes), the exact minimiser ``t`` of the model along the column's class
+    shift, ``t sum_k G_k + t^2/2 sum_k lam_k + sum_k w_k |x_c + d_c + t|`` (``G``, ``lam``,
+    ``w``: (m, K), the model's gradient, curvature along the shift and L1 weights there; the
+    softmax model's curvature along a class shift is its ridge). ``d[c] += t`` in place, a
+    coordinate the step brings to zero set exactly there; returns the steps ``t`` (m)."""
+    m, K = groups.shape
+    out = np.zeros(m)
+    z = np.empty(K)
+    for r in range(m):
+        a = 0.0
+        b = 0.0
+        for k in range(K):
+            a += G[r, k]
+            b += lam[r, k]
+            z[k] = x[groups[r, k]] + d[groups[r, k]]
+        t = _shift_minimiser(a, b, z, w[r])
+        if t == 0.0:
+            continue
+        out[r] = t
+        for k in range(K):
+            c = groups[r, k]
+            if z[k] + t == 0.0:
+                d[c] = -x[c]
+            else:
+                d[c] += t
+    return out
+
+
+@njit(cache=True)
+def _shift_minimiser(a, b, z, w):
+    """A minimiser of ``phi(t) = a t + b/2 t^2 + sum_k w_k |z_k + t|`` (``b >= 0``): 0 when 0
+    is one, else found along the breakpoints ``-z_k`` in the descent direction (one of them
+    exactly, or between two where ``phi'`` vanishes); 0 when ``phi`` is unbounded below."""
+    up = 0.0  # phi'(0+) and phi'(0-)
+    down = 0.0
+    for k in range(z.size):
+        up += w[k] if z[k] >= 0.0 else -w[k]
+        down += w[k] if z[k] > 0.0 else -w[k]
+    if a + down <= 0.0 <= a + up:
+        return 0.0
+    sign = 1.0 if a + up < 0.0 else -1.0  # the descent direction
+    # along u = sign t >= 0: phi' = sign a + b u + sum_k w_k sign(sign z_k + u)
+    zs = sign * z
+    slope = sign * a
+    for k in range(z.size):
+        slope += w[k] if zs[k] >= 0.0 else -w[k]
+    order = np.argsort(-zs)  # breakpoints u = -zs_k > 0, ascending
+    for q in range(z.size):
+        k = order[q]
+        if zs[k] >= 0.0:
+            continue
+        u = -zs[k]
+        if b > 0.0 and slope + b * u > 0.0:  # phi' vanishes before this breakpoint
+            return sign * (-slope / b)
+        if slope + b * u + 2.0 * w[k] >= 0.0:
+            return sign * u
+        slope += 2.0 * w[k]
+    return sign * (-slope / b) if b > 0.0 else 0.0
 
 
 def cycle(sweep, work, tol, max_sweeps):

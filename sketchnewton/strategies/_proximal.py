@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._auto import matrix_free_prox
-from .._kernels.cd import gram_cd
+from .._kernels.cd import class_shifts, gram_cd
 from .._stopping import FORCING_MAX
 from ..hessian import fix_invariances, spectral_error_level
 from ..losses import L1Penalty, Loss, State
@@ -43,10 +43,13 @@ from ._working_set import WORKING_NNZ, WorkingSetGram, solve_on_working_set, wor
 
 __all__ = ["ProximalNewton", "SketchedProximalNewton",
            "ProxModel", "MAX_SWEEPS", "INNER_FORCING_MIN", "INNER_FORCING_STEP",
-           "INNER_FORCING_STEP_DATA", "RESTRICTED_MAX"]
+           "INNER_FORCING_STEP_DATA", "RESTRICTED_MAX", "SHIFT_ROUND_SWEEPS", "shift_groups",
+           "shifted_gram_cd"]
 
 #: coordinate-descent sweeps per inner solve at most
 MAX_SWEEPS = 500
+#: sweeps of coordinate descent on a dense model between two rounds of class-shift steps
+SHIFT_ROUND_SWEEPS = 10
 #: smallest inner forcing term (relative to the minimum-norm subgradient at ``x``) of a
 #: confirmation (:meth:`ProximalNewton.decrement`)
 INNER_FORCING_MIN = 1e-10
@@ -377,11 +380,16 @@ class ProximalNewton(Strategy):
 
     # -- the model's products (dense Gram; the matrix-free form overrides them) ------------------
     def _inner(self, it: Iterate, work: np.ndarray, tol: float):
-        """``(p, A p or None)`` by coordinate descent on ``work``."""
+        """``(p, A p or None)`` by coordinate descent on ``work`` (:func:`shifted_gram_cd`: the
+        multinomial loss's class shifts stepped too)."""
         H, p = self._H, np.zeros(it.x.size)
         Hp = np.zeros(it.x.size)
-        sweeps, viol = gram_cd(H, it.grad, self.weights, it.x, work.astype(np.int64), p, Hp,
-                               tol, MAX_SWEEPS)
+        loss = self.loss
+        ridge = np.broadcast_to(np.asarray(loss.ridge, dtype=np.float64), (loss.n_params,))
+        groups = shift_groups(work, loss.image_width if loss.softmax_curvature else 1,
+                              self.weights, ridge)
+        sweeps, viol = shifted_gram_cd(H, it.grad, self.weights, it.x, ridge,
+                                       work.astype(np.int64), groups, p, Hp, tol, MAX_SWEEPS)
         self.reached = self._reached(viol, tol, it)
         self._last_sweeps = int(sweeps)
         self.inner_sweeps += int(sweeps)
@@ -451,6 +459,47 @@ def class_shift_columns(loss: Loss, weights: np.ndarray) -> np.ndarray | None:
     cols = np.flatnonzero(np.all(W > 0, axis=0) & np.all(W == W[:1], axis=0)
                           & np.all(R == 0, axis=0))
     return cols if cols.size else None
+
+
+def shift_groups(coords: np.ndarray, K: int, weights: np.ndarray, ridge: np.ndarray,
+                 skip: int = -1) -> np.ndarray:
+    """``(m, K)``: the ``K`` coordinates (class by class; ``x.reshape(K, -1)`` flattened) of
+    each column, other than ``skip``, whose coordinates are all in ``coords`` and that has an
+    L1 weight or a ridge (the intercepts' shift is the loss's invariance); ``(0, K)`` for one
+    class (docs/math.md 9.2, "Class shifts in coordinate descent")."""
+    if K < 2:
+        return np.zeros((0, K), dtype=np.int64)
+    dc = weights.size // K
+    full = np.bincount(coords % dc, minlength=dc) == K
+    if skip >= 0:
+        full[skip] = False
+    W, L = weights.reshape(K, dc), ridge.reshape(K, dc)
+    J = np.flatnonzero(full & (np.any(W > 0, axis=0) | np.any(L > 0, axis=0)))
+    return (np.arange(K)[None, :] * dc + J[:, None]).astype(np.int64)
+
+
+def shifted_gram_cd(H: np.ndarray, g: np.ndarray, w: np.ndarray, x: np.ndarray,
+                    lam: np.ndarray, work: np.ndarray, groups: np.ndarray, d: np.ndarray,
+                    Hd: np.ndarray, tol: float, budget: int) -> tuple[int, float]:
+    """:func:`gram_cd` on a dense ``H`` over ``work``, every ``SHIFT_ROUND_SWEEPS`` sweeps
+    followed by the class-shift steps of :func:`class_shifts` on the rows of ``groups`` (all
+    in ``work``; ``lam``: ``H``'s curvature along them per coordinate, the ridge): the softmax
+    model is flat along a column's class shift but for its ridge, which coordinate descent
+    does not follow. ``d`` and ``Hd`` updated in place; ``(sweeps, violation of the last full
+    sweep)``."""
+    sweeps, viol = 0, np.inf
+    while sweeps < budget:
+        chunk = budget - sweeps if groups.size == 0 else min(SHIFT_ROUND_SWEEPS, budget - sweeps)
+        done, viol = gram_cd(H, g, w, x, work, d, Hd, tol, chunk)
+        sweeps += int(done)
+        if groups.size == 0 or viol <= tol:
+            break
+        before = d[groups]
+        class_shifts(g[groups] + Hd[groups], lam[groups], w[groups], x, d, groups)
+        change = (d[groups] - before).ravel()
+        on = np.flatnonzero(change)
+        Hd += H[:, groups.ravel()[on]] @ change[on]
+    return sweeps, float(viol)
 
 
 def _soft(v: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._auto import CONFIRM_FACE_PASSES, matrix_free_prox, restricted_max
-from .._kernels.cd import csc_cd, gram_cd, softmax_cd, softmax_curvature_diag
+from .._kernels.cd import csc_cd, softmax_cd, softmax_curvature_diag
 from .._matrix import DataMatrix, InterceptMatrix
 from ..exceptions import InputError
 from ..hessian import fix_invariances
@@ -30,7 +30,7 @@ from ._block_cd import block_step
 from ._face import shift_null_space
 from ._gap import bracket_decrement, model_dual_bound, model_value
 from ._proximal import (INNER_FORCING_STEP_DATA, MAX_SWEEPS, RESTRICTED_MAX, _TINY,
-                        ProximalNewton, ProxModel)
+                        ProximalNewton, ProxModel, shift_groups, shifted_gram_cd)
 
 __all__ = ["MatrixFreeProximalNewton", "SoftmaxProximalNewton"]
 
@@ -281,7 +281,9 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         ``S`` (the non-zeros of ``x + p``) cycles on ``H_SS`` (glmnet's covariance updates:
         ``|S|`` a coordinate, where a data sweep reads the column once per class) while
         ``S`` is small enough to factorize (``face_max``), ``R`` and ``s`` then brought up
-        to date from the columns of ``S``."""
+        to date from the columns of ``S``. Every sweep is followed by the class-shift steps of
+        the columns whose ``K`` coordinates are in ``work`` (:func:`class_shifts`; docs/math.md
+        9.2, "Class shifts in coordinate descent"), their image added to ``R`` at the end."""
         indptr, indices, data, ones, M = self._columns()
         n, K = self._P.shape
         x, g, w = it.x, it.grad, self.weights
@@ -289,21 +291,29 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         order = work[np.lexsort((work // self._dcols, work % self._dcols))].astype(np.int64)
         args = (indptr, indices, data, self._P, self._sw, self._lam, self._hdiag, g, w, x, ones,
                 self._dcols)
-        done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)  # one full sweep
+        groups = self._shift_groups(order)
+        moved = np.zeros(groups.shape[0])
+        shifts = (groups, moved) if groups.size else None
+        done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1, shifts)  # one full sweep
         sweeps = int(done)
         self.loss.data.count_rows_read(read)
         while viol > tol and sweeps < MAX_SWEEPS:
             S = order[(x[order] + p[order]) != 0]
             if S.size > self.face_max:  # the active set cycles on the data
-                done, viol, read = softmax_cd(*args, order, p, R, s, tol, MAX_SWEEPS - sweeps)
+                done, viol, read = softmax_cd(*args, order, p, R, s, tol, MAX_SWEEPS - sweeps,
+                                              shifts)
                 sweeps += int(done)
                 self.loss.data.count_rows_read(read)
                 break
             if S.size:
                 sweeps += self._cycle_on_gram(np.sort(S), it, p, R, s, tol, MAX_SWEEPS - sweeps)
-            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1)
+            done, viol, read = softmax_cd(*args, order, p, R, s, tol, 1, shifts)
             sweeps += int(done)
             self.loss.data.count_rows_read(read)
+        if np.any(moved):  # the class shifts' image: each row's logits move by a constant
+            U = self._image_of(groups[:, 0], moved)[:, 0]
+            R += U[:, None]
+            s += U * self._P.sum(axis=1)
         self.reached = self._reached(viol, tol, it)
         self._last_sweeps = sweeps
         self.inner_sweeps += sweeps
@@ -311,24 +321,31 @@ class SoftmaxProximalNewton(MatrixFreeProximalNewton):
         self._r = R
         return p, R
 
+    def _shift_groups(self, coords: np.ndarray) -> np.ndarray:
+        """:func:`shift_groups` of ``coords`` (the intercept's column left out)."""
+        return shift_groups(coords, self._P.shape[1], self.weights, self._lam, self._columns()[3])
+
     def _zero_image(self) -> np.ndarray:
         """The image of the zero step, (n, K)."""
         return np.zeros(self._P.shape)
 
     def _cycle_on_gram(self, S, it, p, R, s, tol, budget) -> int:
         """Coordinate descent on ``S`` with ``H_SS`` to ``tol / 2`` (``p``, ``R``, ``s`` updated
-        in place); returns its sweeps."""
-        x, g, w = it.x, it.grad, self.weights
+        in place), with the class-shift steps of the columns whose ``K`` coordinates are in
+        ``S`` (:func:`shifted_gram_cd`); returns its sweeps."""
+        x, g, w, lam = it.x, it.grad, self.weights, self._lam
         HS = self._face_gram(S)
-        GS = g[S] + self._lam[S] * p[S] + self._model_gradient(S, R, s)
+        GS = g[S] + lam[S] * p[S] + self._model_gradient(S, R, s)
         delta, Hd = np.zeros(S.size), np.zeros(S.size)
-        done, _ = gram_cd(HS, GS, w[S], x[S] + p[S], np.arange(S.size, dtype=np.int64), delta,
-                          Hd, 0.5 * tol, budget)
+        loc = np.searchsorted(S, self._shift_groups(S))
+        sweeps, _ = shifted_gram_cd(HS, GS, w[S], x[S] + p[S], lam[S],
+                                    np.arange(S.size, dtype=np.int64), loc, delta, Hd, 0.5 * tol,
+                                    budget)
         p[S] += delta
         U = self._image_of(S, delta)
         R += U
         s += np.einsum("ik,ik->i", self._P, U)
-        return int(done)
+        return sweeps
 
     def _image_of(self, coords: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``A D^T`` (n, K) of a ``D`` supported on ``coords`` (their columns only)."""
