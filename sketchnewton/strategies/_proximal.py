@@ -250,17 +250,26 @@ class ProximalNewton(Strategy):
         ``dg`` the loss gradient's rounding error (docs/math.md 7.3; one sweep, once per
         iterate): near the minimiser ``1e-10`` of a subgradient already at ``1e-12`` is below
         what the sweeps can resolve."""
-        if viol <= tol:
-            return True
+        return viol <= tol or viol <= REACH_NOISE * self._rounding(it)
+
+    def _rounding(self, it: Iterate) -> float:
+        """``||dg||`` at ``it`` (docs/math.md 7.3; one sweep, once per iterate)."""
         if self._noise is None or self._noise[0] is not it.state:
             self._noise = (it.state, float(np.linalg.norm(self.loss.gradient_noise(it.state))))
-        return viol <= REACH_NOISE * self._noise[1]
+        return self._noise[1]
 
     def _gap_certifies(self, it: Iterate, target: float) -> float | None:
-        """``2 G`` when the objective's duality gap ``G >= F(x) - F*`` (the loss's, no pass)
-        is at most half the ``target``: the decrement rule's test ``delta / 2 <= tol |f|`` then
-        holds for the gap itself, a bound where ``delta / 2`` is an estimate; else None."""
+        """``2 G`` when a bound ``G >= F(x) - F*`` is at most half the ``target`` (the decrement
+        rule's test ``delta / 2 <= tol |f|`` then holds for a bound, where ``delta / 2`` is an
+        estimate); else None. ``G``: the loss's duality gap (no pass), or ``(||s|| + ||dg||)^2
+        / (2 mu)`` when a ridge ``mu > 0`` on every coordinate makes ``F`` ``mu``-strongly
+        convex (a convex loss; ``s`` the minimum-norm subgradient, ``dg`` its rounding;
+        docs/math.md 9.3)."""
         gap = 2.0 * self.loss.duality_gap(it.state, self.weights)
+        convex = tuple(self.loss.hessian_kinds) == ("full",)
+        mu = float(np.min(self.loss.ridge)) if convex else 0.0
+        if gap > target and mu > 0 and self._subgradient_norm(it) ** 2 <= mu * target:
+            gap = (self._subgradient_norm(it) + self._rounding(it)) ** 2 / mu
         return gap if gap <= target else None
 
     def fallback_step(self, it: Iterate) -> Step:
