@@ -149,6 +149,8 @@ class ProximalNewton(Strategy):
         self._s0: float | None = None
         self.inner_sweeps = 0
         self._shift_columns = class_shift_columns(loss, self.weights)
+        self._ridge = np.broadcast_to(np.asarray(loss.ridge, dtype=np.float64), (loss.n_params,))
+        self._classes = loss.image_width if loss.softmax_curvature else 1  # K of a class shift
         self.face_max = RESTRICTED_MAX  # largest face whose H_FF is factorized
         # H_WW needs the Hessian's factors (in memory, one weight a row) and no invariance
         self._gram_ws: WorkingSetGram | None = None
@@ -267,7 +269,7 @@ class ProximalNewton(Strategy):
         docs/math.md 9.3)."""
         gap = 2.0 * self.loss.duality_gap(it.state, self.weights)
         convex = tuple(self.loss.hessian_kinds) == ("full",)
-        mu = float(np.min(self.loss.ridge)) if convex else 0.0
+        mu = float(np.min(self._ridge)) if convex else 0.0
         if gap > target and mu > 0 and self._subgradient_norm(it) ** 2 <= mu * target:
             gap = (self._subgradient_norm(it) + self._rounding(it)) ** 2 / mu
         return gap if gap <= target else None
@@ -393,11 +395,8 @@ class ProximalNewton(Strategy):
         multinomial loss's class shifts stepped too)."""
         H, p = self._H, np.zeros(it.x.size)
         Hp = np.zeros(it.x.size)
-        loss = self.loss
-        ridge = np.broadcast_to(np.asarray(loss.ridge, dtype=np.float64), (loss.n_params,))
-        groups = shift_groups(work, loss.image_width if loss.softmax_curvature else 1,
-                              self.weights, ridge)
-        sweeps, viol = shifted_gram_cd(H, it.grad, self.weights, it.x, ridge,
+        groups = shift_groups(work, self._classes, self.weights, self._ridge)
+        sweeps, viol = shifted_gram_cd(H, it.grad, self.weights, it.x, self._ridge,
                                        work.astype(np.int64), groups, p, Hp, tol, MAX_SWEEPS)
         self.reached = self._reached(viol, tol, it)
         self._last_sweeps = int(sweeps)
@@ -424,10 +423,7 @@ class ProximalNewton(Strategy):
         None): the loss's invariances, made definite in ``H`` (``fix_invariances``), and the
         class shifts of the columns whose ``K`` coordinates are all in ``F``
         (:func:`shift_null_space`)."""
-        loss = self.loss
-        K = loss.image_width if loss.softmax_curvature else 1
-        ridge = np.broadcast_to(np.asarray(loss.ridge, dtype=np.float64), (loss.n_params,))
-        return shift_null_space(free, K, ridge, self.builder.null_space)
+        return shift_null_space(free, self._classes, self._ridge, self.builder.null_space)
 
     def _face_matrix(self, free: np.ndarray) -> np.ndarray:
         """``H_FF`` for a face solve: :meth:`_restricted` made definite along the class shifts
